@@ -1,0 +1,24 @@
+// HOST:PORT parsing shared by every --listen/--meta/--admin flag.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace granary {
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+
+// "127.0.0.1:7410", "[::1]:80", "localhost:0". InvalidArgument for anything else.
+Result<HostPort> ParseHostPort(std::string_view text);
+// "h1:1,h2:2" (the --meta list).
+Result<std::vector<HostPort>> ParseHostPortList(std::string_view text);
+
+}  // namespace granary

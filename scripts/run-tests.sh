@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The body of `make test` after the build: all tests in the optimised build, unit tests under
+# ASan+UBSan, and the libFuzzer targets for a short while. Fails on the first failing stage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+start=$(date +%s)
+
+stage() { echo; echo "=== $* ($(($(date +%s) - start)) s in)"; }
+
+stage "all tests, optimised build with assertions"
+ctest --test-dir "$BUILD" -j "$JOBS" --output-on-failure --timeout 900
+
+if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
+  stage "unit tests under ASan+UBSan"
+  if [[ ! -f "$ASAN_BUILD/build.ninja" ]]; then
+    cmake -G Ninja -Wno-dev -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Release -DGRANARY_SANITIZE=ON
+  fi
+  # Only the unit-test binaries (and what they link) are built here.
+  targets=$(cmake --build "$ASAN_BUILD" --target help | sed -n 's/^\([a-z_]*_test\): .*/\1/p')
+  cmake --build "$ASAN_BUILD" -j "$JOBS" --target $targets
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$ASAN_BUILD" -j "$JOBS" -L unit --output-on-failure --timeout 900
+fi
+
+if [[ "${SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "libFuzzer targets, ${FUZZ_SECONDS} s each"
+  if [[ ! -f "$FUZZ_BUILD/build.ninja" ]]; then
+    CC=clang CXX=clang++ cmake -G Ninja -Wno-dev -S . -B "$FUZZ_BUILD" \
+      -DCMAKE_BUILD_TYPE=Release -DGRANARY_FUZZ=ON
+  fi
+  cmake --build "$FUZZ_BUILD" -j "$JOBS" --target fuzz_targets
+  for target in "$FUZZ_BUILD"/fuzz/fuzz_*; do
+    [[ -x "$target" ]] || continue
+    name=$(basename "$target")
+    corpus="$FUZZ_BUILD/corpus/$name"
+    mkdir -p "$corpus"
+    # Seeds and every crash ever found are kept in fuzz/corpus/<name>/ and replayed first.
+    "$target" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$corpus" "fuzz/corpus/$name"
+  done
+fi
+
+stage "done"
