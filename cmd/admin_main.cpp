@@ -1,7 +1,19 @@
+// `granary admin …`: placement-sim runs locally; every other verb talks to the metanode.
+#include <cstring>
+#include <string_view>
+
 #include "cmd/roles.h"
 
 namespace granary::cmd {
 
-int RunAdmin(int, char**) { return NotBuilt("admin", "issues 3 and 4: placement-sim and metanode admin verbs"); }
+int RunAdminPlacementSim(int argc, char** argv);  // cmd/admin_placement_sim.cpp
+int RunAdminMeta(int argc, char** argv);          // cmd/admin_meta.cpp
+
+int RunAdmin(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "placement-sim") {
+    return RunAdminPlacementSim(argc - 1, argv + 1);
+  }
+  return RunAdminMeta(argc, argv);
+}
 
 }  // namespace granary::cmd
