@@ -1,0 +1,6 @@
+# granary_test_harness: start real `granary` processes, wait on their output, clean up.
+add_library(granary_test_harness STATIC ${CMAKE_CURRENT_LIST_DIR}/harness/process.cpp)
+target_include_directories(granary_test_harness PUBLIC ${PROJECT_SOURCE_DIR})
+target_compile_definitions(granary_test_harness PRIVATE GRANARY_BINARY="$<TARGET_FILE:granary>")
+target_compile_options(granary_test_harness PRIVATE ${GRANARY_WARNINGS})
+target_link_libraries(granary_test_harness PUBLIC Threads::Threads)
