@@ -1,0 +1,287 @@
+#include "datanode/block_store.h"
+
+#include <fmt/format.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+
+namespace granary::datanode {
+namespace fs = std::filesystem;
+namespace {
+
+std::string KeyName(const BlockKey& k) {
+  return fmt::format("slice {:#x} block {} fragment {}", k.slice_id(), k.block_index(),
+                     k.fragment());
+}
+
+std::string FileName(const BlockKey& k) {
+  return fmt::format("{:016x}-{:08x}-{:04x}.blk", k.slice_id(), k.block_index(), k.fragment());
+}
+
+// Spreads slices over the fan-out directories (splitmix64 finaliser); all blocks of one slice
+// share a directory, which keeps a slice's files together for repair scans.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
+                                                     std::shared_ptr<Device> device) {
+  std::unique_ptr<BlockStore> store(new BlockStore(dir, std::move(device)));
+  GRANARY_TRY(store->device_->MakeDirs(dir + "/blocks"));
+  GRANARY_TRY(store->device_->MakeDirs(dir + "/tmp"));
+  GRANARY_TRY(store->Scan());
+  return store;
+}
+
+std::string BlockStore::DirOf(const BlockKey& key) const {
+  uint64_t h = Mix(key.slice_id());
+  return fmt::format("{}/blocks/{:02x}/{:02x}", dir_, h & 0xff, (h >> 8) & 0xff);
+}
+
+std::string BlockStore::PathOf(const BlockKey& key) const {
+  return DirOf(key) + "/" + FileName(key);
+}
+
+Status BlockStore::Scan() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_ + "/tmp", ec)) {
+    // Leftovers of writes that never reached their rename: never acknowledged, safe to drop.
+    device_->Unlink(entry.path().string()).PermitUnchecked();
+  }
+  uint64_t used = 0;
+  std::map<Key, BlockInfo> index;
+  for (auto it = fs::recursive_directory_iterator(dir_ + "/blocks", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    std::string path = it->path().string();
+    auto file = device_->OpenForRead(path);
+    if (!file.ok()) return file.status().WithContext("index blocks");
+    auto meta = LoadMeta(**file);
+    if (!meta.ok()) {
+      // Kept for the scrubber and fsck to look at; never served.
+      GLOG_WARN("event=block_unreadable path={} error=\"{}\"", path, meta.status().ToString());
+      continue;
+    }
+    auto size = (*file)->Size();
+    used += size.ok() ? *size : 0;
+    index[KeyOf(meta->info.key())] = meta->info;
+  }
+  if (ec) return ErrnoStatus(ec.value(), "scan", dir_ + "/blocks");
+  std::lock_guard lock(mu_);
+  index_ = std::move(index);
+  used_bytes_ = used;
+  return Status::Ok();
+}
+
+Result<BlockMeta> BlockStore::LoadMeta(File& file) {
+  AlignedBuffer header(kBlockHeaderSize);
+  auto n = file.ReadAt(header.span(), 0);
+  if (!n.ok()) return n.status();
+  auto meta = DecodeBlockHeader(std::span<const uint8_t>(header.data(), *n), file.path());
+  if (!meta.ok()) return meta.status();
+  uint64_t table_bytes = CrcTableBytes(meta->info.length());
+  if (table_bytes > 0) {
+    AlignedBuffer table(table_bytes);
+    auto m = file.ReadAt(table.span(), kBlockHeaderSize);
+    if (!m.ok()) return m.status();
+    GRANARY_TRY(DecodeCrcTable(std::span<const uint8_t>(table.data(), *m), &*meta,
+                               HeaderTableCrc(header.span()), file.path()));
+  }
+  return meta;
+}
+
+Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
+                         std::span<const uint8_t> data, std::span<const uint32_t> crcs) {
+  if (crcs.size() != CrcCount(data.size())) {
+    return InvalidArgument(fmt::format("write {}: {} crcs for {} bytes, expected {}", KeyName(key),
+                                       crcs.size(), data.size(), CrcCount(data.size())));
+  }
+  long bad = FirstCrcMismatch(data.data(), data.size(), crcs.data(), crcs.size());
+  if (bad >= 0) {
+    return Corrupt(fmt::format("write {}: CRC mismatch in 4 KiB unit {} (bytes {}..{})",
+                               KeyName(key), bad, bad * kCrcBlockSize,
+                               std::min<uint64_t>(data.size(), (bad + 1) * kCrcBlockSize)));
+  }
+  Key k = KeyOf(key);
+  bool exists;
+  {
+    std::unique_lock lock(mu_);
+    key_done_.wait(lock, [&] { return !writing_.contains(k); });
+    writing_.insert(k);
+    exists = index_.contains(k);
+  }
+  struct Release {
+    BlockStore* s;
+    Key k;
+    ~Release() {
+      {
+        std::lock_guard lock(s->mu_);
+        s->writing_.erase(k);
+      }
+      s->key_done_.notify_all();
+    }
+  } release{this, k};
+
+  if (exists) {
+    auto file = device_->OpenForRead(PathOf(key));
+    if (!file.ok()) return file.status().WithContext("write " + KeyName(key));
+    auto meta = LoadMeta(**file);
+    if (!meta.ok()) return meta.status().WithContext("write " + KeyName(key));
+    if (meta->info.length() == data.size() &&
+        std::equal(meta->crcs.begin(), meta->crcs.end(), crcs.begin(), crcs.end())) {
+      return Status::Ok();  // an idempotent retry
+    }
+    return AlreadyExists(fmt::format("write {}: stored with different content ({} bytes)",
+                                     KeyName(key), meta->info.length()));
+  }
+  BlockInfo info;
+  *info.mutable_key() = key;
+  *info.mutable_origin() = origin;
+  info.set_length(data.size());
+  return CountIoError(WriteNew(key, info, data, crcs).WithContext("write " + KeyName(key)));
+}
+
+Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
+                            std::span<const uint8_t> data, std::span<const uint32_t> crcs) {
+  std::string target_dir = DirOf(key);
+  std::string target = target_dir + "/" + FileName(key);
+  std::string tmp;
+  bool need_dir;
+  {
+    std::lock_guard lock(mu_);
+    tmp = fmt::format("{}/tmp/{}.{}", dir_, FileName(key), ++tmp_seq_);
+    need_dir = !made_dirs_.contains(target_dir);
+  }
+  AlignedBuffer prefix = EncodeBlockPrefix(info, crcs);
+  auto file = device_->Create(tmp);
+  if (!file.ok()) return file.status();
+  iovec iov[2] = {{prefix.data(), prefix.size()}, {const_cast<uint8_t*>(data.data()), data.size()}};
+  Status st = (*file)->WriteAt(std::span<const iovec>(iov, data.empty() ? 1 : 2), 0);
+  if (st.ok()) st = (*file)->Sync();
+  file->reset();
+  if (st.ok() && need_dir) {
+    st = device_->MakeDirs(target_dir);
+    if (st.ok()) {
+      st = device_->SyncDir(fs::path(target_dir).parent_path().string());
+      if (st.ok()) st = device_->SyncDir(dir_ + "/blocks");
+    }
+    if (st.ok()) {
+      std::lock_guard lock(mu_);
+      made_dirs_.insert(target_dir);
+    }
+  }
+  if (st.ok()) st = device_->Rename(tmp, target);
+  if (!st.ok()) {
+    device_->Unlink(tmp).PermitUnchecked();  // best effort; DIR/tmp is swept on open too
+    return st;
+  }
+  st = device_->SyncDir(target_dir);
+  if (!st.ok()) {
+    // Visible but maybe not durable: withdraw it rather than acknowledge a doubtful block.
+    device_->Unlink(target).PermitUnchecked();
+    return st;
+  }
+  std::lock_guard lock(mu_);
+  index_[KeyOf(key)] = info;
+  used_bytes_ += prefix.size() + data.size();
+  return Status::Ok();
+}
+
+Result<ReadPlan> BlockStore::PrepareRead(const BlockKey& key, uint64_t offset, uint64_t length) {
+  if (offset % kCrcBlockSize != 0) {
+    return InvalidArgument(fmt::format("read {}: offset {} is not a multiple of {}", KeyName(key),
+                                       offset, kCrcBlockSize));
+  }
+  auto file = device_->OpenForRead(PathOf(key));
+  if (!file.ok()) return file.status().WithContext("read " + KeyName(key));
+  auto meta = LoadMeta(**file);
+  if (!meta.ok()) return CountIoError(meta.status().WithContext("read " + KeyName(key)));
+  uint64_t len = meta->info.length();
+  if (offset > len) {
+    return InvalidArgument(
+        fmt::format("read {}: offset {} beyond block length {}", KeyName(key), offset, len));
+  }
+  uint64_t end = len;
+  if (length != 0) {
+    uint64_t want = offset + length;
+    want = (want + kCrcBlockSize - 1) / kCrcBlockSize * kCrcBlockSize;
+    end = std::min(len, want);
+  }
+  ReadPlan plan;
+  plan.file = std::move(*file);
+  plan.file_offset = meta->data_offset() + offset;
+  plan.length = end - offset;
+  plan.block_length = len;
+  plan.crc_offset = offset;
+  plan.crcs.assign(meta->crcs.begin() + offset / kCrcBlockSize, meta->crcs.begin() + CrcCount(end));
+  return plan;
+}
+
+Status BlockStore::ReadInto(ReadPlan& plan, std::span<uint8_t> dst) {
+  auto n = plan.file->ReadAt(dst.first(plan.length), plan.file_offset);
+  if (!n.ok()) return n.status();
+  if (*n != plan.length) {
+    return Corrupt(
+        fmt::format("read {}: file ends {} bytes early", plan.file->path(), plan.length - *n));
+  }
+  return Status::Ok();
+}
+
+Status BlockStore::Delete(const BlockKey& key) {
+  std::string path = PathOf(key);
+  uint64_t size = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(KeyOf(key));
+    if (it != index_.end()) size = DataOffset(it->second.length()) + it->second.length();
+  }
+  Status st = device_->Unlink(path);
+  if (!st.ok()) return st.WithContext("delete " + KeyName(key));
+  GRANARY_TRY(device_->SyncDir(DirOf(key)));
+  std::lock_guard lock(mu_);
+  index_.erase(KeyOf(key));
+  used_bytes_ -= std::min(used_bytes_, size);
+  return Status::Ok();
+}
+
+Result<BlockInfo> BlockStore::Stat(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(KeyOf(key));
+  if (it == index_.end()) return NotFound("stat " + KeyName(key));
+  return it->second;
+}
+
+std::vector<BlockInfo> BlockStore::List(uint32_t pool, uint32_t pg, bool all) {
+  std::lock_guard lock(mu_);
+  std::vector<BlockInfo> out;
+  for (const auto& [k, info] : index_) {
+    if (all || (info.origin().pool_id() == pool && info.origin().pg() == pg)) {
+      out.push_back(info);
+    }
+  }
+  return out;
+}
+
+Capacity BlockStore::capacity() {
+  Capacity c;
+  struct statvfs st {};
+  if (statvfs(dir_.c_str(), &st) == 0) {
+    c.capacity_bytes = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
+    c.available_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+  std::lock_guard lock(mu_);
+  c.used_bytes = used_bytes_;
+  c.blocks = index_.size();
+  return c;
+}
+
+}  // namespace granary::datanode

@@ -1,0 +1,106 @@
+// The datanode's block store (docs/data-path.md): one self-describing file per block of a slice
+// (or EC fragment), under DIR/blocks/XX/YY/ (65,536 fan-out directories, so millions of blocks
+// stay a few dozen per directory). Writes go to DIR/tmp/, are fsynced, renamed into place and
+// the directory fsynced: a block is either wholly visible and durable, or absent. DIR/tmp/ is
+// emptied on open, so a crash leaves nothing half-written in view.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/status.h"
+#include "datanode/block_file.h"
+#include "datanode/device.h"
+#include "granary/data.pb.h"
+
+namespace granary::datanode {
+
+struct Capacity {
+  uint64_t capacity_bytes = 0;   // file system size
+  uint64_t available_bytes = 0;  // free for us (statvfs f_bavail)
+  uint64_t used_bytes = 0;       // bytes of our block files
+  uint64_t blocks = 0;
+};
+
+// An open block ready to be streamed: `length` data bytes at `file_offset` in `file`, with the
+// stored CRCs of each 4 KiB unit covered, the first starting at block offset `crc_offset`.
+struct ReadPlan {
+  std::unique_ptr<File> file;
+  uint64_t file_offset = 0;
+  uint64_t length = 0;
+  uint64_t block_length = 0;
+  uint64_t crc_offset = 0;
+  std::vector<uint32_t> crcs;
+};
+
+class BlockStore {
+ public:
+  // Creates DIR/blocks and DIR/tmp if needed, removes leftovers in DIR/tmp, indexes blocks.
+  static Result<std::unique_ptr<BlockStore>> Open(const std::string& dir,
+                                                  std::shared_ptr<Device> device);
+
+  // Stores `data` under `key` durably; returns after the file and its directory are fsynced.
+  // `crcs` must hold CRC32C of each 4 KiB of `data`: a mismatch is CORRUPT and nothing is
+  // stored. Rewriting a key with identical content is Ok; with different content
+  // ALREADY_EXISTS (blocks are immutable). Disk errors: NO_SPACE (ENOSPC), UNAVAILABLE (EIO);
+  // on any failure nothing is left behind.
+  Status Write(const BlockKey& key, const BlockOrigin& origin, std::span<const uint8_t> data,
+               std::span<const uint32_t> crcs);
+
+  // Opens [offset, min(len, round_up(offset+length, 4096))) of a block; length 0 = to the end.
+  // offset must be a multiple of 4096 (else INVALID_ARGUMENT); NOT_FOUND when absent.
+  Result<ReadPlan> PrepareRead(const BlockKey& key, uint64_t offset, uint64_t length);
+  // Reads a plan's bytes into `dst` (dst.size() >= plan.length).
+  Status ReadInto(ReadPlan& plan, std::span<uint8_t> dst);
+
+  // NOT_FOUND when absent.
+  Status Delete(const BlockKey& key);
+  Result<BlockInfo> Stat(const BlockKey& key);
+  // Blocks of (pool, pg), or every block when `all`.
+  std::vector<BlockInfo> List(uint32_t pool, uint32_t pg, bool all);
+  Capacity capacity();
+
+  // Disk errors (EIO) seen since open; a datanode with any reports itself unhealthy.
+  uint64_t io_errors() const { return io_errors_.load(); }
+
+  std::string PathOf(const BlockKey& key) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  using Key = std::tuple<uint64_t, uint32_t, uint32_t>;
+  static Key KeyOf(const BlockKey& k) { return {k.slice_id(), k.block_index(), k.fragment()}; }
+  BlockStore(std::string dir, std::shared_ptr<Device> device)
+      : dir_(std::move(dir)), device_(std::move(device)) {}
+  Status Scan();
+  Result<BlockMeta> LoadMeta(File& file);
+  Status WriteNew(const BlockKey& key, const BlockInfo& info, std::span<const uint8_t> data,
+                  std::span<const uint32_t> crcs);
+  std::string DirOf(const BlockKey& key) const;
+
+  const std::string dir_;
+  std::shared_ptr<Device> device_;
+
+  std::mutex mu_;
+  std::condition_variable key_done_;
+  std::set<Key> writing_;  // keys with a write in progress; a second writer waits
+  std::map<Key, BlockInfo> index_;
+  std::set<std::string> made_dirs_;
+  uint64_t used_bytes_ = 0;
+  uint64_t tmp_seq_ = 0;
+  std::atomic<uint64_t> io_errors_{0};
+  Status CountIoError(Status st) {
+    if (st.code() == Code::UNAVAILABLE) io_errors_.fetch_add(1);
+    return st;
+  }
+};
+
+}  // namespace granary::datanode

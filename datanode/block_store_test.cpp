@@ -1,0 +1,302 @@
+#include "datanode/block_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "common/crc32c.h"
+#include "datanode/fault_device.h"
+
+namespace granary::datanode {
+namespace {
+namespace fs = std::filesystem;
+
+// A temp dir removed on every path out of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/granary-store-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
+  AlignedBuffer b(n);
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i < n; ++i) b.data()[i] = static_cast<uint8_t>(rng());
+  return b;
+}
+
+BlockKey Key(uint64_t slice, uint32_t block = 0, uint32_t fragment = 0) {
+  BlockKey k;
+  k.set_slice_id(slice);
+  k.set_block_index(block);
+  k.set_fragment(fragment);
+  return k;
+}
+
+BlockOrigin Origin(uint32_t pool = 1, uint32_t pg = 7) {
+  BlockOrigin o;
+  o.set_ino(42);
+  o.set_range_index(3);
+  o.set_encoding(REPLICATED);
+  o.set_pool_id(pool);
+  o.set_pg(pg);
+  return o;
+}
+
+std::unique_ptr<BlockStore> OpenStore(const std::string& dir, std::shared_ptr<Device> dev) {
+  auto r = BlockStore::Open(dir, std::move(dev));
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(*r) : nullptr;
+}
+
+size_t FilesUnder(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto& e : fs::recursive_directory_iterator(dir, ec)) n += e.is_regular_file();
+  return n;
+}
+
+std::vector<uint8_t> ReadAll(BlockStore& store, const BlockKey& key, uint64_t off, uint64_t len,
+                             ReadPlan* out_plan = nullptr) {
+  auto plan = store.PrepareRead(key, off, len);
+  EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+  if (!plan.ok()) return {};
+  AlignedBuffer buf(plan->length);
+  EXPECT_TRUE(store.ReadInto(*plan, buf.span()).ok());
+  std::vector<uint8_t> v(buf.data(), buf.data() + plan->length);
+  if (out_plan) *out_plan = std::move(*plan);
+  return v;
+}
+
+TEST(BlockStoreTest, WritesAreDurableAtomicAndSelfDescribing) {
+  TempDir dir;
+  auto data = RandomBytes(3 * 4096 + 100, 1);
+  auto crcs = BlockCrcs(data.data(), data.size());
+  {
+    auto store = BlockStore::Open(dir.path(), NewUringDevice());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Write(Key(5, 1), Origin(), data.span(), crcs).ok());
+    // Only the final file exists; nothing remains in tmp/.
+    EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
+    EXPECT_EQ(FilesUnder(dir.path() + "/blocks"), 1u);
+  }
+  // Reopened: the header alone rebuilds the index (key, origin, length).
+  auto store = BlockStore::Open(dir.path(), NewUringDevice());
+  ASSERT_TRUE(store.ok());
+  auto info = (*store)->Stat(Key(5, 1));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->length(), data.size());
+  EXPECT_EQ(info->origin().ino(), 42u);
+  EXPECT_EQ(info->origin().pg(), 7u);
+  ReadPlan plan;
+  auto back = ReadAll(**store, Key(5, 1), 0, 0, &plan);
+  ASSERT_EQ(back.size(), data.size());
+  EXPECT_EQ(0, std::memcmp(back.data(), data.data(), data.size()));
+  EXPECT_EQ(plan.crcs, crcs);
+  EXPECT_EQ((*store)->capacity().blocks, 1u);
+  EXPECT_GT((*store)->capacity().used_bytes, data.size());
+}
+
+TEST(BlockStoreTest, LeftoverTempFilesAreSweptOnOpen) {
+  TempDir dir;
+  { ASSERT_TRUE(BlockStore::Open(dir.path(), NewUringDevice()).ok()); }
+  FILE* f = fopen((dir.path() + "/tmp/half-written.1").c_str(), "w");
+  fputs("partial", f);
+  fclose(f);
+  auto store = BlockStore::Open(dir.path(), NewUringDevice());
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
+  EXPECT_EQ((*store)->capacity().blocks, 0u);
+}
+
+TEST(BlockStoreTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto data = RandomBytes(5 * 4096 + 10, 2);
+  auto crcs = BlockCrcs(data.data(), data.size());
+  ASSERT_TRUE(store->Write(Key(9), Origin(), data.span(), crcs).ok());
+
+  ReadPlan plan;
+  auto part = ReadAll(*store, Key(9), 4096, 100, &plan);  // rounds up to one 4 KiB unit
+  ASSERT_EQ(part.size(), 4096u);
+  EXPECT_EQ(0, std::memcmp(part.data(), data.data() + 4096, 4096));
+  EXPECT_EQ(plan.crc_offset, 4096u);
+  ASSERT_EQ(plan.crcs.size(), 1u);
+  EXPECT_EQ(plan.crcs[0], crcs[1]);
+
+  auto tail = ReadAll(*store, Key(9), 4 * 4096, 1 << 20, &plan);  // clipped at the block end
+  ASSERT_EQ(tail.size(), 4096u + 10);
+  EXPECT_EQ(plan.crcs, std::vector<uint32_t>(crcs.begin() + 4, crcs.end()));
+  EXPECT_EQ(Crc32c(tail.data() + 4096, 10), crcs[5]);
+
+  EXPECT_EQ(store->PrepareRead(Key(9), 100, 10).status().code(), Code::INVALID_ARGUMENT);
+  EXPECT_EQ(store->PrepareRead(Key(9), 8 * 4096, 10).status().code(), Code::INVALID_ARGUMENT);
+  EXPECT_EQ(store->PrepareRead(Key(10), 0, 0).status().code(), Code::NOT_FOUND);
+}
+
+TEST(BlockStoreTest, CrcMismatchIsCorruptAndStoresNothing) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto data = RandomBytes(2 * 4096, 3);
+  auto crcs = BlockCrcs(data.data(), data.size());
+  crcs[1] ^= 1;
+  Status st = store->Write(Key(1), Origin(), data.span(), crcs);
+  EXPECT_EQ(st.code(), Code::CORRUPT);
+  EXPECT_NE(st.message().find("unit 1"), std::string::npos) << st.message();
+  crcs.pop_back();
+  EXPECT_EQ(store->Write(Key(1), Origin(), data.span(), crcs).code(), Code::INVALID_ARGUMENT);
+  EXPECT_EQ(FilesUnder(dir.path()), 0u);
+}
+
+TEST(BlockStoreTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto a = RandomBytes(4096, 4);
+  auto b = RandomBytes(4096, 5);
+  ASSERT_TRUE(store->Write(Key(2), Origin(), a.span(), BlockCrcs(a.data(), a.size())).ok());
+  EXPECT_TRUE(store->Write(Key(2), Origin(), a.span(), BlockCrcs(a.data(), a.size())).ok());
+  EXPECT_EQ(store->Write(Key(2), Origin(), b.span(), BlockCrcs(b.data(), b.size())).code(),
+            Code::ALREADY_EXISTS);
+  auto back = ReadAll(*store, Key(2), 0, 0);
+  EXPECT_EQ(0, std::memcmp(back.data(), a.data(), 4096));
+}
+
+TEST(BlockStoreTest, DeleteAndListByPg) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto a = RandomBytes(100, 6);
+  auto crcs = BlockCrcs(a.data(), a.size());
+  ASSERT_TRUE(store->Write(Key(1), Origin(1, 1), a.span(), crcs).ok());
+  ASSERT_TRUE(store->Write(Key(2), Origin(1, 2), a.span(), crcs).ok());
+  ASSERT_TRUE(store->Write(Key(3), Origin(1, 2), a.span(), crcs).ok());
+  EXPECT_EQ(store->List(1, 2, false).size(), 2u);
+  EXPECT_EQ(store->List(0, 0, true).size(), 3u);
+  EXPECT_TRUE(store->Delete(Key(2)).ok());
+  EXPECT_EQ(store->Delete(Key(2)).code(), Code::NOT_FOUND);
+  EXPECT_EQ(store->List(1, 2, false).size(), 1u);
+  EXPECT_EQ(store->PrepareRead(Key(2), 0, 0).status().code(), Code::NOT_FOUND);
+}
+
+TEST(BlockStoreTest, EmptyBlockRoundTrips) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), NewUringDevice());
+  ASSERT_TRUE(store->Write(Key(8), Origin(), {}, {}).ok());
+  auto plan = store->PrepareRead(Key(8), 0, 0);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->length, 0u);
+  EXPECT_TRUE(plan->crcs.empty());
+}
+
+TEST(BlockStoreTest, InjectedEioAtEachStepIsUnavailableAndLeavesNothing) {
+  for (const char* point : {"create", "write", "sync", "mkdir", "rename", "syncdir"}) {
+    SCOPED_TRACE(point);
+    TempDir dir;
+    auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
+    auto store = OpenStore(dir.path(), dev);
+    auto data = RandomBytes(8192, 7);
+    auto crcs = BlockCrcs(data.data(), data.size());
+    dev->Inject(point, EIO, 1);
+    Status st = store->Write(Key(77), Origin(), data.span(), crcs);
+    EXPECT_EQ(dev->fired(point), 1);
+    EXPECT_EQ(st.code(), Code::UNAVAILABLE) << st.ToString();
+    EXPECT_NE(st.message().find("EIO"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("slice 0x4d"), std::string::npos) << st.message();
+    EXPECT_EQ(FilesUnder(dir.path()), 0u);
+    EXPECT_EQ(store->PrepareRead(Key(77), 0, 0).status().code(), Code::NOT_FOUND);
+    EXPECT_EQ(store->io_errors(), 1u);
+    // The fault was one-shot: the retry succeeds.
+    EXPECT_TRUE(store->Write(Key(77), Origin(), data.span(), crcs).ok());
+  }
+}
+
+TEST(BlockStoreTest, InjectedEnospcIsNoSpace) {
+  TempDir dir;
+  auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
+  auto store = OpenStore(dir.path(), dev);
+  auto data = RandomBytes(4096, 8);
+  dev->Inject("write", ENOSPC, 1);
+  Status st = store->Write(Key(3), Origin(), data.span(), BlockCrcs(data.data(), 4096));
+  EXPECT_EQ(st.code(), Code::NO_SPACE) << st.ToString();
+  EXPECT_EQ(FilesUnder(dir.path()), 0u);
+}
+
+// A real full file system: a few MiB ext4 image on a loop device.
+class LoopMount {
+ public:
+  LoopMount() {
+    image_ = dir_.path() + "/fs.img";
+    mnt_ = dir_.path() + "/mnt";
+    fs::create_directories(mnt_);
+    std::string mk =
+        "truncate -s 8M " + image_ + " && mkfs.ext4 -q -F -m 0 " + image_ + " >/dev/null 2>&1";
+    if (std::system(mk.c_str()) != 0) {
+      why_ = "mkfs.ext4 unavailable";
+      return;
+    }
+    std::string mount = "mount -o loop " + image_ + " " + mnt_ + " 2>/dev/null";
+    if (std::system(mount.c_str()) != 0) {
+      why_ = "loop devices unavailable (mount -o loop failed)";
+      return;
+    }
+    mounted_ = true;
+  }
+  ~LoopMount() {
+    if (mounted_) umount2(mnt_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  const std::string& mnt() const { return mnt_; }
+
+ private:
+  TempDir dir_;  // destroyed after the unmount
+  std::string image_, mnt_, why_;
+  bool mounted_ = false;
+};
+
+TEST(BlockStoreTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten) {
+  LoopMount loop;
+  if (!loop.mounted()) GTEST_SKIP() << loop.why();
+  auto store = OpenStore(loop.mnt() + "/dn", NewUringDevice());
+  auto data = RandomBytes(1 << 20, 9);
+  auto crcs = BlockCrcs(data.data(), data.size());
+  Status st;
+  uint64_t written = 0;
+  for (uint64_t i = 0; i < 64 && st.ok(); ++i) {
+    st = store->Write(Key(i), Origin(), data.span(), crcs);
+    if (st.ok()) ++written;
+  }
+  ASSERT_EQ(st.code(), Code::NO_SPACE) << st.ToString();
+  EXPECT_NE(st.message().find("ENOSPC"), std::string::npos) << st.message();
+  EXPECT_GT(written, 0u);
+  EXPECT_EQ(FilesUnder(loop.mnt() + "/dn/tmp"), 0u);
+  EXPECT_EQ(FilesUnder(loop.mnt() + "/dn/blocks"), written);
+  // Every block that was acknowledged reads back intact.
+  for (uint64_t i = 0; i < written; ++i) {
+    auto back = ReadAll(*store, Key(i), 0, 0);
+    ASSERT_EQ(back.size(), data.size());
+    EXPECT_EQ(BlockCrcs(back.data(), back.size()), crcs);
+  }
+  // And after a restart the index matches.
+  store.reset();
+  auto reopened = BlockStore::Open(loop.mnt() + "/dn", NewUringDevice());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->capacity().blocks, written);
+}
+
+}  // namespace
+}  // namespace granary::datanode

@@ -1,0 +1,60 @@
+#include "datanode/epochs.h"
+
+namespace granary::datanode {
+
+void StaticEpochs::Set(uint32_t pool, uint32_t pg, uint64_t epoch) {
+  std::lock_guard lock(mu_);
+  epochs_[{pool, pg}] = epoch;
+}
+
+void StaticEpochs::SetDefault(std::optional<uint64_t> epoch) {
+  std::lock_guard lock(mu_);
+  default_ = epoch;
+}
+
+std::optional<uint64_t> StaticEpochs::PgEpoch(uint32_t pool, uint32_t pg) {
+  std::lock_guard lock(mu_);
+  auto it = epochs_.find({pool, pg});
+  if (it != epochs_.end()) return it->second;
+  return default_;
+}
+
+uint64_t StaticEpochs::map_epoch() {
+  std::lock_guard lock(mu_);
+  return default_.value_or(0);
+}
+
+Status ClusterMapEpochs::Update(const ClusterMap& map) {
+  if (map.unchanged()) return Status::Ok();
+  std::lock_guard lock(mu_);
+  if (map.epoch() <= epoch_) return Status::Ok();
+  epoch_ = map.epoch();
+  pg_epochs_.clear();
+  per_pg_ = false;
+  return Status::Ok();
+}
+
+std::optional<uint64_t> ClusterMapEpochs::PgEpoch(uint32_t pool, uint32_t pg) {
+  std::lock_guard lock(mu_);
+  if (epoch_ == 0) return std::nullopt;
+  if (!per_pg_) return epoch_;
+  auto it = pg_epochs_.find({pool, pg});
+  if (it == pg_epochs_.end()) return std::nullopt;
+  return it->second;
+}
+
+Status ClusterMapEpochs::Refresh() {
+  uint64_t before = map_epoch();
+  std::lock_guard single(refresh_mu_);
+  if (map_epoch() > before) return Status::Ok();  // another caller just refreshed
+  auto map = fetch_(map_epoch());
+  if (!map.ok()) return map.status().WithContext("refresh cluster map");
+  return Update(*map);
+}
+
+uint64_t ClusterMapEpochs::map_epoch() {
+  std::lock_guard lock(mu_);
+  return epoch_;
+}
+
+}  // namespace granary::datanode

@@ -1,0 +1,75 @@
+// The datanode's side of the metanode's Cluster service: register (stable uuid kept in
+// DIR/node.uuid), heartbeat with capacity/used/health, and keep the cluster map's epochs fresh.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/net.h"
+#include "common/status.h"
+#include "common/topology.h"
+#include "datanode/block_store.h"
+#include "datanode/epochs.h"
+#include "granary/meta.grpc.pb.h"
+
+namespace granary::datanode {
+
+struct MetaSessionOptions {
+  std::vector<HostPort> meta;
+  std::string data_dir;
+  std::string address;       // control (gRPC) address others use
+  std::string data_address;  // --data-listen address others use
+  Labels labels;
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::milliseconds rpc_timeout{5000};
+};
+
+class MetaSession {
+ public:
+  // Reads or creates the uuid; does not contact the metanode yet.
+  static Result<std::unique_ptr<MetaSession>> Create(MetaSessionOptions options, BlockStore* store,
+                                                     std::function<bool()> healthy);
+  ~MetaSession();
+
+  // Registers and fetches the map once (an unreachable metanode is logged, not fatal), then
+  // heartbeats in a thread that registers again whenever the metanode forgets us.
+  void Start();
+  // The addresses to register (known once the listeners are bound); call before Start.
+  void SetAddresses(std::string control, std::string data);
+  void Stop();
+
+  ClusterMapEpochs& epochs() { return *epochs_; }
+  uint32_t node_id() const;
+  const std::string& uuid() const { return uuid_; }
+
+ private:
+  MetaSession(MetaSessionOptions options, BlockStore* store, std::function<bool()> healthy);
+  Status RegisterOnce();
+  Status HeartbeatOnce();
+  Result<ClusterMap> FetchMap(uint64_t known_epoch);
+  void Loop();
+  Cluster::Stub& Stub();
+  void NextMeta();
+
+  MetaSessionOptions options_;
+  BlockStore* const store_;
+  std::function<bool()> healthy_;
+  std::string uuid_;
+  std::unique_ptr<ClusterMapEpochs> epochs_;
+
+  mutable std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  uint32_t node_id_ = 0;
+  size_t meta_index_ = 0;
+  std::unique_ptr<Cluster::Stub> stub_;
+  std::thread thread_;
+};
+
+}  // namespace granary::datanode
