@@ -29,6 +29,8 @@ struct Location {
   std::string host;
   bool gpu = false;
 
+  bool operator==(const Location&) const = default;
+
   // Missing labels default to "" (one anonymous rack/zone), and host to `default_host`.
   static Location FromLabels(const Labels& labels, std::string_view default_host);
 };
