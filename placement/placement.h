@@ -57,7 +57,7 @@ struct Node {
   uint64_t used_bytes = 0;      // with capacity_bytes, decides nearly-full / full
   uint64_t capacity_bytes = 0;  // 0 = unknown (never counted as full)
 
-  bool operator==(const Node&) const = default;
+  bool operator==(const Node& other) const;
 };
 
 // From the registry's NodeInfo: location from the labels (host defaults to the node id),
@@ -68,7 +68,7 @@ std::vector<Node> NodesFromProto(std::span<const NodeInfo> infos);
 
 // Members of a pool: `replicas` for replicated pools, data + coding chunks for EC pools.
 // InvalidArgument for a malformed spec (replicated N outside 1..5, K outside 1..16, M outside
-// 1..4, pg_count not a power of two in 1..2^20).
+// 1..4, pg_count outside 1..2^20; the metanode insists on a power of two).
 Result<uint32_t> PoolWidth(const PoolSpec& pool);
 
 // Per-pool balance: each eligible node's PG-member count over its weight-proportional share.
@@ -99,7 +99,8 @@ class PlacementMap {
   PlacementMap() = default;
 
   // The first map (epoch 1 unless options.epoch says otherwise): Update() from the empty map.
-  static Result<PlacementMap> Build(std::span<const Node> nodes, std::span<const PoolSpec> pools,
+  static Result<PlacementMap> Build(const std::vector<Node>& nodes,
+                                    const std::vector<PoolSpec>& pools,
                                     const UpdateOptions& options = {});
 
   // The next map for a changed node list and/or pool list, moving as few members as possible:
@@ -114,10 +115,11 @@ class PlacementMap {
   // InvalidArgument when a pool cannot place `width` members in distinct failure domains
   // (naming the pool, level and counts) — the map is never silently packed. A metanode that hits
   // this on marking a node out should keep the node `down` (its PGs run degraded) instead.
-  Result<PlacementMap> Update(std::span<const Node> nodes, std::span<const PoolSpec> pools,
+  Result<PlacementMap> Update(const std::vector<Node>& nodes, const std::vector<PoolSpec>& pools,
                               const UpdateOptions& options = {}) const;
   // Same pools as this map.
-  Result<PlacementMap> Update(std::span<const Node> nodes, const UpdateOptions& options = {}) const;
+  Result<PlacementMap> Update(const std::vector<Node>& nodes,
+                              const UpdateOptions& options = {}) const;
 
   // Only the balancer: moves members from nodes above their share to nodes below it (never onto
   // down, nearly-full or full nodes, never into a used failure domain), preferring moves back to
