@@ -1,7 +1,103 @@
+// `granary datanode --data DIR --listen HOST:PORT --data-listen HOST:PORT --meta HOST:PORT[,…]
+//                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]`
+#include <fmt/format.h>
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+
 #include "cmd/roles.h"
+#include "common/admin_server.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "datanode/datanode.h"
 
 namespace granary::cmd {
+namespace {
 
-int RunDatanode(int, char**) { return NotBuilt("datanode", "issue 5: datanode"); }
+int Fail(const Status& st) {
+  std::fprintf(stderr, "granary datanode: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunDatanode(int argc, char** argv) {
+  CLI::App app{"granary datanode: block store on local disks (io_uring), data protocol"};
+  datanode::DatanodeOptions options;
+  std::string listen = "127.0.0.1:7430", data_listen = "127.0.0.1:7431";
+  std::string meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
+  std::string labels, admin, log_level;
+  uint64_t heartbeat_ms = 2000, budget_mib = 256;
+  app.add_option("--data", options.data_dir, "data directory")->required();
+  app.add_option("--listen", listen, "gRPC DataControl address (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--data-listen", data_listen, "framed data protocol address (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--meta", meta, "metanode address(es), HOST:PORT[,HOST:PORT…]")
+      ->capture_default_str();
+  app.add_option("--labels", labels, "placement labels, e.g. zone=a,rack=r1,host=h1,gpu=true");
+  app.add_option("--advertise", options.advertise, "host others use to reach this datanode");
+  app.add_option("--admin", admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--workers", options.workers, "disk worker threads")->capture_default_str();
+  app.add_option("--memory-budget-mib", budget_mib, "payload bytes admitted at once")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  AddYamlConfig(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  InitLogging("datanode", log_level);
+
+  auto listen_hp = ParseHostPort(listen);
+  if (!listen_hp.ok()) return Fail(listen_hp.status().WithContext("--listen"));
+  auto data_hp = ParseHostPort(data_listen);
+  if (!data_hp.ok()) return Fail(data_hp.status().WithContext("--data-listen"));
+  auto meta_hps = ParseHostPortList(meta);
+  if (!meta_hps.ok()) return Fail(meta_hps.status().WithContext("--meta"));
+  auto parsed_labels = ParseLabels(labels);
+  if (!parsed_labels.ok()) return Fail(parsed_labels.status().WithContext("--labels"));
+  options.listen = *listen_hp;
+  options.data_listen = *data_hp;
+  options.meta = *meta_hps;
+  options.labels = *parsed_labels;
+  if (!options.labels.contains("host")) options.labels["host"] = LocalHostname();
+  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.memory_budget = budget_mib << 20;
+
+  // SIGTERM/SIGINT are taken by sigwait below: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = datanode::Datanode::Start(options);
+  if (!node.ok()) return Fail(node.status());
+  std::unique_ptr<AdminServer> admin_server;
+  if (!admin.empty()) {
+    auto admin_hp = ParseHostPort(admin);
+    if (!admin_hp.ok()) return Fail(admin_hp.status().WithContext("--admin"));
+    auto started =
+        AdminServer::Start(*admin_hp, Metrics(), [raw = node->get()] { return raw->healthy(); });
+    if (!started.ok()) return Fail(started.status().WithContext("--admin"));
+    admin_server = std::move(*started);
+  }
+  std::printf("listening control=%s data=%s admin=%s\n",
+              (*node)->control_address().ToString().c_str(),
+              (*node)->data_address().ToString().c_str(),
+              admin_server ? admin_server->address().ToString().c_str() : "-");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  GLOG_INFO("event=signal signal={}", sig);
+  (*node)->Stop();
+  if (admin_server) admin_server->Stop();
+  return 0;
+}
 
 }  // namespace granary::cmd

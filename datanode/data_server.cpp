@@ -119,8 +119,7 @@ struct DataServer::Request {
 
 Result<std::unique_ptr<DataServer>> DataServer::Start(DataServerOptions options, BlockStore* store,
                                                       EpochView* epochs) {
-  std::unique_ptr<DataServer> s(new DataServer(std::move(options), store, epochs));
-  const HostPort& at = s->options_.listen;
+  const HostPort at = options.listen;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -146,6 +145,12 @@ Result<std::unique_ptr<DataServer>> DataServer::Start(DataServerOptions options,
   uint16_t bound_port = bound.ss_family == AF_INET6
                             ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                             : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  // Named after the bound port, so N in-process datanodes on port 0 stay distinguishable.
+  if (options.name.empty()) {
+    options.name = fmt::format("datanode {}:{}",
+                               options.advertise.empty() ? at.host : options.advertise, bound_port);
+  }
+  std::unique_ptr<DataServer> s(new DataServer(std::move(options), store, epochs));
   s->listen_fd_ = fd;
   s->address_ = HostPort{at.host, bound_port};
   s->acceptor_ = std::thread([raw = s.get()] { raw->AcceptLoop(); });

@@ -25,8 +25,10 @@ namespace granary::datanode {
 
 struct DataServerOptions {
   HostPort listen{"127.0.0.1", 0};
-  // How this node names itself in errors ("datanode 10.0.0.7:7420") and the `node` metric label.
+  // How this node names itself in errors and in the `node` metric label; empty means
+  // "datanode <advertise or listen host>:<bound port>".
   std::string name;
+  std::string advertise;
   size_t workers = 16;
   // Received payload bytes admitted at once; beyond it connections are not read.
   uint64_t memory_budget = 256ull << 20;

@@ -104,7 +104,7 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   ds.listen = o.data_listen;
   ds.workers = o.workers;
   ds.memory_budget = o.memory_budget;
-  ds.name = fmt::format("datanode {}:{}", o.advertise, o.data_listen.port);
+  ds.advertise = o.advertise;
   auto data = DataServer::Start(ds, impl->store.get(), impl->epochs);
   if (!data.ok()) return data.status().WithContext("datanode");
   impl->data = std::move(*data);

@@ -1,5 +1,10 @@
 #include "datanode/epochs.h"
 
+#include "common/log.h"
+#ifdef GRANARY_HAVE_PLACEMENT
+#include "placement/placement.h"
+#endif
+
 namespace granary::datanode {
 
 void StaticEpochs::Set(uint32_t pool, uint32_t pg, uint64_t epoch) {
@@ -31,6 +36,25 @@ Status ClusterMapEpochs::Update(const ClusterMap& map) {
   epoch_ = map.epoch();
   pg_epochs_.clear();
   per_pg_ = false;
+#ifdef GRANARY_HAVE_PLACEMENT
+  if (!map.placement().empty()) {
+    auto placement = placement::PlacementMap::Deserialize(map.placement());
+    if (!placement.ok()) {
+      // Fall back to the map epoch for every PG: requests keep flowing, and a map that moved a
+      // PG bumps the map epoch too.
+      GLOG_WARN("event=placement_unreadable epoch={} error=\"{}\"", map.epoch(),
+                placement.status().ToString());
+      return Status::Ok();
+    }
+    for (const PoolSpec& pool : placement->pools()) {
+      for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
+        auto e = placement->PgEpoch(pool.id(), pg);
+        if (e.ok()) pg_epochs_[{pool.id(), pg}] = *e;
+      }
+    }
+    per_pg_ = true;
+  }
+#endif
   return Status::Ok();
 }
 
