@@ -185,6 +185,11 @@ std::future<Result<DataReply>> DataConnection::CallAsync(DataRequest request,
 
 void DataConnection::CallAsync(DataRequest request, std::span<const uint8_t> payload,
                                Clock::time_point deadline, DoneCallback done) {
+  if (payload.size() > kMaxFramePayloadLen) {
+    done(InvalidArgument(fmt::format("datanode {}: payload of {} bytes over the frame limit {}",
+                                     address_, payload.size(), kMaxFramePayloadLen)));
+    return;
+  }
   auto pending = std::make_unique<Pending>();
   pending->deadline = deadline;
   pending->done = std::move(done);
