@@ -2,6 +2,7 @@
 // common/data_connection.h and raw sockets for malformed frames.
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,6 +17,8 @@
 #include "common/frame.h"
 #include "datanode/block_store.h"
 #include "datanode/datanode.h"
+#include "datanode/fault_device.h"
+#include "granary/data.grpc.pb.h"
 
 namespace granary::datanode {
 namespace {
@@ -63,9 +66,10 @@ struct Node {
   std::unique_ptr<Datanode> dn;
   std::string data;
 
-  explicit Node(uint64_t budget = 256ull << 20) {
+  explicit Node(uint64_t budget = 256ull << 20, std::shared_ptr<Device> device = nullptr) {
     DatanodeOptions o;
     o.data_dir = dir.path();
+    o.device = std::move(device);
     o.epochs = epochs;
     o.memory_budget = budget;
     o.workers = 4;
@@ -331,6 +335,64 @@ TEST(DataServerTest, ChainWriteStoresOnEveryMemberAndNamesAFailedOne) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->header.code(), Code::UNAVAILABLE);
   EXPECT_NE(r->header.message().find(tail_address), std::string::npos) << r->header.message();
+}
+
+TEST(DataServerTest, ControlServiceListsCountsAndDeletesBlocks) {
+  Node n;
+  auto pool = DataConnectionPool::Create();
+  auto data = RandomBytes(5000, 5);
+  for (uint64_t s = 1; s <= 3; ++s) {
+    ASSERT_EQ(pool->Call(n.data, Write(s, data), data.span(), DeadlineIn(10s))->header.code(),
+              Code::OK);
+  }
+  auto stub = DataControl::NewStub(
+      grpc::CreateChannel(n.dn->control_address().ToString(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    DataNodeStatusReply st;
+    ASSERT_TRUE(stub->Status(&ctx, DataNodeStatusRequest(), &st).ok());
+    EXPECT_EQ(st.blocks(), 3u);
+    EXPECT_GT(st.used_bytes(), 3u * 5000);
+    EXPECT_GT(st.capacity_bytes(), st.used_bytes());
+    EXPECT_EQ(st.map_epoch(), kEpoch);
+  }
+  {
+    grpc::ClientContext ctx;
+    ListBlocksRequest req;
+    req.set_pool_id(kPool);
+    req.set_pg(kPg);
+    ListBlocksReply list;
+    ASSERT_TRUE(stub->ListBlocks(&ctx, req, &list).ok());
+    ASSERT_EQ(list.blocks_size(), 3);
+    EXPECT_EQ(list.blocks(0).length(), 5000u);
+    EXPECT_EQ(list.blocks(0).origin().ino(), 11u);
+  }
+  {
+    grpc::ClientContext ctx;
+    DeleteBlocksRequest req;
+    req.add_blocks()->set_slice_id(1);
+    req.add_blocks()->set_slice_id(2);
+    req.add_blocks()->set_slice_id(99);  // already absent: not an error
+    DeleteBlocksReply reply;
+    ASSERT_TRUE(stub->DeleteBlocks(&ctx, req, &reply).ok());
+    EXPECT_EQ(reply.deleted(), 2u);
+  }
+  EXPECT_EQ(n.dn->store().capacity().blocks, 1u);
+}
+
+TEST(DataServerTest, DiskEioIsUnavailableAndMarksTheNodeUnhealthy) {
+  auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
+  Node n(256ull << 20, dev);
+  auto pool = DataConnectionPool::Create();
+  auto data = RandomBytes(4096, 6);
+  EXPECT_TRUE(n.dn->healthy());
+  dev->Inject("sync", EIO, 1);
+  auto r = pool->Call(n.data, Write(5, data), data.span(), DeadlineIn(10s));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->header.code(), Code::UNAVAILABLE);
+  EXPECT_NE(r->header.message().find("EIO"), std::string::npos) << r->header.message();
+  EXPECT_FALSE(n.dn->healthy());
+  EXPECT_EQ(pool->Call(n.data, Read(5), {}, DeadlineIn(10s))->header.code(), Code::NOT_FOUND);
 }
 
 TEST(DataConnectionTest, DeadlineAndConnectionLossFailPendingRequestsWithTheAddress) {

@@ -1,10 +1,13 @@
 // Multi-process datanode tests: three `granary datanode` processes against an in-process fake
 // metanode (Cluster service), driven over the data protocol. Covers registration, heartbeats,
 // map refresh on a newer epoch, SIGTERM, and a chain whose tail is SIGKILLed mid-write.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <random>
 
@@ -97,6 +100,32 @@ struct DatanodeProcess {
   }
 };
 
+// A minimal HTTP/1.0 GET: {status, body}.
+std::pair<int, std::string> HttpGet(const std::string& address, const std::string& path) {
+  auto colon = address.rfind(':');
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return {-1, ""};
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, n);
+  close(fd);
+  int status = resp.size() > 12 ? std::stoi(resp.substr(9, 3)) : -1;
+  size_t body = resp.find("\r\n\r\n");
+  return {status, body == std::string::npos ? "" : resp.substr(body + 4)};
+}
+
 AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
   AlignedBuffer b(n);
   std::mt19937 rng(seed);
@@ -172,6 +201,13 @@ TEST(DatanodeProcessTest, RegistersHeartbeatsRefreshesTheMapAndStopsOnSigterm) {
   r = pool->Call(dn.data, WriteReq(3, data, 3), data.span(), DeadlineIn(10s));
   EXPECT_EQ(r->header.code(), Code::STALE_EPOCH);
   EXPECT_EQ(r->header.pg_epoch(), 4u);
+
+  // The admin endpoint serves the datanode's metrics and health.
+  auto [code, body] = HttpGet(dn.admin, "/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(body.find("granary_datanode_ops_total"), std::string::npos);
+  EXPECT_NE(body.find("granary_datanode_stale_epoch_total"), std::string::npos);
+  EXPECT_EQ(HttpGet(dn.admin, "/healthz").first, 200);
 
   dn.proc->Signal(SIGTERM);
   auto status = dn.proc->Wait(20s);
