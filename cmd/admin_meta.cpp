@@ -1,7 +1,268 @@
+// `granary admin …` verbs served by the metanode (DESIGN §1): pool, volume, key, bucket, nodes,
+// backup. Thin: parse flags, call MetaClient, print one line per object.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "client/meta_client.h"
 #include "cmd/roles.h"
+#include "common/config.h"
 
 namespace granary::cmd {
 
-int RunAdminMeta(int, char**) { return NotBuilt("admin", "issue 4: metanode admin verbs"); }
+namespace {
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "granary admin: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::map<std::string, std::string> sorted(labels.begin(), labels.end());
+  std::string out;
+  for (const auto& [k, v] : sorted) out += fmt::format("{}{}={}", out.empty() ? "" : ",", k, v);
+  return out.empty() ? "-" : out;
+}
+
+std::string_view StateName(NodeState state) {
+  switch (state) {
+    case UP:
+      return "up";
+    case DOWN:
+      return "down";
+    case OUT:
+      return "out";
+    default:
+      return "unknown";
+  }
+}
+
+std::string Redundancy(const PoolSpec& p) {
+  if (p.redundancy() == ERASURE_CODED_POOL) {
+    return fmt::format("ec:{}+{}", p.data_chunks(), p.coding_chunks());
+  }
+  return fmt::format("replicated:{}", p.replicas());
+}
+
+std::string_view DomainName(FailureDomain d) {
+  switch (d) {
+    case DOMAIN_HOST:
+      return "host";
+    case DOMAIN_RACK:
+      return "rack";
+    case DOMAIN_ZONE:
+      return "zone";
+    default:
+      return "datanode";
+  }
+}
+
+std::string_view LocalityName(Locality l) {
+  switch (l) {
+    case WRITER_LOCAL:
+      return "writer-local";
+    case PREFER_GPU:
+      return "prefer-gpu";
+    default:
+      return "none";
+  }
+}
+
+// "replicated:3" / "ec:4+2" into `spec`.
+Status ParseRedundancy(const std::string& text, PoolSpec* spec) {
+  unsigned a = 0, b = 0;
+  if (std::sscanf(text.c_str(), "replicated:%u", &a) == 1) {
+    spec->set_redundancy(REPLICATED_POOL);
+    spec->set_replicas(a);
+    return Status::Ok();
+  }
+  if (std::sscanf(text.c_str(), "ec:%u+%u", &a, &b) == 2) {
+    spec->set_redundancy(ERASURE_CODED_POOL);
+    spec->set_data_chunks(a);
+    spec->set_coding_chunks(b);
+    return Status::Ok();
+  }
+  return InvalidArgument(fmt::format("redundancy '{}': expected replicated:N or ec:K+M", text));
+}
+
+}  // namespace
+
+int RunAdminMeta(int argc, char** argv) {
+  CLI::App app{"granary admin: pools, volumes, keys, buckets, nodes, backup"};
+  std::string meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
+  app.add_option("--meta", meta, "metanode HOST:PORT (default $GRANARY_META, else 127.0.0.1:7410)");
+  app.require_subcommand(1);
+  app.fallthrough();  // `--meta` may follow the verb: `granary admin pool list --meta H:P`
+  AddYamlConfig(app);
+
+  // pool
+  auto* pool = app.add_subcommand("pool", "storage pools")->require_subcommand(1);
+  std::string pool_name, redundancy = "replicated:3", domain = "datanode", locality = "none";
+  uint32_t pg_count = 0;
+  auto* pool_create = pool->add_subcommand("create", "create a pool");
+  pool_create->add_option("name", pool_name)->required();
+  pool_create->add_option("--redundancy", redundancy, "replicated:N | ec:K+M")
+      ->capture_default_str();
+  pool_create->add_option("--failure-domain", domain, "datanode|host|rack|zone")
+      ->capture_default_str();
+  pool_create->add_option("--locality", locality, "none|writer-local|prefer-gpu")
+      ->capture_default_str();
+  pool_create->add_option("--pg-count", pg_count, "placement groups (power of two; default 64)");
+  auto* pool_list = pool->add_subcommand("list", "list pools");
+
+  // volume
+  auto* volume = app.add_subcommand("volume", "volumes")->require_subcommand(1);
+  std::string volume_name, volume_pool;
+  uint64_t quota_bytes = 0, quota_inodes = 0;
+  auto* volume_create = volume->add_subcommand("create", "create a volume");
+  volume_create->add_option("name", volume_name)->required();
+  volume_create->add_option("--pool", volume_pool, "pool (default: the default pool)");
+  volume_create->add_option("--quota-bytes", quota_bytes, "0 = unlimited");
+  volume_create->add_option("--quota-inodes", quota_inodes, "0 = unlimited");
+  auto* volume_list = volume->add_subcommand("list", "list volumes");
+  auto* volume_delete = volume->add_subcommand("delete", "delete an empty volume");
+  volume_delete->add_option("name", volume_name)->required();
+
+  // key
+  auto* key = app.add_subcommand("key", "S3 access keys")->require_subcommand(1);
+  std::string key_name, key_id;
+  auto* key_create = key->add_subcommand("create", "create an access key (prints the secret)");
+  key_create->add_option("--name", key_name, "a label for the key");
+  auto* key_list = key->add_subcommand("list", "list access keys");
+  auto* key_delete = key->add_subcommand("delete", "delete an access key");
+  key_delete->add_option("key", key_id)->required();
+
+  // bucket
+  auto* bucket = app.add_subcommand("bucket", "S3 buckets")->require_subcommand(1);
+  std::string bucket_name, owner, bucket_volume, access = "read";
+  auto* bucket_create = bucket->add_subcommand("create", "create a bucket");
+  bucket_create->add_option("name", bucket_name)->required();
+  bucket_create->add_option("--owner", owner, "owner access key")->required();
+  bucket_create->add_option("--volume", bucket_volume, "export an existing volume");
+  bucket_create->add_option("--pool", volume_pool, "pool of the new volume");
+  auto* bucket_list = bucket->add_subcommand("list", "list buckets");
+  auto* bucket_delete = bucket->add_subcommand("delete", "delete a bucket");
+  bucket_delete->add_option("name", bucket_name)->required();
+  auto* bucket_grant = bucket->add_subcommand("grant", "grant an access key access");
+  bucket_grant->add_option("name", bucket_name)->required();
+  bucket_grant->add_option("--key", key_id, "access key")->required();
+  bucket_grant->add_option("--access", access, "read|readwrite|none")->capture_default_str();
+
+  auto* nodes = app.add_subcommand("nodes", "one line per datanode: id, labels, state");
+  std::string backup_dir;
+  auto* backup = app.add_subcommand("backup", "write a RocksDB checkpoint of the metadata");
+  backup->add_option("dir", backup_dir, "target dir (default DATA/backups/<ms>)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  client::MetaClientOptions options;
+  options.address = meta;
+  options.deadline = std::chrono::seconds(15);
+  auto connected = client::MetaClient::Connect(options);
+  if (!connected.ok()) return Fail(connected.status());
+  client::MetaClient& mc = **connected;
+
+  if (pool_create->parsed()) {
+    PoolSpec spec;
+    spec.set_name(pool_name);
+    if (Status s = ParseRedundancy(redundancy, &spec); !s.ok()) return Fail(s);
+    static const std::map<std::string, FailureDomain> kDomains = {{"datanode", DOMAIN_DATANODE},
+                                                                  {"host", DOMAIN_HOST},
+                                                                  {"rack", DOMAIN_RACK},
+                                                                  {"zone", DOMAIN_ZONE}};
+    static const std::map<std::string, Locality> kLocality = {
+        {"none", LOCALITY_NONE}, {"writer-local", WRITER_LOCAL}, {"prefer-gpu", PREFER_GPU}};
+    if (!kDomains.contains(domain)) return Fail(InvalidArgument("failure domain " + domain));
+    if (!kLocality.contains(locality)) return Fail(InvalidArgument("locality " + locality));
+    spec.set_failure_domain(kDomains.at(domain));
+    spec.set_locality(kLocality.at(locality));
+    spec.set_pg_count(pg_count);
+    auto r = mc.PoolCreate(spec);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("pool=%s id=%u redundancy=%s pgs=%u\n", r->name().c_str(), r->id(),
+                Redundancy(*r).c_str(), r->pg_count());
+  } else if (pool_list->parsed()) {
+    auto r = mc.PoolList();
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& p : *r) {
+      std::printf("%s id=%u redundancy=%s failure-domain=%s locality=%s pgs=%u min-size=%u\n",
+                  p.name().c_str(), p.id(), Redundancy(p).c_str(),
+                  std::string(DomainName(p.failure_domain())).c_str(),
+                  std::string(LocalityName(p.locality())).c_str(), p.pg_count(), p.min_size());
+    }
+  } else if (volume_create->parsed()) {
+    auto r = mc.VolumeCreate(volume_name, volume_pool, quota_bytes, quota_inodes);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("volume=%s id=%lu root=%lu\n", r->name().c_str(), r->id(), r->root_ino());
+  } else if (volume_list->parsed()) {
+    auto r = mc.VolumeList();
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& v : *r) {
+      std::printf(
+          "%s id=%lu pool=%u used-bytes=%lu quota-bytes=%lu used-inodes=%lu "
+          "quota-inodes=%lu\n",
+          v.name().c_str(), v.id(), v.pool_id(), v.used_bytes(), v.quota_bytes(), v.used_inodes(),
+          v.quota_inodes());
+    }
+  } else if (volume_delete->parsed()) {
+    if (Status s = mc.VolumeDelete(volume_name); !s.ok()) return Fail(s);
+    std::printf("deleted volume=%s\n", volume_name.c_str());
+  } else if (key_create->parsed()) {
+    auto r = mc.KeyCreate(key_name);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("access_key=%s\nsecret_key=%s\n", r->access_key().c_str(), r->secret_key().c_str());
+  } else if (key_list->parsed()) {
+    auto r = mc.KeyList();
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& k : *r) {
+      std::printf("%s name=%s\n", k.access_key().c_str(),
+                  k.name().empty() ? "-" : k.name().c_str());
+    }
+  } else if (key_delete->parsed()) {
+    if (Status s = mc.KeyDelete(key_id); !s.ok()) return Fail(s);
+    std::printf("deleted key=%s\n", key_id.c_str());
+  } else if (bucket_create->parsed()) {
+    auto r = mc.BucketCreate(bucket_name, owner, bucket_volume, volume_pool);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("bucket=%s volume-id=%lu owns-volume=%s\n", r->name().c_str(), r->volume_id(),
+                r->owns_volume() ? "true" : "false");
+  } else if (bucket_list->parsed()) {
+    auto r = mc.BucketList();
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& b : *r) {
+      std::printf("%s owner=%s volume-id=%lu owns-volume=%s grants=%d\n", b.name().c_str(),
+                  b.owner().c_str(), b.volume_id(), b.owns_volume() ? "true" : "false",
+                  b.grants_size());
+    }
+  } else if (bucket_delete->parsed()) {
+    if (Status s = mc.BucketDelete(bucket_name); !s.ok()) return Fail(s);
+    std::printf("deleted bucket=%s\n", bucket_name.c_str());
+  } else if (bucket_grant->parsed()) {
+    static const std::map<std::string, Access> kAccess = {
+        {"read", READ}, {"readwrite", READ_WRITE}, {"none", ACCESS_NONE}};
+    if (!kAccess.contains(access)) return Fail(InvalidArgument("access " + access));
+    auto r = mc.BucketGrant(bucket_name, key_id, kAccess.at(access));
+    if (!r.ok()) return Fail(r.status());
+    std::printf("bucket=%s key=%s access=%s\n", r->name().c_str(), key_id.c_str(), access.c_str());
+  } else if (nodes->parsed()) {
+    auto r = mc.GetClusterMap(0);
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& n : r->nodes()) {
+      std::printf("%u %s %s\n", n.id(), Labels(n.labels()).c_str(),
+                  std::string(StateName(n.state())).c_str());
+    }
+  } else if (backup->parsed()) {
+    auto r = mc.Backup(backup_dir);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("backup dir=%s sequence=%lu\n", r->dir().c_str(), r->sequence());
+  }
+  return 0;
+}
 
 }  // namespace granary::cmd

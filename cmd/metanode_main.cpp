@@ -1,7 +1,63 @@
+// `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]`
+#include <fmt/format.h>
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+
 #include "cmd/roles.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "metanode/metanode.h"
 
 namespace granary::cmd {
 
-int RunMetanode(int, char**) { return NotBuilt("metanode", "issue 4: metanode"); }
+int RunMetanode(int argc, char** argv) {
+  CLI::App app{"granary metanode: metadata service on RocksDB"};
+  metanode::MetanodeOptions options;
+  std::string log_level;
+  app.add_option("--data", options.core.data_dir, "data directory")->required();
+  app.add_option("--listen", options.listen, "gRPC address (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--admin", options.admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--default-pool", options.core.default_pool,
+                 "pool created at first start and used when none is named")
+      ->capture_default_str();
+  app.add_option("--lease-ms", options.core.lease_ms, "allocation intent lease")
+      ->capture_default_str();
+  app.add_option("--down-after-ms", options.core.down_after_ms,
+                 "mark a datanode down after this much heartbeat silence")
+      ->capture_default_str();
+  app.add_option("--advertise", "address others use (unused until replication)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  AddYamlConfig(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  InitLogging("metanode", log_level);
+
+  // SIGTERM/SIGINT are taken by sigwait below: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = metanode::Metanode::Start(options);
+  if (!node.ok()) {
+    std::fprintf(stderr, "granary metanode: %s\n", node.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("listening meta=%s admin=%s\n", (*node)->address().c_str(),
+              (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  GLOG_INFO("event=signal signal={}", sig);
+  (*node)->Shutdown();
+  return 0;
+}
 
 }  // namespace granary::cmd

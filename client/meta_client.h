@@ -1,0 +1,145 @@
+// MetaClient: the typed client of the metanode (proto/granary/meta.proto) used by libgranary, the
+// CLI, the S3 gateway and the tests.
+//
+// Contract:
+// - Every call returns Result<T>/Status with the metanode's granary.Code (via FromGrpcStatus);
+//   transport failures arrive as Unavailable.
+// - Every mutating call carries an OpId {client id, seq}: the client id is random per MetaClient,
+//   the sequence an atomic counter. A call that fails with Unavailable (metanode restarting,
+//   connection lost) is retried with the *same* OpId until the deadline, so an operation that
+//   was applied before its reply was lost returns its first answer instead of a false
+//   AlreadyExists/NotFound. Other errors are returned at once.
+// - Thread-safe: one MetaClient is meant to be shared by all threads of a process.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "granary/meta.grpc.pb.h"
+
+namespace granary::client {
+
+struct MetaClientOptions {
+  // "HOST:PORT[,HOST:PORT…]" (the --meta flag); the first address is used until the metanode
+  // is replicated.
+  std::string address = "127.0.0.1:7410";
+  // Budget of one call including its retries.
+  std::chrono::milliseconds deadline{30000};
+  // First wait before retrying an Unavailable call; doubles up to 1 s.
+  std::chrono::milliseconds initial_backoff{20};
+};
+
+class MetaClient {
+ public:
+  // Creates the channel (no I/O; connection happens on the first call).
+  static Result<std::unique_ptr<MetaClient>> Connect(MetaClientOptions options);
+
+  // A fresh OpId of this client (for callers that build requests themselves).
+  OpId NextOpId();
+  uint64_t client_id() const { return client_id_; }
+  const std::string& address() const { return address_; }
+
+  // ------------------------------------------------------------ namespace
+  Result<InodeAttr> Lookup(uint64_t parent, std::string_view name);
+  Result<InodeAttr> GetAttr(uint64_t ino);
+  // `req.op` is filled in when unset.
+  Result<InodeAttr> SetAttr(SetAttrRequest req);
+  Result<InodeAttr> Mkdir(uint64_t parent, std::string_view name, uint32_t mode = 0755,
+                          uint32_t uid = 0, uint32_t gid = 0);
+  // O_CREAT; `exclusive` = O_EXCL (AlreadyExists when the name exists), `truncate` = O_TRUNC.
+  Result<InodeAttr> Create(CreateRequest req);
+  Result<InodeAttr> Create(uint64_t parent, std::string_view name, uint32_t mode = 0644,
+                           bool exclusive = true);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status Rmdir(uint64_t parent, std::string_view name);
+  Result<RenameReply> Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                             std::string_view new_name, RenameFlags flags = RENAME_FLAG_PLAIN);
+  // Names strictly after `after`, at most `limit` (0 = server default); eof when none is left.
+  Result<ReadDirReply> ReadDir(uint64_t ino, std::string_view after = "", uint32_t limit = 0,
+                               bool plus = false);
+  Result<InodeAttr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                            uint32_t uid = 0, uint32_t gid = 0);
+  Result<std::string> ReadLink(uint64_t ino);
+  Result<InodeAttr> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status SetXattr(uint64_t ino, std::string_view name, std::string_view value,
+                  SetXattrRequest::Mode mode = SetXattrRequest::XATTR_MODE_ANY);
+  Result<std::string> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(uint64_t ino, std::string_view name);
+  Result<StatFsReply> StatFs(uint64_t ino);
+  Result<InodeAttr> Fallocate(uint64_t ino, uint64_t offset, uint64_t length, uint32_t mode = 0);
+  // Open handles pin an unlinked inode (orphan list) until released; `owner` identifies the
+  // handle holder (a mount, a gateway).
+  Result<InodeAttr> Open(uint64_t ino, uint64_t owner);
+  Status Release(uint64_t ino, uint64_t owner);
+
+  // ------------------------------------------------------------ slice maps
+  // Reserves `slice_count` slice ids and `bytes` of quota under a lease.
+  Result<AllocateReply> Allocate(uint64_t ino, uint32_t slice_count, uint64_t bytes);
+  // Appends slices; StaleGeneration when the file was truncated since Allocate (or the intent
+  // was reaped): allocate and write again.
+  Result<InodeAttr> Commit(CommitRequest req);
+  // Resolved extents of [offset, offset+length) (length 0 = to the end), holes omitted.
+  Result<ReadMapReply> ReadMap(uint64_t ino, uint64_t offset = 0, uint64_t length = 0);
+
+  // ------------------------------------------------------------ admin
+  Result<PoolSpec> PoolCreate(const PoolSpec& spec);
+  Result<std::vector<PoolSpec>> PoolList();
+  Result<Volume> VolumeCreate(std::string_view name, std::string_view pool = "",
+                              uint64_t quota_bytes = 0, uint64_t quota_inodes = 0);
+  Result<Volume> VolumeGet(std::string_view name);
+  Result<Volume> VolumeGetById(uint64_t id);
+  Result<std::vector<Volume>> VolumeList();
+  Status VolumeDelete(std::string_view name);
+  Result<Volume> VolumeSetQuota(std::string_view name, uint64_t quota_bytes, uint64_t quota_inodes);
+  // Generates the access key and secret when empty; the reply holds the secret.
+  Result<AccessKey> KeyCreate(std::string_view name = "", std::string_view access_key = "",
+                              std::string_view secret_key = "");
+  Result<AccessKey> KeyGetSecret(std::string_view access_key);
+  Result<std::vector<AccessKey>> KeyList();
+  Status KeyDelete(std::string_view access_key);
+  // Without `volume`: a new volume of the bucket's name that the bucket owns.
+  Result<Bucket> BucketCreate(std::string_view name, std::string_view owner,
+                              std::string_view volume = "", std::string_view pool = "");
+  Result<Bucket> BucketGet(std::string_view name);
+  Result<std::vector<Bucket>> BucketList();
+  Status BucketDelete(std::string_view name);
+  Result<Bucket> BucketGrant(std::string_view name, std::string_view access_key, Access access);
+  Result<BackupReply> Backup(std::string_view dir = "");
+
+  // ------------------------------------------------------------ cluster
+  Result<RegisterReply> Register(const RegisterRequest& req);
+  Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& req);
+  // `unchanged` is set (and nothing else) when known_epoch is current.
+  Result<ClusterMap> GetClusterMap(uint64_t known_epoch = 0);
+  Status ReportCorruption(const ReportCorruptionRequest& req);
+  Result<ClusterStatusReply> ClusterStatus();
+
+  // The raw stubs, for what is not wrapped here.
+  Namespace::Stub& namespace_stub() { return *ns_; }
+  DataMap::Stub& datamap_stub() { return *data_; }
+  Admin::Stub& admin_stub() { return *admin_; }
+  Cluster::Stub& cluster_stub() { return *cluster_; }
+
+ private:
+  MetaClientOptions options_;
+  std::string address_;
+  uint64_t client_id_ = 0;
+  std::atomic<uint64_t> seq_{0};
+  std::unique_ptr<Namespace::Stub> ns_;
+  std::unique_ptr<DataMap::Stub> data_;
+  std::unique_ptr<Admin::Stub> admin_;
+  std::unique_ptr<Cluster::Stub> cluster_;
+
+  template <typename Stub, typename Req, typename Reply>
+  Status Call(const char* what, Stub& stub,
+              grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
+              const Req& req, Reply* reply);
+};
+
+}  // namespace granary::client

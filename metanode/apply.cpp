@@ -1,0 +1,319 @@
+// Dispatch and the record helpers every operation uses.
+#include "metanode/apply.h"
+
+#include <fmt/format.h>
+
+#include "metanode/apply_internal.h"
+
+namespace granary::metanode {
+
+Timespec Ctx::Now() const {
+  Timespec t;
+  t.set_sec(op.now_ms() / 1000);
+  t.set_nsec(static_cast<uint32_t>(op.now_ms() % 1000) * 1000000u);
+  return t;
+}
+
+uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser: a cheap, stable hash for seeds
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+Result<InodeRecord> LoadInode(Txn& txn, uint64_t ino) {
+  InodeRecord rec;
+  auto found = txn.GetRecord(Cf::kInodes, InodeKey(ino), &rec);
+  GRANARY_TRY(found);
+  if (!*found) return NotFound(fmt::format("inode {}", ino));
+  return rec;
+}
+
+void SaveInode(Txn& txn, const InodeRecord& rec) {
+  txn.PutRecord(Cf::kInodes, InodeKey(rec.attr().ino()), rec);
+}
+
+Result<InodeRecord> LoadDir(Txn& txn, uint64_t ino) {
+  auto rec = LoadInode(txn, ino);
+  if (rec.ok() && rec->attr().type() != DIRECTORY) {
+    return Status(Code::NOT_DIRECTORY, fmt::format("inode {} is not a directory", ino));
+  }
+  return rec;
+}
+
+Result<std::optional<DentryRecord>> LoadDentry(Txn& txn, uint64_t parent, std::string_view name) {
+  DentryRecord rec;
+  auto found = txn.GetRecord(Cf::kDentries, DentryKey(parent, name), &rec);
+  GRANARY_TRY(found);
+  if (!*found) return std::optional<DentryRecord>();
+  return std::optional<DentryRecord>(std::move(rec));
+}
+
+void SaveDentry(Txn& txn, uint64_t parent, std::string_view name, uint64_t ino, FileType type) {
+  DentryRecord rec;
+  rec.set_format(kFormat);
+  rec.set_ino(ino);
+  rec.set_type(type);
+  txn.PutRecord(Cf::kDentries, DentryKey(parent, name), rec);
+}
+
+Result<VolumeRecord> LoadVolume(Txn& txn, uint64_t id) {
+  VolumeRecord rec;
+  auto found = txn.GetRecord(Cf::kCatalog, VolumeKey(id), &rec);
+  GRANARY_TRY(found);
+  if (!*found) return NotFound(fmt::format("volume {}", id));
+  return rec;
+}
+
+void SaveVolume(Txn& txn, const VolumeRecord& rec) {
+  txn.PutRecord(Cf::kCatalog, VolumeKey(rec.volume().id()), rec);
+}
+
+Result<PoolRecord> LoadPool(Txn& txn, uint32_t id) {
+  PoolRecord rec;
+  auto found = txn.GetRecord(Cf::kCatalog, PoolKey(id), &rec);
+  GRANARY_TRY(found);
+  if (!*found) return NotFound(fmt::format("pool {}", id));
+  return rec;
+}
+
+Result<std::optional<uint64_t>> LookupName(Txn& txn, Cf cf, const std::string& key) {
+  CounterRecord rec;
+  auto found = txn.GetRecord(cf, key, &rec);
+  GRANARY_TRY(found);
+  if (!*found) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(rec.value());
+}
+
+Result<bool> DirIsEmpty(Txn& txn, uint64_t dir) {
+  bool empty = true;
+  GRANARY_TRY(txn.Scan(Cf::kDentries, DentryPrefix(dir), "", false,
+                       [&](std::string_view, std::string_view) {
+                         empty = false;
+                         return false;
+                       }));
+  return empty;
+}
+
+Result<uint64_t> NextId(Txn& txn, std::string_view counter, uint64_t count) {
+  CounterRecord rec;
+  std::string key = CounterKey(counter);
+  auto found = txn.GetRecord(Cf::kSystem, key, &rec);
+  GRANARY_TRY(found);
+  uint64_t next = *found ? rec.value() : (counter == "ino" ? 2 : 1);
+  rec.set_format(kFormat);
+  rec.set_value(next + count);
+  txn.PutRecord(Cf::kSystem, key, rec);
+  return next;
+}
+
+Status ValidateName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return InvalidArgument(fmt::format("invalid name '{}'", name));
+  }
+  if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return InvalidArgument(fmt::format("name '{}' contains '/' or NUL", name));
+  }
+  if (name.size() > kMaxNameBytes) {
+    return Status(Code::NAME_TOO_LONG,
+                  fmt::format("name of {} bytes (limit {})", name.size(), kMaxNameBytes));
+  }
+  return Status::Ok();
+}
+
+Result<InodeRecord> NewInode(Ctx& ctx, VolumeRecord& volume, FileType type, uint32_t mode,
+                             uint32_t uid, uint32_t gid) {
+  Volume& v = *volume.mutable_volume();
+  if (v.quota_inodes() != 0 && v.used_inodes() + 1 > v.quota_inodes()) {
+    return Status(Code::QUOTA_EXCEEDED,
+                  fmt::format("volume {}: inode quota {} reached", v.name(), v.quota_inodes()));
+  }
+  auto ino = NextId(ctx.txn, "ino");
+  GRANARY_TRY(ino);
+  v.set_used_inodes(v.used_inodes() + 1);
+  InodeRecord rec;
+  rec.set_format(kFormat);
+  InodeAttr& a = *rec.mutable_attr();
+  a.set_ino(*ino);
+  a.set_volume_id(v.id());
+  a.set_type(type);
+  a.set_mode(mode & 07777);
+  a.set_uid(uid);
+  a.set_gid(gid);
+  a.set_nlink(type == DIRECTORY ? 2 : 1);
+  *a.mutable_atime() = ctx.Now();
+  *a.mutable_mtime() = ctx.Now();
+  *a.mutable_ctime() = ctx.Now();
+  a.set_generation(1);
+  if (type == REGULAR) {
+    auto pool = LoadPool(ctx.txn, v.pool_id());
+    GRANARY_TRY(pool);
+    Layout& layout = *a.mutable_layout();
+    layout.set_pool_id(v.pool_id());
+    layout.set_block_size(pool->spec().block_size());
+    layout.set_stripe_width(std::min<uint32_t>(4, std::max<uint32_t>(1, pool->spec().pg_count())));
+    layout.set_seed(Mix64(*ino));
+  }
+  return rec;
+}
+
+Status FreeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
+  const InodeAttr& a = rec.attr();
+  Volume& v = *volume.mutable_volume();
+  v.set_used_inodes(v.used_inodes() > 0 ? v.used_inodes() - 1 : 0);
+  if (a.type() == REGULAR) {
+    v.set_used_bytes(v.used_bytes() >= a.size() ? v.used_bytes() - a.size() : 0);
+    // Slices become garbage; the slice GC (a later issue) deletes their blocks after a grace.
+    std::vector<std::string> keys;
+    GarbageRecord garbage;
+    garbage.set_format(kFormat);
+    garbage.set_since_ms(ctx.op.now_ms());
+    garbage.set_ino(a.ino());
+    GRANARY_TRY(ctx.txn.Scan(Cf::kSlices, ChunkPrefix(a.ino()), "", false,
+                             [&](std::string_view key, std::string_view value) {
+                               keys.emplace_back(key);
+                               ChunkRecord chunk;
+                               if (chunk.ParseFromArray(value.data(), value.size())) {
+                                 for (const auto& s : chunk.slices()) {
+                                   ctx.txn.PutRecord(Cf::kSystem, GarbageKey(s.slice_id()),
+                                                     garbage);
+                                 }
+                               }
+                               return true;
+                             }));
+    for (const auto& key : keys) ctx.txn.Delete(Cf::kSlices, key);
+  }
+  ctx.txn.Delete(Cf::kInodes, InodeKey(a.ino()));
+  ctx.txn.Delete(Cf::kSystem, OrphanKey(a.ino()));
+  return Status::Ok();
+}
+
+Status DropLink(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
+  InodeAttr& a = *rec.mutable_attr();
+  if (a.type() == DIRECTORY) {
+    a.set_nlink(0);
+  } else {
+    a.set_nlink(a.nlink() > 0 ? a.nlink() - 1 : 0);
+  }
+  *a.mutable_ctime() = ctx.Now();
+  if (a.nlink() > 0) {
+    SaveInode(ctx.txn, rec);
+    return Status::Ok();
+  }
+  if (!rec.open_handles().empty()) {
+    SaveInode(ctx.txn, rec);
+    OrphanRecord orphan;
+    orphan.set_format(kFormat);
+    orphan.set_since_ms(ctx.op.now_ms());
+    ctx.txn.PutRecord(Cf::kSystem, OrphanKey(a.ino()), orphan);
+    return Status::Ok();
+  }
+  return FreeInode(ctx, rec, volume);
+}
+
+OpReply Applier::Apply(Txn& txn, const Operation& op) const {
+  Ctx ctx{txn, op, mapper_};
+  OpReply reply;
+  reply.set_format(kFormat);
+  Status status;
+  switch (op.body_case()) {
+    case Operation::kMkdir:
+      status = ApplyMkdir(ctx, &reply);
+      break;
+    case Operation::kCreate:
+      status = ApplyCreate(ctx, &reply);
+      break;
+    case Operation::kUnlink:
+      status = ApplyUnlink(ctx, &reply);
+      break;
+    case Operation::kRmdir:
+      status = ApplyRmdir(ctx, &reply);
+      break;
+    case Operation::kRename:
+      status = ApplyRename(ctx, &reply);
+      break;
+    case Operation::kSymlink:
+      status = ApplySymlink(ctx, &reply);
+      break;
+    case Operation::kLink:
+      status = ApplyLink(ctx, &reply);
+      break;
+    case Operation::kSetattr:
+      status = ApplySetAttr(ctx, &reply);
+      break;
+    case Operation::kSetxattr:
+      status = ApplySetXattr(ctx, &reply);
+      break;
+    case Operation::kRemovexattr:
+      status = ApplyRemoveXattr(ctx, &reply);
+      break;
+    case Operation::kFallocate:
+      status = ApplyFallocate(ctx, &reply);
+      break;
+    case Operation::kOpen:
+      status = ApplyOpen(ctx, &reply);
+      break;
+    case Operation::kRelease:
+      status = ApplyRelease(ctx, &reply);
+      break;
+    case Operation::kAllocate:
+      status = ApplyAllocate(ctx, &reply);
+      break;
+    case Operation::kCommit:
+      status = ApplyCommit(ctx, &reply);
+      break;
+    case Operation::kPoolCreate:
+      status = ApplyPoolCreate(ctx, &reply);
+      break;
+    case Operation::kVolumeCreate:
+      status = ApplyVolumeCreate(ctx, &reply);
+      break;
+    case Operation::kVolumeDelete:
+      status = ApplyVolumeDelete(ctx, &reply);
+      break;
+    case Operation::kVolumeSetQuota:
+      status = ApplyVolumeSetQuota(ctx, &reply);
+      break;
+    case Operation::kKeyCreate:
+      status = ApplyKeyCreate(ctx, &reply);
+      break;
+    case Operation::kKeyDelete:
+      status = ApplyKeyDelete(ctx, &reply);
+      break;
+    case Operation::kBucketCreate:
+      status = ApplyBucketCreate(ctx, &reply);
+      break;
+    case Operation::kBucketDelete:
+      status = ApplyBucketDelete(ctx, &reply);
+      break;
+    case Operation::kBucketGrant:
+      status = ApplyBucketGrant(ctx, &reply);
+      break;
+    case Operation::kNodeRegister:
+      status = ApplyRegister(ctx, &reply);
+      break;
+    case Operation::kSetNodeState:
+      status = ApplySetNodeState(ctx, &reply);
+      break;
+    case Operation::kReapIntents:
+      status = ApplyReapIntents(ctx, &reply);
+      break;
+    case Operation::kBootstrap:
+      status = ApplyBootstrap(ctx, &reply);
+      break;
+    case Operation::BODY_NOT_SET:
+      status = InvalidArgument("operation without a body");
+      break;
+  }
+  if (!status.ok()) {
+    reply.Clear();
+    reply.set_format(kFormat);
+    reply.set_code(status.code());
+    reply.set_message(status.message());
+  } else if (reply.body_case() == OpReply::BODY_NOT_SET) {
+    reply.mutable_empty();
+  }
+  return reply;
+}
+
+}  // namespace granary::metanode

@@ -1,0 +1,90 @@
+// Helpers shared by the apply_*.cpp files (internal to metanode/).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "metanode/pg_mapper.h"
+#include "metanode/records.pb.h"
+#include "metanode/store.h"
+
+namespace granary::metanode {
+
+struct Ctx {
+  Txn& txn;
+  const Operation& op;
+  const PgMapper& mapper;
+
+  Timespec Now() const;
+};
+
+// Record access. Load* return NotFound with the object in the message.
+Result<InodeRecord> LoadInode(Txn& txn, uint64_t ino);
+void SaveInode(Txn& txn, const InodeRecord& rec);
+// The inode `ino`, which must be a directory (NotDirectory otherwise).
+Result<InodeRecord> LoadDir(Txn& txn, uint64_t ino);
+Result<std::optional<DentryRecord>> LoadDentry(Txn& txn, uint64_t parent, std::string_view name);
+void SaveDentry(Txn& txn, uint64_t parent, std::string_view name, uint64_t ino, FileType type);
+Result<VolumeRecord> LoadVolume(Txn& txn, uint64_t id);
+void SaveVolume(Txn& txn, const VolumeRecord& rec);
+Result<PoolRecord> LoadPool(Txn& txn, uint32_t id);
+Result<std::optional<uint64_t>> LookupName(Txn& txn, Cf cf, const std::string& key);
+Result<bool> DirIsEmpty(Txn& txn, uint64_t dir);
+
+// Monotonic id counters in the system CF; returns the first of `count` new ids (ids start at 1,
+// inode numbers at 2 so that 1 stays FUSE's root).
+Result<uint64_t> NextId(Txn& txn, std::string_view counter, uint64_t count = 1);
+
+// Entry names: InvalidArgument for "", ".", "..", '/' or NUL; NameTooLong over 255 bytes.
+Status ValidateName(std::string_view name);
+
+// A new inode in `volume` (not yet saved), checking the inode quota and counting it.
+Result<InodeRecord> NewInode(Ctx& ctx, VolumeRecord& volume, FileType type, uint32_t mode,
+                             uint32_t uid, uint32_t gid);
+
+// Drops one link to `rec` (already removed from its directory). Frees the inode when no link and
+// no open handle is left; parks it on the orphan list when handles are open. Updates `volume`.
+Status DropLink(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume);
+// Deletes an inode with its slice map and releases its quota.
+Status FreeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume);
+// Shrinks or grows the slice map to `size` (shrink bumps the generation). Settles quota.
+Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t size);
+
+// Recomputes the PG map and bumps the cluster epoch.
+Status BumpClusterMap(Ctx& ctx);
+
+uint64_t Mix64(uint64_t x);
+
+// Per-area apply entry points (apply.cpp dispatches).
+Status ApplyMkdir(Ctx& ctx, OpReply* reply);
+Status ApplyCreate(Ctx& ctx, OpReply* reply);
+Status ApplySymlink(Ctx& ctx, OpReply* reply);
+Status ApplyLink(Ctx& ctx, OpReply* reply);
+Status ApplyUnlink(Ctx& ctx, OpReply* reply);
+Status ApplyRmdir(Ctx& ctx, OpReply* reply);
+Status ApplyRename(Ctx& ctx, OpReply* reply);
+Status ApplySetAttr(Ctx& ctx, OpReply* reply);
+Status ApplySetXattr(Ctx& ctx, OpReply* reply);
+Status ApplyRemoveXattr(Ctx& ctx, OpReply* reply);
+Status ApplyFallocate(Ctx& ctx, OpReply* reply);
+Status ApplyOpen(Ctx& ctx, OpReply* reply);
+Status ApplyRelease(Ctx& ctx, OpReply* reply);
+Status ApplyAllocate(Ctx& ctx, OpReply* reply);
+Status ApplyCommit(Ctx& ctx, OpReply* reply);
+Status ApplyReapIntents(Ctx& ctx, OpReply* reply);
+Status ApplyPoolCreate(Ctx& ctx, OpReply* reply);
+Status ApplyVolumeCreate(Ctx& ctx, OpReply* reply);
+Status ApplyVolumeDelete(Ctx& ctx, OpReply* reply);
+Status ApplyVolumeSetQuota(Ctx& ctx, OpReply* reply);
+Status ApplyKeyCreate(Ctx& ctx, OpReply* reply);
+Status ApplyKeyDelete(Ctx& ctx, OpReply* reply);
+Status ApplyBucketCreate(Ctx& ctx, OpReply* reply);
+Status ApplyBucketDelete(Ctx& ctx, OpReply* reply);
+Status ApplyBucketGrant(Ctx& ctx, OpReply* reply);
+Status ApplyBootstrap(Ctx& ctx, OpReply* reply);
+Status ApplyRegister(Ctx& ctx, OpReply* reply);
+Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
+
+}  // namespace granary::metanode

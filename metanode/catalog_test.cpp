@@ -1,0 +1,221 @@
+// Pools, volumes, keys, buckets, grants, the node registry and the cluster map.
+#include "metanode/test_util.h"
+
+namespace granary::metanode {
+namespace {
+
+template <typename Kind>
+class CatalogTest : public MetaTest<Kind> {
+ protected:
+  Result<AccessKey> KeyCreate(const std::string& access_key = "") {
+    KeyCreateRequest req;
+    *req.mutable_op() = this->NextId();
+    req.set_name("test");
+    req.set_access_key(access_key);
+    return this->core_->KeyCreate(req);
+  }
+  Result<Bucket> BucketCreate(const std::string& name, const std::string& owner,
+                              const std::string& volume = "") {
+    Operation op;
+    auto* b = op.mutable_bucket_create();
+    b->set_name(name);
+    b->set_owner(owner);
+    b->set_volume(volume);
+    auto r = this->Run(op);
+    GRANARY_TRY(r);
+    return r->bucket().bucket();
+  }
+  Status BucketDelete(const std::string& name) {
+    Operation op;
+    op.mutable_bucket_delete()->set_name(name);
+    return StatusOf(this->Run(op));
+  }
+  Result<RegisterReply> Register(const std::string& uuid, const std::string& host) {
+    Operation op;
+    auto* r = op.mutable_node_register();
+    r->set_uuid(uuid);
+    r->set_address("127.0.0.1:1");
+    (*r->mutable_labels())["host"] = host;
+    auto reply = this->Run(op, false);
+    GRANARY_TRY(reply);
+    return reply->node_register();
+  }
+};
+TYPED_TEST_SUITE(CatalogTest, StoreKinds);
+
+TYPED_TEST(CatalogTest, DefaultPoolExistsAndGrowsWithDatanodes) {
+  auto pools = QueryPools(*this->core_->Snapshot());
+  ASSERT_EQ(pools->pools_size(), 1);
+  EXPECT_EQ(pools->pools(0).name(), "default");
+  EXPECT_EQ(pools->pools(0).pg_count(), 64u);
+  EXPECT_EQ(pools->pools(0).replicas(), 1u);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(this->Register("uuid-" + std::to_string(i), "h" + std::to_string(i)));
+  }
+  pools = QueryPools(*this->core_->Snapshot());
+  EXPECT_EQ(pools->pools(0).replicas(), 3u);  // min(3, datanodes)
+}
+
+TYPED_TEST(CatalogTest, PoolCreateValidates) {
+  Operation op;
+  PoolSpec& s = *op.mutable_pool_create()->mutable_spec();
+  s.set_name("ec");
+  s.set_redundancy(ERASURE_CODED_POOL);
+  s.set_data_chunks(4);
+  s.set_coding_chunks(2);
+  auto r = this->Run(op);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->pool().pool().pg_count(), 64u);
+  EXPECT_EQ(r->pool().pool().block_size(), 4u << 20);
+  EXPECT_EQ(r->pool().pool().failure_domain(), DOMAIN_DATANODE);
+  op.clear_id();
+  EXPECT_CODE(this->Run(op), Code::ALREADY_EXISTS);
+  s.set_name("bad");
+  s.set_coding_chunks(9);
+  op.clear_id();
+  EXPECT_CODE(this->Run(op), Code::INVALID_ARGUMENT);
+  s.set_coding_chunks(2);
+  s.set_pg_count(48);
+  op.clear_id();
+  EXPECT_CODE(this->Run(op), Code::INVALID_ARGUMENT);
+}
+
+TYPED_TEST(CatalogTest, VolumeLifecycle) {
+  EXPECT_CODE(this->VolumeCreate("vol", 0, 0), Code::ALREADY_EXISTS);
+  Operation op;
+  op.mutable_volume_create()->set_name("x");
+  op.mutable_volume_create()->set_pool("nopool");
+  EXPECT_CODE(this->Run(op), Code::NOT_FOUND);
+  ASSERT_OK(this->Create(this->root_, "f"));
+  Operation del;
+  del.mutable_volume_delete()->set_name("vol");
+  EXPECT_CODE(this->Run(del), Code::NOT_EMPTY);
+  ASSERT_OK(this->Unlink(this->root_, "f"));
+  del.clear_id();
+  ASSERT_OK(this->Run(del));
+  del.clear_id();
+  EXPECT_CODE(this->Run(del), Code::NOT_FOUND);
+  EXPECT_CODE(this->GetAttr(this->root_), Code::NOT_FOUND);
+}
+
+TYPED_TEST(CatalogTest, KeySecretsAreSealedAtRest) {
+  auto k = this->KeyCreate();
+  ASSERT_OK(k);
+  EXPECT_FALSE(k->access_key().empty());
+  EXPECT_EQ(k->secret_key().size(), 40u);
+  auto rec = QueryKey(*this->core_->Snapshot(), k->access_key());
+  ASSERT_OK(rec);
+  EXPECT_EQ(rec->sealed_secret().find(k->secret_key()), std::string::npos);
+  auto again = this->core_->KeyGetSecret(k->access_key());
+  EXPECT_EQ(again->secret_key(), k->secret_key());
+  EXPECT_CODE(this->KeyCreate(k->access_key()), Code::ALREADY_EXISTS);
+  auto list = QueryKeys(*this->core_->Snapshot());
+  ASSERT_EQ(list->keys_size(), 1);
+  EXPECT_TRUE(list->keys(0).secret_key().empty());
+}
+
+TYPED_TEST(CatalogTest, BucketRules) {
+  auto k = this->KeyCreate();
+  ASSERT_OK(k);
+  auto b = this->BucketCreate("photos", k->access_key());
+  ASSERT_OK(b);
+  EXPECT_TRUE(b->owns_volume());
+  EXPECT_EQ(b->umask(), 022u);
+  EXPECT_CODE(this->BucketCreate("photos", k->access_key()), Code::ALREADY_EXISTS);
+  EXPECT_CODE(this->BucketCreate("vol", k->access_key()), Code::ALREADY_EXISTS);  // a volume
+  EXPECT_CODE(this->BucketCreate("Bad_Name", k->access_key()), Code::INVALID_ARGUMENT);
+  EXPECT_CODE(this->BucketCreate("other", "NOKEY"), Code::NOT_FOUND);
+  EXPECT_CODE(this->VolumeCreate("photos", 0, 0), Code::ALREADY_EXISTS);
+  auto exported = this->BucketCreate("export", k->access_key(), "vol");
+  ASSERT_OK(exported);
+  EXPECT_FALSE(exported->owns_volume());
+  EXPECT_EQ(exported->volume_id(), this->volume_.id());
+  // Deleting an exporting bucket keeps the volume; deleting an owning one removes it.
+  ASSERT_OK(this->BucketDelete("export"));
+  ASSERT_OK(this->GetVolume());
+  ASSERT_OK(this->BucketDelete("photos"));
+  VolumeGetRequest req;
+  req.set_name("photos");
+  EXPECT_CODE(QueryVolume(*this->core_->Snapshot(), req), Code::NOT_FOUND);
+  EXPECT_CODE(this->BucketDelete("photos"), Code::NOT_FOUND);
+}
+
+TYPED_TEST(CatalogTest, GrantsAndKeyDeletion) {
+  auto owner = this->KeyCreate();
+  auto reader = this->KeyCreate();
+  ASSERT_OK(this->BucketCreate("data", owner->access_key()));
+  Operation grant;
+  auto* g = grant.mutable_bucket_grant();
+  g->set_name("data");
+  g->set_access_key(reader->access_key());
+  g->set_access(READ);
+  auto r = this->Run(grant);
+  ASSERT_OK(r);
+  ASSERT_EQ(r->bucket().bucket().grants_size(), 1);
+  g->set_access_key("missing");
+  grant.clear_id();
+  EXPECT_CODE(this->Run(grant), Code::NOT_FOUND);
+  Operation del;
+  del.mutable_key_delete()->set_access_key(owner->access_key());
+  EXPECT_CODE(this->Run(del), Code::PRECONDITION_FAILED);
+  del.mutable_key_delete()->set_access_key(reader->access_key());
+  del.clear_id();
+  ASSERT_OK(this->Run(del));
+  EXPECT_EQ(QueryBucket(*this->core_->Snapshot(), "data")->grants_size(), 0);
+}
+
+TYPED_TEST(CatalogTest, RegisterKeepsIdByUuidAndBumpsEpoch) {
+  auto e0 = QueryCluster(*this->core_->Snapshot())->epoch();
+  auto a = this->Register("uuid-a", "h1");
+  ASSERT_OK(a);
+  EXPECT_GT(a->map_epoch(), e0);
+  auto again = this->Register("uuid-a", "h1");
+  EXPECT_EQ(again->node_id(), a->node_id());
+  EXPECT_EQ(again->map_epoch(), a->map_epoch());  // nothing changed
+  auto moved = this->Register("uuid-a", "h2");
+  EXPECT_GT(moved->map_epoch(), a->map_epoch());
+  auto b = this->Register("uuid-b", "h3");
+  EXPECT_NE(b->node_id(), a->node_id());
+  auto map = this->core_->GetClusterMap(0);
+  ASSERT_OK(map);
+  EXPECT_EQ(map->nodes_size(), 2);
+  EXPECT_FALSE(map->placement().empty());
+  EXPECT_TRUE(this->core_->GetClusterMap(map->epoch())->unchanged());
+}
+
+TYPED_TEST(CatalogTest, SilentDatanodeIsMarkedDownAndBackUpOnHeartbeat) {
+  auto a = this->Register("uuid-a", "h1");
+  HeartbeatRequest hb;
+  hb.set_node_id(a->node_id());
+  hb.set_healthy(true);
+  ASSERT_OK(this->core_->Heartbeat(hb));
+  this->core_->Housekeep();
+  this->now_ms_ += 6000;
+  this->core_->Housekeep();
+  auto nodes = QueryNodes(*this->core_->Snapshot());
+  EXPECT_EQ((*nodes)[0].state(), DOWN);
+  ASSERT_OK(this->core_->Heartbeat(hb));
+  nodes = QueryNodes(*this->core_->Snapshot());
+  EXPECT_EQ((*nodes)[0].state(), UP);
+  hb.set_node_id(999);
+  EXPECT_CODE(this->core_->Heartbeat(hb), Code::NOT_FOUND);
+}
+
+TYPED_TEST(CatalogTest, BackupWritesCheckpoint) {
+  if (TypeParam::kInMemory) GTEST_SKIP() << "checkpoints need a file system";
+  ASSERT_OK(this->Create(this->root_, "f"));
+  auto b = this->core_->Backup((this->dir_ / "backup1").string());
+  ASSERT_OK(b);
+  EXPECT_TRUE(std::filesystem::exists(this->dir_ / "backup1" / "CURRENT"));
+  MetaCoreOptions o;
+  o.data_dir = (this->dir_ / "restored").string();
+  std::filesystem::create_directories(o.data_dir);
+  std::filesystem::rename(this->dir_ / "backup1", this->dir_ / "restored" / "db");
+  o.housekeeping_ms = 0;
+  auto restored = MetaCore::Open(o);
+  ASSERT_OK(restored);
+  ASSERT_OK(QueryLookup(*(*restored)->Snapshot(), this->root_, "f"));
+}
+
+}  // namespace
+}  // namespace granary::metanode

@@ -1,0 +1,138 @@
+#include "metanode/committer.h"
+
+#include <chrono>
+
+#include "common/log.h"
+
+namespace granary::metanode {
+
+OpReply ErrorReply(const Status& status) {
+  OpReply reply;
+  reply.set_format(kFormat);
+  reply.set_code(status.code());
+  reply.set_message(status.message());
+  return reply;
+}
+
+Committer::Committer(Store& store, const Applier& applier, CommitterOptions options)
+    : store_(store), applier_(applier), options_(options) {
+  MetricsRegistry& m = Metrics();
+  ops_ = &m.GetCounter("granary_meta_ops_total", "Operations applied by the metanode");
+  syncs_ = &m.GetCounter("granary_meta_syncs_total",
+                         "Synced RocksDB writes (one per group commit); ops/syncs = ops per sync");
+  deduplicated_ = &m.GetCounter("granary_meta_dedup_hits_total",
+                                "Retried operations answered from the stored reply");
+  last_batch_ = &m.GetGauge("granary_meta_last_batch_ops", "Operations in the last group commit");
+  batch_seconds_ = &m.GetHistogram("granary_meta_group_commit_seconds",
+                                   "Apply plus synced write time of one group commit");
+  thread_ = std::thread([this] { Run(); });
+}
+
+Committer::~Committer() { Stop(); }
+
+void Committer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  space_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+OpReply Committer::Submit(Operation op) {
+  Pending pending{std::move(op), {}};
+  auto future = pending.done.get_future();
+  {
+    std::unique_lock lock(mu_);
+    space_cv_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queue; });
+    if (stopping_) return ErrorReply(Unavailable("metanode is stopping"));
+    queue_.push_back(&pending);
+  }
+  work_cv_.notify_one();
+  return future.get();
+}
+
+void Committer::Run() {
+  std::vector<Pending*> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) {
+        for (Pending* p : queue_)
+          p->done.set_value(ErrorReply(Unavailable("metanode is stopping")));
+        queue_.clear();
+        return;
+      }
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    space_cv_.notify_all();
+    CommitBatch(batch);
+  }
+}
+
+void Committer::CommitBatch(std::vector<Pending*>& batch) {
+  auto start = std::chrono::steady_clock::now();
+  rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+  Txn txn(store_, &wb);
+  std::vector<OpReply> replies(batch.size());
+  uint64_t dedup_hits = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Operation& op = batch[i]->op;
+    const bool has_id = op.id().client_id() != 0;
+    std::string dedup_key;
+    if (has_id) {
+      dedup_key = DedupKey(op.id().client_id(), op.id().seq());
+      DedupRecord seen;
+      auto found = txn.GetRecord(Cf::kSystem, dedup_key, &seen);
+      if (!found.ok()) {
+        replies[i] = ErrorReply(found.status());
+        continue;
+      }
+      if (*found) {
+        replies[i] = seen.reply();
+        ++dedup_hits;
+        continue;
+      }
+    }
+    wb.SetSavePoint();
+    replies[i] = applier_.Apply(txn, op);
+    if (replies[i].code() != Code::OK) {
+      wb.RollbackToSavePoint().PermitUncheckedError();
+    } else {
+      wb.PopSavePoint().PermitUncheckedError();
+    }
+    if (has_id) {
+      DedupRecord record;
+      record.set_format(kFormat);
+      record.set_applied_ms(op.now_ms());
+      *record.mutable_reply() = replies[i];
+      txn.PutRecord(Cf::kSystem, dedup_key, record);
+    }
+  }
+  Status written = store_.Write(wb.GetWriteBatch(), options_.sync);
+  if (!written.ok()) {
+    // The batch's fate on disk is unknown to nobody but RocksDB: the callers retry with the
+    // same OpIds, and the dedup records tell them the truth after recovery.
+    GLOG_ERROR("event=group_commit_failed ops={} error=\"{}\"", batch.size(), written.ToString());
+    for (auto& r : replies)
+      r = ErrorReply(Unavailable("metadata write failed: " + written.message()));
+  }
+  local_ops_ += batch.size();
+  local_syncs_ += 1;
+  ops_->Add(batch.size());
+  syncs_->Add(1);
+  deduplicated_->Add(dedup_hits);
+  last_batch_->Set(static_cast<int64_t>(batch.size()));
+  batch_seconds_->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(replies[i]));
+}
+
+}  // namespace granary::metanode

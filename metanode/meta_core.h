@@ -1,0 +1,92 @@
+// MetaCore: the metanode without its network front end — store, state machine, group commit,
+// node liveness and housekeeping. The gRPC service (service.h) and the unit tests drive it.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "granary/meta.pb.h"
+#include "metanode/apply.h"
+#include "metanode/committer.h"
+#include "metanode/pg_mapper.h"
+#include "metanode/secrets.h"
+#include "metanode/store.h"
+
+namespace granary::metanode {
+
+struct MetaCoreOptions {
+  std::string data_dir;    // RocksDB lives in data_dir/db, the secret key beside it
+  bool in_memory = false;  // tests: RocksDB in a memory Env, key in memory
+  std::string default_pool = "default";
+  int64_t lease_ms = 60000;        // allocation intent lease
+  int64_t reap_grace_ms = 60000;   // an expired intent is reaped this long after its lease
+  int64_t down_after_ms = 30000;   // a datanode silent this long is marked down
+  int64_t housekeeping_ms = 1000;  // period of reaping and liveness checks; 0 = never
+  bool sync = true;
+  // Test hook: the clock apply sees (milliseconds since the epoch). Null = the system clock.
+  std::function<int64_t()> clock;
+};
+
+class MetaCore {
+ public:
+  static Result<std::unique_ptr<MetaCore>> Open(MetaCoreOptions options);
+  ~MetaCore();
+
+  // Applies one mutating operation (fills in time and lease) and returns its durable reply.
+  OpReply Mutate(Operation op);
+  // Mutate() and unpack: the reply, or its error.
+  Result<OpReply> Run(Operation op);
+
+  // A consistent read view of committed state.
+  std::unique_ptr<Txn> Snapshot() { return std::make_unique<Txn>(*store_); }
+
+  // Access keys: generates id and secret when empty, seals the secret before it is queued.
+  Result<AccessKey> KeyCreate(const KeyCreateRequest& req);
+  Result<AccessKey> KeyGetSecret(const std::string& access_key);
+
+  // Datanode liveness (in memory; state changes go through operations).
+  Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& req);
+  Result<ClusterMap> GetClusterMap(uint64_t known_epoch);
+  Result<ClusterStatusReply> ClusterStatus();
+  void ReportCorruption(const ReportCorruptionRequest& req);
+
+  Result<BackupReply> Backup(const std::string& dir);
+
+  // One round of housekeeping at the current clock: reap expired intents, mark silent nodes down.
+  void Housekeep();
+
+  int64_t NowMs() const;
+  Store& store() { return *store_; }
+  Committer& committer() { return *committer_; }
+  const MetaCoreOptions& options() const { return options_; }
+
+ private:
+  explicit MetaCore(MetaCoreOptions options) : options_(std::move(options)) {}
+  void HousekeepingLoop();
+
+  struct Liveness {
+    int64_t last_ms = 0;
+    uint64_t capacity = 0, used = 0;
+    bool healthy = true;
+  };
+
+  MetaCoreOptions options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<PgMapper> mapper_;
+  std::unique_ptr<Applier> applier_;
+  std::unique_ptr<Committer> committer_;
+  std::optional<SecretBox> secrets_;
+  std::mutex mu_;
+  std::map<uint32_t, Liveness> liveness_;
+  uint64_t corruptions_ = 0;
+  bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::thread housekeeper_;
+};
+
+}  // namespace granary::metanode

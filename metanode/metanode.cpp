@@ -1,0 +1,74 @@
+#include "metanode/metanode.h"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "common/admin_server.h"
+#include "common/log.h"
+#include "metanode/service.h"
+
+namespace granary::metanode {
+
+struct Metanode::Impl {
+  std::unique_ptr<MetaCore> core;
+  Services services;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<AdminServer> admin;
+  std::string address;
+  bool stopped = false;
+};
+
+Metanode::Metanode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Metanode::~Metanode() { Shutdown(); }
+
+Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
+  auto listen = ParseHostPort(options.listen);
+  GRANARY_TRY(listen);
+  auto impl = std::make_unique<Impl>();
+  auto core = MetaCore::Open(options.core);
+  GRANARY_TRY(core);
+  impl->core = std::move(*core);
+  impl->services = MakeServices(*impl->core);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen->ToString(), grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.RegisterService(impl->services.ns.get());
+  builder.RegisterService(impl->services.data.get());
+  builder.RegisterService(impl->services.admin.get());
+  builder.RegisterService(impl->services.cluster.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || port == 0) {
+    return Unavailable(fmt::format("metanode: cannot listen on {}", options.listen));
+  }
+  impl->address = HostPort{listen->host, static_cast<uint16_t>(port)}.ToString();
+  if (!options.admin.empty()) {
+    auto admin_addr = ParseHostPort(options.admin);
+    GRANARY_TRY(admin_addr);
+    auto admin = AdminServer::Start(*admin_addr, Metrics());
+    GRANARY_TRY(admin);
+    impl->admin = std::move(*admin);
+  }
+  GLOG_INFO("event=metanode_started listen={} data={}", impl->address, options.core.data_dir);
+  return std::unique_ptr<Metanode>(new Metanode(std::move(impl)));
+}
+
+std::string Metanode::address() const { return impl_->address; }
+std::string Metanode::admin_address() const {
+  return impl_->admin ? impl_->admin->address().ToString() : std::string();
+}
+MetaCore& Metanode::core() { return *impl_->core; }
+
+void Metanode::Shutdown() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  // Requests in flight get a short grace, then are cancelled; queued operations are answered.
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  impl_->server->Wait();
+  if (impl_->admin) impl_->admin->Stop();
+  impl_->core.reset();
+  GLOG_INFO("event=metanode_stopped listen={}", impl_->address);
+}
+
+}  // namespace granary::metanode

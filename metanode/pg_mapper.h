@@ -1,0 +1,31 @@
+// The one seam between the metanode and the placement library: computing the serialised PG map
+// that ClusterMap.placement carries. Apply calls it whenever nodes or pools change, so an
+// implementation must be a pure function of its arguments (the future Raft state machine
+// replays it on every replica).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "granary/types.pb.h"
+
+namespace granary::metanode {
+
+class PgMapper {
+ public:
+  virtual ~PgMapper() = default;
+  // The PG map of every pool over `nodes` (all registered datanodes with their states) at
+  // `epoch`. `previous` is the map of the previous epoch (empty at first), so an implementation
+  // can keep its balancer's upmaps.
+  virtual Result<std::string> Compute(uint64_t epoch, const std::vector<PoolSpec>& pools,
+                                      const std::vector<NodeInfo>& nodes,
+                                      std::string_view previous) const = 0;
+};
+
+// The placement library's mapper (placement/placement.h).
+std::unique_ptr<PgMapper> MakePlacementPgMapper();
+
+}  // namespace granary::metanode

@@ -1,0 +1,89 @@
+#include "metanode/schema.h"
+
+namespace granary::metanode {
+
+const char* CfName(Cf cf) {
+  switch (cf) {
+    case Cf::kInodes:
+      return "inodes";
+    case Cf::kDentries:
+      return "dentries";
+    case Cf::kSlices:
+      return "slices";
+    case Cf::kCatalog:
+      return "catalog";
+    case Cf::kSystem:
+      return "system";
+    case Cf::kCount:
+      break;
+  }
+  return "?";
+}
+
+void AppendU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+
+uint64_t ReadU64(std::string_view bytes) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < bytes.size(); ++i) {
+    v = (v << 8) | static_cast<uint8_t>(bytes[i]);
+  }
+  return v;
+}
+
+namespace {
+std::string Tagged(char tag, uint64_t v) {
+  std::string key(1, tag);
+  AppendU64(&key, v);
+  return key;
+}
+std::string Tagged(char tag, std::string_view s) {
+  std::string key(1, tag);
+  key.append(s);
+  return key;
+}
+}  // namespace
+
+std::string InodeKey(uint64_t ino) {
+  std::string key;
+  AppendU64(&key, ino);
+  return key;
+}
+
+std::string DentryPrefix(uint64_t parent) { return InodeKey(parent); }
+
+std::string DentryKey(uint64_t parent, std::string_view name) {
+  std::string key = DentryPrefix(parent);
+  key.append(name);
+  return key;
+}
+
+std::string ChunkPrefix(uint64_t ino) { return InodeKey(ino); }
+
+std::string ChunkKey(uint64_t ino, uint64_t range) {
+  std::string key = ChunkPrefix(ino);
+  AppendU64(&key, range);
+  return key;
+}
+
+std::string VolumeKey(uint64_t id) { return Tagged('V', id); }
+std::string VolumeNameKey(std::string_view name) { return Tagged('v', name); }
+std::string PoolKey(uint32_t id) { return Tagged('P', uint64_t{id}); }
+std::string PoolNameKey(std::string_view name) { return Tagged('p', name); }
+std::string BucketKey(std::string_view name) { return Tagged('B', name); }
+std::string AccessKeyKey(std::string_view access_key) { return Tagged('K', access_key); }
+std::string CounterKey(std::string_view name) { return Tagged('C', name); }
+std::string IntentKey(uint64_t id) { return Tagged('I', id); }
+std::string NodeKey(uint32_t id) { return Tagged('N', uint64_t{id}); }
+std::string NodeUuidKey(std::string_view uuid) { return Tagged('n', uuid); }
+std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
+std::string GarbageKey(uint64_t slice_id) { return Tagged('G', slice_id); }
+
+std::string DedupKey(uint64_t client_id, uint64_t seq) {
+  std::string key = Tagged('D', client_id);
+  AppendU64(&key, seq);
+  return key;
+}
+
+}  // namespace granary::metanode

@@ -1,0 +1,61 @@
+// The metanode's RocksDB schema (DESIGN §3, docs/metadata.md): column families and key encoding.
+// Integers in keys are big-endian so that RocksDB's bytewise order is numeric order and a prefix
+// scan over a directory returns its entries sorted by name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace granary::metanode {
+
+// Column families. kCatalog holds volumes, pools, buckets and access keys.
+enum class Cf : int { kInodes = 0, kDentries, kSlices, kCatalog, kSystem, kCount };
+const char* CfName(Cf cf);
+
+// Version of every record written by this build (the `format` field of records.proto).
+inline constexpr uint32_t kFormat = 1;
+// Bytes of logical file offsets per chunk range (DESIGN §2).
+inline constexpr uint64_t kChunkRangeSize = 64ull << 20;
+inline constexpr size_t kMaxNameBytes = 255;
+
+void AppendU64(std::string* out, uint64_t v);
+uint64_t ReadU64(std::string_view bytes);  // first 8 bytes, big-endian
+
+// inodes: ino.
+std::string InodeKey(uint64_t ino);
+// dentries: parent + name; DentryPrefix(parent) lists the directory.
+std::string DentryKey(uint64_t parent, std::string_view name);
+std::string DentryPrefix(uint64_t parent);
+// slices: ino + range index.
+std::string ChunkKey(uint64_t ino, uint64_t range);
+std::string ChunkPrefix(uint64_t ino);
+
+// catalog.
+std::string VolumeKey(uint64_t id);                     // "V" id
+std::string VolumeNameKey(std::string_view name);       // "v" name -> CounterRecord{id}
+std::string PoolKey(uint32_t id);                       // "P" id
+std::string PoolNameKey(std::string_view name);         // "p" name -> CounterRecord{id}
+std::string BucketKey(std::string_view name);           // "B" name
+std::string AccessKeyKey(std::string_view access_key);  // "K" access key
+inline constexpr std::string_view kVolumePrefix = "V";
+inline constexpr std::string_view kPoolPrefix = "P";
+inline constexpr std::string_view kBucketPrefix = "B";
+inline constexpr std::string_view kAccessKeyPrefix = "K";
+
+// system.
+std::string CounterKey(std::string_view name);           // "C" name
+std::string IntentKey(uint64_t id);                      // "I" id
+std::string NodeKey(uint32_t id);                        // "N" id
+std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterRecord{id}
+std::string OrphanKey(uint64_t ino);                     // "O" ino
+std::string GarbageKey(uint64_t slice_id);               // "G" slice id
+std::string DedupKey(uint64_t client_id, uint64_t seq);  // "D" client seq
+inline constexpr std::string_view kClusterKey = "Mcluster";
+inline constexpr std::string_view kFormatKey = "Mformat";
+inline constexpr std::string_view kIntentPrefix = "I";
+inline constexpr std::string_view kNodePrefix = "N";
+inline constexpr std::string_view kOrphanPrefix = "O";
+inline constexpr std::string_view kDedupPrefix = "D";
+
+}  // namespace granary::metanode

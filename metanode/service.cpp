@@ -1,0 +1,285 @@
+#include "metanode/service.h"
+
+#include "common/rpc_status.h"
+#include "metanode/reader.h"
+
+namespace granary::metanode {
+
+namespace {
+
+using grpc::ServerContext;
+
+// Runs a mutating request as one operation: `fill` puts the request into the operation,
+// `extract` copies the durable reply out.
+template <typename Fill, typename Extract>
+grpc::Status Mutate(MetaCore& core, const OpId& id, Fill fill, Extract extract) {
+  Operation op;
+  *op.mutable_id() = id;
+  fill(op);
+  auto reply = core.Run(std::move(op));
+  if (!reply.ok()) return ToGrpcStatus(reply.status());
+  extract(*reply);
+  return grpc::Status::OK;
+}
+
+template <typename T, typename Out>
+grpc::Status Answer(Result<T> result, Out out) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  out(*result);
+  return grpc::Status::OK;
+}
+
+class NamespaceService final : public Namespace::Service {
+ public:
+  explicit NamespaceService(MetaCore& core) : core_(core) {}
+
+  grpc::Status Lookup(ServerContext*, const LookupRequest* req, EntryReply* out) override {
+    return Answer(QueryLookup(*core_.Snapshot(), req->parent(), req->name()),
+                  [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); });
+  }
+  grpc::Status GetAttr(ServerContext*, const GetAttrRequest* req, AttrReply* out) override {
+    return Answer(QueryGetAttr(*core_.Snapshot(), req->ino()),
+                  [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); });
+  }
+  grpc::Status SetAttr(ServerContext*, const SetAttrRequest* req, AttrReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_setattr() = *req; },
+        [&](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::Status Mkdir(ServerContext*, const MkdirRequest* req, EntryReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_mkdir() = *req; },
+        [&](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::Status Create(ServerContext*, const CreateRequest* req, EntryReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_create() = *req; },
+        [&](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::Status Unlink(ServerContext*, const UnlinkRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_unlink() = *req; }, [](OpReply&) {});
+  }
+  grpc::Status Rmdir(ServerContext*, const RmdirRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_rmdir() = *req; }, [](OpReply&) {});
+  }
+  grpc::Status Rename(ServerContext*, const RenameRequest* req, RenameReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_rename() = *req; },
+        [&](OpReply& r) { *out = r.rename(); });
+  }
+  grpc::Status ReadDir(ServerContext*, const ReadDirRequest* req, ReadDirReply* out) override {
+    return Answer(QueryReadDir(*core_.Snapshot(), *req),
+                  [&](ReadDirReply& r) { *out = std::move(r); });
+  }
+  grpc::Status Symlink(ServerContext*, const SymlinkRequest* req, EntryReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_symlink() = *req; },
+        [&](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::Status ReadLink(ServerContext*, const ReadLinkRequest* req, ReadLinkReply* out) override {
+    return Answer(QueryReadLink(*core_.Snapshot(), req->ino()),
+                  [&](std::string& t) { out->set_target(std::move(t)); });
+  }
+  grpc::Status Link(ServerContext*, const LinkRequest* req, EntryReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_link() = *req; },
+        [&](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::Status SetXattr(ServerContext*, const SetXattrRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_setxattr() = *req; }, [](OpReply&) {});
+  }
+  grpc::Status GetXattr(ServerContext*, const GetXattrRequest* req, GetXattrReply* out) override {
+    return Answer(QueryGetXattr(*core_.Snapshot(), req->ino(), req->name()),
+                  [&](std::string& v) { out->set_value(std::move(v)); });
+  }
+  grpc::Status ListXattr(ServerContext*, const ListXattrRequest* req,
+                         ListXattrReply* out) override {
+    return Answer(QueryListXattr(*core_.Snapshot(), req->ino()),
+                  [&](ListXattrReply& r) { *out = std::move(r); });
+  }
+  grpc::Status RemoveXattr(ServerContext*, const RemoveXattrRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_removexattr() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::Status StatFs(ServerContext*, const StatFsRequest* req, StatFsReply* out) override {
+    return Answer(QueryStatFs(*core_.Snapshot(), req->ino()),
+                  [&](StatFsReply& r) { *out = std::move(r); });
+  }
+  grpc::Status Fallocate(ServerContext*, const FallocateRequest* req, AttrReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_fallocate() = *req; },
+        [&](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::Status Open(ServerContext*, const OpenRequest* req, AttrReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_open() = *req; },
+        [&](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::Status Release(ServerContext*, const ReleaseRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_release() = *req; }, [](OpReply&) {});
+  }
+
+ private:
+  MetaCore& core_;
+};
+
+class DataMapService final : public DataMap::Service {
+ public:
+  explicit DataMapService(MetaCore& core) : core_(core) {}
+  grpc::Status Allocate(ServerContext*, const AllocateRequest* req, AllocateReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_allocate() = *req; },
+        [&](OpReply& r) { *out = r.allocate(); });
+  }
+  grpc::Status Commit(ServerContext*, const CommitRequest* req, AttrReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_commit() = *req; },
+        [&](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::Status ReadMap(ServerContext*, const ReadMapRequest* req, ReadMapReply* out) override {
+    return Answer(QueryReadMap(*core_.Snapshot(), *req),
+                  [&](ReadMapReply& r) { *out = std::move(r); });
+  }
+
+ private:
+  MetaCore& core_;
+};
+
+class AdminService final : public Admin::Service {
+ public:
+  explicit AdminService(MetaCore& core) : core_(core) {}
+  grpc::Status PoolCreate(ServerContext*, const PoolCreateRequest* req, PoolReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_pool_create() = *req; },
+        [&](OpReply& r) { *out = r.pool(); });
+  }
+  grpc::Status PoolList(ServerContext*, const Empty*, PoolListReply* out) override {
+    return Answer(QueryPools(*core_.Snapshot()), [&](PoolListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status VolumeCreate(ServerContext*, const VolumeCreateRequest* req,
+                            VolumeReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_volume_create() = *req; },
+        [&](OpReply& r) { *out = r.volume(); });
+  }
+  grpc::Status VolumeGet(ServerContext*, const VolumeGetRequest* req, VolumeReply* out) override {
+    return Answer(QueryVolume(*core_.Snapshot(), *req),
+                  [&](Volume& v) { *out->mutable_volume() = std::move(v); });
+  }
+  grpc::Status VolumeList(ServerContext*, const Empty*, VolumeListReply* out) override {
+    return Answer(QueryVolumes(*core_.Snapshot()),
+                  [&](VolumeListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status VolumeDelete(ServerContext*, const VolumeDeleteRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_volume_delete() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::Status VolumeSetQuota(ServerContext*, const VolumeSetQuotaRequest* req,
+                              VolumeReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_volume_set_quota() = *req; },
+        [&](OpReply& r) { *out = r.volume(); });
+  }
+  grpc::Status KeyCreate(ServerContext*, const KeyCreateRequest* req, KeyReply* out) override {
+    return Answer(core_.KeyCreate(*req), [&](AccessKey& k) { *out->mutable_key() = std::move(k); });
+  }
+  grpc::Status KeyGetSecret(ServerContext*, const KeyGetRequest* req, KeyReply* out) override {
+    return Answer(core_.KeyGetSecret(req->access_key()),
+                  [&](AccessKey& k) { *out->mutable_key() = std::move(k); });
+  }
+  grpc::Status KeyList(ServerContext*, const Empty*, KeyListReply* out) override {
+    return Answer(QueryKeys(*core_.Snapshot()), [&](KeyListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status KeyDelete(ServerContext*, const KeyDeleteRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_key_delete() = *req; }, [](OpReply&) {});
+  }
+  grpc::Status BucketCreate(ServerContext*, const BucketCreateRequest* req,
+                            BucketReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_bucket_create() = *req; },
+        [&](OpReply& r) { *out = r.bucket(); });
+  }
+  grpc::Status BucketGet(ServerContext*, const BucketGetRequest* req, BucketReply* out) override {
+    return Answer(QueryBucket(*core_.Snapshot(), req->name()),
+                  [&](Bucket& b) { *out->mutable_bucket() = std::move(b); });
+  }
+  grpc::Status BucketList(ServerContext*, const Empty*, BucketListReply* out) override {
+    return Answer(QueryBuckets(*core_.Snapshot()),
+                  [&](BucketListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status BucketDelete(ServerContext*, const BucketDeleteRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_bucket_delete() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::Status BucketGrant(ServerContext*, const BucketGrantRequest* req,
+                           BucketReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_bucket_grant() = *req; },
+        [&](OpReply& r) { *out = r.bucket(); });
+  }
+  grpc::Status Backup(ServerContext*, const BackupRequest* req, BackupReply* out) override {
+    return Answer(core_.Backup(req->dir()), [&](BackupReply& r) { *out = std::move(r); });
+  }
+
+ private:
+  MetaCore& core_;
+};
+
+class ClusterService final : public Cluster::Service {
+ public:
+  explicit ClusterService(MetaCore& core) : core_(core) {}
+  grpc::Status Register(ServerContext*, const RegisterRequest* req, RegisterReply* out) override {
+    grpc::Status s = Mutate(
+        core_, OpId(), [&](Operation& op) { *op.mutable_node_register() = *req; },
+        [&](OpReply& r) { *out = r.node_register(); });
+    if (!s.ok()) return s;
+    // The first heartbeat is the registration itself.
+    HeartbeatRequest hb;
+    hb.set_node_id(out->node_id());
+    hb.set_capacity_bytes(req->capacity_bytes());
+    hb.set_used_bytes(req->used_bytes());
+    hb.set_healthy(true);
+    return Answer(core_.Heartbeat(hb), [](HeartbeatReply&) {});
+  }
+  grpc::Status Heartbeat(ServerContext*, const HeartbeatRequest* req,
+                         HeartbeatReply* out) override {
+    return Answer(core_.Heartbeat(*req), [&](HeartbeatReply& r) { *out = r; });
+  }
+  grpc::Status GetClusterMap(ServerContext*, const GetClusterMapRequest* req,
+                             ClusterMap* out) override {
+    return Answer(core_.GetClusterMap(req->known_epoch()),
+                  [&](ClusterMap& m) { *out = std::move(m); });
+  }
+  grpc::Status ReportCorruption(ServerContext*, const ReportCorruptionRequest* req,
+                                Empty*) override {
+    core_.ReportCorruption(*req);
+    return grpc::Status::OK;
+  }
+  grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
+    return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });
+  }
+
+ private:
+  MetaCore& core_;
+};
+
+}  // namespace
+
+Services MakeServices(MetaCore& core) {
+  Services s;
+  s.ns = std::make_unique<NamespaceService>(core);
+  s.data = std::make_unique<DataMapService>(core);
+  s.admin = std::make_unique<AdminService>(core);
+  s.cluster = std::make_unique<ClusterService>(core);
+  return s;
+}
+
+}  // namespace granary::metanode

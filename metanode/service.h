@@ -1,0 +1,21 @@
+// gRPC front end of MetaCore: the four services of proto/granary/meta.proto. Every error leaves
+// through ToGrpcStatus, so the granary.Code survives the hop.
+#pragma once
+
+#include <memory>
+
+#include "granary/meta.grpc.pb.h"
+#include "metanode/meta_core.h"
+
+namespace granary::metanode {
+
+// Services registered on one grpc::ServerBuilder; they must outlive the server.
+struct Services {
+  std::unique_ptr<Namespace::Service> ns;
+  std::unique_ptr<DataMap::Service> data;
+  std::unique_ptr<Admin::Service> admin;
+  std::unique_ptr<Cluster::Service> cluster;
+};
+Services MakeServices(MetaCore& core);
+
+}  // namespace granary::metanode

@@ -1,0 +1,162 @@
+#include "metanode/store.h"
+
+#include <fmt/format.h>
+#include <rocksdb/utilities/checkpoint.h>
+
+#include <vector>
+
+#include "metanode/records.pb.h"
+
+namespace granary::metanode {
+
+namespace {
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Corrupt(fmt::format("{}: {}", what, s.ToString()));
+  if (s.IsIOError() && s.ToString().find("No space") != std::string::npos) {
+    return Status(Code::NO_SPACE, fmt::format("{}: {}", what, s.ToString()));
+  }
+  return Internal(fmt::format("{}: {}", what, s.ToString()));
+}
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  std::unique_ptr<Store> store(new Store());
+  store->path_ = options.path;
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // Small records, read mostly by point lookups and short prefix scans.
+  db_options.max_background_jobs = 2;
+  if (options.in_memory) {
+    store->mem_env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+    db_options.env = store->mem_env_.get();
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  // RocksDB requires the default column family; it stays empty.
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
+                           rocksdb::ColumnFamilyOptions(db_options));
+  for (int i = 0; i < static_cast<int>(Cf::kCount); ++i) {
+    descriptors.emplace_back(CfName(static_cast<Cf>(i)), rocksdb::ColumnFamilyOptions(db_options));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  GRANARY_TRY(FromRocks(rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw),
+                        fmt::format("open metadata store {}", options.path)));
+  store->db_.reset(raw);
+  store->default_handle_ = handles[0];
+  for (size_t i = 1; i < handles.size(); ++i) store->handles_[i - 1] = handles[i];
+
+  // Format check: refuse a database written by a newer format.
+  Txn txn(*store);
+  CounterRecord format;
+  auto found = txn.GetRecord(Cf::kSystem, kFormatKey, &format);
+  GRANARY_TRY(found);
+  if (*found && format.value() > kFormat) {
+    return Corrupt(fmt::format("metadata store {} has format {}, this build reads up to {}",
+                               options.path, format.value(), kFormat));
+  }
+  if (!*found) {
+    format.set_format(kFormat);
+    format.set_value(kFormat);
+    rocksdb::WriteBatch batch;
+    batch.Put(store->cf(Cf::kSystem), std::string(kFormatKey), format.SerializeAsString());
+    GRANARY_TRY(store->Write(&batch, true));
+  }
+  return store;
+}
+
+Store::~Store() {
+  if (db_) {
+    for (auto* h : handles_) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    if (default_handle_ != nullptr) {
+      db_->DestroyColumnFamilyHandle(default_handle_).PermitUncheckedError();
+    }
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+  }
+}
+
+Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, batch), "write metadata batch");
+}
+
+Result<uint64_t> Store::Checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  GRANARY_TRY(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  uint64_t sequence = 0;
+  // log_size_for_flush = 0: flush the memtable so the checkpoint needs no WAL replay.
+  GRANARY_TRY(FromRocks(checkpoint->CreateCheckpoint(dir, 0, &sequence),
+                        fmt::format("checkpoint into {}", dir)));
+  return sequence;
+}
+
+Txn::Txn(Store& store, rocksdb::WriteBatchWithIndex* batch) : store_(store), batch_(batch) {}
+
+Txn::Txn(Store& store) : store_(store), batch_(nullptr) { snapshot_ = store.db()->GetSnapshot(); }
+
+Txn::~Txn() {
+  if (snapshot_ != nullptr) store_.db()->ReleaseSnapshot(snapshot_);
+}
+
+Result<bool> Txn::Get(Cf cf, std::string_view key, std::string* value) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  rocksdb::Slice k(key.data(), key.size());
+  rocksdb::Status s = batch_ != nullptr
+                          ? batch_->GetFromBatchAndDB(store_.db(), ro, store_.cf(cf), k, value)
+                          : store_.db()->Get(ro, store_.cf(cf), k, value);
+  if (s.IsNotFound()) return false;
+  GRANARY_TRY(FromRocks(s, fmt::format("read {}", CfName(cf))));
+  return true;
+}
+
+void Txn::Put(Cf cf, std::string_view key, std::string_view value) {
+  assert(batch_ != nullptr && "write through a read-only view");
+  batch_
+      ->Put(store_.cf(cf), rocksdb::Slice(key.data(), key.size()),
+            rocksdb::Slice(value.data(), value.size()))
+      .PermitUncheckedError();
+}
+
+void Txn::Delete(Cf cf, std::string_view key) {
+  assert(batch_ != nullptr && "write through a read-only view");
+  batch_->Delete(store_.cf(cf), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+}
+
+Status Txn::Scan(Cf cf, std::string_view prefix, std::string_view start, bool exclusive,
+                 const ScanFn& fn) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::string upper(prefix);
+  // Upper bound: the prefix with its last byte incremented (prefixes here never end in 0xff
+  // runs that matter: integer prefixes are exact 8-byte keys; an all-0xff prefix scans to the end).
+  while (!upper.empty() && static_cast<uint8_t>(upper.back()) == 0xff) upper.pop_back();
+  rocksdb::Slice upper_slice;
+  if (!upper.empty()) {
+    upper.back() = static_cast<char>(static_cast<uint8_t>(upper.back()) + 1);
+    upper_slice = rocksdb::Slice(upper);
+    ro.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(store_.db()->NewIterator(ro, store_.cf(cf)));
+  if (batch_ != nullptr) {
+    it.reset(batch_->NewIteratorWithBase(store_.cf(cf), it.release(), &ro));
+  }
+  std::string seek(start.size() >= prefix.size() ? start : prefix);
+  for (it->Seek(seek); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    std::string_view k(key.data(), key.size());
+    if (k.substr(0, prefix.size()) != prefix) break;
+    if (exclusive && k == start) continue;
+    rocksdb::Slice value = it->value();
+    if (!fn(k, std::string_view(value.data(), value.size()))) break;
+  }
+  return FromRocks(it->status(), fmt::format("scan {}", CfName(cf)));
+}
+
+}  // namespace granary::metanode
