@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 
 #include "placement/map_builder.h"
 #include "placement/pool_topology.h"
@@ -156,11 +157,25 @@ struct PoolRemap {
   const std::unordered_map<NodeId, uint32_t>* node_index = nullptr;
   std::vector<uint8_t> gaining;   // per node: joined the pool or gained weight
   std::vector<uint8_t> shedding;  // per node: lost weight
-  std::vector<double> load;       // per node: previous member count / weight
+  std::unordered_map<uint32_t, std::vector<uint32_t>> gaining_in_domain;  // domain -> nodes
+  // Per node, kept current while PGs are remapped: members held, and the weight share.
+  std::vector<double> count;
+  std::vector<double> target;
+  std::vector<double> high;  // most members a gaining node takes (share plus tolerance)
+  std::vector<double> low;   // fewest members a node is left with when it makes room
+
+  double Load(uint32_t node) const {
+    return target[node] > 0 ? count[node] / target[node] : count[node];
+  }
+  void Replace(std::span<uint32_t> slots, size_t s, uint32_t node) {
+    if (slots[s] != kNone) count[slots[s]] -= 1;
+    slots[s] = node;
+    count[node] += 1;
+  }
 };
 
 // One PG: keep what may stay, let gaining nodes take their raw share, refill holes.
-Status RemapPg(const PoolRemap& ctx, PgIndex pg, std::span<uint32_t> slots,
+Status RemapPg(PoolRemap& ctx, PgIndex pg, std::span<uint32_t> slots,
                std::span<uint32_t> previous) {
   const PoolTopology& topo = ctx.topo;
   const uint32_t width = ctx.width;
@@ -187,67 +202,92 @@ Status RemapPg(const PoolRemap& ctx, PgIndex pg, std::span<uint32_t> slots,
       // A member on a node that is out, deselected or weightless must move; so must the later
       // of two members that now share a failure domain (labels changed).
       if (slots[s] != kNone && (!topo.Contains(slots[s]) || domain_taken(slots[s], s))) {
+        ctx.count[slots[s]] -= 1;
         slots[s] = kNone;
       }
     }
-    // Nodes that joined or gained weight take the raw draws that land on them.
-    for (uint32_t node : raw_span) {
-      if (!ctx.gaining[node] || Contains(slots, node)) continue;
-      size_t victim = width;
-      // A member in the same failure domain must make room; else a hole; else the most loaded
-      // member that the raw draw no longer wants.
-      for (size_t s = 0; s < width && victim == width; ++s) {
-        if (slots[s] != kNone && topo.DomainOf(slots[s]) == topo.DomainOf(node)) victim = s;
+    // Nodes that joined or gained weight take the raw draws that land on their failure domain
+    // where the PG has no member in that domain yet, up to their share plus tolerance. (A draw
+    // inside a domain the PG already uses would only swap members within the domain: pure
+    // extra movement.) The member that makes room is a hole, else the most loaded member, so a
+    // join also evens out the old nodes.
+    for (uint32_t drawn : raw_span) {
+      if (domain_taken(drawn, width)) continue;
+      uint32_t node = ctx.gaining[drawn] ? drawn : kNone;
+      if (node == kNone) {
+        auto it = ctx.gaining_in_domain.find(topo.DomainOf(drawn));
+        if (it == ctx.gaining_in_domain.end()) continue;
+        for (uint32_t candidate : it->second) {
+          if (node == kNone || ctx.Load(candidate) < ctx.Load(node)) node = candidate;
+        }
       }
+      if (ctx.count[node] + 1 > ctx.high[node]) continue;
+      size_t victim = width;
       for (size_t s = 0; s < width && victim == width; ++s) {
         if (slots[s] == kNone) victim = s;
       }
       if (victim == width) {
         for (size_t s = 0; s < width; ++s) {
-          if (Contains(raw_span, slots[s])) continue;
-          if (victim == width || ctx.load[slots[s]] > ctx.load[slots[victim]]) victim = s;
+          if (ctx.gaining[slots[s]]) continue;  // never displace another newcomer
+          if (victim == width || ctx.Load(slots[s]) > ctx.Load(slots[victim])) victim = s;
         }
       }
-      if (victim != width) slots[victim] = node;
+      // Taking the draw must not push the member that makes room below its allowance: the
+      // balancer would then have to refill it from elsewhere (a second move for one join).
+      if (victim == width ||
+          (slots[victim] != kNone && ctx.count[slots[victim]] - 1 < ctx.low[slots[victim]])) {
+        continue;
+      }
+      ctx.Replace(slots, victim, node);
     }
     // Nodes that lost weight give up members the raw draw no longer puts on them.
     for (size_t s = 0; s < width; ++s) {
       if (slots[s] == kNone || !ctx.shedding[slots[s]] || Contains(raw_span, slots[s])) continue;
       for (uint32_t node : raw_span) {
         if (!Contains(slots, node) && topo.Accepts(node) && !domain_taken(node, s)) {
-          slots[s] = node;
+          ctx.Replace(slots, s, node);
           break;
         }
       }
     }
   } else {
-    for (size_t s = 0; s < width; ++s) slots[s] = topo.Accepts(raw[s]) ? raw[s] : kNone;
+    for (size_t s = 0; s < width; ++s) {
+      slots[s] = kNone;
+      if (topo.Accepts(raw[s])) ctx.Replace(slots, s, raw[s]);
+    }
   }
 
-  // Holes: the raw choice if it fits, else a fresh draw among accepting nodes in unused
-  // domains, else (every free domain is down or nearly full) any node in an unused domain.
+  // Holes: the least loaded of a few candidates — the first raw choice that fits and
+  // independent draws among accepting nodes in unused domains (the power of several choices
+  // keeps a leaver's members from piling onto a few nodes); if every free domain is down or
+  // nearly full, any node in an unused domain.
   for (size_t s = 0; s < width; ++s) {
     if (slots[s] != kNone) continue;
+    uint32_t best = kNone;
     for (uint32_t node : raw_span) {
       if (!Contains(slots, node) && topo.Accepts(node) && !domain_taken(node, s)) {
-        slots[s] = node;
+        best = node;
         break;
       }
     }
-    if (slots[s] != kNone) continue;
     std::array<uint32_t, kMaxWidth> taken{};
     size_t taken_count = 0;
     for (uint32_t node : slots) {
       if (node != kNone) taken[taken_count++] = topo.DomainOf(node);
     }
     std::span<const uint32_t> taken_span(taken.data(), taken_count);
-    uint32_t node = topo.Pick(pg, width + static_cast<uint32_t>(s), taken_span, true);
-    if (node == kNone) node = topo.Pick(pg, width + static_cast<uint32_t>(s), taken_span, false);
-    if (node == kNone) {
+    constexpr uint32_t kDraws = 3;
+    for (uint32_t k = 0; k < kDraws; ++k) {
+      const uint32_t stream = width + static_cast<uint32_t>(s) + k * kMaxWidth;
+      const uint32_t node = topo.Pick(pg, stream, taken_span, true);
+      if (node != kNone && (best == kNone || ctx.Load(node) < ctx.Load(best))) best = node;
+    }
+    if (best == kNone) best = topo.Pick(pg, width + static_cast<uint32_t>(s), taken_span, false);
+    if (best == kNone) {
       return Internal(
           fmt::format("pool {} pg {}: no datanode left for member {}", ctx.spec.id(), pg, s));
     }
-    slots[s] = node;
+    ctx.Replace(slots, s, best);
   }
   MapBuilder::OrderMembers(ctx.spec, pg, ctx.nodes, previous, slots);
   return Status::Ok();
@@ -299,6 +339,22 @@ Result<PlacementMap> MapBuilder::Update(const PlacementMap& previous,
     auto topo = PoolTopology::Build(map.nodes_, spec, *width);
     GRANARY_TRY(topo);
     PoolRemap ctx(spec, *width, *topo, map.nodes_);
+    const size_t node_count = map.nodes_.size();
+    ctx.gaining.assign(node_count, 0);
+    ctx.shedding.assign(node_count, 0);
+    ctx.count.assign(node_count, 0);
+    ctx.target.assign(node_count, 0);
+    ctx.high.assign(node_count, 0);
+    ctx.low.assign(node_count, 0);
+    const double members = static_cast<double>(spec.pg_count()) * *width;
+    for (uint32_t i = 0; i < node_count; ++i) {
+      if (!topo->Contains(i) || topo->TotalWeight() <= 0) continue;
+      ctx.target[i] = members * topo->Weight(i) / topo->TotalWeight();
+      ctx.high[i] = std::max(std::ceil(ctx.target[i]),
+                             std::floor(ctx.target[i] * (1 + options.balance_tolerance)));
+      ctx.low[i] = std::min(std::floor(ctx.target[i]),
+                            std::ceil(ctx.target[i] * (1 - options.balance_tolerance)));
+    }
 
     const PoolSpec* old_spec = previous.FindPool(spec.id());
     const PoolMap* old_map = previous.FindPoolMap(spec.id());
@@ -312,24 +368,24 @@ Result<PlacementMap> MapBuilder::Update(const PlacementMap& previous,
       ctx.previous_width = old_map->width;
       ctx.previous_pg_count = old_spec->pg_count();
       ctx.node_index = &node_index;
-      const size_t n = map.nodes_.size();
-      ctx.gaining.assign(n, 0);
-      ctx.shedding.assign(n, 0);
-      ctx.load.assign(n, 0);
-      for (NodeId id : old_map->members) {
-        auto it = node_index.find(id);
-        if (it != node_index.end()) ctx.load[it->second] += 1;
-      }
-      for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t i = 0; i < map.nodes_.size(); ++i) {
         const Node& node = map.nodes_[i];
         const Node* old_node = previous.FindNode(node.id);
         const double old_weight = old_node != nullptr && internal::EligibleFor(*old_node, *old_spec)
                                       ? old_node->weight
                                       : 0;
         const double weight = topo->Contains(i) ? node.weight : 0;
-        ctx.gaining[i] = topo->Accepts(i) && (old_weight <= 0 || weight > old_weight * (1 + 1e-9));
-        ctx.shedding[i] = weight > 0 && old_weight > weight * (1 + 1e-9);
-        if (weight > 0) ctx.load[i] /= weight;
+        // 1% hysteresis: capacity reports that wobble must not churn members.
+        ctx.gaining[i] = topo->Accepts(i) && (old_weight <= 0 || weight > old_weight * 1.01);
+        ctx.shedding[i] = weight > 0 && old_weight > weight * 1.01;
+        if (ctx.gaining[i]) ctx.gaining_in_domain[topo->DomainOf(i)].push_back(i);
+      }
+      for (PgIndex pg = 0; pg < pg_count; ++pg) {
+        const PgIndex parent = pg % ctx.previous_pg_count;
+        for (size_t s = 0; s < ctx.previous_width; ++s) {
+          auto it = node_index.find(old_map->members[parent * ctx.previous_width + s]);
+          if (it != node_index.end()) ctx.count[it->second] += 1;
+        }
       }
     }
 

@@ -1,0 +1,57 @@
+// The placement simulator's measurements (`granary admin placement-sim`, bench/, tests): member
+// movement when datanodes join or leave a map, against the optimum. Pure: no I/O, no clocks.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/status.h"
+#include "placement/placement.h"
+
+namespace granary::placement {
+
+struct ChurnFigures {
+  uint32_t events = 0;
+  double moved = 0;            // PG members that changed datanode, summed over events
+  double optimal = 0;          // the least any placement must move, summed over events: a joiner's
+                               // weight share of the members, or the members a leaver held
+  double moved_elsewhere = 0;  // moves not onto the joiner / not off the leaver
+  double ratio() const { return optimal > 0 ? moved / optimal : 0; }
+};
+
+enum class Churn { kJoin, kLeave };
+
+struct ChurnOptions {
+  Churn kind = Churn::kJoin;
+  uint32_t events = 100;  // each event starts again from `base`
+  uint64_t seed = 1;
+  bool rebalance = true;  // also measure Update followed by the balancer
+  double tolerance = 0.05;
+};
+
+struct ChurnResult {
+  ChurnFigures update;      // Update alone (UpdateOptions::balance = false)
+  ChurnFigures rebalanced;  // Update, then the balancer: the whole cost of staying balanced
+};
+
+// Joins add one datanode of average weight: even events as a new host in a random existing
+// rack, odd events on a random existing host. Leaves mark a random up datanode out.
+Result<ChurnResult> MeasureChurn(const PlacementMap& base, const ChurnOptions& options);
+
+// Members of `pool` whose datanode differs between two maps: replicated pools compare member
+// sets, EC pools compare fragment by fragment. `involving` counts the moves onto `onto` or off
+// `off` (pass kNoNode for neither).
+inline constexpr NodeId kNoNode = ~NodeId{0};
+struct MoveCount {
+  uint64_t moved = 0;
+  uint64_t involving = 0;
+};
+MoveCount CountMoves(const PlacementMap& before, const PlacementMap& after, PoolId pool,
+                     NodeId onto, NodeId off);
+
+// `datanodes` nodes, `per_host` to a host, `hosts_per_rack` to a rack, `racks_per_zone` to a
+// zone (0: one zone). Weights 1, or uniform in [1, 1 + weight_spread] drawn from `seed`.
+std::vector<Node> SyntheticCluster(uint32_t datanodes, uint32_t per_host, uint32_t hosts_per_rack,
+                                   uint32_t racks_per_zone, double weight_spread, uint64_t seed);
+
+}  // namespace granary::placement
