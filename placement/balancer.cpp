@@ -75,7 +75,13 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
   for (PgIndex pg = 0; pg < pg_count; ++pg) {
     topo.Raw(pg, std::span<uint32_t>(raw.data() + static_cast<size_t>(pg) * width, width));
   }
+  // Hysteresis: a node outside the allowance is brought well inside it (kAim of the
+  // tolerance), so that the small shift of every share when a node joins or leaves does not
+  // push a crowd of nodes sitting exactly on the edge back out.
+  constexpr double kAim = 0.75;
   const Shares shares = ComputeShares(topo, n, slots, tolerance);
+  const Shares aim = ComputeShares(topo, n, slots, tolerance * kAim);
+  std::vector<uint8_t> shedding(n, 0), filling(n, 0);
   auto ratio = [&](uint32_t i) { return static_cast<double>(count[i]) / shares.target[i]; };
   std::set<std::pair<double, uint32_t>> by_load;
   for (uint32_t i = 0; i < n; ++i) {
@@ -118,7 +124,7 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
     pg_changed[g / width] = 1;
     ++moves;
   };
-  auto can_take = [&](uint32_t to) { return topo.Accepts(to) && count[to] + 1 <= shares.high[to]; };
+  auto can_take = [&](uint32_t to) { return topo.Accepts(to) && count[to] + 1 <= aim.high[to]; };
 
   // Passes repeat while they move something: a node found stuck early in a pass may have
   // become movable after later moves.
@@ -127,17 +133,24 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
     pass_start = moves;
     std::fill(stuck_high.begin(), stuck_high.end(), 0);
     std::fill(stuck_low.begin(), stuck_low.end(), 0);
+    // Receivers never go above their aim, so once no node is left to shed, none appears
+    // again in this pass (and likewise for nodes to fill).
+    bool shed_done = false;
     while (max_moves == 0 || moves < max_moves) {
       // The most loaded node above its allowance sheds one member: preferably back to the raw
       // choice of that PG (undoing an override), else to the least loaded node that fits.
       uint32_t source = kNone;
-      for (auto it = by_load.rbegin(); it != by_load.rend() && it->first > 1 + tolerance * 0.5;
-           ++it) {
-        if (!stuck_high[it->second] && count[it->second] > shares.high[it->second]) {
-          source = it->second;
+      for (auto it = by_load.rbegin();
+           !shed_done && it != by_load.rend() && it->first > 1 + tolerance * kAim * 0.5; ++it) {
+        const uint32_t i = it->second;
+        if (stuck_high[i]) continue;
+        if (count[i] > shares.high[i]) shedding[i] = 1;
+        if (shedding[i] && count[i] > aim.high[i]) {
+          source = i;
           break;
         }
       }
+      shed_done = source == kNone;
       if (source != kNone) {
         bool moved = false;
         for (uint32_t g : slots_of[source]) {
@@ -169,11 +182,13 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
       }
       // The least loaded node below its allowance pulls one member from the most loaded.
       uint32_t sink = kNone;
-      for (auto it = by_load.begin(); it != by_load.end() && it->first < 1 - tolerance * 0.5;
+      for (auto it = by_load.begin(); it != by_load.end() && it->first < 1 - tolerance * kAim * 0.5;
            ++it) {
-        if (!stuck_low[it->second] && count[it->second] < shares.low[it->second] &&
-            topo.Accepts(it->second)) {
-          sink = it->second;
+        const uint32_t i = it->second;
+        if (stuck_low[i] || !topo.Accepts(i)) continue;
+        if (count[i] < shares.low[i]) filling[i] = 1;
+        if (filling[i] && count[i] < aim.low[i]) {
+          sink = i;
           break;
         }
       }
@@ -182,7 +197,7 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
       int examined = 0;
       for (auto it = by_load.rbegin(); !moved && it != by_load.rend(); ++it) {
         const uint32_t from = it->second;
-        if (from == sink || count[from] - 1 < shares.low[from]) continue;
+        if (from == sink || count[from] - 1 < aim.low[from]) continue;
         if (++examined > kCandidatesPerMove || gain(from, sink) >= -1e-12) break;
         for (uint32_t g : slots_of[from]) {
           if (fits(g, sink)) {

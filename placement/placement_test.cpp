@@ -293,8 +293,8 @@ TEST(BalancerTest, TenThousandDatanodesHundredThousandPgsWithinFivePercent) {
 // with the balancer run afterwards, movement averaged over 100 joins stays within 10% of the
 // optimum (the joiner's share). Half the joins add a host, half add a datanode to a host.
 TEST(BalancerTest, JoinMovementStaysNearOptimal) {
-  const std::vector<Node> nodes = Cluster(2, 5, 10, 2);  // 200 datanodes on 100 hosts
-  const PoolSpec pool = Replicated(1, 3, DOMAIN_HOST, 16384);
+  const std::vector<Node> nodes = Cluster(2, 5, 10, 2);       // 200 datanodes on 100 hosts
+  const PoolSpec pool = Replicated(1, 3, DOMAIN_HOST, 8192);  // ~123 members per datanode
   PlacementMap base = BuildOrDie(nodes, {pool});
   ChurnOptions options;
   options.kind = Churn::kJoin;
