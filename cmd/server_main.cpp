@@ -1,7 +1,166 @@
+// `granary server --data DIR [--datanodes 3] [--meta 127.0.0.1:7410] [--s3 127.0.0.1:9000]
+//                 [--access-key K --secret-key S]`: metanode + N datanodes (+ the S3 gateway once
+// built) in one process under one data dir — the embedded default (DESIGN §1).
+#include <fmt/format.h>
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "client/meta_client.h"
 #include "cmd/roles.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "datanode/datanode.h"
+#include "metanode/metanode.h"
 
 namespace granary::cmd {
+namespace {
 
-int RunServer(int, char**) { return NotBuilt("server", "issue 6: libgranary, CLI and granary server"); }
+struct ServerFlags {
+  std::string data;
+  int datanodes = 3;
+  std::string meta = "127.0.0.1:7410";
+  std::string s3 = "127.0.0.1:9000";
+  std::string admin;
+  std::string access_key;
+  std::string secret_key;
+  std::string log_level;
+};
+
+// Waits until `count` datanodes are registered and up in the cluster map.
+Status WaitForDatanodes(client::MetaClient& meta, int count, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto delay = std::chrono::milliseconds(10);
+  while (true) {
+    auto map = meta.GetClusterMap(0);
+    if (map.ok()) {
+      int up = 0;
+      for (const auto& n : map->nodes()) up += n.state() == NodeState::UP ? 1 : 0;
+      if (up >= count) return Status::Ok();
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Unavailable(
+          fmt::format("{} datanodes did not register within {} s", count, timeout.count()));
+    }
+    std::this_thread::sleep_for(delay);  // polling the metanode, bounded by the deadline
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+  }
+}
+
+// The server's S3 credentials: the flags/env pair (created if new), else the first key, else a
+// new generated one.
+Result<AccessKey> EnsureAccessKey(client::MetaClient& meta, const ServerFlags& flags) {
+  if (!flags.access_key.empty()) {
+    auto existing = meta.KeyGetSecret(flags.access_key);
+    if (existing.ok()) {
+      if (!flags.secret_key.empty() && existing->secret_key() != flags.secret_key) {
+        return InvalidArgument(
+            fmt::format("access key {} already exists with another secret", flags.access_key));
+      }
+      return existing;
+    }
+    return meta.KeyCreate("server", flags.access_key, flags.secret_key);
+  }
+  auto keys = meta.KeyList();
+  if (!keys.ok()) return keys.status();
+  if (!keys->empty()) return meta.KeyGetSecret(keys->front().access_key());
+  return meta.KeyCreate("server");
+}
+
+Status EnsureVolume(client::MetaClient& meta, const std::string& name) {
+  auto v = meta.VolumeGet(name);
+  if (v.ok()) return Status::Ok();
+  if (v.status().code() != Code::NOT_FOUND) return v.status();
+  auto created = meta.VolumeCreate(name);
+  if (!created.ok() && created.status().code() != Code::ALREADY_EXISTS) return created.status();
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunServer(int argc, char** argv) {
+  CLI::App app{"granary server: metanode + datanodes (+ S3) in one process"};
+  ServerFlags f;
+  f.access_key = EnvOr("GRANARY_ACCESS_KEY", "");
+  f.secret_key = EnvOr("GRANARY_SECRET_KEY", "");
+  app.add_option("--data", f.data, "data directory (meta/ and dn<i>/ inside)")->required();
+  app.add_option("--datanodes", f.datanodes, "datanodes to run")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--meta", f.meta, "metanode gRPC address")->capture_default_str();
+  app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
+  app.add_option("--admin", f.admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--access-key", f.access_key, "S3 access key (or GRANARY_ACCESS_KEY)");
+  app.add_option("--secret-key", f.secret_key, "S3 secret key (or GRANARY_SECRET_KEY)");
+  app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error");
+  AddYamlConfig(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  InitLogging("server", f.log_level);
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "granary server: %s\n", s.ToString().c_str());
+    return 1;
+  };
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code ec;
+  std::filesystem::create_directories(f.data, ec);
+  if (ec) return fail(InvalidArgument(fmt::format("--data {}: {}", f.data, ec.message())));
+
+  metanode::MetanodeOptions meta_options;
+  meta_options.core.data_dir = f.data + "/meta";
+  meta_options.listen = f.meta;
+  meta_options.admin = f.admin;
+  auto metanode = metanode::Metanode::Start(meta_options);
+  if (!metanode.ok()) return fail(metanode.status().WithContext("start metanode"));
+  auto meta_address = ParseHostPort((*metanode)->address());
+  if (!meta_address.ok()) return fail(meta_address.status());
+
+  std::vector<std::unique_ptr<datanode::Datanode>> datanodes;
+  for (int i = 0; i < f.datanodes; ++i) {
+    datanode::DatanodeOptions o;
+    o.data_dir = fmt::format("{}/dn{}", f.data, i);
+    o.meta = {*meta_address};
+    o.labels = {{"host", LocalHostname()}, {"datanode", std::to_string(i)}};
+    auto dn = datanode::Datanode::Start(o);
+    if (!dn.ok()) return fail(dn.status().WithContext(fmt::format("start datanode {}", i)));
+    datanodes.push_back(std::move(*dn));
+  }
+
+  client::MetaClientOptions mo;
+  mo.address = (*metanode)->address();
+  auto meta = client::MetaClient::Connect(mo);
+  if (!meta.ok()) return fail(meta.status());
+  Status s = WaitForDatanodes(**meta, f.datanodes, std::chrono::seconds(60));
+  if (s.ok()) s = EnsureVolume(**meta, "default");
+  if (!s.ok()) return fail(s);
+  auto key = EnsureAccessKey(**meta, f);
+  if (!key.ok()) return fail(key.status().WithContext("S3 credentials"));
+
+  std::printf("meta=%s datanodes=%d volume=default\n", (*metanode)->address().c_str(), f.datanodes);
+  std::printf("s3=not-built-yet (issue 9) access_key=%s secret_key=%s\n", key->access_key().c_str(),
+              key->secret_key().c_str());
+  std::printf("ready\n");
+  std::fflush(stdout);
+  GLOG_INFO("event=ready meta={} datanodes={}", (*metanode)->address(), f.datanodes);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  GLOG_INFO("event=signal signal={}", sig);
+  for (auto& dn : datanodes) dn->Stop();
+  (*metanode)->Shutdown();
+  return 0;
+}
 
 }  // namespace granary::cmd

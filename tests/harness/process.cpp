@@ -72,7 +72,7 @@ void Process::ReadLoop(int fd) {
 }
 
 std::optional<std::vector<std::string>> Process::WaitForLine(const std::string& pattern,
-                                                std::chrono::milliseconds timeout) {
+                                                             std::chrono::milliseconds timeout) {
   std::regex re(pattern);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mu_);

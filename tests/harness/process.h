@@ -6,8 +6,8 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,8 +40,8 @@ class Process {
   // Waits until some output line matches `pattern` (ECMAScript regex); returns the match and
   // its groups ([0] is the whole match), or nullopt when the deadline passes or the process
   // exits first.
-  std::optional<std::vector<std::string>> WaitForLine(const std::string& pattern,
-                                         std::chrono::milliseconds timeout = seconds(30));
+  std::optional<std::vector<std::string>> WaitForLine(
+      const std::string& pattern, std::chrono::milliseconds timeout = seconds(30));
   std::string Output() const;  // everything printed so far
 
   void Signal(int sig);

@@ -1,0 +1,325 @@
+// File: buffered writes committed as new slices (DESIGN §3 commit protocol), reads resolved
+// through the slice map and served block by block from the nearest intact copy.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <thread>
+
+#include "client/block_io.h"
+#include "client/cluster_view.h"
+#include "client/granary.h"
+#include "client/meta_client.h"
+#include "common/log.h"
+
+namespace granary::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Timespec Now() {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  Timespec t;
+  t.set_sec(ns / 1000000000);
+  t.set_nsec(static_cast<uint32_t>(ns % 1000000000));
+  return t;
+}
+
+// Errors after which the same operation may succeed once the cluster map is fresh.
+bool Retryable(const Status& s) {
+  return s.code() == Code::STALE_EPOCH || s.code() == Code::UNAVAILABLE;
+}
+
+// Members needed to acknowledge a write: Ceph's rule, size - size/2 (3 -> 2, 2 -> 1).
+uint32_t MinMembers(const PoolSpec& pool) {
+  if (pool.min_size() > 0) return pool.min_size();
+  uint32_t size = pool.replicas() ? pool.replicas() : 1;
+  return size - size / 2;
+}
+
+}  // namespace
+
+File::File(Client* client, InodeAttr attr)
+    : client_(client), ino_(attr.ino()), attr_(std::move(attr)) {}
+
+File::~File() {
+  Status s = Close();
+  if (!s.ok()) GLOG_ERROR("event=close_failed ino={} error=\"{}\"", ino_, s.ToString());
+}
+
+uint64_t File::size() const {
+  std::lock_guard lock(mu_);
+  return std::max(attr_.size(), buffer_.end());
+}
+
+InodeAttr File::attr() const {
+  std::lock_guard lock(mu_);
+  return attr_;
+}
+
+Status File::Pwrite(std::span<const uint8_t> data, uint64_t offset) {
+  std::lock_guard lock(mu_);
+  if (closed_) return InvalidArgument(fmt::format("write ino {}: file is closed", ino_));
+  buffer_.Write(offset, data);
+  if (buffer_.bytes() >= client_->options().write_buffer_bytes) return FlushLocked();
+  return Status::Ok();
+}
+
+Status File::Truncate(uint64_t size) {
+  std::lock_guard lock(mu_);
+  GRANARY_TRY(FlushLocked());
+  SetAttrRequest req;
+  req.set_ino(ino_);
+  req.set_valid(SETATTR_SIZE);
+  req.set_size(size);
+  auto attr = client_->meta().SetAttr(req);
+  if (!attr.ok())
+    return attr.status().WithContext(fmt::format("truncate ino {} to {}", ino_, size));
+  attr_ = *attr;
+  return Status::Ok();
+}
+
+Status File::Flush() {
+  std::lock_guard lock(mu_);
+  return FlushLocked();
+}
+
+Status File::Close() {
+  std::lock_guard lock(mu_);
+  if (closed_) return Status::Ok();
+  Status flushed = FlushLocked();
+  closed_ = true;
+  Status released = client_->meta().Release(ino_, client_->meta().client_id());
+  GRANARY_TRY(flushed);
+  if (!released.ok() && released.code() != Code::NOT_FOUND) return released;
+  return Status::Ok();
+}
+
+Status File::FlushLocked() {
+  if (buffer_.empty()) return Status::Ok();
+  const uint64_t end = buffer_.end();
+  std::vector<WriteBuffer::Run> runs = buffer_.TakeRuns();
+  std::vector<DirtyRun> dirty;
+  for (auto& r : runs) dirty.push_back({r.offset, r.data.size(), r.data.data()});
+  std::vector<PlannedSlice> slices = PlanSlices(dirty);
+
+  Status s;
+  // A truncate between allocate and commit (StaleGeneration) means: allocate and write again.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    s = FlushOnce(slices, end);
+    if (s.code() != Code::STALE_GENERATION) break;
+    GLOG_INFO("event=commit_retry ino={} reason=stale_generation attempt={}", ino_, attempt + 1);
+  }
+  if (!s.ok()) {
+    // Keep the bytes so a later Flush/Close can try again.
+    for (auto& r : runs) buffer_.Write(r.offset, r.data.span());
+  }
+  return s.WithContext(fmt::format("flush ino {}", ino_));
+}
+
+Status File::FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end) {
+  uint64_t bytes = 0;
+  for (const auto& s : slices) bytes += s.length;
+  auto alloc = client_->meta().Allocate(ino_, static_cast<uint32_t>(slices.size()), bytes);
+  if (!alloc.ok()) return alloc.status().WithContext("allocate");
+  GRANARY_TRY(WriteBlocks(slices, *alloc));
+
+  CommitRequest commit;
+  commit.set_ino(ino_);
+  commit.set_intent_id(alloc->intent_id());
+  commit.set_generation(alloc->generation());
+  commit.set_end(end);
+  *commit.mutable_mtime() = Now();
+  for (auto& r : CommitRanges(slices, alloc->first_slice_id(), Encoding::REPLICATED)) {
+    *commit.add_ranges() = std::move(r);
+  }
+  auto attr = client_->meta().Commit(commit);
+  if (!attr.ok()) return attr.status().WithContext("commit");
+  attr_ = *attr;
+  return Status::Ok();
+}
+
+Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc) {
+  ClusterView& view = client_->cluster();
+  BlockIo& io = client_->blocks();
+  const Layout& layout = alloc.layout();
+  auto pool = view.Pool(layout.pool_id());
+  if (!pool.ok() && pool.status().code() != Code::INVALID_ARGUMENT) {
+    GRANARY_TRY(view.Refresh());
+    pool = view.Pool(layout.pool_id());
+  }
+  if (!pool.ok()) return pool.status();
+  if (pool->redundancy() == Redundancy::ERASURE_CODED_POOL) {
+    return InvalidArgument(
+        fmt::format("pool {} is erasure-coded; EC writes are not built yet", pool->name()));
+  }
+  const uint32_t block_size = layout.block_size() ? layout.block_size() : pool->block_size();
+  const uint32_t min_members = MinMembers(*pool);
+  const auto deadline = Clock::now() + client_->options().operation_timeout;
+
+  struct Job {
+    BlockKey key;
+    BlockOrigin origin;
+    std::span<const uint8_t> data;
+  };
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const PlannedSlice& s = slices[i];
+    for (uint32_t b = 0; b < BlockCount(s.length, block_size); ++b) {
+      Job job;
+      job.key.set_slice_id(alloc.first_slice_id() + i);
+      job.key.set_block_index(b);
+      job.origin.set_ino(ino_);
+      job.origin.set_range_index(s.file_offset / kChunkRangeSize);
+      job.origin.set_encoding(Encoding::REPLICATED);
+      job.data = {s.data + uint64_t{b} * block_size, BlockLength(s.length, block_size, b)};
+      jobs.push_back(std::move(job));
+    }
+  }
+
+  // Writes one block until it succeeds, the error is final, or the deadline passes. The map is
+  // refetched between tries: a StaleEpoch or a dead member is resolved by the metanode's next
+  // epoch (replacement or a degraded set).
+  auto write_with_retry = [&](const Job& job, Status first) -> Status {
+    Status s = std::move(first);
+    auto backoff = std::chrono::milliseconds(50);
+    while (Retryable(s) && Clock::now() + backoff < deadline) {
+      GLOG_DEBUG("event=block_write_retry slice={} block={} error=\"{}\"", job.key.slice_id(),
+                 job.key.block_index(), s.ToString());
+      std::this_thread::sleep_for(backoff);  // back-off between retries, not synchronisation
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      Status refreshed = view.Refresh();
+      if (!refreshed.ok()) {
+        s = refreshed;
+        continue;
+      }
+      auto target = view.Locate(layout, job.key.slice_id(), job.key.block_index());
+      if (!target.ok()) return target.status();
+      s = io.WriteAsync(*target, job.key, job.origin, job.data, min_members).get();
+    }
+    return s;
+  };
+
+  // Pipeline: up to max_inflight_blocks writes outstanding, spread over the stripe's PGs.
+  struct Inflight {
+    size_t job;
+    std::future<Status> done;
+  };
+  std::deque<Inflight> inflight;
+  Status first_error;
+  auto reap_one = [&]() {
+    Inflight f = std::move(inflight.front());
+    inflight.pop_front();
+    Status s = f.done.get();
+    if (!s.ok()) s = write_with_retry(jobs[f.job], std::move(s));
+    if (!s.ok() && first_error.ok()) first_error = std::move(s);
+  };
+  for (size_t j = 0; j < jobs.size() && first_error.ok(); ++j) {
+    auto target = view.Locate(layout, jobs[j].key.slice_id(), jobs[j].key.block_index());
+    if (!target.ok() && target.status().code() == Code::UNAVAILABLE) {
+      GRANARY_TRY(view.Refresh());
+      target = view.Locate(layout, jobs[j].key.slice_id(), jobs[j].key.block_index());
+    }
+    if (!target.ok()) {
+      first_error = target.status();
+      break;
+    }
+    inflight.push_back(
+        {j, io.WriteAsync(*target, jobs[j].key, jobs[j].origin, jobs[j].data, min_members)});
+    if (inflight.size() >= client_->options().max_inflight_blocks) reap_one();
+  }
+  while (!inflight.empty()) reap_one();
+  return first_error;
+}
+
+Result<size_t> File::Pread(std::span<uint8_t> out, uint64_t offset) {
+  std::lock_guard lock(mu_);
+  const uint64_t buffered_end = buffer_.end();
+  auto map = client_->meta().ReadMap(ino_, offset, out.size());
+  if (!map.ok()) return map.status().WithContext(fmt::format("read map ino {}", ino_));
+  attr_ = map->attr();
+  const uint64_t size = std::max(attr_.size(), buffered_end);
+  if (offset >= size) return size_t{0};
+  const size_t n = std::min<uint64_t>(out.size(), size - offset);
+  std::span<uint8_t> window = out.first(n);
+  std::memset(window.data(), 0, n);  // holes read as zeros
+
+  Status s = ReadExtents(*map, window, offset);
+  // A datanode on a newer epoch: refresh once and read again.
+  if (s.code() == Code::STALE_EPOCH) {
+    GRANARY_TRY(client_->cluster().Refresh());
+    s = ReadExtents(*map, window, offset);
+  }
+  if (!s.ok()) return s.WithContext(fmt::format("read ino {} at {}", ino_, offset));
+  buffer_.Overlay(offset, window);
+  return n;
+}
+
+Status File::ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset) {
+  ClusterView& view = client_->cluster();
+  BlockIo& io = client_->blocks();
+  const Layout& layout = map.attr().layout();
+  if (view.epoch() == 0) GRANARY_TRY(view.Refresh());
+  uint32_t block_size = layout.block_size();
+  if (block_size == 0) {
+    auto pool = view.Pool(layout.pool_id());
+    if (!pool.ok()) return pool.status();
+    block_size = pool->block_size();
+  }
+
+  struct Piece {
+    BlockTarget target;
+    BlockKey key;
+    uint64_t block_offset;
+    std::span<uint8_t> dest;
+  };
+  std::vector<Piece> pieces;
+  const uint64_t end = offset + out.size();
+  for (const Extent& e : map.extents()) {
+    uint64_t from = std::max(e.file_offset(), offset);
+    uint64_t to = std::min(e.file_offset() + e.length(), end);
+    if (from >= to) continue;
+    // Slice bytes [s_from, s_to) hold file bytes [from, to).
+    uint64_t s_from = e.offset_in_slice() + (from - e.file_offset());
+    uint64_t s_to = s_from + (to - from);
+    for (uint64_t b = s_from / block_size; b * block_size < s_to; ++b) {
+      uint64_t b_from = std::max(s_from, b * block_size);
+      uint64_t b_to = std::min(s_to, (b + 1) * block_size);
+      auto target = view.Locate(layout, e.slice_id(), b);
+      if (!target.ok()) return target.status();
+      Piece p;
+      p.target = std::move(*target);
+      p.key.set_slice_id(e.slice_id());
+      p.key.set_block_index(static_cast<uint32_t>(b));
+      p.block_offset = b_from - b * block_size;
+      p.dest = out.subspan(from + (b_from - s_from) - offset, b_to - b_from);
+      pieces.push_back(std::move(p));
+    }
+  }
+
+  // Up to max_inflight_blocks reads in flight; each verified (and failed over) in order.
+  const size_t window = client_->options().max_inflight_blocks;
+  std::deque<std::pair<size_t, BlockIo::PendingRead>> inflight;
+  Status first_error;
+  size_t next = 0;
+  while ((next < pieces.size() || !inflight.empty())) {
+    while (next < pieces.size() && inflight.size() < window && first_error.ok()) {
+      const Piece& p = pieces[next];
+      inflight.emplace_back(next, io.StartRead(p.target, p.key, p.block_offset, p.dest.size()));
+      ++next;
+    }
+    if (inflight.empty()) break;
+    auto [index, pending] = std::move(inflight.front());
+    inflight.pop_front();
+    const Piece& p = pieces[index];
+    Status s = io.FinishRead(std::move(pending), p.target, p.key, p.block_offset, p.dest);
+    if (!s.ok() && first_error.ok()) first_error = std::move(s);
+  }
+  return first_error;
+}
+
+}  // namespace granary::client

@@ -1,0 +1,138 @@
+// libgranary: files and directories of Granary volumes, for the CLI, the S3 gateway and the
+// FUSE mount (DESIGN §4). A Client holds the metanode connection, the cached cluster view and
+// the data connections; Files buffer writes and commit them at Flush/Close (close-to-open).
+//
+//   auto client = Client::Connect({.meta = "127.0.0.1:7410"});
+//   auto file = (*client)->Open("default", "ckpt/model.bin", {.create = true, .truncate = true});
+//   (*file)->Pwrite(bytes, 0);
+//   (*file)->Close();   // durable on return: every replica fsynced, metadata committed
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/slice_plan.h"
+#include "client/write_buffer.h"
+#include "common/status.h"
+#include "common/topology.h"
+#include "granary/meta.pb.h"
+
+namespace granary::client {
+
+class MetaClient;
+class ClusterView;
+class BlockIo;
+class Client;
+
+struct ClientOptions {
+  std::string meta = "127.0.0.1:7410";  // HOST:PORT[,HOST:PORT…]
+  // Where this client runs (zone/rack/host/gpu); readers prefer copies close to it. Empty:
+  // $GRANARY_LABELS, host = this machine's hostname.
+  std::string labels;
+  // Per data request; a write or read fails over / retries within `operation_timeout`.
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds operation_timeout{120000};
+  // A File flushes on its own once this many bytes are buffered.
+  uint64_t write_buffer_bytes = 64ull << 20;
+  // Blocks in flight per flush or read (bounds memory and sockets).
+  uint32_t max_inflight_blocks = 16;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+};
+
+struct OpenOptions {
+  bool create = false;
+  bool exclusive = false;  // with create: AlreadyExists when the name exists
+  bool truncate = false;
+  uint32_t mode = 0644;
+};
+
+class File {
+ public:
+  ~File();  // closes; errors are logged (call Close to see them)
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Reads up to out.size() bytes at `offset`; returns the count (0 at or past the end). Sees
+  // this File's own buffered writes. Holes read as zeros. Never returns corrupt bytes.
+  Result<size_t> Pread(std::span<uint8_t> out, uint64_t offset);
+  // Buffers the bytes; they reach storage at Flush/Close (or when the buffer fills).
+  Status Pwrite(std::span<const uint8_t> data, uint64_t offset);
+  // Sets the size (a truncate bumps the generation; concurrent writers retry their commit).
+  Status Truncate(uint64_t size);
+  // Makes every buffered byte durable and visible: blocks fsynced on all replicas, then one
+  // metadata commit.
+  Status Flush();
+  Status Fsync() { return Flush(); }
+  // Flush + release of the open handle. Idempotent.
+  Status Close();
+
+  uint64_t ino() const { return ino_; }
+  // Size including buffered writes.
+  uint64_t size() const;
+  // Attributes as of the last open/commit/read.
+  InodeAttr attr() const;
+
+ private:
+  friend class Client;
+  File(Client* client, InodeAttr attr);
+  Status FlushLocked();
+  // One attempt: allocate, write every block of `slices`, commit.
+  Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end);
+  Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc);
+  Status ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset);
+
+  Client* client_;
+  const uint64_t ino_;
+  mutable std::mutex mu_;
+  InodeAttr attr_;
+  WriteBuffer buffer_;
+  bool closed_ = false;
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  ~Client();
+
+  // `path` is relative to the volume root; "" or "/" is the root. Components are separated by
+  // '/'; empty components are skipped.
+  Result<InodeAttr> Resolve(std::string_view volume, std::string_view path);
+  Result<std::unique_ptr<File>> Open(std::string_view volume, std::string_view path,
+                                     const OpenOptions& options = {});
+  Result<std::unique_ptr<File>> OpenInode(const InodeAttr& attr);
+  // Creates the directory (and with `parents` any missing ancestors; an existing directory is
+  // then fine).
+  Result<InodeAttr> Mkdir(std::string_view volume, std::string_view path, uint32_t mode = 0755,
+                          bool parents = false);
+  // Removes a file, symlink or empty directory.
+  Status Remove(std::string_view volume, std::string_view path);
+  // Every entry of a directory, in name order (with attributes).
+  Result<std::vector<DirEntry>> List(std::string_view volume, std::string_view path);
+
+  MetaClient& meta() { return *meta_; }
+  ClusterView& cluster() { return *cluster_; }
+  BlockIo& blocks() { return *blocks_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  friend class File;
+  Client() = default;
+  Result<uint64_t> VolumeRoot(std::string_view volume);
+  // Parent directory inode and final name of `path`.
+  Result<std::pair<uint64_t, std::string>> ResolveParent(std::string_view volume,
+                                                         std::string_view path);
+
+  ClientOptions options_;
+  std::unique_ptr<MetaClient> meta_;
+  std::unique_ptr<ClusterView> cluster_;
+  std::unique_ptr<BlockIo> blocks_;
+};
+
+}  // namespace granary::client

@@ -1,0 +1,5 @@
+# libgranary end to end against real metanode/datanode processes.
+granary_add_test(client_e2e_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/client_e2e_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)

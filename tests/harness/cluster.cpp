@@ -1,0 +1,108 @@
+#include "tests/harness/cluster.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "client/meta_client.h"
+
+namespace granary::testing {
+
+LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)) {}
+
+LocalCluster::~LocalCluster() {
+  for (auto& dn : datanodes_) dn.reset();
+  metanode_.reset();
+}
+
+std::string LocalCluster::meta_dir() const { return dir_.str() + "/meta"; }
+std::string LocalCluster::datanode_dir(int i) const {
+  return fmt::format("{}/dn{}", dir_.str(), i);
+}
+
+void LocalCluster::StartMetanode(const std::string& listen) {
+  metanode_ = std::make_unique<Process>(std::vector<std::string>{
+      GranaryBinary(), "metanode", "--data", meta_dir(), "--listen", listen, "--admin",
+      "127.0.0.1:0", "--down-after-ms", std::to_string(options_.down_after_ms)});
+  auto line = metanode_->WaitForLine(R"(listening meta=(\S+))", seconds(30));
+  if (!line) throw std::runtime_error("metanode did not start:\n" + metanode_->Output());
+  meta_address_ = (*line)[1];
+}
+
+void LocalCluster::StartDatanode(int i) {
+  std::vector<std::string> argv = {GranaryBinary(),  "datanode",
+                                   "--data",         datanode_dir(i),
+                                   "--listen",       "127.0.0.1:0",
+                                   "--data-listen",  "127.0.0.1:0",
+                                   "--admin",        "127.0.0.1:0",
+                                   "--meta",         meta_address_,
+                                   "--heartbeat-ms", std::to_string(options_.heartbeat_ms)};
+  if (i < static_cast<int>(options_.datanode_flags.size())) {
+    for (const auto& f : options_.datanode_flags[i]) argv.push_back(f);
+  }
+  auto p = std::make_unique<Process>(argv);
+  auto line = p->WaitForLine(R"(listening control=\S+ data=(\S+))", seconds(30));
+  if (!line) {
+    throw std::runtime_error(fmt::format("datanode {} did not start:\n{}", i, p->Output()));
+  }
+  if (i < static_cast<int>(datanodes_.size())) {
+    datanodes_[i] = std::move(p);
+    data_addresses_[i] = (*line)[1];
+  } else {
+    datanodes_.push_back(std::move(p));
+    data_addresses_.push_back((*line)[1]);
+  }
+}
+
+void LocalCluster::Start() {
+  std::filesystem::create_directories(meta_dir());
+  StartMetanode("127.0.0.1:0");
+  for (int i = 0; i < options_.datanodes; ++i) {
+    std::filesystem::create_directories(datanode_dir(i));
+    StartDatanode(i);
+  }
+  if (!WaitForUpDatanodes(options_.datanodes)) {
+    throw std::runtime_error("datanodes did not come up:\n" + metanode_->Output());
+  }
+  client::MetaClientOptions o;
+  o.address = meta_address_;
+  auto meta = client::MetaClient::Connect(o);
+  auto volume = meta.ok() ? (*meta)->VolumeCreate("default") : Result<Volume>(meta.status());
+  if (!volume.ok()) {
+    throw std::runtime_error("create volume default: " + volume.status().ToString());
+  }
+}
+
+bool LocalCluster::WaitForUpDatanodes(int up, std::chrono::milliseconds timeout) {
+  client::MetaClientOptions o;
+  o.address = meta_address_;
+  o.deadline = std::chrono::seconds(2);
+  auto meta = client::MetaClient::Connect(o);
+  if (!meta.ok()) return false;
+  return WaitUntil(
+      [&] {
+        auto map = (*meta)->GetClusterMap(0);
+        if (!map.ok()) return false;
+        int n = 0;
+        for (const auto& node : map->nodes()) n += node.state() == NodeState::UP ? 1 : 0;
+        return n == up;
+      },
+      timeout);
+}
+
+void LocalCluster::KillMetanode() { metanode_->Kill(); }
+
+void LocalCluster::RestartMetanode() {
+  metanode_.reset();
+  StartMetanode(meta_address_);
+}
+
+void LocalCluster::KillDatanode(int i) { datanodes_[i]->Kill(); }
+
+void LocalCluster::RestartDatanode(int i) {
+  datanodes_[i].reset();
+  StartDatanode(i);
+}
+
+}  // namespace granary::testing
