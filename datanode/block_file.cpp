@@ -42,7 +42,7 @@ AlignedBuffer EncodeBlockPrefix(const BlockInfo& info, std::span<const uint32_t>
   h[5] = kBlockFormatVersion >> 8;
   Put64(h + 8, length);
   Put32(h + 16, static_cast<uint32_t>(crcs.size()));
-  std::memcpy(h + kBlockHeaderSize, crcs.data(), crcs.size() * 4);
+  if (!crcs.empty()) std::memcpy(h + kBlockHeaderSize, crcs.data(), crcs.size() * 4);
   Put32(h + 20, Crc32c(h + kBlockHeaderSize, crcs.size() * 4));
   std::string encoded = info.SerializeAsString();
   // BlockInfo is a few dozen bytes; a header overflow would be a programming error.
