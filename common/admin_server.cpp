@@ -101,7 +101,8 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(const HostPort& address,
   impl->healthy = std::move(healthy);
   beast::error_code ec;
   auto ip = asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
-  if (ec) return InvalidArgument(fmt::format("admin address {}: {}", address.ToString(), ec.message()));
+  if (ec)
+    return InvalidArgument(fmt::format("admin address {}: {}", address.ToString(), ec.message()));
   tcp::endpoint endpoint(ip, address.port);
   impl->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -19,8 +19,7 @@ Result<std::unique_ptr<ReedSolomon>> ReedSolomon::Create(int data, int parity) {
   return std::unique_ptr<ReedSolomon>(new ReedSolomon(data, parity));
 }
 
-void ReedSolomon::Encode(const uint8_t* const* data, uint8_t* const* parity,
-                         size_t length) const {
+void ReedSolomon::Encode(const uint8_t* const* data, uint8_t* const* parity, size_t length) const {
   ec_encode_data(static_cast<int>(length), k_, m_, const_cast<uint8_t*>(encode_tables_.data()),
                  const_cast<uint8_t**>(data), const_cast<uint8_t**>(parity));
 }
@@ -29,8 +28,8 @@ Status ReedSolomon::Reconstruct(uint8_t* const* fragments, const std::vector<boo
                                 size_t length) const {
   const int n = k_ + m_;
   if (static_cast<int>(present.size()) != n) {
-    return InvalidArgument(fmt::format("reconstruct: {} presence flags for {} fragments",
-                                       present.size(), n));
+    return InvalidArgument(
+        fmt::format("reconstruct: {} presence flags for {} fragments", present.size(), n));
   }
   std::vector<int> survivors;
   std::vector<int> missing;
@@ -43,14 +42,15 @@ Status ReedSolomon::Reconstruct(uint8_t* const* fragments, const std::vector<boo
   }
   if (missing.empty()) return Status::Ok();
   if (static_cast<int>(survivors.size()) < k_) {
-    return InvalidArgument(fmt::format("reconstruct: only {} of {} needed fragments present",
-                                       survivors.size(), k_));
+    return InvalidArgument(
+        fmt::format("reconstruct: only {} of {} needed fragments present", survivors.size(), k_));
   }
 
   // Rows of the encode matrix for the survivors, inverted, give data from survivors.
   std::vector<uint8_t> survivor_matrix(k_ * k_);
   for (int r = 0; r < k_; ++r) {
-    for (int c = 0; c < k_; ++c) survivor_matrix[r * k_ + c] = encode_matrix_[survivors[r] * k_ + c];
+    for (int c = 0; c < k_; ++c)
+      survivor_matrix[r * k_ + c] = encode_matrix_[survivors[r] * k_ + c];
   }
   std::vector<uint8_t> inverse(k_ * k_);
   if (gf_invert_matrix(survivor_matrix.data(), inverse.data(), k_) != 0) {

@@ -63,8 +63,7 @@ TEST(ReedSolomonTest, TooManyLossesIsAnError) {
   Stripe s = Encoded(**rs, 1024, 2);
   std::vector<bool> present(11, true);
   present[0] = present[3] = present[5] = present[9] = false;
-  EXPECT_EQ((*rs)->Reconstruct(s.pointers.data(), present, 1024).code(),
-            Code::INVALID_ARGUMENT);
+  EXPECT_EQ((*rs)->Reconstruct(s.pointers.data(), present, 1024).code(), Code::INVALID_ARGUMENT);
 }
 
 TEST(ReedSolomonTest, WideCodesReconstructDataAndParity) {

@@ -12,11 +12,11 @@ namespace granary {
 
 struct ErrorMapping {
   Code code;
-  std::string_view name;         // DESIGN §6 spelling, e.g. "NotFound"
-  int errno_value;               // FUSE / POSIX
-  std::string_view s3_code;      // S3 error XML <Code>
-  int http_status;               // S3 HTTP status
-  grpc::StatusCode grpc_code;    // gRPC status code, used by CSI and every internal service
+  std::string_view name;       // DESIGN §6 spelling, e.g. "NotFound"
+  int errno_value;             // FUSE / POSIX
+  std::string_view s3_code;    // S3 error XML <Code>
+  int http_status;             // S3 HTTP status
+  grpc::StatusCode grpc_code;  // gRPC status code, used by CSI and every internal service
 };
 
 // Every Code has exactly one row; an unknown value maps to Internal's row.

@@ -35,8 +35,8 @@ std::array<uint8_t, kFixedHeaderSize> EncodeFixedHeader(const FrameHeader& heade
 
 Result<FrameHeader> DecodeFixedHeader(std::span<const uint8_t> bytes) {
   if (bytes.size() < kFixedHeaderSize) {
-    return InvalidArgument(fmt::format("frame: {} bytes, fixed header needs {}", bytes.size(),
-                                       kFixedHeaderSize));
+    return InvalidArgument(
+        fmt::format("frame: {} bytes, fixed header needs {}", bytes.size(), kFixedHeaderSize));
   }
   const uint8_t* p = bytes.data();
   uint32_t magic = static_cast<uint32_t>(GetBe(p, 4));
@@ -50,18 +50,17 @@ Result<FrameHeader> DecodeFixedHeader(std::span<const uint8_t> bytes) {
   uint32_t reserved = static_cast<uint32_t>(GetBe(p + 12, 4));
   h.payload_len = GetBe(p + 16, 8);
   if (h.version != kFrameVersion) {
-    return InvalidArgument(
-        fmt::format("frame: unsupported version {} (this build speaks {})", h.version,
-                    kFrameVersion));
+    return InvalidArgument(fmt::format("frame: unsupported version {} (this build speaks {})",
+                                       h.version, kFrameVersion));
   }
   if (reserved != 0) return InvalidArgument("frame: reserved field is not zero");
   if (h.header_len == 0 || h.header_len > kMaxFrameHeaderLen) {
-    return InvalidArgument(fmt::format("frame: header length {} outside 1..{}", h.header_len,
-                                       kMaxFrameHeaderLen));
+    return InvalidArgument(
+        fmt::format("frame: header length {} outside 1..{}", h.header_len, kMaxFrameHeaderLen));
   }
   if (h.payload_len > kMaxFramePayloadLen) {
-    return InvalidArgument(fmt::format("frame: payload length {} over the limit {}",
-                                       h.payload_len, kMaxFramePayloadLen));
+    return InvalidArgument(fmt::format("frame: payload length {} over the limit {}", h.payload_len,
+                                       kMaxFramePayloadLen));
   }
   return h;
 }

@@ -24,8 +24,7 @@ void Histogram::Observe(double seconds) {
 double Histogram::sum() const { return sum_micros_.load(std::memory_order_relaxed) / 1e6; }
 
 MetricsRegistry::Family& MetricsRegistry::FamilyLocked(const std::string& name,
-                                                       const std::string& help,
-                                                       const char* type) {
+                                                       const std::string& help, const char* type) {
   auto& f = families_[name];
   if (f.type.empty()) {
     f.type = type;
@@ -82,13 +81,13 @@ std::string MetricsRegistry::Exposition() const {
     }
     for (const auto& [labels, h] : f.histograms) {
       for (size_t i = 0; i < h->bounds().size(); ++i) {
-        out += fmt::format("{} {}\n",
-                           WithLabels(name + "_bucket", labels,
-                                      fmt::format("le=\"{}\"", h->bounds()[i])),
-                           h->bucket_count(i));
+        out += fmt::format(
+            "{} {}\n",
+            WithLabels(name + "_bucket", labels, fmt::format("le=\"{}\"", h->bounds()[i])),
+            h->bucket_count(i));
       }
-      out += fmt::format("{} {}\n", WithLabels(name + "_bucket", labels, "le=\"+Inf\""),
-                         h->count());
+      out +=
+          fmt::format("{} {}\n", WithLabels(name + "_bucket", labels, "le=\"+Inf\""), h->count());
       out += fmt::format("{} {}\n", WithLabels(name + "_sum", labels), h->sum());
       out += fmt::format("{} {}\n", WithLabels(name + "_count", labels), h->count());
     }

@@ -54,8 +54,7 @@ class MetricsRegistry {
   // braces, e.g. `op="write"`. Names follow Prometheus rules (granary_…_total for counters).
   Counter& GetCounter(const std::string& name, const std::string& help,
                       const std::string& labels = "");
-  Gauge& GetGauge(const std::string& name, const std::string& help,
-                  const std::string& labels = "");
+  Gauge& GetGauge(const std::string& name, const std::string& help, const std::string& labels = "");
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::string& labels = "");
 

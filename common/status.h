@@ -55,8 +55,8 @@ std::string_view CodeName(Code code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}           // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an Ok status");
   }
 
@@ -85,9 +85,9 @@ class [[nodiscard]] Result {
 
 // GRANARY_TRY(expr): returns the Status of a failed Status/Result expression from the caller.
 // The one propagation macro (CONVENTIONS: "one TRY-style macro at most").
-#define GRANARY_TRY(expr)                                                    \
-  do {                                                                       \
-    auto&& granary_try_result = (expr);                                      \
+#define GRANARY_TRY(expr)                                                         \
+  do {                                                                            \
+    auto&& granary_try_result = (expr);                                           \
     if (!granary_try_result.ok()) return ::granary::StatusOf(granary_try_result); \
   } while (0)
 
