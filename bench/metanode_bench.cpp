@@ -1,0 +1,146 @@
+// Metanode benchmark: durable creates/s from 16 concurrent gRPC clients, beside raw RocksDB
+// fillrandom (sync=0 and sync=1) on the same disk in the same run. Prints one JSON object.
+//   build-meta/bench/metanode_bench [--seconds 3] [--clients 16] [--dir /tmp]
+#include <rocksdb/db.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "client/meta_client.h"
+#include "common/log.h"
+#include "metanode/metanode.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// db_bench's fillrandom: random 16-byte keys, 100-byte values, one writer thread.
+double FillRandom(const std::string& path, bool sync, double seconds) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, path, &raw).ok()) return 0;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  std::mt19937_64 rng(42);
+  std::string value(100, 'v');
+  char key[16];
+  uint64_t n = 0;
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (true) {
+    // Check the clock every 64 unsynced puts, after every synced one.
+    for (int i = 0; i < (sync ? 1 : 64); ++i, ++n) {
+      uint64_t a = rng(), b = rng();
+      std::memcpy(key, &a, 8);
+      std::memcpy(key + 8, &b, 8);
+      db->Put(wo, rocksdb::Slice(key, 16), value).PermitUncheckedError();
+    }
+    if (Clock::now() >= end) break;
+  }
+  return n / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"metanode benchmark"};
+  double seconds = 3;
+  int clients = 16;
+  int depth = 1;
+  std::string base = std::filesystem::temp_directory_path().string();
+  app.add_option("--seconds", seconds, "duration of each measurement")->capture_default_str();
+  app.add_option("--clients", clients, "concurrent gRPC clients")->capture_default_str();
+  app.add_option("--depth", depth, "requests each client keeps in flight")->capture_default_str();
+  app.add_option("--dir", base, "where the databases go")->capture_default_str();
+  bool no_fill = false;
+  app.add_flag("--no-fillrandom", no_fill, "skip the RocksDB baselines (profiling)");
+  CLI11_PARSE(app, argc, argv);
+  granary::InitLogging("bench", "warn");
+
+  const std::string dir = base + "/granary-meta-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  nlohmann::json out;
+  out["bench"] = "metanode";
+  out["clients"] = clients;
+  out["depth"] = depth;
+  out["seconds"] = seconds;
+  out["fillrandom_sync0_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill0", false, seconds);
+  out["fillrandom_sync1_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill1", true, seconds);
+
+  granary::metanode::MetanodeOptions options;
+  options.core.data_dir = dir + "/meta";
+  options.listen = "127.0.0.1:0";
+  auto node = granary::metanode::Metanode::Start(options);
+  if (!node.ok()) {
+    std::fprintf(stderr, "start metanode: %s\n", node.status().ToString().c_str());
+    return 1;
+  }
+  granary::client::MetaClientOptions co;
+  co.address = (*node)->address();
+  auto admin = granary::client::MetaClient::Connect(co);
+  auto volume = (*admin)->VolumeCreate("bench");
+  if (!volume.ok()) {
+    std::fprintf(stderr, "volume: %s\n", volume.status().ToString().c_str());
+    return 1;
+  }
+  std::atomic<uint64_t> creates{0}, errors{0};
+  std::atomic<bool> go{false}, stop{false};
+  std::vector<std::thread> threads;
+  // Each client is one MetaClient (one client id, one channel) with `depth` threads issuing
+  // creates into the client's own directory.
+  std::vector<std::unique_ptr<granary::client::MetaClient>> mcs;
+  std::vector<uint64_t> dirs;
+  for (int c = 0; c < clients; ++c) {
+    auto mc = granary::client::MetaClient::Connect(co);
+    if (!mc.ok()) return 1;
+    mcs.push_back(std::move(*mc));
+    auto d = mcs.back()->Mkdir(volume->root_ino(), "c" + std::to_string(c));
+    if (!d.ok()) return 1;
+    dirs.push_back(d->ino());
+  }
+  for (int c = 0; c < clients; ++c) {
+    for (int k = 0; k < depth; ++k) {
+      threads.emplace_back([&, c, k] {
+        while (!go.load()) std::this_thread::yield();
+        for (uint64_t i = 0; !stop.load(); ++i) {
+          std::string name = "f" + std::to_string(k) + "-" + std::to_string(i);
+          if (mcs[c]->Create(dirs[c], name).ok()) {
+            ++creates;
+          } else {
+            ++errors;
+          }
+        }
+      });
+    }
+  }
+  auto& committer = (*node)->core().committer();
+  uint64_t ops0 = committer.ops(), syncs0 = committer.syncs();
+  auto start = Clock::now();
+  go = true;
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measurement window
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  uint64_t ops = committer.ops() - ops0, syncs = committer.syncs() - syncs0;
+  out["creates_per_s"] = creates / elapsed;
+  out["create_errors"] = errors.load();
+  out["ops_per_sync"] = syncs ? static_cast<double>(ops) / syncs : 0.0;
+  out["ratio_to_fillrandom_sync0"] =
+      out["creates_per_s"].get<double>() / out["fillrandom_sync0_ops_per_s"].get<double>();
+  out["ratio_to_fillrandom_sync1"] =
+      out["creates_per_s"].get<double>() / out["fillrandom_sync1_ops_per_s"].get<double>();
+  (*node)->Shutdown();
+  std::filesystem::remove_all(dir);
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
