@@ -5,6 +5,7 @@
 
 #include "placement/placement.h"
 #include "placement/simulator.h"
+#include "placement/synthetic_cluster.h"
 
 namespace granary::placement {
 namespace {
@@ -22,7 +23,8 @@ PoolSpec Pool(uint32_t pgs) {
 
 // args: datanodes, PGs
 void BM_BuildRaw(benchmark::State& state) {
-  const auto nodes = SyntheticCluster(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
+  const auto nodes =
+      synthetic::ClusterOfSize(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
   const PoolSpec pool = Pool(static_cast<uint32_t>(state.range(1)));
   UpdateOptions options;
   options.balance = false;
@@ -35,7 +37,8 @@ void BM_BuildRaw(benchmark::State& state) {
 BENCHMARK(BM_BuildRaw)->Args({1000, 16384})->Args({10000, 100000})->Unit(benchmark::kMillisecond);
 
 void BM_BuildBalanced(benchmark::State& state) {
-  const auto nodes = SyntheticCluster(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
+  const auto nodes =
+      synthetic::ClusterOfSize(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
   const PoolSpec pool = Pool(static_cast<uint32_t>(state.range(1)));
   for (auto _ : state) {
     auto map = PlacementMap::Build(nodes, {pool});
@@ -49,7 +52,7 @@ BENCHMARK(BM_BuildBalanced)
     ->Unit(benchmark::kMillisecond);
 
 void BM_UpdateOneJoin(benchmark::State& state) {
-  auto nodes = SyntheticCluster(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
+  auto nodes = synthetic::ClusterOfSize(static_cast<uint32_t>(state.range(0)), 4, 20, 0, 0, 1);
   auto base = PlacementMap::Build(nodes, {Pool(static_cast<uint32_t>(state.range(1)))});
   Node joiner = nodes.back();
   joiner.id += 1;
@@ -68,7 +71,7 @@ BENCHMARK(BM_UpdateOneJoin)
     ->Unit(benchmark::kMillisecond);
 
 void BM_SerializeDeserialize(benchmark::State& state) {
-  auto map = PlacementMap::Build(SyntheticCluster(10000, 4, 20, 0, 0, 1), {Pool(100000)});
+  auto map = PlacementMap::Build(synthetic::ClusterOfSize(10000, 4, 20, 0, 0, 1), {Pool(100000)});
   for (auto _ : state) {
     auto back = PlacementMap::Deserialize(map->Serialize());
     benchmark::DoNotOptimize(back.ok());
@@ -78,7 +81,7 @@ void BM_SerializeDeserialize(benchmark::State& state) {
 BENCHMARK(BM_SerializeDeserialize)->Unit(benchmark::kMillisecond);
 
 void BM_MembersAndNearest(benchmark::State& state) {
-  auto map = PlacementMap::Build(SyntheticCluster(10000, 4, 20, 0, 0, 1), {Pool(100000)});
+  auto map = PlacementMap::Build(synthetic::ClusterOfSize(10000, 4, 20, 0, 0, 1), {Pool(100000)});
   const Location reader{"zone0", "rack3", "host70", true};
   PgIndex pg = 0;
   for (auto _ : state) {

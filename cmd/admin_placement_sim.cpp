@@ -13,6 +13,7 @@
 #include "common/topology.h"
 #include "placement/placement.h"
 #include "placement/simulator.h"
+#include "placement/synthetic_cluster.h"
 
 namespace granary::cmd {
 
@@ -102,7 +103,7 @@ int RunAdminPlacementSim(int argc, char** argv) {
 
   auto pool = SimulatedPool(redundancy, domain, pgs, seed);
   if (!pool.ok()) return Fail(pool.status());
-  const std::vector<placement::Node> nodes = placement::SyntheticCluster(
+  const std::vector<placement::Node> nodes = placement::synthetic::ClusterOfSize(
       datanodes, per_host, hosts_per_rack, racks_per_zone, weight_spread, seed);
 
   auto start = std::chrono::steady_clock::now();

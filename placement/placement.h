@@ -2,8 +2,9 @@
 // threads — used by the metanode, which computes and updates the map, and by clients, which read
 // the serialised map that ClusterMap.placement carries.
 //
-// Public headers: placement/placement.h (this file: the map) and placement/stripe.h (file layouts:
-// stripe and block -> PG, writer-local stripes). Design record: docs/placement.md.
+// Public headers: placement/placement.h (this file: the map), placement/stripe.h (file layouts:
+// stripe and block -> PG, writer-local stripes) and placement/simulator.h (movement figures for
+// `granary admin placement-sim`). Design record: docs/placement.md.
 //
 // Model
 // - Topology: datanode < host < rack < zone, from each node's Location; a node's weight is its
@@ -104,10 +105,12 @@ class PlacementMap {
                                     const UpdateOptions& options = {});
 
   // The next map for a changed node list and/or pool list, moving as few members as possible:
-  // - a member on a node that is now out, deselected or weightless is replaced (preferring the
-  //   raw choice, then rendezvous among up, not nearly-full nodes in unused failure domains);
-  // - a node that joined (or gained weight) takes the PG members the rendezvous gives it, each
-  //   replacing one member; nothing else moves because of it;
+  // - a member on a node that is now out, deselected or weightless is replaced by the least
+  //   loaded of the raw choice and a few rendezvous draws among up, not nearly-full nodes in
+  //   unused failure domains; nothing else moves;
+  // - a node that joined (or gained weight by more than 1%) takes the raw draws that land on
+  //   its failure domain where the PG has no member there yet, up to its share plus tolerance,
+  //   each replacing the PG's most loaded member; nothing else moves because of it;
   // - a new pool gets the raw rendezvous choice; a pool whose pg_count doubled splits each PG
   //   onto its parent's members; a pool whose redundancy type, EC shape or failure domain changed
   //   is placed afresh; a replicated pool whose N changed keeps its first members.
@@ -121,9 +124,10 @@ class PlacementMap {
   Result<PlacementMap> Update(const std::vector<Node>& nodes,
                               const UpdateOptions& options = {}) const;
 
-  // Only the balancer: moves members from nodes above their share to nodes below it (never onto
-  // down, nearly-full or full nodes, never into a used failure domain), preferring moves back to
-  // the raw choice. Epoch as in UpdateOptions (0 = +1; unchanged when nothing moved).
+  // Only the balancer: nodes outside [share * (1 - tolerance), share * (1 + tolerance)] move
+  // members to / from others until they are well inside (3/4 of the tolerance), never onto down,
+  // nearly-full or full nodes, never into a failure domain the PG already uses, preferring moves
+  // back to the raw choice. Epoch as in UpdateOptions (0 = +1; unchanged when nothing moved).
   Result<PlacementMap> Balance(double tolerance = 0.05, uint64_t max_moves = 0,
                                Epoch epoch = 0) const;
 

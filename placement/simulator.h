@@ -49,9 +49,4 @@ struct MoveCount {
 MoveCount CountMoves(const PlacementMap& before, const PlacementMap& after, PoolId pool,
                      NodeId onto, NodeId off);
 
-// `datanodes` nodes, `per_host` to a host, `hosts_per_rack` to a rack, `racks_per_zone` to a
-// zone (0: one zone). Weights 1, or uniform in [1, 1 + weight_spread] drawn from `seed`.
-std::vector<Node> SyntheticCluster(uint32_t datanodes, uint32_t per_host, uint32_t hosts_per_rack,
-                                   uint32_t racks_per_zone, double weight_spread, uint64_t seed);
-
 }  // namespace granary::placement

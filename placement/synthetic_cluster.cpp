@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <random>
+
 #include "placement/pool_topology.h"
 
 namespace granary::placement::synthetic {
@@ -23,6 +26,29 @@ std::vector<Node> Cluster(int zones, int racks_per_zone, int hosts_per_rack, int
         }
       }
     }
+  }
+  return nodes;
+}
+
+std::vector<Node> ClusterOfSize(uint32_t datanodes, uint32_t per_host, uint32_t hosts_per_rack,
+                                uint32_t racks_per_zone, double weight_spread, uint64_t seed) {
+  per_host = std::max<uint32_t>(per_host, 1);
+  hosts_per_rack = std::max<uint32_t>(hosts_per_rack, 1);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> spread(0, weight_spread);
+  std::vector<Node> nodes;
+  nodes.reserve(datanodes);
+  for (uint32_t i = 0; i < datanodes; ++i) {
+    const uint32_t host = i / per_host;
+    const uint32_t rack = host / hosts_per_rack;
+    const uint32_t zone = racks_per_zone == 0 ? 0 : rack / racks_per_zone;
+    Node node;
+    node.id = i + 1;
+    node.location.zone = fmt::format("zone{}", zone);
+    node.location.rack = fmt::format("rack{}", rack);
+    node.location.host = fmt::format("host{}", host);
+    node.weight = weight_spread > 0 ? 1 + spread(rng) : 1;
+    nodes.push_back(std::move(node));
   }
   return nodes;
 }
