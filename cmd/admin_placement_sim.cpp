@@ -140,14 +140,14 @@ int RunAdminPlacementSim(int argc, char** argv) {
   const size_t bytes = balanced->Serialize().size();
 
   auto line = [](const char* what, const placement::BalanceStats& s) {
-    std::printf("%-28s max/mean %.4f  min/mean %.4f  stddev/mean %.4f  overrides %llu\n", what,
+    std::printf("%-30s max/mean %.4f  min/mean %.4f  stddev/mean %.4f  overrides %llu\n", what,
                 s.max_over_mean, s.min_over_mean, s.stddev_over_mean,
                 static_cast<unsigned long long>(s.overrides));
   };
   auto churn_line = [](const char* what, const placement::ChurnFigures& f) {
     const double n = f.events > 0 ? f.events : 1;
     std::printf(
-        "%-28s %u events: moved %.1f members/event, optimal %.1f, ratio %.4f, "
+        "%-30s %u events: moved %.1f members/event, optimal %.1f, ratio %.4f, "
         "moved elsewhere %.2f/event\n",
         what, f.events, f.moved / n, f.optimal / n, f.ratio(), f.moved_elsewhere / n);
   };
@@ -166,8 +166,10 @@ int RunAdminPlacementSim(int argc, char** argv) {
   line("after balancing:", *after);
   churn_line("joins (update only):", joined->update);
   churn_line("joins (update + balance):", joined->rebalanced);
+  churn_line("joins (raw rendezvous only):", joined->raw_rendezvous);
   churn_line("leaves (update only):", left->update);
   churn_line("leaves (update + balance):", left->rebalanced);
+  churn_line("leaves (raw rendezvous only):", left->raw_rendezvous);
   std::printf("serialised map: %zu bytes\n", bytes);
 
   nlohmann::json out = {
@@ -191,6 +193,8 @@ int RunAdminPlacementSim(int argc, char** argv) {
       {"join_with_balance", ChurnJson(joined->rebalanced)},
       {"leave", ChurnJson(left->update)},
       {"leave_with_balance", ChurnJson(left->rebalanced)},
+      {"join_raw_rendezvous", ChurnJson(joined->raw_rendezvous)},
+      {"leave_raw_rendezvous", ChurnJson(left->raw_rendezvous)},
       {"serialized_bytes", bytes},
   };
   std::printf("%s\n", out.dump().c_str());

@@ -420,8 +420,8 @@ TEST(SerializeTest, RejectsCorruptTruncatedAndFutureInput) {
 
   EXPECT_EQ(PlacementMap::Deserialize("").status().code(), Code::INVALID_ARGUMENT);
   EXPECT_EQ(PlacementMap::Deserialize("hello, world").status().code(), Code::INVALID_ARGUMENT);
-  for (size_t cut : {size_t{3}, size_t{5}, size_t{8}, bytes.size() / 2, bytes.size() - 1}) {
-    EXPECT_EQ(PlacementMap::Deserialize(bytes.substr(0, cut)).status().code(), Code::CORRUPT)
+  for (size_t cut = 1; cut < bytes.size(); ++cut) {
+    ASSERT_EQ(PlacementMap::Deserialize(bytes.substr(0, cut)).status().code(), Code::CORRUPT)
         << "cut at " << cut;
   }
   for (size_t at = 5; at < bytes.size(); at += 7) {

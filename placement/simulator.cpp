@@ -20,6 +20,50 @@ double PoolWeight(const std::vector<Node>& nodes, const PoolSpec& pool) {
   return sum;
 }
 
+// Every PG's raw rendezvous members as node ids, pg-major.
+Result<std::vector<NodeId>> RawMembers(const std::vector<Node>& nodes, const PoolSpec& pool) {
+  auto width = PoolWidth(pool);
+  GRANARY_TRY(width);
+  std::vector<Node> sorted = nodes;
+  std::sort(sorted.begin(), sorted.end(), [](const Node& a, const Node& b) { return a.id < b.id; });
+  auto topo = internal::PoolTopology::Build(sorted, pool, *width);
+  GRANARY_TRY(topo);
+  std::vector<NodeId> out(static_cast<size_t>(pool.pg_count()) * *width);
+  std::vector<uint32_t> slots(*width);
+  for (PgIndex pg = 0; pg < pool.pg_count(); ++pg) {
+    topo->Raw(pg, slots);
+    for (size_t s = 0; s < *width; ++s) out[pg * *width + s] = sorted[slots[s]].id;
+  }
+  return out;
+}
+
+// Members that differ between two pg-major member arrays (sets for replicated pools, slots for
+// EC pools); `involving` as in CountMoves.
+MoveCount CountRawMoves(const std::vector<NodeId>& before, const std::vector<NodeId>& after,
+                        uint32_t width, bool ec, NodeId onto, NodeId off) {
+  MoveCount count;
+  for (size_t base = 0; base < after.size(); base += width) {
+    auto old_first = before.begin() + static_cast<ptrdiff_t>(base);
+    auto new_first = after.begin() + static_cast<ptrdiff_t>(base);
+    const bool lost_off = off != kNoNode &&
+                          std::find(old_first, old_first + width, off) != old_first + width &&
+                          std::find(new_first, new_first + width, off) == new_first + width;
+    bool off_counted = false;
+    for (size_t s = 0; s < width; ++s) {
+      const bool moved =
+          ec ? before[base + s] != after[base + s]
+             : std::find(old_first, old_first + width, after[base + s]) == old_first + width;
+      if (!moved) continue;
+      ++count.moved;
+      if (after[base + s] == onto || (ec ? before[base + s] == off : lost_off && !off_counted)) {
+        ++count.involving;
+        off_counted = off_counted || !ec;
+      }
+    }
+  }
+  return count;
+}
+
 }  // namespace
 
 MoveCount CountMoves(const PlacementMap& before, const PlacementMap& after, PoolId pool,
@@ -71,6 +115,12 @@ Result<ChurnResult> MeasureChurn(const PlacementMap& base, const ChurnOptions& o
   UpdateOptions update;
   update.balance = false;
   update.balance_tolerance = options.tolerance;
+  std::vector<std::vector<NodeId>> raw_before;
+  for (const PoolSpec& pool : base.pools()) {
+    auto raw = RawMembers(nodes, pool);
+    GRANARY_TRY(raw);
+    raw_before.push_back(std::move(*raw));
+  }
 
   for (uint32_t event = 0; event < options.events; ++event) {
     std::vector<Node> changed = nodes;
@@ -129,6 +179,18 @@ Result<ChurnResult> MeasureChurn(const PlacementMap& base, const ChurnOptions& o
     };
     add(result.update, *after);
     if (options.rebalance) add(result.rebalanced, *balanced);
+    for (size_t p = 0; p < base.pools().size(); ++p) {
+      const PoolSpec& pool = base.pools()[p];
+      auto raw = RawMembers(changed, pool);
+      GRANARY_TRY(raw);
+      const uint32_t width = static_cast<uint32_t>(raw->size() / pool.pg_count());
+      const MoveCount moves =
+          CountRawMoves(raw_before[p], *raw, width, internal::IsErasureCoded(pool), onto, off);
+      result.raw_rendezvous.moved += static_cast<double>(moves.moved);
+      result.raw_rendezvous.moved_elsewhere += static_cast<double>(moves.moved - moves.involving);
+    }
+    result.raw_rendezvous.optimal += optimal;
+    ++result.raw_rendezvous.events;
   }
   return result;
 }

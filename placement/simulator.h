@@ -32,6 +32,9 @@ struct ChurnOptions {
 struct ChurnResult {
   ChurnFigures update;      // Update alone (UpdateOptions::balance = false)
   ChurnFigures rebalanced;  // Update, then the balancer: the whole cost of staying balanced
+  // For comparison: recomputing every PG from the level-by-level rendezvous alone, as a
+  // stateless map would (what the explicit map and Update's rules avoid).
+  ChurnFigures raw_rendezvous;
 };
 
 // Joins add one datanode of average weight: even events as a new host in a random existing
