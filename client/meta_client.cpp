@@ -34,6 +34,8 @@ Result<std::unique_ptr<MetaClient>> MetaClient::Connect(MetaClientOptions option
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // One connection per MetaClient rather than one shared by every client of the process.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel =
       grpc::CreateCustomChannel(client->address_, grpc::InsecureChannelCredentials(), args);
   client->ns_ = Namespace::NewStub(channel);

@@ -42,16 +42,28 @@ void Committer::Stop() {
 }
 
 OpReply Committer::Submit(Operation op) {
-  Pending pending{std::move(op), {}};
-  auto future = pending.done.get_future();
+  std::promise<OpReply> promise;
+  auto future = promise.get_future();
+  SubmitAsync(std::move(op), [&promise](OpReply reply) { promise.set_value(std::move(reply)); });
+  return future.get();
+}
+
+void Committer::SubmitAsync(Operation op, std::function<void(OpReply)> done) {
+  auto* pending = new Pending{std::move(op), std::move(done)};
   {
     std::unique_lock lock(mu_);
     space_cv_.wait(lock, [&] { return stopping_ || queue_.size() < options_.max_queue; });
-    if (stopping_) return ErrorReply(Unavailable("metanode is stopping"));
-    queue_.push_back(&pending);
+    if (!stopping_) {
+      queue_.push_back(pending);
+      pending = nullptr;
+    }
+  }
+  if (pending != nullptr) {
+    pending->done(ErrorReply(Unavailable("metanode is stopping")));
+    delete pending;
+    return;
   }
   work_cv_.notify_one();
-  return future.get();
 }
 
 void Committer::Run() {
@@ -62,8 +74,10 @@ void Committer::Run() {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) {
-        for (Pending* p : queue_)
-          p->done.set_value(ErrorReply(Unavailable("metanode is stopping")));
+        for (Pending* p : queue_) {
+          p->done(ErrorReply(Unavailable("metanode is stopping")));
+          delete p;
+        }
         queue_.clear();
         return;
       }
@@ -132,7 +146,10 @@ void Committer::CommitBatch(std::vector<Pending*>& batch) {
   last_batch_->Set(static_cast<int64_t>(batch.size()));
   batch_seconds_->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(replies[i]));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i]->done(std::move(replies[i]));
+    delete batch[i];
+  }
 }
 
 }  // namespace granary::metanode

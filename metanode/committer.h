@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -31,6 +32,9 @@ class Committer {
   // Applies `op` in the next group commit and returns its reply once durable (or the stored
   // reply of an earlier attempt with the same OpId). Unavailable after Stop().
   OpReply Submit(Operation op);
+  // The same without waiting: `done` runs on the committer thread once the reply is durable
+  // (it must not block). Blocks only while the queue is full (back-pressure).
+  void SubmitAsync(Operation op, std::function<void(OpReply)> done);
 
   // Answers everything queued with Unavailable and joins the thread.
   void Stop();
@@ -42,7 +46,7 @@ class Committer {
  private:
   struct Pending {
     Operation op;
-    std::promise<OpReply> done;
+    std::function<void(OpReply)> done;
   };
   void Run();
   void CommitBatch(std::vector<Pending*>& batch);

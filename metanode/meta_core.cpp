@@ -70,6 +70,13 @@ OpReply MetaCore::Mutate(Operation op) {
   return committer_->Submit(std::move(op));
 }
 
+void MetaCore::MutateAsync(Operation op, std::function<void(OpReply)> done) {
+  op.set_format(kFormat);
+  op.set_now_ms(NowMs());
+  if (op.lease_ms() == 0) op.set_lease_ms(options_.lease_ms);
+  committer_->SubmitAsync(std::move(op), std::move(done));
+}
+
 Result<OpReply> MetaCore::Run(Operation op) {
   OpReply reply = Mutate(std::move(op));
   if (reply.code() != Code::OK) return Status(reply.code(), reply.message());

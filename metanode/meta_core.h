@@ -39,6 +39,8 @@ class MetaCore {
 
   // Applies one mutating operation (fills in time and lease) and returns its durable reply.
   OpReply Mutate(Operation op);
+  // Mutate() without waiting: `done` runs on the committer thread (must not block).
+  void MutateAsync(Operation op, std::function<void(OpReply)> done);
   // Mutate() and unpack: the reply, or its error.
   Result<OpReply> Run(Operation op);
 

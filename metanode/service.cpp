@@ -29,121 +29,172 @@ grpc::Status Answer(Result<T> result, Out out) {
   return grpc::Status::OK;
 }
 
-class NamespaceService final : public Namespace::Service {
+// Unary callback handlers: reads answer inline; mutations finish from the committer thread
+// once their group commit is durable, so no server thread waits on a sync.
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+template <typename Fill, typename Extract>
+grpc::ServerUnaryReactor* MutateAsync(MetaCore& core, grpc::CallbackServerContext* ctx,
+                                      const OpId& id, Fill fill, Extract extract) {
+  auto* reactor = ctx->DefaultReactor();
+  Operation op;
+  *op.mutable_id() = id;
+  fill(op);
+  core.MutateAsync(std::move(op), [reactor, extract](OpReply reply) mutable {
+    if (reply.code() != Code::OK) {
+      reactor->Finish(ToGrpcStatus(Status(reply.code(), reply.message())));
+      return;
+    }
+    extract(reply);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+class NamespaceService final : public Namespace::CallbackService {
  public:
   explicit NamespaceService(MetaCore& core) : core_(core) {}
 
-  grpc::Status Lookup(ServerContext*, const LookupRequest* req, EntryReply* out) override {
-    return Answer(QueryLookup(*core_.Snapshot(), req->parent(), req->name()),
-                  [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); });
+  grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx, const LookupRequest* req,
+                                   EntryReply* out) override {
+    return Done(ctx, Answer(QueryLookup(*core_.Snapshot(), req->parent(), req->name()),
+                            [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
   }
-  grpc::Status GetAttr(ServerContext*, const GetAttrRequest* req, AttrReply* out) override {
-    return Answer(QueryGetAttr(*core_.Snapshot(), req->ino()),
-                  [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); });
+  grpc::ServerUnaryReactor* GetAttr(grpc::CallbackServerContext* ctx, const GetAttrRequest* req,
+                                    AttrReply* out) override {
+    return Done(ctx, Answer(QueryGetAttr(*core_.Snapshot(), req->ino()),
+                            [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
   }
-  grpc::Status SetAttr(ServerContext*, const SetAttrRequest* req, AttrReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_setattr() = *req; },
-        [&](OpReply& r) { *out = r.attr(); });
+  grpc::ServerUnaryReactor* SetAttr(grpc::CallbackServerContext* ctx, const SetAttrRequest* req,
+                                    AttrReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_setattr() = *req; },
+        [out](OpReply& r) { *out = r.attr(); });
   }
-  grpc::Status Mkdir(ServerContext*, const MkdirRequest* req, EntryReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_mkdir() = *req; },
-        [&](OpReply& r) { *out = r.entry(); });
+  grpc::ServerUnaryReactor* Mkdir(grpc::CallbackServerContext* ctx, const MkdirRequest* req,
+                                  EntryReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_mkdir() = *req; },
+        [out](OpReply& r) { *out = r.entry(); });
   }
-  grpc::Status Create(ServerContext*, const CreateRequest* req, EntryReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_create() = *req; },
-        [&](OpReply& r) { *out = r.entry(); });
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx, const CreateRequest* req,
+                                   EntryReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_create() = *req; },
+        [out](OpReply& r) { *out = r.entry(); });
   }
-  grpc::Status Unlink(ServerContext*, const UnlinkRequest* req, Empty*) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_unlink() = *req; }, [](OpReply&) {});
-  }
-  grpc::Status Rmdir(ServerContext*, const RmdirRequest* req, Empty*) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_rmdir() = *req; }, [](OpReply&) {});
-  }
-  grpc::Status Rename(ServerContext*, const RenameRequest* req, RenameReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_rename() = *req; },
-        [&](OpReply& r) { *out = r.rename(); });
-  }
-  grpc::Status ReadDir(ServerContext*, const ReadDirRequest* req, ReadDirReply* out) override {
-    return Answer(QueryReadDir(*core_.Snapshot(), *req),
-                  [&](ReadDirReply& r) { *out = std::move(r); });
-  }
-  grpc::Status Symlink(ServerContext*, const SymlinkRequest* req, EntryReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_symlink() = *req; },
-        [&](OpReply& r) { *out = r.entry(); });
-  }
-  grpc::Status ReadLink(ServerContext*, const ReadLinkRequest* req, ReadLinkReply* out) override {
-    return Answer(QueryReadLink(*core_.Snapshot(), req->ino()),
-                  [&](std::string& t) { out->set_target(std::move(t)); });
-  }
-  grpc::Status Link(ServerContext*, const LinkRequest* req, EntryReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_link() = *req; },
-        [&](OpReply& r) { *out = r.entry(); });
-  }
-  grpc::Status SetXattr(ServerContext*, const SetXattrRequest* req, Empty*) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_setxattr() = *req; }, [](OpReply&) {});
-  }
-  grpc::Status GetXattr(ServerContext*, const GetXattrRequest* req, GetXattrReply* out) override {
-    return Answer(QueryGetXattr(*core_.Snapshot(), req->ino(), req->name()),
-                  [&](std::string& v) { out->set_value(std::move(v)); });
-  }
-  grpc::Status ListXattr(ServerContext*, const ListXattrRequest* req,
-                         ListXattrReply* out) override {
-    return Answer(QueryListXattr(*core_.Snapshot(), req->ino()),
-                  [&](ListXattrReply& r) { *out = std::move(r); });
-  }
-  grpc::Status RemoveXattr(ServerContext*, const RemoveXattrRequest* req, Empty*) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_removexattr() = *req; },
+  grpc::ServerUnaryReactor* Unlink(grpc::CallbackServerContext* ctx, const UnlinkRequest* req,
+                                   Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_unlink() = *req; },
         [](OpReply&) {});
   }
-  grpc::Status StatFs(ServerContext*, const StatFsRequest* req, StatFsReply* out) override {
-    return Answer(QueryStatFs(*core_.Snapshot(), req->ino()),
-                  [&](StatFsReply& r) { *out = std::move(r); });
+  grpc::ServerUnaryReactor* Rmdir(grpc::CallbackServerContext* ctx, const RmdirRequest* req,
+                                  Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_rmdir() = *req; }, [](OpReply&) {});
   }
-  grpc::Status Fallocate(ServerContext*, const FallocateRequest* req, AttrReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_fallocate() = *req; },
-        [&](OpReply& r) { *out = r.attr(); });
+  grpc::ServerUnaryReactor* Rename(grpc::CallbackServerContext* ctx, const RenameRequest* req,
+                                   RenameReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_rename() = *req; },
+        [out](OpReply& r) { *out = r.rename(); });
   }
-  grpc::Status Open(ServerContext*, const OpenRequest* req, AttrReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_open() = *req; },
-        [&](OpReply& r) { *out = r.attr(); });
+  grpc::ServerUnaryReactor* ReadDir(grpc::CallbackServerContext* ctx, const ReadDirRequest* req,
+                                    ReadDirReply* out) override {
+    return Done(ctx, Answer(QueryReadDir(*core_.Snapshot(), *req),
+                            [&](ReadDirReply& r) { *out = std::move(r); }));
   }
-  grpc::Status Release(ServerContext*, const ReleaseRequest* req, Empty*) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_release() = *req; }, [](OpReply&) {});
+  grpc::ServerUnaryReactor* Symlink(grpc::CallbackServerContext* ctx, const SymlinkRequest* req,
+                                    EntryReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_symlink() = *req; },
+        [out](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::ServerUnaryReactor* ReadLink(grpc::CallbackServerContext* ctx, const ReadLinkRequest* req,
+                                     ReadLinkReply* out) override {
+    return Done(ctx, Answer(QueryReadLink(*core_.Snapshot(), req->ino()),
+                            [&](std::string& t) { out->set_target(std::move(t)); }));
+  }
+  grpc::ServerUnaryReactor* Link(grpc::CallbackServerContext* ctx, const LinkRequest* req,
+                                 EntryReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_link() = *req; },
+        [out](OpReply& r) { *out = r.entry(); });
+  }
+  grpc::ServerUnaryReactor* SetXattr(grpc::CallbackServerContext* ctx, const SetXattrRequest* req,
+                                     Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_setxattr() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::ServerUnaryReactor* GetXattr(grpc::CallbackServerContext* ctx, const GetXattrRequest* req,
+                                     GetXattrReply* out) override {
+    return Done(ctx, Answer(QueryGetXattr(*core_.Snapshot(), req->ino(), req->name()),
+                            [&](std::string& v) { out->set_value(std::move(v)); }));
+  }
+  grpc::ServerUnaryReactor* ListXattr(grpc::CallbackServerContext* ctx, const ListXattrRequest* req,
+                                      ListXattrReply* out) override {
+    return Done(ctx, Answer(QueryListXattr(*core_.Snapshot(), req->ino()),
+                            [&](ListXattrReply& r) { *out = std::move(r); }));
+  }
+  grpc::ServerUnaryReactor* RemoveXattr(grpc::CallbackServerContext* ctx,
+                                        const RemoveXattrRequest* req, Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_removexattr() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::ServerUnaryReactor* StatFs(grpc::CallbackServerContext* ctx, const StatFsRequest* req,
+                                   StatFsReply* out) override {
+    return Done(ctx, Answer(QueryStatFs(*core_.Snapshot(), req->ino()),
+                            [&](StatFsReply& r) { *out = std::move(r); }));
+  }
+  grpc::ServerUnaryReactor* Fallocate(grpc::CallbackServerContext* ctx, const FallocateRequest* req,
+                                      AttrReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_fallocate() = *req; },
+        [out](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::ServerUnaryReactor* Open(grpc::CallbackServerContext* ctx, const OpenRequest* req,
+                                 AttrReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_open() = *req; },
+        [out](OpReply& r) { *out = r.attr(); });
+  }
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx, const ReleaseRequest* req,
+                                    Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_release() = *req; },
+        [](OpReply&) {});
   }
 
  private:
   MetaCore& core_;
 };
 
-class DataMapService final : public DataMap::Service {
+class DataMapService final : public DataMap::CallbackService {
  public:
   explicit DataMapService(MetaCore& core) : core_(core) {}
-  grpc::Status Allocate(ServerContext*, const AllocateRequest* req, AllocateReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_allocate() = *req; },
-        [&](OpReply& r) { *out = r.allocate(); });
+  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* ctx, const AllocateRequest* req,
+                                     AllocateReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_allocate() = *req; },
+        [out](OpReply& r) { *out = r.allocate(); });
   }
-  grpc::Status Commit(ServerContext*, const CommitRequest* req, AttrReply* out) override {
-    return Mutate(
-        core_, req->op(), [&](Operation& op) { *op.mutable_commit() = *req; },
-        [&](OpReply& r) { *out = r.attr(); });
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx, const CommitRequest* req,
+                                   AttrReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_commit() = *req; },
+        [out](OpReply& r) { *out = r.attr(); });
   }
-  grpc::Status ReadMap(ServerContext*, const ReadMapRequest* req, ReadMapReply* out) override {
-    return Answer(QueryReadMap(*core_.Snapshot(), *req),
-                  [&](ReadMapReply& r) { *out = std::move(r); });
+  grpc::ServerUnaryReactor* ReadMap(grpc::CallbackServerContext* ctx, const ReadMapRequest* req,
+                                    ReadMapReply* out) override {
+    return Done(ctx, Answer(QueryReadMap(*core_.Snapshot(), *req),
+                            [&](ReadMapReply& r) { *out = std::move(r); }));
   }
 
  private:

@@ -11,10 +11,10 @@ namespace granary::metanode {
 
 // Services registered on one grpc::ServerBuilder; they must outlive the server.
 struct Services {
-  std::unique_ptr<Namespace::Service> ns;
-  std::unique_ptr<DataMap::Service> data;
-  std::unique_ptr<Admin::Service> admin;
-  std::unique_ptr<Cluster::Service> cluster;
+  std::unique_ptr<grpc::Service> ns;    // callback API
+  std::unique_ptr<grpc::Service> data;  // callback API
+  std::unique_ptr<grpc::Service> admin;
+  std::unique_ptr<grpc::Service> cluster;
 };
 Services MakeServices(MetaCore& core);
 
