@@ -52,7 +52,7 @@ Shares ComputeShares(const PoolTopology& topo, size_t node_count, uint64_t membe
 Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
                                          const std::unordered_map<NodeId, uint32_t>& node_index,
                                          const PoolSpec& spec, PoolMap& pool, double tolerance,
-                                         uint64_t max_moves, Epoch epoch) {
+                                         uint64_t max_moves, Epoch epoch, bool whole) {
   const uint32_t width = pool.width;
   const uint32_t pg_count = spec.pg_count();
   auto topo_or = PoolTopology::Build(nodes, spec, width);
@@ -81,6 +81,9 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
   constexpr double kAim = 0.75;
   const Shares shares = ComputeShares(topo, n, slots, tolerance);
   const Shares aim = ComputeShares(topo, n, slots, tolerance * kAim);
+  // A whole balance (a pool's first placement, an explicit Balance) acts on every node outside
+  // the aim, so no node is left sitting on the allowance's edge to start with.
+  const Shares& trigger = whole ? aim : shares;
   std::vector<uint8_t> shedding(n, 0), filling(n, 0);
   auto ratio = [&](uint32_t i) { return static_cast<double>(count[i]) / shares.target[i]; };
   std::set<std::pair<double, uint32_t>> by_load;
@@ -141,10 +144,11 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
       // choice of that PG (undoing an override), else to the least loaded node that fits.
       uint32_t source = kNone;
       for (auto it = by_load.rbegin();
-           !shed_done && it != by_load.rend() && it->first > 1 + tolerance * kAim * 0.5; ++it) {
+           !shed_done && it != by_load.rend() && it->first > 1 + tolerance * kAim * 0.5 - 1e-9;
+           ++it) {
         const uint32_t i = it->second;
         if (stuck_high[i]) continue;
-        if (count[i] > shares.high[i]) shedding[i] = 1;
+        if (count[i] > trigger.high[i]) shedding[i] = 1;
         if (shedding[i] && count[i] > aim.high[i]) {
           source = i;
           break;
@@ -186,7 +190,7 @@ Result<uint64_t> MapBuilder::BalancePool(const std::vector<Node>& nodes,
            ++it) {
         const uint32_t i = it->second;
         if (stuck_low[i] || !topo.Accepts(i)) continue;
-        if (count[i] < shares.low[i]) filling[i] = 1;
+        if (count[i] < trigger.low[i]) filling[i] = 1;
         if (filling[i] && count[i] < aim.low[i]) {
           sink = i;
           break;

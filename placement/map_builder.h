@@ -20,11 +20,13 @@ class MapBuilder {
                                      std::span<const PoolSpec> pools, const UpdateOptions& options);
 
   // Moves members of one pool toward its weight shares; returns the number of members moved.
-  // PGs whose member list changed get `epoch`.
+  // Nodes outside [share * (1 - tolerance), share * (1 + tolerance)] — or, for a `whole`
+  // balance, outside 3/4 of that — are brought within 3/4 of it. PGs whose member list changed
+  // get `epoch`.
   static Result<uint64_t> BalancePool(const std::vector<Node>& nodes,
                                       const std::unordered_map<NodeId, uint32_t>& node_index,
                                       const PoolSpec& spec, PoolMap& pool, double tolerance,
-                                      uint64_t max_moves, Epoch epoch);
+                                      uint64_t max_moves, Epoch epoch, bool whole);
 
   static Result<BalanceStats> Stats(const PlacementMap& map, PoolId pool);
 

@@ -412,7 +412,7 @@ Result<PlacementMap> MapBuilder::Update(const PlacementMap& previous,
     }
     if (options.balance) {
       auto moved = BalancePool(map.nodes_, node_index, spec, pool, options.balance_tolerance,
-                               options.max_balance_moves, epoch);
+                               options.max_balance_moves, epoch, ctx.previous == nullptr);
       GRANARY_TRY(moved);
       changed = changed || *moved > 0;
     }
@@ -453,7 +453,8 @@ Result<PlacementMap> PlacementMap::Balance(double tolerance, uint64_t max_moves,
   uint64_t moved = 0;
   for (size_t p = 0; p < specs_.size(); ++p) {
     auto n = MapBuilder::BalancePool(map.nodes_, map.node_index_, specs_[p], map.pool_maps_[p],
-                                     tolerance, max_moves == 0 ? 0 : max_moves - moved, map.epoch_);
+                                     tolerance, max_moves == 0 ? 0 : max_moves - moved, map.epoch_,
+                                     true);
     if (!n.ok()) return n.status().WithContext("balance");
     moved += *n;
     if (max_moves != 0 && moved >= max_moves) break;

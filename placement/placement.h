@@ -124,10 +124,14 @@ class PlacementMap {
   Result<PlacementMap> Update(const std::vector<Node>& nodes,
                               const UpdateOptions& options = {}) const;
 
-  // Only the balancer: nodes outside [share * (1 - tolerance), share * (1 + tolerance)] move
-  // members to / from others until they are well inside (3/4 of the tolerance), never onto down,
-  // nearly-full or full nodes, never into a failure domain the PG already uses, preferring moves
-  // back to the raw choice. Epoch as in UpdateOptions (0 = +1; unchanged when nothing moved).
+  // Only the balancer, over the whole map: nodes outside 3/4 of the tolerance around their share
+  // move members to / from others until they are inside it, never onto down, nearly-full or full
+  // nodes, never into a failure domain the PG already uses, preferring moves back to the raw
+  // choice. (The balancing inside Update acts only on nodes outside the full tolerance and
+  // brings them within 3/4 of it; a pool's first placement is balanced whole. The margin keeps
+  // the small shift of every share on a join or leave from pushing nodes that sit exactly on
+  // the edge out of their allowance.) Epoch as in UpdateOptions (0 = +1; unchanged when
+  // nothing moved).
   Result<PlacementMap> Balance(double tolerance = 0.05, uint64_t max_moves = 0,
                                Epoch epoch = 0) const;
 

@@ -149,9 +149,12 @@ Result<ChurnResult> MeasureChurn(const PlacementMap& base, const ChurnOptions& o
     if (!after.ok()) return after.status().WithContext(fmt::format("churn event {}", event));
     Result<PlacementMap> balanced = *after;
     if (options.rebalance) {
-      balanced = after->Balance(options.tolerance);
-      if (!balanced.ok())
+      UpdateOptions with_balance = update;
+      with_balance.balance = true;
+      balanced = base.Update(changed, with_balance);
+      if (!balanced.ok()) {
         return balanced.status().WithContext(fmt::format("churn event {}", event));
+      }
     }
     double optimal = 0;
     for (const PoolSpec& pool : base.pools()) {

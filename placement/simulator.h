@@ -25,13 +25,13 @@ struct ChurnOptions {
   Churn kind = Churn::kJoin;
   uint32_t events = 100;  // each event starts again from `base`
   uint64_t seed = 1;
-  bool rebalance = true;  // also measure Update followed by the balancer
+  bool rebalance = true;  // also measure Update with its balancing on
   double tolerance = 0.05;
 };
 
 struct ChurnResult {
   ChurnFigures update;      // Update alone (UpdateOptions::balance = false)
-  ChurnFigures rebalanced;  // Update, then the balancer: the whole cost of staying balanced
+  ChurnFigures rebalanced;  // Update with its balancing on: the whole cost of staying balanced
   // For comparison: recomputing every PG from the level-by-level rendezvous alone, as a
   // stateless map would (what the explicit map and Update's rules avoid).
   ChurnFigures raw_rendezvous;
