@@ -23,6 +23,8 @@ Committer::Committer(Store& store, const Applier& applier, CommitterOptions opti
   deduplicated_ = &m.GetCounter("granary_meta_dedup_hits_total",
                                 "Retried operations answered from the stored reply");
   last_batch_ = &m.GetGauge("granary_meta_last_batch_ops", "Operations in the last group commit");
+  ops_per_sync_ = &m.GetGauge("granary_meta_ops_per_sync",
+                              "Mean operations per synced write since start (group commit)");
   batch_seconds_ = &m.GetHistogram("granary_meta_group_commit_seconds",
                                    "Apply plus synced write time of one group commit");
   thread_ = std::thread([this] { Run(); });
@@ -144,6 +146,7 @@ void Committer::CommitBatch(std::vector<Pending*>& batch) {
   syncs_->Add(1);
   deduplicated_->Add(dedup_hits);
   last_batch_->Set(static_cast<int64_t>(batch.size()));
+  ops_per_sync_->Set(static_cast<int64_t>(local_ops_.load() / local_syncs_.load()));
   batch_seconds_->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   for (size_t i = 0; i < batch.size(); ++i) {

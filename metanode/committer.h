@@ -63,6 +63,7 @@ class Committer {
   Counter* syncs_;
   Counter* deduplicated_;
   Gauge* last_batch_;
+  Gauge* ops_per_sync_;
   Histogram* batch_seconds_;
   std::thread thread_;
 };
