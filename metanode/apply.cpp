@@ -211,6 +211,26 @@ Status DropLink(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
   return FreeInode(ctx, rec, volume);
 }
 
+Status ApplyPruneDedup(Ctx& ctx, OpReply* reply) {
+  // The time index is ordered by applied time: scan from its start up to the cutoff only.
+  std::vector<std::string> keys;
+  const uint64_t cutoff = static_cast<uint64_t>(ctx.op.prune_dedup().before_ms());
+  constexpr size_t kMaxPerOp = 100000;  // bounds one operation; the next round continues
+  GRANARY_TRY(ctx.txn.Scan(Cf::kSystem, kDedupTimePrefix, "", false,
+                           [&](std::string_view key, std::string_view) {
+                             if (ReadU64(key.substr(1)) >= cutoff || keys.size() >= kMaxPerOp) {
+                               return false;
+                             }
+                             keys.emplace_back(key);
+                             return true;
+                           }));
+  for (const std::string& key : keys) {
+    ctx.txn.Delete(Cf::kSystem, key);
+    ctx.txn.Delete(Cf::kSystem, DedupKey(ReadU64(key.substr(9)), ReadU64(key.substr(17))));
+  }
+  return Status::Ok();
+}
+
 OpReply Applier::Apply(Txn& txn, const Operation& op) const {
   Ctx ctx{txn, op, mapper_};
   OpReply reply;
@@ -300,6 +320,9 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
       break;
     case Operation::kBootstrap:
       status = ApplyBootstrap(ctx, &reply);
+      break;
+    case Operation::kPruneDedup:
+      status = ApplyPruneDedup(ctx, &reply);
       break;
     case Operation::BODY_NOT_SET:
       status = InvalidArgument("operation without a body");

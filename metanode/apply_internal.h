@@ -74,6 +74,7 @@ Status ApplyRelease(Ctx& ctx, OpReply* reply);
 Status ApplyAllocate(Ctx& ctx, OpReply* reply);
 Status ApplyCommit(Ctx& ctx, OpReply* reply);
 Status ApplyReapIntents(Ctx& ctx, OpReply* reply);
+Status ApplyPruneDedup(Ctx& ctx, OpReply* reply);
 Status ApplyPoolCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeDelete(Ctx& ctx, OpReply* reply);

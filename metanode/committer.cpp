@@ -130,6 +130,7 @@ void Committer::CommitBatch(std::vector<Pending*>& batch) {
       record.set_applied_ms(op.now_ms());
       *record.mutable_reply() = replies[i];
       txn.PutRecord(Cf::kSystem, dedup_key, record);
+      txn.Put(Cf::kSystem, DedupTimeKey(op.now_ms(), op.id().client_id(), op.id().seq()), "");
     }
   }
   Status written = store_.Write(wb.GetWriteBatch(), options_.sync);

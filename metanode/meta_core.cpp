@@ -213,6 +213,9 @@ void MetaCore::Housekeep() {
   Operation reap;
   reap.mutable_reap_intents()->set_grace_ms(options_.reap_grace_ms);
   Mutate(std::move(reap));
+  Operation prune;
+  prune.mutable_prune_dedup()->set_before_ms(NowMs() - options_.dedup_retention_ms);
+  Mutate(std::move(prune));
   auto nodes = QueryNodes(*Snapshot());
   if (!nodes.ok()) return;
   const int64_t now = NowMs();

@@ -27,6 +27,8 @@ struct MetaCoreOptions {
   int64_t reap_grace_ms = 60000;   // an expired intent is reaped this long after its lease
   int64_t down_after_ms = 30000;   // a datanode silent this long is marked down
   int64_t housekeeping_ms = 1000;  // period of reaping and liveness checks; 0 = never
+  // Stored replies of applied operations are kept this long: longer than any client retries.
+  int64_t dedup_retention_ms = 10 * 60 * 1000;
   bool sync = true;
   // Test hook: the clock apply sees (milliseconds since the epoch). Null = the system clock.
   std::function<int64_t()> clock;

@@ -301,6 +301,19 @@ TYPED_TEST(NamespaceTest, RetryWithSameOpIdReturnsFirstAnswer) {
   ASSERT_OK(failed_retry);  // the create's first answer (success) still stands
 }
 
+TYPED_TEST(NamespaceTest, StoredRepliesArePrunedAfterRetention) {
+  Operation op;
+  *op.mutable_id() = this->NextId();
+  op.mutable_create()->set_parent(this->root_);
+  op.mutable_create()->set_name("f");
+  op.mutable_create()->set_exclusive(true);
+  ASSERT_OK(this->Run(op));
+  ASSERT_OK(this->Run(op));  // within the retention: the first answer
+  this->now_ms_ += this->core_->options().dedup_retention_ms + 1;
+  this->core_->Housekeep();
+  EXPECT_CODE(this->Run(op), Code::ALREADY_EXISTS);  // forgotten: applied afresh
+}
+
 TYPED_TEST(NamespaceTest, StateSurvivesReopen) {
   if (TypeParam::kInMemory) GTEST_SKIP() << "nothing to reopen";
   auto f = this->Create(this->root_, "persist");

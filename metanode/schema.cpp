@@ -86,4 +86,11 @@ std::string DedupKey(uint64_t client_id, uint64_t seq) {
   return key;
 }
 
+std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq) {
+  std::string key = Tagged('d', static_cast<uint64_t>(applied_ms));
+  AppendU64(&key, client_id);
+  AppendU64(&key, seq);
+  return key;
+}
+
 }  // namespace granary::metanode

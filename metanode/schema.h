@@ -51,11 +51,14 @@ std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterR
 std::string OrphanKey(uint64_t ino);                     // "O" ino
 std::string GarbageKey(uint64_t slice_id);               // "G" slice id
 std::string DedupKey(uint64_t client_id, uint64_t seq);  // "D" client seq
+// Time index of dedup records, for pruning: "d" applied_ms client seq -> "".
+std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
 inline constexpr std::string_view kDedupPrefix = "D";
+inline constexpr std::string_view kDedupTimePrefix = "d";
 
 }  // namespace granary::metanode

@@ -20,6 +20,8 @@ std::pair<int, std::string> Admin(const std::string& meta, std::vector<std::stri
   Process p(argv);
   auto status = p.Wait(30s);
   if (!status) return {-1, p.Output()};
+  // Drain: a pattern that never matches returns once the output pipe reaches EOF.
+  p.WaitForLine("a^", 5s);
   return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.Output()};
 }
 
