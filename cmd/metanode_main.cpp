@@ -16,11 +16,13 @@ namespace granary::cmd {
 int RunMetanode(int argc, char** argv) {
   CLI::App app{"granary metanode: metadata service on RocksDB"};
   metanode::MetanodeOptions options;
+  options.admin = "127.0.0.1:0";
   std::string log_level;
   app.add_option("--data", options.core.data_dir, "data directory")->required();
   app.add_option("--listen", options.listen, "gRPC address (port 0 picks one)")
       ->capture_default_str();
-  app.add_option("--admin", options.admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--admin", options.admin, "/metrics and /healthz address (port 0 picks one)")
+      ->capture_default_str();
   app.add_option("--default-pool", options.core.default_pool,
                  "pool created at first start and used when none is named")
       ->capture_default_str();

@@ -1,5 +1,6 @@
 // Pools, volumes, keys, buckets, grants, the node registry and the cluster map.
 #include "metanode/test_util.h"
+#include "placement/placement.h"
 
 namespace granary::metanode {
 namespace {
@@ -181,6 +182,30 @@ TYPED_TEST(CatalogTest, RegisterKeepsIdByUuidAndBumpsEpoch) {
   EXPECT_EQ(map->nodes_size(), 2);
   EXPECT_FALSE(map->placement().empty());
   EXPECT_TRUE(this->core_->GetClusterMap(map->epoch())->unchanged());
+}
+
+TYPED_TEST(CatalogTest, ClusterMapCarriesThePlacementLibrarysPgMap) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(this->Register("uuid-" + std::to_string(i), "h" + std::to_string(i)));
+  }
+  auto map = this->core_->GetClusterMap(0);
+  ASSERT_OK(map);
+  auto pg = placement::PlacementMap::Deserialize(map->placement());
+  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+  EXPECT_EQ(pg->epoch(), map->epoch());
+  const PoolSpec& pool = map->pools(0);
+  EXPECT_EQ(pool.replicas(), 3u);
+  auto members = pg->Members(pool.id(), 0);
+  ASSERT_TRUE(members.ok()) << members.status().ToString();
+  EXPECT_EQ(members->size(), 3u);
+  // A node going down bumps the epoch and produces a new map.
+  Operation down;
+  down.mutable_set_node_state()->set_node_id((*members)[0]);
+  down.mutable_set_node_state()->set_state(DOWN);
+  ASSERT_OK(this->Run(down, false));
+  auto after = this->core_->GetClusterMap(0);
+  EXPECT_GT(after->epoch(), map->epoch());
+  EXPECT_EQ(placement::PlacementMap::Deserialize(after->placement())->epoch(), after->epoch());
 }
 
 TYPED_TEST(CatalogTest, SilentDatanodeIsMarkedDownAndBackUpOnHeartbeat) {
