@@ -2,14 +2,18 @@
 // fillrandom (sync=0 and sync=1) on the same disk in the same run. Prints one JSON object.
 //   build-meta/bench/metanode_bench [--seconds 3] [--clients 16] [--dir /tmp]
 #include <absl/synchronization/mutex.h>
+#include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -53,6 +57,9 @@ double FillRandom(const std::string& path, bool sync, double seconds) {
 
 }  // namespace
 
+using granary::CreateRequest;
+using granary::EntryReply;
+
 int main(int argc, char** argv) {
   CLI::App app{"metanode benchmark"};
   double seconds = 3;
@@ -62,6 +69,10 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "duration of each measurement")->capture_default_str();
   app.add_option("--clients", clients, "concurrent gRPC clients")->capture_default_str();
   app.add_option("--depth", depth, "requests each client keeps in flight")->capture_default_str();
+  bool async = false;
+  app.add_flag("--async", async,
+               "clients issue creates with gRPC's async callback API instead of one thread per "
+               "request in flight");
   app.add_option("--dir", base, "where the databases go")->capture_default_str();
   bool no_fill = false;
   app.add_flag("--no-fillrandom", no_fill, "skip the RocksDB baselines (profiling)");
@@ -77,6 +88,7 @@ int main(int argc, char** argv) {
   out["bench"] = "metanode";
   out["clients"] = clients;
   out["depth"] = depth;
+  out["client_api"] = async ? "async" : "sync";
   out["seconds"] = seconds;
   out["fillrandom_sync0_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill0", false, seconds);
   out["fillrandom_sync1_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill1", true, seconds);
@@ -112,7 +124,36 @@ int main(int argc, char** argv) {
     if (!d.ok()) return 1;
     dirs.push_back(d->ino());
   }
-  for (int c = 0; c < clients; ++c) {
+  // Async mode: each client keeps `depth` creates in flight; a completion issues the next one.
+  std::mutex mu;
+  std::condition_variable drained;
+  int outstanding = 0;
+  struct Call {
+    grpc::ClientContext ctx;
+    CreateRequest req;
+    EntryReply reply;
+  };
+  std::vector<std::atomic<uint64_t>> next_name(clients);
+  std::function<void(int)> issue = [&](int c) {
+    if (stop.load()) {
+      std::lock_guard lock(mu);
+      if (--outstanding == 0) drained.notify_all();
+      return;
+    }
+    auto* call = new Call;
+    *call->req.mutable_op() = mcs[c]->NextOpId();
+    call->req.set_parent(dirs[c]);
+    call->req.set_name("a" + std::to_string(next_name[c]++));
+    call->req.set_mode(0644);
+    call->req.set_exclusive(true);
+    mcs[c]->namespace_stub().async()->Create(&call->ctx, &call->req, &call->reply,
+                                             [&, c, call](grpc::Status status) {
+                                               ++(status.ok() ? creates : errors);
+                                               delete call;
+                                               issue(c);
+                                             });
+  };
+  for (int c = 0; c < clients && !async; ++c) {
     for (int k = 0; k < depth; ++k) {
       threads.emplace_back([&, c, k] {
         while (!go.load()) std::this_thread::yield();
@@ -131,9 +172,19 @@ int main(int argc, char** argv) {
   uint64_t ops0 = committer.ops(), syncs0 = committer.syncs();
   auto start = Clock::now();
   go = true;
+  if (async) {
+    outstanding = clients * depth;
+    for (int c = 0; c < clients; ++c) {
+      for (int k = 0; k < depth; ++k) issue(c);
+    }
+  }
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));  // measurement window
   stop = true;
   for (auto& t : threads) t.join();
+  if (async) {
+    std::unique_lock lock(mu);
+    drained.wait_for(lock, std::chrono::seconds(30), [&] { return outstanding == 0; });
+  }
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   uint64_t ops = committer.ops() - ops0, syncs = committer.syncs() - syncs0;
   out["creates_per_s"] = creates / elapsed;
