@@ -1,6 +1,7 @@
 // `granary datanode --data DIR --listen HOST:PORT --data-listen HOST:PORT --meta HOST:PORT[,…]
 //                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]`
 #include <fmt/format.h>
+#include <malloc.h>
 #include <pthread.h>
 
 #include <csignal>
@@ -52,6 +53,11 @@ int RunDatanode(int argc, char** argv) {
     return app.exit(e);
   }
   InitLogging("datanode", log_level);
+  // Every payload is a page-aligned buffer of up to 64 MiB (common/frame.h allocates one per
+  // frame). Served from the heap and reused, they cost no page faults; as fresh mmaps each
+  // 4 MiB block paid ~1000 faults and zeroing (reads measured ~1.4x faster this way).
+  mallopt(M_MMAP_THRESHOLD, 128 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
 
   auto listen_hp = ParseHostPort(listen);
   if (!listen_hp.ok()) return Fail(listen_hp.status().WithContext("--listen"));
