@@ -82,6 +82,15 @@ int Put(Client& c, const std::string& local, const VolumePath& vp) {
   }
   struct stat st {};
   fstat(fd, &st);
+  // Like object-store CLIs, put creates the missing parent directories.
+  size_t slash = vp.path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    auto parent = c.Mkdir(vp.volume, vp.path.substr(0, slash), 0755, /*parents=*/true);
+    if (!parent.ok()) {
+      close(fd);
+      return Fail("put", parent.status());
+    }
+  }
   auto file = c.Open(vp.volume, vp.path, {.create = true, .truncate = true});
   if (!file.ok()) {
     close(fd);
@@ -219,7 +228,10 @@ int RunFileVerb(int argc, char** argv) {
   std::string meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
   std::vector<std::string> args;
   bool parents = false;
+  int timeout_s = 20;
   app.add_option("--meta", meta, "metanode address ($GRANARY_META)")->capture_default_str();
+  app.add_option("--timeout", timeout_s, "seconds before an unreachable cluster is an error")
+      ->capture_default_str();
   const size_t want = verb == "put" || verb == "get" ? 2 : 1;
   if (verb == "put") {
     app.add_option("args", args, "LOCAL VOLUME/PATH")->required()->expected(2);
@@ -240,6 +252,8 @@ int RunFileVerb(int argc, char** argv) {
 
   client::ClientOptions options;
   options.meta = meta;
+  options.operation_timeout = std::chrono::seconds(timeout_s);
+  options.request_timeout = std::chrono::seconds(timeout_s);
   auto c = Client::Connect(options);
   if (!c.ok()) return Fail(verb, c.status());
   auto vp = ParseVolumePath(verb == "put" ? args[1] : args[0]);
