@@ -22,6 +22,9 @@
 //   degraded, repair waits) but take no new ones; `out` nodes are removed from every PG. Nodes
 //   at or above the pool's nearly_full_ratio or full_ratio (used/capacity) keep their members and
 //   take no new ones.
+// - Locality: writer-local layouts pick PGs by primary (stripe.h, WriterLocalLayout); in a
+//   prefer-gpu replicated pool the primary is a member on a gpu=true host whenever the PG has
+//   one (reordering moves no data; EC pools keep fragment order). Readers use OrderByDistance.
 // - Epochs: the map has an epoch; each PG has the epoch at which its ordered member list last
 //   changed. A datanode rejects a write whose PG epoch is older than its own (StaleEpoch).
 //
