@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libssl-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
   # tools the tests and benchmarks drive
-  fio iperf3 rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl
+  fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl
 )
 
 missing=()

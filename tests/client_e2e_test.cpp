@@ -16,6 +16,7 @@
 #include "client/meta_client.h"
 #include "common/metrics.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/small_fs.h"
 
 namespace granary::testing {
 namespace {
@@ -289,6 +290,45 @@ TEST_F(ClientE2ETest, FlippedByteIsDetectedReportedAndReadFromAnotherCopy) {
   auto status = client_->meta().ClusterStatus();
   ASSERT_TRUE(status.ok());
   EXPECT_GE(status->corruptions_reported(), 1u);
+}
+
+// One datanode on a 24 MiB file system: a 40 MiB file cannot fit, the writer gets NoSpace, and
+// what was committed before is untouched.
+class FullDiskTest : public ClientE2ETest {
+ protected:
+  void SetUp() override {
+    ClusterOptions options;
+    options.prepare_datanode_dir = [this](int i, const std::string& dir) {
+      if (i == 0) small_fs_ = std::make_unique<SmallFilesystem>(dir, 24);
+    };
+    StartCluster(options);
+  }
+  void TearDown() override {
+    client_.reset();
+    cluster_.reset();  // processes stop before the file system is unmounted
+    small_fs_.reset();
+  }
+  std::unique_ptr<SmallFilesystem> small_fs_;
+};
+
+TEST_F(FullDiskTest, FullDatanodeDiskIsNoSpaceAndCommittedDataSurvives) {
+  if (!small_fs_ || !small_fs_->mounted()) GTEST_SKIP() << (small_fs_ ? small_fs_->why() : "");
+  auto before = Pattern(2 << 20, 1);
+  WriteFile(*client_, "before", before);
+
+  auto f = client_->Open("default", "too-big", {.create = true});
+  ASSERT_TRUE(f.ok());
+  auto big = Pattern(40 << 20, 2);  // below the 64 MiB write buffer: Flush does the write
+  ASSERT_TRUE((*f)->Pwrite(big, 0).ok());
+  Status s = (*f)->Flush();
+  EXPECT_EQ(s.code(), Code::NO_SPACE) << s.ToString();
+  EXPECT_NE(s.message().find("flush ino"), std::string::npos) << s.ToString();
+  (void)(*f)->Close();
+
+  EXPECT_TRUE(ReadFile(*client_, "before") == before);
+  auto attr = client_->Resolve("default", "too-big");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size(), 0u) << "nothing of the failed write may be committed";
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ void LocalCluster::Start() {
   StartMetanode("127.0.0.1:0");
   for (int i = 0; i < options_.datanodes; ++i) {
     std::filesystem::create_directories(datanode_dir(i));
+    if (options_.prepare_datanode_dir) options_.prepare_datanode_dir(i, datanode_dir(i));
     StartDatanode(i);
   }
   if (!WaitForUpDatanodes(options_.datanodes)) {

@@ -2,6 +2,7 @@
 // fault tests: kill -9 any of them, restart it on the same address and data dir.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ struct ClusterOptions {
   int heartbeat_ms = 500;
   // Extra flags per datanode index (e.g. labels).
   std::vector<std::vector<std::string>> datanode_flags;
+  // Called with (index, data dir) before datanode `index` first starts (e.g. to mount a small
+  // file system there).
+  std::function<void(int, const std::string&)> prepare_datanode_dir;
 };
 
 class LocalCluster {
