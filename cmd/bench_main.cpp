@@ -20,9 +20,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int Datapath(const std::string& meta, uint64_t size_mib, const std::string& target,
-             uint64_t chunk_mib) {
+             uint64_t chunk_mib, uint64_t buffer_mib, uint32_t inflight) {
   client::ClientOptions options;
   options.meta = meta;
+  options.write_buffer_bytes = buffer_mib << 20;
+  options.max_inflight_blocks = inflight;
   auto c = client::Client::Connect(options);
   if (!c.ok()) {
     std::fprintf(stderr, "bench: %s\n", c.status().ToString().c_str());
@@ -97,18 +99,22 @@ int RunBench(int argc, char** argv) {
   uint64_t size_mib = 1024;
   uint64_t chunk_mib = 16;
   std::string path = "default/bench.dat";
+  uint64_t buffer_mib = client::ClientOptions{}.write_buffer_bytes >> 20;
+  uint32_t inflight = client::ClientOptions{}.max_inflight_blocks;
   auto* datapath = app.add_subcommand("datapath", "write then read one file through libgranary");
   datapath->add_option("--meta", meta, "metanode address")->capture_default_str();
   datapath->add_option("--size-mib", size_mib, "file size")->capture_default_str();
   datapath->add_option("--chunk-mib", chunk_mib, "bytes per pwrite/pread")->capture_default_str();
   datapath->add_option("--path", path, "VOLUME/PATH")->capture_default_str();
+  datapath->add_option("--buffer-mib", buffer_mib, "write buffer per file")->capture_default_str();
+  datapath->add_option("--inflight", inflight, "blocks in flight")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   InitLogging("bench", EnvOr("GRANARY_LOG_LEVEL", "warn"));
-  if (datapath->parsed()) return Datapath(meta, size_mib, path, chunk_mib);
+  if (datapath->parsed()) return Datapath(meta, size_mib, path, chunk_mib, buffer_mib, inflight);
   return 2;
 }
 
