@@ -4,10 +4,13 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "common/crc32c.h"
 #include "datanode/fault_device.h"
@@ -110,6 +113,45 @@ TEST(BlockStoreTest, WritesAreDurableAtomicAndSelfDescribing) {
   EXPECT_EQ(plan.crcs, crcs);
   EXPECT_EQ((*store)->capacity().blocks, 1u);
   EXPECT_GT((*store)->capacity().used_bytes, data.size());
+}
+
+TEST(BlockStoreTest, ABlockIsInvisibleUntilItsRenameAndWholeAfterwards) {
+  TempDir dir;
+  auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
+  auto store = OpenStore(dir.path(), dev);
+  auto data = RandomBytes(64 * 1024, 11);
+  auto crcs = BlockCrcs(data.data(), data.size());
+  // Hold the write just before its rename: data written and fsynced, not yet published.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool at_rename = false, release = false;
+  dev->SetHook("rename", [&] {
+    std::unique_lock lock(mu);
+    at_rename = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  std::thread writer([&] { EXPECT_TRUE(store->Write(Key(21), Origin(), data.span(), crcs).ok()); });
+  bool held;
+  {
+    std::unique_lock lock(mu);
+    held = cv.wait_for(lock, std::chrono::seconds(30), [&] { return at_rename; });
+  }
+  EXPECT_TRUE(held);  // not ASSERT: the writer must be released and joined on every path
+  EXPECT_EQ(store->PrepareRead(Key(21), 0, 0).status().code(), Code::NOT_FOUND);
+  EXPECT_EQ(store->Stat(Key(21)).status().code(), Code::NOT_FOUND);
+  EXPECT_EQ(FilesUnder(dir.path() + "/blocks"), 0u);
+  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 1u);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  writer.join();
+  auto back = ReadAll(*store, Key(21), 0, 0);
+  ASSERT_EQ(back.size(), data.size());
+  EXPECT_EQ(0, std::memcmp(back.data(), data.data(), data.size()));
+  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
 }
 
 TEST(BlockStoreTest, LeftoverTempFilesAreSweptOnOpen) {

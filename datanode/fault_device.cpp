@@ -48,7 +48,19 @@ int FaultInjectionDevice::fired(const std::string& point) const {
   return it == faults_.end() ? 0 : it->second.fired;
 }
 
+void FaultInjectionDevice::SetHook(const std::string& point, std::function<void()> hook) {
+  std::lock_guard lock(mu_);
+  hooks_[point] = std::move(hook);
+}
+
 int FaultInjectionDevice::Check(const std::string& point) {
+  std::function<void()> hook;
+  {
+    std::lock_guard lock(mu_);
+    auto h = hooks_.find(point);
+    if (h != hooks_.end()) hook = h->second;
+  }
+  if (hook) hook();
   std::lock_guard lock(mu_);
   auto it = faults_.find(point);
   if (it == faults_.end() || it->second.remaining == 0) return 0;

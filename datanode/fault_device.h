@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,7 +27,11 @@ class FaultInjectionDevice : public Device,
   // How many faults fired at `point`.
   int fired(const std::string& point) const;
 
-  // Returns the errno to fail with at `point`, or 0.
+  // A named sync point: `hook` runs (on the I/O thread) each time `point` is reached, before the
+  // operation and any injected fault — tests use it to hold an operation while they look.
+  void SetHook(const std::string& point, std::function<void()> hook);
+
+  // Runs the hook, then returns the errno to fail with at `point`, or 0.
   int Check(const std::string& point);
 
   Result<std::unique_ptr<File>> Create(const std::string& path) override;
@@ -45,6 +50,7 @@ class FaultInjectionDevice : public Device,
   std::shared_ptr<Device> base_;
   mutable std::mutex mu_;
   std::map<std::string, Fault> faults_;
+  std::map<std::string, std::function<void()>> hooks_;
 };
 
 }  // namespace granary::datanode
