@@ -75,13 +75,22 @@ Result<uint64_t> Client::VolumeRoot(std::string_view volume) {
   return v->root_ino();
 }
 
-Result<InodeAttr> Client::Resolve(std::string_view volume, std::string_view path) {
+Result<std::pair<InodeAttr, std::vector<std::string>>> Client::RootAndComponents(
+    std::string_view volume, std::string_view path) {
   auto root = VolumeRoot(volume);
   if (!root.ok()) return root.status();
   auto parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
   auto attr = meta_->GetAttr(*root);
-  for (const std::string& part : *parts) {
+  if (!attr.ok()) return attr.status().WithContext(fmt::format("volume '{}' root", volume));
+  return std::make_pair(std::move(*attr), std::move(*parts));
+}
+
+Result<InodeAttr> Client::Resolve(std::string_view volume, std::string_view path) {
+  auto start = RootAndComponents(volume, path);
+  if (!start.ok()) return start.status();
+  Result<InodeAttr> attr = std::move(start->first);
+  for (const std::string& part : start->second) {
     if (!attr.ok()) break;
     attr = meta_->Lookup(attr->ino(), part);
   }
@@ -155,12 +164,10 @@ Result<InodeAttr> Client::Mkdir(std::string_view volume, std::string_view path, 
     if (!parent.ok()) return parent.status();
     return meta_->Mkdir(parent->first, parent->second, mode, options_.uid, options_.gid);
   }
-  auto root = VolumeRoot(volume);
-  if (!root.ok()) return root.status();
-  auto parts = SplitPath(path);
-  if (!parts.ok()) return parts.status();
-  auto attr = meta_->GetAttr(*root);
-  for (const std::string& part : *parts) {
+  auto start = RootAndComponents(volume, path);
+  if (!start.ok()) return start.status();
+  Result<InodeAttr> attr = std::move(start->first);
+  for (const std::string& part : start->second) {
     if (!attr.ok()) break;
     uint64_t dir = attr->ino();
     attr = meta_->Mkdir(dir, part, mode, options_.uid, options_.gid);

@@ -125,6 +125,9 @@ class Client {
   friend class File;
   Client() = default;
   Result<uint64_t> VolumeRoot(std::string_view volume);
+  // The volume root's attributes and the components of `path` below it.
+  Result<std::pair<InodeAttr, std::vector<std::string>>> RootAndComponents(std::string_view volume,
+                                                                           std::string_view path);
   // Parent directory inode and final name of `path`.
   Result<std::pair<uint64_t, std::string>> ResolveParent(std::string_view volume,
                                                          std::string_view path);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/granary.h"
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/aligned_buffer.h"
 #include "common/config.h"
@@ -114,6 +115,7 @@ int RunBench(int argc, char** argv) {
     return app.exit(e);
   }
   InitLogging("bench", EnvOr("GRANARY_LOG_LEVEL", "warn"));
+  UseHeapForLargeBuffers();
   if (datapath->parsed()) return Datapath(meta, size_mib, path, chunk_mib, buffer_mib, inflight);
   return 2;
 }

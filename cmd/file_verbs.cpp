@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "client/granary.h"
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/aligned_buffer.h"
 #include "common/config.h"
@@ -249,6 +250,7 @@ int RunFileVerb(int argc, char** argv) {
   }
   if (args.size() != want) return Fail(verb, InvalidArgument("wrong number of arguments"));
   InitLogging("cli", EnvOr("GRANARY_LOG_LEVEL", "warn"));
+  UseHeapForLargeBuffers();
 
   client::ClientOptions options;
   options.meta = meta;

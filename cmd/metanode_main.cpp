@@ -1,11 +1,11 @@
 // `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]`
 #include <absl/synchronization/mutex.h>
 #include <fmt/format.h>
-#include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -44,12 +44,7 @@ int RunMetanode(int argc, char** argv) {
   // the metanode's CPU under load; not needed in production.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
-  // SIGTERM/SIGINT are taken by sigwait below: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  TerminationSignals signals;  // before any thread starts
 
   auto node = metanode::Metanode::Start(options);
   if (!node.ok()) {
@@ -59,8 +54,7 @@ int RunMetanode(int argc, char** argv) {
   std::printf("listening meta=%s admin=%s\n", (*node)->address().c_str(),
               (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
   (*node)->Shutdown();
   return 0;

@@ -2,13 +2,13 @@
 //                 [--access-key K --secret-key S]`: metanode + N datanodes (+ the S3 gateway once
 // built) in one process under one data dir — the embedded default (DESIGN §1).
 #include <fmt/format.h>
-#include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 
 #include "client/meta_client.h"
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -108,11 +108,8 @@ int RunServer(int argc, char** argv) {
     return 1;
   };
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  TerminationSignals signals;
+  UseHeapForLargeBuffers();
 
   std::error_code ec;
   std::filesystem::create_directories(f.data, ec);
@@ -155,8 +152,7 @@ int RunServer(int argc, char** argv) {
   std::fflush(stdout);
   GLOG_INFO("event=ready meta={} datanodes={}", (*metanode)->address(), f.datanodes);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
   for (auto& dn : datanodes) dn->Stop();
   (*metanode)->Shutdown();
