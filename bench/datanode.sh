@@ -14,34 +14,14 @@ BIN=$BUILD/bin/datanode_bench
 command -v iperf3 >/dev/null && command -v fio >/dev/null && command -v jq >/dev/null ||
   { echo "needs iperf3, fio and jq" >&2; exit 1; }
 mkdir -p "$BENCH_DIR"
-IPERF_PID=
-cleanup() {
-  [ -n "$IPERF_PID" ] && kill "$IPERF_PID" 2>/dev/null || true
-  rm -rf "$BENCH_DIR"
-}
+source "$(dirname "$0")/lib/limits.sh"
+cleanup() { rm -rf "$BENCH_DIR"; }
 trap cleanup EXIT
 
 RUNS=${RUNS:-3}
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # Each figure is the median of RUNS runs: this is usually a shared machine.
-# iperf3: a one-shot server on a free port, a 2 s single-stream client.
-iperf_once() {
-  local port line
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  coproc IPERF_SERVER { exec iperf3 -s -1 -B 127.0.0.1 -p "$port" --forceflush 2>&1; }
-  IPERF_PID=$IPERF_SERVER_PID
-  # Start the client once the server says it listens (bounded wait, no polling).
-  while IFS= read -r -t 10 line <&"${IPERF_SERVER[0]}"; do
-    [[ $line == *"listening"* ]] && break
-  done
-  iperf3 -c 127.0.0.1 -p "$port" -t 2 -J >"$BENCH_DIR/iperf.json"
-  kill "$IPERF_PID" 2>/dev/null || true
-  wait "$IPERF_PID" 2>/dev/null || true
-  IPERF_PID=
-  jq '.end.sum_received.bits_per_second / 8 / 1e6' "$BENCH_DIR/iperf.json"
-}
-
 # fio: sequential 1 MiB writes through io_uring with an fsync at the end, then the same file
 # read back (from the page cache, as the datanode read is).
 FIO_COMMON=(--filename="$BENCH_DIR/fio.dat" --bs=1M --size="${MIB}M" --ioengine=io_uring
@@ -66,7 +46,7 @@ fio_once() {
 DEPTH=${DEPTH:-16}
 IP=() FW=() FR=() F4=() DW=() DR=()
 for _ in $(seq "$RUNS"); do
-  IP+=("$(iperf_once)")
+  IP+=("$(iperf3_MBps)")
   read -r w r w4 <<<"$(fio_once)"; FW+=("$w"); FR+=("$r"); F4+=("$w4")
   "$BIN" --dir "$BENCH_DIR/dn" --mib "$MIB" --depth "$DEPTH" >/dev/null
   DN=$("$BIN" --dir "$BENCH_DIR/dn" --mib "$MIB" --depth "$DEPTH")

@@ -1,12 +1,11 @@
 // `granary datanode --data DIR --listen HOST:PORT --data-listen HOST:PORT --meta HOST:PORT[,…]
 //                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]`
 #include <fmt/format.h>
-#include <malloc.h>
-#include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/admin_server.h"
 #include "common/config.h"
@@ -54,10 +53,8 @@ int RunDatanode(int argc, char** argv) {
   }
   InitLogging("datanode", log_level);
   // Every payload is a page-aligned buffer of up to 64 MiB (common/frame.h allocates one per
-  // frame). Served from the heap and reused, they cost no page faults; as fresh mmaps each
-  // 4 MiB block paid ~1000 faults and zeroing (reads measured ~1.4x faster this way).
-  mallopt(M_MMAP_THRESHOLD, 128 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  // frame); as fresh mmaps each 4 MiB block paid ~1000 faults and zeroing.
+  UseHeapForLargeBuffers();
 
   auto listen_hp = ParseHostPort(listen);
   if (!listen_hp.ok()) return Fail(listen_hp.status().WithContext("--listen"));
@@ -75,12 +72,7 @@ int RunDatanode(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.memory_budget = budget_mib << 20;
 
-  // SIGTERM/SIGINT are taken by sigwait below: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  TerminationSignals signals;  // before any thread starts
 
   auto node = datanode::Datanode::Start(options);
   if (!node.ok()) return Fail(node.status());
@@ -98,8 +90,7 @@ int RunDatanode(int argc, char** argv) {
               (*node)->data_address().ToString().c_str(),
               admin_server ? admin_server->address().ToString().c_str() : "-");
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&signals, &sig);
+  int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
   (*node)->Stop();
   if (admin_server) admin_server->Stop();
