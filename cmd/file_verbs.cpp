@@ -230,9 +230,13 @@ int RunFileVerb(int argc, char** argv) {
   std::vector<std::string> args;
   bool parents = false;
   int timeout_s = 20;
+  std::string labels;
   app.add_option("--meta", meta, "metanode address ($GRANARY_META)")->capture_default_str();
   app.add_option("--timeout", timeout_s, "seconds before an unreachable cluster is an error")
       ->capture_default_str();
+  app.add_option("--labels", labels,
+                 "where this client runs, e.g. zone=a,rack=r1,host=h1 ($GRANARY_LABELS); reads "
+                 "prefer the nearest copy");
   const size_t want = verb == "put" || verb == "get" ? 2 : 1;
   if (verb == "put") {
     app.add_option("args", args, "LOCAL VOLUME/PATH")->required()->expected(2);
@@ -254,6 +258,7 @@ int RunFileVerb(int argc, char** argv) {
 
   client::ClientOptions options;
   options.meta = meta;
+  options.labels = labels;
   options.operation_timeout = std::chrono::seconds(timeout_s);
   options.request_timeout = std::chrono::seconds(timeout_s);
   auto c = Client::Connect(options);
