@@ -20,8 +20,10 @@ if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
   if [[ ! -f "$ASAN_BUILD/build.ninja" ]]; then
     cmake -G Ninja -Wno-dev -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Release -DGRANARY_SANITIZE=ON
   fi
-  # Only the unit-test binaries, the granary binary and what they link are built here.
-  targets=$(cmake --build "$ASAN_BUILD" --target help | sed -n 's/^\([a-z_]*_test\): .*/\1/p')
+  # Only the binaries that hold unit tests (as the optimised build's ctest lists them), the
+  # granary binary and what they link are built here.
+  targets=$(ctest --test-dir "$BUILD" -L unit --show-only=json-v1 |
+            jq -r '.tests[].command[0]' | xargs -n1 basename | sort -u | grep '_test$')
   cmake --build "$ASAN_BUILD" -j "$JOBS" --target $targets granary
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$ASAN_BUILD" -j "$JOBS" -L unit --output-on-failure --timeout 900
