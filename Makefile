@@ -9,6 +9,9 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_MAXSIZE ?= 5G
+# Hits across clones at different paths (CI builds a fresh clone each time).
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
 CMAKE_GEN = cmake -G Ninja -Wno-dev
 
