@@ -7,30 +7,13 @@
 
 #include <atomic>
 
+#include "tests/harness/test_support.h"
+
 namespace granary {
 namespace {
 
-// A minimal HTTP/1.0 GET over a plain socket: status line and body.
 std::pair<int, std::string> Get(const HostPort& at, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(at.port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return {-1, ""};
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string resp;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, n);
-  close(fd);
-  int status = resp.size() > 12 ? std::stoi(resp.substr(9, 3)) : -1;
-  size_t body = resp.find("\r\n\r\n");
-  return {status, body == std::string::npos ? "" : resp.substr(body + 4)};
+  return granary::testing::HttpGet(at.ToString(), path);
 }
 
 TEST(AdminServerTest, ServesMetricsHealthAndExtraPathsOnAPickedPort) {

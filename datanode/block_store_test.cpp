@@ -14,34 +14,14 @@
 
 #include "common/crc32c.h"
 #include "datanode/fault_device.h"
+#include "tests/harness/test_support.h"
 
 namespace granary::datanode {
 namespace {
+
+using granary::testing::RandomBytes;
+using granary::testing::TempDir;
 namespace fs = std::filesystem;
-
-// A temp dir removed on every path out of the test.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/granary-store-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
-  AlignedBuffer b(n);
-  std::mt19937 rng(seed);
-  for (size_t i = 0; i < n; ++i) b.data()[i] = static_cast<uint8_t>(rng());
-  return b;
-}
 
 BlockKey Key(uint64_t slice, uint32_t block = 0, uint32_t fragment = 0) {
   BlockKey k;
@@ -91,15 +71,15 @@ TEST(BlockStoreTest, WritesAreDurableAtomicAndSelfDescribing) {
   auto data = RandomBytes(3 * 4096 + 100, 1);
   auto crcs = BlockCrcs(data.data(), data.size());
   {
-    auto store = BlockStore::Open(dir.path(), NewUringDevice());
+    auto store = BlockStore::Open(dir.str(), NewUringDevice());
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     ASSERT_TRUE((*store)->Write(Key(5, 1), Origin(), data.span(), crcs).ok());
     // Only the final file exists; nothing remains in tmp/.
-    EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
-    EXPECT_EQ(FilesUnder(dir.path() + "/blocks"), 1u);
+    EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 0u);
+    EXPECT_EQ(FilesUnder(dir.str() + "/blocks"), 1u);
   }
   // Reopened: the header alone rebuilds the index (key, origin, length).
-  auto store = BlockStore::Open(dir.path(), NewUringDevice());
+  auto store = BlockStore::Open(dir.str(), NewUringDevice());
   ASSERT_TRUE(store.ok());
   auto info = (*store)->Stat(Key(5, 1));
   ASSERT_TRUE(info.ok());
@@ -118,7 +98,7 @@ TEST(BlockStoreTest, WritesAreDurableAtomicAndSelfDescribing) {
 TEST(BlockStoreTest, ABlockIsInvisibleUntilItsRenameAndWholeAfterwards) {
   TempDir dir;
   auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
-  auto store = OpenStore(dir.path(), dev);
+  auto store = OpenStore(dir.str(), dev);
   auto data = RandomBytes(64 * 1024, 11);
   auto crcs = BlockCrcs(data.data(), data.size());
   // Hold the write just before its rename: data written and fsynced, not yet published.
@@ -140,8 +120,8 @@ TEST(BlockStoreTest, ABlockIsInvisibleUntilItsRenameAndWholeAfterwards) {
   EXPECT_TRUE(held);  // not ASSERT: the writer must be released and joined on every path
   EXPECT_EQ(store->PrepareRead(Key(21), 0, 0).status().code(), Code::NOT_FOUND);
   EXPECT_EQ(store->Stat(Key(21)).status().code(), Code::NOT_FOUND);
-  EXPECT_EQ(FilesUnder(dir.path() + "/blocks"), 0u);
-  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 1u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/blocks"), 0u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 1u);
   {
     std::lock_guard lock(mu);
     release = true;
@@ -151,24 +131,24 @@ TEST(BlockStoreTest, ABlockIsInvisibleUntilItsRenameAndWholeAfterwards) {
   auto back = ReadAll(*store, Key(21), 0, 0);
   ASSERT_EQ(back.size(), data.size());
   EXPECT_EQ(0, std::memcmp(back.data(), data.data(), data.size()));
-  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 0u);
 }
 
 TEST(BlockStoreTest, LeftoverTempFilesAreSweptOnOpen) {
   TempDir dir;
-  { ASSERT_TRUE(BlockStore::Open(dir.path(), NewUringDevice()).ok()); }
-  FILE* f = fopen((dir.path() + "/tmp/half-written.1").c_str(), "w");
+  { ASSERT_TRUE(BlockStore::Open(dir.str(), NewUringDevice()).ok()); }
+  FILE* f = fopen((dir.str() + "/tmp/half-written.1").c_str(), "w");
   fputs("partial", f);
   fclose(f);
-  auto store = BlockStore::Open(dir.path(), NewUringDevice());
+  auto store = BlockStore::Open(dir.str(), NewUringDevice());
   ASSERT_TRUE(store.ok());
-  EXPECT_EQ(FilesUnder(dir.path() + "/tmp"), 0u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 0u);
   EXPECT_EQ((*store)->capacity().blocks, 0u);
 }
 
 TEST(BlockStoreTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
   TempDir dir;
-  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice());
   auto data = RandomBytes(5 * 4096 + 10, 2);
   auto crcs = BlockCrcs(data.data(), data.size());
   ASSERT_TRUE(store->Write(Key(9), Origin(), data.span(), crcs).ok());
@@ -193,7 +173,7 @@ TEST(BlockStoreTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
 
 TEST(BlockStoreTest, CrcMismatchIsCorruptAndStoresNothing) {
   TempDir dir;
-  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice());
   auto data = RandomBytes(2 * 4096, 3);
   auto crcs = BlockCrcs(data.data(), data.size());
   crcs[1] ^= 1;
@@ -202,12 +182,12 @@ TEST(BlockStoreTest, CrcMismatchIsCorruptAndStoresNothing) {
   EXPECT_NE(st.message().find("unit 1"), std::string::npos) << st.message();
   crcs.pop_back();
   EXPECT_EQ(store->Write(Key(1), Origin(), data.span(), crcs).code(), Code::INVALID_ARGUMENT);
-  EXPECT_EQ(FilesUnder(dir.path()), 0u);
+  EXPECT_EQ(FilesUnder(dir.str()), 0u);
 }
 
 TEST(BlockStoreTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
   TempDir dir;
-  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice());
   auto a = RandomBytes(4096, 4);
   auto b = RandomBytes(4096, 5);
   ASSERT_TRUE(store->Write(Key(2), Origin(), a.span(), BlockCrcs(a.data(), a.size())).ok());
@@ -220,7 +200,7 @@ TEST(BlockStoreTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
 
 TEST(BlockStoreTest, DeleteAndListByPg) {
   TempDir dir;
-  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice());
   auto a = RandomBytes(100, 6);
   auto crcs = BlockCrcs(a.data(), a.size());
   ASSERT_TRUE(store->Write(Key(1), Origin(1, 1), a.span(), crcs).ok());
@@ -236,7 +216,7 @@ TEST(BlockStoreTest, DeleteAndListByPg) {
 
 TEST(BlockStoreTest, EmptyBlockRoundTrips) {
   TempDir dir;
-  auto store = OpenStore(dir.path(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice());
   ASSERT_TRUE(store->Write(Key(8), Origin(), {}, {}).ok());
   auto plan = store->PrepareRead(Key(8), 0, 0);
   ASSERT_TRUE(plan.ok());
@@ -249,7 +229,7 @@ TEST(BlockStoreTest, InjectedEioAtEachStepIsUnavailableAndLeavesNothing) {
     SCOPED_TRACE(point);
     TempDir dir;
     auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
-    auto store = OpenStore(dir.path(), dev);
+    auto store = OpenStore(dir.str(), dev);
     auto data = RandomBytes(8192, 7);
     auto crcs = BlockCrcs(data.data(), data.size());
     dev->Inject(point, EIO, 1);
@@ -258,7 +238,7 @@ TEST(BlockStoreTest, InjectedEioAtEachStepIsUnavailableAndLeavesNothing) {
     EXPECT_EQ(st.code(), Code::UNAVAILABLE) << st.ToString();
     EXPECT_NE(st.message().find("EIO"), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("slice 0x4d"), std::string::npos) << st.message();
-    EXPECT_EQ(FilesUnder(dir.path()), 0u);
+    EXPECT_EQ(FilesUnder(dir.str()), 0u);
     EXPECT_EQ(store->PrepareRead(Key(77), 0, 0).status().code(), Code::NOT_FOUND);
     EXPECT_EQ(store->io_errors(), 1u);
     // The fault was one-shot: the retry succeeds.
@@ -269,20 +249,20 @@ TEST(BlockStoreTest, InjectedEioAtEachStepIsUnavailableAndLeavesNothing) {
 TEST(BlockStoreTest, InjectedEnospcIsNoSpace) {
   TempDir dir;
   auto dev = std::make_shared<FaultInjectionDevice>(NewUringDevice());
-  auto store = OpenStore(dir.path(), dev);
+  auto store = OpenStore(dir.str(), dev);
   auto data = RandomBytes(4096, 8);
   dev->Inject("write", ENOSPC, 1);
   Status st = store->Write(Key(3), Origin(), data.span(), BlockCrcs(data.data(), 4096));
   EXPECT_EQ(st.code(), Code::NO_SPACE) << st.ToString();
-  EXPECT_EQ(FilesUnder(dir.path()), 0u);
+  EXPECT_EQ(FilesUnder(dir.str()), 0u);
 }
 
 // A real full file system: a few MiB ext4 image on a loop device.
 class LoopMount {
  public:
   LoopMount() {
-    image_ = dir_.path() + "/fs.img";
-    mnt_ = dir_.path() + "/mnt";
+    image_ = dir_.str() + "/fs.img";
+    mnt_ = dir_.str() + "/mnt";
     fs::create_directories(mnt_);
     std::string mk =
         "truncate -s 8M " + image_ + " && mkfs.ext4 -q -F -m 0 " + image_ + " >/dev/null 2>&1";

@@ -19,31 +19,19 @@
 #include "datanode/datanode.h"
 #include "datanode/fault_device.h"
 #include "granary/data.grpc.pb.h"
+#include "tests/harness/test_support.h"
 
 namespace granary::datanode {
 namespace {
+
+using granary::testing::RandomBytes;
+using granary::testing::TempDir;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr uint32_t kPool = 1;
 constexpr uint32_t kPg = 3;
 constexpr uint64_t kEpoch = 5;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/granary-dn-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Counts refreshes; the first one reveals `next` as the PG's epoch (a newer map).
 class RefreshingEpochs : public EpochView {
@@ -68,7 +56,7 @@ struct Node {
 
   explicit Node(uint64_t budget = 256ull << 20, std::shared_ptr<Device> device = nullptr) {
     DatanodeOptions o;
-    o.data_dir = dir.path();
+    o.data_dir = dir.str();
     o.device = std::move(device);
     o.epochs = epochs;
     o.memory_budget = budget;
@@ -79,13 +67,6 @@ struct Node {
     data = dn->data_address().ToString();
   }
 };
-
-AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
-  AlignedBuffer b(n);
-  std::mt19937 rng(seed);
-  for (size_t i = 0; i < n; ++i) b.data()[i] = static_cast<uint8_t>(rng());
-  return b;
-}
 
 DataRequest Write(uint64_t slice, const AlignedBuffer& data, uint64_t epoch = kEpoch) {
   DataRequest r;

@@ -20,7 +20,9 @@
 namespace granary {
 namespace {
 using namespace std::chrono_literals;
+using testing::HttpGet;
 using testing::Process;
+using testing::RandomBytes;
 using testing::TempDir;
 
 constexpr uint32_t kPool = 1;
@@ -101,37 +103,6 @@ struct DatanodeProcess {
 };
 
 // A minimal HTTP/1.0 GET: {status, body}.
-std::pair<int, std::string> HttpGet(const std::string& address, const std::string& path) {
-  auto colon = address.rfind(':');
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return {-1, ""};
-  }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string resp;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, n);
-  close(fd);
-  int status = resp.size() > 12 ? std::stoi(resp.substr(9, 3)) : -1;
-  size_t body = resp.find("\r\n\r\n");
-  return {status, body == std::string::npos ? "" : resp.substr(body + 4)};
-}
-
-AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
-  AlignedBuffer b(n);
-  std::mt19937 rng(seed);
-  for (size_t i = 0; i < n; ++i) b.data()[i] = static_cast<uint8_t>(rng());
-  return b;
-}
 
 DataRequest WriteReq(uint64_t slice, const AlignedBuffer& data, uint64_t epoch) {
   DataRequest r;

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/harness/test_support.h"
+
 namespace granary::testing {
 
 using std::chrono::milliseconds;
@@ -62,18 +64,6 @@ class Process {
   std::condition_variable cv_;
   std::vector<std::string> lines_;
   bool eof_ = false;
-};
-
-// A temporary directory removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
 };
 
 // Polls `condition` until it is true or `timeout` passes. For state that has no line to wait
