@@ -43,8 +43,8 @@ uint32_t MinMembers(const PoolSpec& pool) {
 
 }  // namespace
 
-File::File(Client* client, InodeAttr attr)
-    : client_(client), ino_(attr.ino()), attr_(std::move(attr)) {}
+File::File(Client* client, InodeAttr attr, uint64_t handle_owner)
+    : client_(client), ino_(attr.ino()), handle_owner_(handle_owner), attr_(std::move(attr)) {}
 
 File::~File() {
   Status s = Close();
@@ -93,7 +93,7 @@ Status File::Close() {
   if (closed_) return Status::Ok();
   Status flushed = FlushLocked();
   closed_ = true;
-  Status released = client_->meta().Release(ino_, client_->meta().client_id());
+  Status released = client_->meta().Release(ino_, handle_owner_);
   GRANARY_TRY(flushed);
   if (!released.ok() && released.code() != Code::NOT_FOUND) return released;
   return Status::Ok();
@@ -148,7 +148,7 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
   BlockIo& io = client_->blocks();
   const Layout& layout = alloc.layout();
   auto pool = view.Pool(layout.pool_id());
-  if (!pool.ok() && pool.status().code() != Code::INVALID_ARGUMENT) {
+  if (!pool.ok()) {  // no map yet, or a pool newer than the cached map
     GRANARY_TRY(view.Refresh());
     pool = view.Pool(layout.pool_id());
   }

@@ -152,9 +152,11 @@ Result<std::unique_ptr<File>> Client::Open(std::string_view volume, std::string_
 
 Result<std::unique_ptr<File>> Client::OpenInode(const InodeAttr& attr) {
   // Pins the inode: unlinked while open, it stays readable until this handle is released.
-  auto pinned = meta_->Open(attr.ino(), meta_->client_id());
+  // Each handle is its own owner, so closing one does not unpin another.
+  const uint64_t owner = meta_->client_id() ^ (++handles_opened_ * 0x9E3779B97F4A7C15ull);
+  auto pinned = meta_->Open(attr.ino(), owner);
   if (!pinned.ok()) return pinned.status().WithContext(fmt::format("open ino {}", attr.ino()));
-  return std::unique_ptr<File>(new File(this, *pinned));
+  return std::unique_ptr<File>(new File(this, *pinned, owner));
 }
 
 Result<InodeAttr> Client::Mkdir(std::string_view volume, std::string_view path, uint32_t mode,

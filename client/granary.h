@@ -8,6 +8,7 @@
 //   (*file)->Close();   // durable on return: every replica fsynced, metadata committed
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -81,7 +82,7 @@ class File {
 
  private:
   friend class Client;
-  File(Client* client, InodeAttr attr);
+  File(Client* client, InodeAttr attr, uint64_t handle_owner);
   Status FlushLocked();
   // One attempt: allocate, write every block of `slices`, commit.
   Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end);
@@ -90,6 +91,7 @@ class File {
 
   Client* client_;
   const uint64_t ino_;
+  const uint64_t handle_owner_;  // this handle's pin on the inode (orphan list)
   mutable std::mutex mu_;
   InodeAttr attr_;
   WriteBuffer buffer_;
@@ -136,6 +138,7 @@ class Client {
   std::unique_ptr<MetaClient> meta_;
   std::unique_ptr<ClusterView> cluster_;
   std::unique_ptr<BlockIo> blocks_;
+  std::atomic<uint64_t> handles_opened_{0};
 };
 
 }  // namespace granary::client

@@ -244,6 +244,24 @@ TEST_F(ClientE2ETest, DatanodeKillKeepsReadsAndWritesGoing) {
   }
 }
 
+TEST_F(ClientE2ETest, UnlinkedFileStaysReadableWhileAnyHandleIsOpen) {
+  auto data = Pattern(3 << 20, 5);
+  WriteFile(*client_, "pinned", data);
+  auto first = client_->Open("default", "pinned");
+  auto second = client_->Open("default", "pinned");
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(client_->Remove("default", "pinned").ok());
+  EXPECT_EQ(client_->Resolve("default", "pinned").status().code(), Code::NOT_FOUND);
+  ASSERT_TRUE((*first)->Close().ok());  // the other handle still pins the inode
+
+  std::vector<uint8_t> back(data.size());
+  auto n = (*second)->Pread(back, 0);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, data.size());
+  EXPECT_TRUE(back == data);
+  EXPECT_TRUE((*second)->Close().ok());
+}
+
 // Finds `needle` in the regular files under `dir` and flips one bit of it; true when found.
 bool CorruptFirstCopy(const std::string& dir, const std::vector<uint8_t>& needle) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
