@@ -28,24 +28,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a granary role in the background; waits (bounded) for its "listening" line and prints it.
+# Starts a granary role in the background (its pid recorded here, in this shell, so cleanup
+# stops it) and waits, bounded, for its "listening" line.
 start_role() {
   local log=$1; shift
   "$G" "$@" >"$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 300); do
-    grep -m1 '^listening' "$log" && return 0
+    grep -q '^listening' "$log" && return 0
     kill -0 "${PIDS[-1]}" 2>/dev/null || break
     sleep 0.1
   done
   echo "$* did not start:" >&2; cat "$log" >&2; return 1
 }
 
-META=$(start_role "$BENCH_DIR/meta.log" metanode --data "$BENCH_DIR/meta" --listen 127.0.0.1:0 \
-         --admin 127.0.0.1:0 | sed -n 's/.*meta=\([^ ]*\).*/\1/p')
+start_role "$BENCH_DIR/meta.log" metanode --data "$BENCH_DIR/meta" --listen 127.0.0.1:0 \
+  --admin 127.0.0.1:0
+META=$(sed -n 's/^listening meta=\([^ ]*\).*/\1/p' "$BENCH_DIR/meta.log")
 for i in 0 1 2; do
   start_role "$BENCH_DIR/dn$i.log" datanode --data "$BENCH_DIR/dn$i" --listen 127.0.0.1:0 \
-    --data-listen 127.0.0.1:0 --admin 127.0.0.1:0 --meta "$META" >/dev/null
+    --data-listen 127.0.0.1:0 --admin 127.0.0.1:0 --meta "$META"
 done
 for _ in $(seq 300); do
   [ "$("$G" admin nodes --meta "$META" 2>/dev/null | grep -c ' up')" -ge 3 ] && break
