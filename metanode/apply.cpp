@@ -22,11 +22,7 @@ uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser: a cheap, stable hash for 
 }
 
 Result<InodeRecord> LoadInode(Txn& txn, uint64_t ino) {
-  InodeRecord rec;
-  auto found = txn.GetRecord(Cf::kInodes, InodeKey(ino), &rec);
-  GRANARY_TRY(found);
-  if (!*found) return NotFound(fmt::format("inode {}", ino));
-  return rec;
+  return LoadRecord<InodeRecord>(txn, Cf::kInodes, InodeKey(ino), fmt::format("inode {}", ino));
 }
 
 void SaveInode(Txn& txn, const InodeRecord& rec) {
@@ -42,11 +38,7 @@ Result<InodeRecord> LoadDir(Txn& txn, uint64_t ino) {
 }
 
 Result<std::optional<DentryRecord>> LoadDentry(Txn& txn, uint64_t parent, std::string_view name) {
-  DentryRecord rec;
-  auto found = txn.GetRecord(Cf::kDentries, DentryKey(parent, name), &rec);
-  GRANARY_TRY(found);
-  if (!*found) return std::optional<DentryRecord>();
-  return std::optional<DentryRecord>(std::move(rec));
+  return FindRecord<DentryRecord>(txn, Cf::kDentries, DentryKey(parent, name));
 }
 
 void SaveDentry(Txn& txn, uint64_t parent, std::string_view name, uint64_t ino, FileType type) {
@@ -58,11 +50,7 @@ void SaveDentry(Txn& txn, uint64_t parent, std::string_view name, uint64_t ino, 
 }
 
 Result<VolumeRecord> LoadVolume(Txn& txn, uint64_t id) {
-  VolumeRecord rec;
-  auto found = txn.GetRecord(Cf::kCatalog, VolumeKey(id), &rec);
-  GRANARY_TRY(found);
-  if (!*found) return NotFound(fmt::format("volume {}", id));
-  return rec;
+  return LoadRecord<VolumeRecord>(txn, Cf::kCatalog, VolumeKey(id), fmt::format("volume {}", id));
 }
 
 void SaveVolume(Txn& txn, const VolumeRecord& rec) {
@@ -70,11 +58,7 @@ void SaveVolume(Txn& txn, const VolumeRecord& rec) {
 }
 
 Result<PoolRecord> LoadPool(Txn& txn, uint32_t id) {
-  PoolRecord rec;
-  auto found = txn.GetRecord(Cf::kCatalog, PoolKey(id), &rec);
-  GRANARY_TRY(found);
-  if (!*found) return NotFound(fmt::format("pool {}", id));
-  return rec;
+  return LoadRecord<PoolRecord>(txn, Cf::kCatalog, PoolKey(id), fmt::format("pool {}", id));
 }
 
 Result<std::optional<uint64_t>> LookupName(Txn& txn, Cf cf, const std::string& key) {

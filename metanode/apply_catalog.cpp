@@ -37,11 +37,7 @@ void PutName(Txn& txn, const std::string& key, uint64_t id) {
 }
 
 Result<std::optional<BucketRecord>> FindBucket(Txn& txn, std::string_view name) {
-  BucketRecord rec;
-  auto found = txn.GetRecord(Cf::kCatalog, BucketKey(name), &rec);
-  GRANARY_TRY(found);
-  if (!*found) return std::optional<BucketRecord>();
-  return std::optional<BucketRecord>(std::move(rec));
+  return FindRecord<BucketRecord>(txn, Cf::kCatalog, BucketKey(name));
 }
 
 Result<VolumeRecord> FindVolumeByName(Txn& txn, std::string_view name) {

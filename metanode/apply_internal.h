@@ -20,6 +20,25 @@ struct Ctx {
   Timespec Now() const;
 };
 
+// The record at `key`, or nullopt when there is none.
+template <typename Record>
+Result<std::optional<Record>> FindRecord(Txn& txn, Cf cf, std::string_view key) {
+  Record rec;
+  auto found = txn.GetRecord(cf, key, &rec);
+  GRANARY_TRY(found);
+  if (!*found) return std::optional<Record>();
+  return std::optional<Record>(std::move(rec));
+}
+
+// The record at `key`, or NotFound naming `what` ("inode 42").
+template <typename Record>
+Result<Record> LoadRecord(Txn& txn, Cf cf, std::string_view key, std::string what) {
+  auto rec = FindRecord<Record>(txn, cf, key);
+  GRANARY_TRY(rec);
+  if (!*rec) return NotFound(std::move(what));
+  return std::move(**rec);
+}
+
 // Record access. Load* return NotFound with the object in the message.
 Result<InodeRecord> LoadInode(Txn& txn, uint64_t ino);
 void SaveInode(Txn& txn, const InodeRecord& rec);
