@@ -22,32 +22,11 @@ RUNS=${RUNS:-3}
 median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # Each figure is the median of RUNS runs: this is usually a shared machine.
-# fio: sequential 1 MiB writes through io_uring with an fsync at the end, then the same file
-# read back (from the page cache, as the datanode read is).
-FIO_COMMON=(--filename="$BENCH_DIR/fio.dat" --bs=1M --size="${MIB}M" --ioengine=io_uring
-            --iodepth=8 --output-format=json)
-fio_once() {
-  # The first large write after other I/O pays for page-cache reclaim (3-5x slower here), so
-  # fio and the datanode each write once unmeasured and report the second, warm run.
-  for _ in 1 2; do
-    rm -f "$BENCH_DIR/fio.dat"
-    fio --name=write --rw=write --end_fsync=1 "${FIO_COMMON[@]}" >"$BENCH_DIR/fio-w.json"
-  done
-  fio --name=read --rw=read "${FIO_COMMON[@]}" >"$BENCH_DIR/fio-r.json"
-  # Like for like with the datanode, which fsyncs every 4 MiB block before acknowledging it.
-  rm -f "$BENCH_DIR/fio.dat"
-  fio --name=write4 --rw=write --fsync=4 "${FIO_COMMON[@]}" >"$BENCH_DIR/fio-w4.json"
-  rm -f "$BENCH_DIR/fio.dat"
-  echo "$(jq '.jobs[0].write.bw_bytes / 1e6' "$BENCH_DIR/fio-w.json")" \
-       "$(jq '.jobs[0].read.bw_bytes / 1e6' "$BENCH_DIR/fio-r.json")" \
-       "$(jq '.jobs[0].write.bw_bytes / 1e6' "$BENCH_DIR/fio-w4.json")"
-}
-
 DEPTH=${DEPTH:-16}
 IP=() FW=() FR=() F4=() DW=() DR=()
 for _ in $(seq "$RUNS"); do
   IP+=("$(iperf3_MBps)")
-  read -r w r w4 <<<"$(fio_once)"; FW+=("$w"); FR+=("$r"); F4+=("$w4")
+  read -r w r w4 <<<"$(fio_write_read "$MIB")"; FW+=("$w"); FR+=("$r"); F4+=("$w4")
   "$BIN" --dir "$BENCH_DIR/dn" --mib "$MIB" --depth "$DEPTH" >/dev/null
   DN=$("$BIN" --dir "$BENCH_DIR/dn" --mib "$MIB" --depth "$DEPTH")
   DW+=("$(jq '.write_MBps' <<<"$DN")"); DR+=("$(jq '.read_MBps' <<<"$DN")")

@@ -63,7 +63,7 @@ wait 2>/dev/null || true
 PIDS=()
 
 IPERF=$(iperf3_MBps)
-read -r FIO_W FIO_R <<<"$(fio_write_read "$MIB")"
+read -r FIO_W FIO_R _ <<<"$(fio_write_read "$MIB")"
 MB=$("$BUILD/bench/metanode_bench" --seconds 3 --dir "$BENCH_DIR" 2>/dev/null | tail -1)
 
 jq -nc --argjson dp "$DP" --argjson ip "$IPERF" --argjson fw "$FIO_W" --argjson fr "$FIO_R" \

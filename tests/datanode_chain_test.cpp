@@ -102,8 +102,6 @@ struct DatanodeProcess {
   }
 };
 
-// A minimal HTTP/1.0 GET: {status, body}.
-
 DataRequest WriteReq(uint64_t slice, const AlignedBuffer& data, uint64_t epoch) {
   DataRequest r;
   r.set_op(WRITE_BLOCK);
