@@ -13,7 +13,11 @@ APT_PACKAGES=(
   libssl-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
   # tools the tests and benchmarks drive
-  fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl
+  fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr
+  # real S3 clients for the gateway's tests, and the HTTP limit its benchmark compares against
+  awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
+  # the mount benchmark's reference file system (run in its own network namespace)
+  moosefs-master moosefs-chunkserver moosefs-client
 )
 
 missing=()
@@ -29,6 +33,14 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
+  # nginx and moosefs ship services; tests and benchmarks start their own instances on free
+  # ports, so keep the package scripts from starting daemons (policy-rc.d 101 = "not allowed").
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null
+    $SUDO chmod +x $policy
+    trap '$SUDO rm -f $policy' EXIT
+  fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "install-deps: all packages present"
