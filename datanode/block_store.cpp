@@ -260,6 +260,25 @@ Result<BlockInfo> BlockStore::Stat(const BlockKey& key) {
   return it->second;
 }
 
+std::vector<BlockKey> BlockStore::KeysOfSlice(uint64_t slice_id) {
+  std::lock_guard lock(mu_);
+  std::vector<BlockKey> out;
+  for (auto it = index_.lower_bound(Key{slice_id, 0, 0});
+       it != index_.end() && std::get<0>(it->first) == slice_id; ++it) {
+    out.push_back(it->second.key());
+  }
+  return out;
+}
+
+std::vector<uint64_t> BlockStore::SliceIds() {
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t> out;
+  for (const auto& [k, info] : index_) {
+    if (out.empty() || out.back() != std::get<0>(k)) out.push_back(std::get<0>(k));
+  }
+  return out;
+}
+
 std::vector<BlockInfo> BlockStore::List(uint32_t pool, uint32_t pg, bool all) {
   std::lock_guard lock(mu_);
   std::vector<BlockInfo> out;

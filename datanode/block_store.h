@@ -65,6 +65,10 @@ class BlockStore {
   // NOT_FOUND when absent.
   Status Delete(const BlockKey& key);
   Result<BlockInfo> Stat(const BlockKey& key);
+  // Every stored block or fragment of a slice.
+  std::vector<BlockKey> KeysOfSlice(uint64_t slice_id);
+  // The distinct slice ids stored here, ascending.
+  std::vector<uint64_t> SliceIds();
   // Blocks of (pool, pg), or every block when `all`.
   std::vector<BlockInfo> List(uint32_t pool, uint32_t pg, bool all);
   Capacity capacity();

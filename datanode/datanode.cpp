@@ -42,7 +42,11 @@ class ControlService final : public DataControl::Service {
   grpc::Status DeleteBlocks(grpc::ServerContext*, const DeleteBlocksRequest* req,
                             DeleteBlocksReply* reply) override {
     uint64_t deleted = 0;
-    for (const auto& key : req->blocks()) {
+    std::vector<BlockKey> keys(req->blocks().begin(), req->blocks().end());
+    for (uint64_t id : req->slice_ids()) {
+      for (auto& key : store_->KeysOfSlice(id)) keys.push_back(std::move(key));
+    }
+    for (const auto& key : keys) {
       granary::Status st = store_->Delete(key);
       if (st.ok()) {
         ++deleted;

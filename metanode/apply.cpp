@@ -147,25 +147,20 @@ Status FreeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
   v.set_used_inodes(v.used_inodes() > 0 ? v.used_inodes() - 1 : 0);
   if (a.type() == REGULAR) {
     v.set_used_bytes(v.used_bytes() >= a.size() ? v.used_bytes() - a.size() : 0);
-    // Slices become garbage; the slice GC (a later issue) deletes their blocks after a grace.
+    // Each reference is dropped; slices left unreferenced become garbage, collected after a grace.
     std::vector<std::string> keys;
-    GarbageRecord garbage;
-    garbage.set_format(kFormat);
-    garbage.set_since_ms(ctx.op.now_ms());
-    garbage.set_ino(a.ino());
+    std::vector<uint64_t> refs;
     GRANARY_TRY(ctx.txn.Scan(Cf::kSlices, ChunkPrefix(a.ino()), "", false,
                              [&](std::string_view key, std::string_view value) {
                                keys.emplace_back(key);
                                ChunkRecord chunk;
                                if (chunk.ParseFromArray(value.data(), value.size())) {
-                                 for (const auto& s : chunk.slices()) {
-                                   ctx.txn.PutRecord(Cf::kSystem, GarbageKey(s.slice_id()),
-                                                     garbage);
-                                 }
+                                 for (const auto& s : chunk.slices()) refs.push_back(s.slice_id());
                                }
                                return true;
                              }));
     for (const auto& key : keys) ctx.txn.Delete(Cf::kSlices, key);
+    for (uint64_t id : refs) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
   }
   ctx.txn.Delete(Cf::kInodes, InodeKey(a.ino()));
   ctx.txn.Delete(Cf::kSystem, OrphanKey(a.ino()));
@@ -304,6 +299,9 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
       break;
     case Operation::kBootstrap:
       status = ApplyBootstrap(ctx, &reply);
+      break;
+    case Operation::kGcSlices:
+      status = ApplyGcSlices(ctx, &reply);
       break;
     case Operation::kPruneDedup:
       status = ApplyPruneDedup(ctx, &reply);

@@ -30,14 +30,6 @@ Result<InodeRecord> LoadRegular(Txn& txn, uint64_t ino) {
   return rec;
 }
 
-void MarkGarbage(Ctx& ctx, uint64_t ino, uint64_t slice_id) {
-  GarbageRecord g;
-  g.set_format(kFormat);
-  g.set_since_ms(ctx.op.now_ms());
-  g.set_ino(ino);
-  ctx.txn.PutRecord(Cf::kSystem, GarbageKey(slice_id), g);
-}
-
 }  // namespace
 
 Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t size) {
@@ -55,6 +47,7 @@ Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t si
     a.set_generation(a.generation() + 1);
     std::vector<std::pair<std::string, ChunkRecord>> changed;
     std::vector<std::string> dropped;
+    std::vector<uint64_t> dropped_refs;
     GRANARY_TRY(ctx.txn.Scan(Cf::kSlices, ChunkPrefix(a.ino()),
                              ChunkKey(a.ino(), size / kChunkRangeSize), false,
                              [&](std::string_view key, std::string_view value) {
@@ -63,7 +56,7 @@ Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t si
                                uint64_t start = ReadU64(key.substr(8)) * kChunkRangeSize;
                                uint64_t limit = size > start ? size - start : 0;
                                for (uint64_t id : ClipChunk(&chunk, limit))
-                                 MarkGarbage(ctx, a.ino(), id);
+                                 dropped_refs.push_back(id);
                                if (chunk.slices_size() == 0) {
                                  dropped.emplace_back(key);
                                } else {
@@ -73,6 +66,7 @@ Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t si
                              }));
     for (const auto& key : dropped) ctx.txn.Delete(Cf::kSlices, key);
     for (const auto& [key, chunk] : changed) ctx.txn.PutRecord(Cf::kSlices, key, chunk);
+    for (uint64_t id : dropped_refs) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
     uint64_t shrink = old - size;
     v.set_used_bytes(v.used_bytes() >= shrink ? v.used_bytes() - shrink : 0);
   }
@@ -148,6 +142,8 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
                               req.ino(), req.generation(), a.generation()));
   }
   std::map<uint64_t, ChunkRecord> chunks;
+  // New references per slice (with the first range naming each), counted after validation.
+  std::map<uint64_t, std::pair<const SliceRef*, std::pair<uint64_t, uint32_t>>> added;
   for (const RangeSlices& range : req.ranges()) {
     ChunkRecord& chunk = chunks[range.range_index()];
     if (chunk.format() == 0) {
@@ -164,6 +160,8 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
             range.range_index()));
       }
       *chunk.add_slices() = s;
+      auto [it, inserted] = added.try_emplace(s.slice_id(), &s, std::pair{range.range_index(), 0u});
+      ++it->second.second.second;
     }
   }
   auto volume = LoadVolume(ctx.txn, a.volume_id());
@@ -178,7 +176,14 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
   }
   v.set_used_bytes(v.used_bytes() + growth);
   v.set_reserved_bytes(reserved);
-  for (const auto& [index, chunk] : chunks) {
+  for (const auto& [id, entry] : added) {
+    const auto& [ref, where] = entry;
+    GRANARY_TRY(AddSliceRefs(ctx, a, where.first, *ref, where.second));
+  }
+  // Overwritten references are dropped now, so that an overwritten slice is collected without
+  // waiting for compaction.
+  for (auto& [index, chunk] : chunks) {
+    for (uint64_t id : PruneShadowed(&chunk)) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
     ctx.txn.PutRecord(Cf::kSlices, ChunkKey(req.ino(), index), chunk);
   }
   if (req.intent_id() != 0) ctx.txn.Delete(Cf::kSystem, IntentKey(req.intent_id()));

@@ -76,6 +76,16 @@ Status BumpClusterMap(Ctx& ctx);
 
 uint64_t Mix64(uint64_t x);
 
+// Slice lifecycle (apply_gc.cpp). A committed slice carries a count of the chunk-range
+// references to it; at zero it becomes garbage.
+void MarkGarbage(Ctx& ctx, uint64_t ino, uint64_t slice_id);
+// Counts `count` new references to `ref`'s slice from `owner`; the first creates the slice record
+// and its PG -> blocks index entries.
+Status AddSliceRefs(Ctx& ctx, const InodeAttr& owner, uint64_t range_index, const SliceRef& ref,
+                    uint32_t count);
+// Drops one reference (the chunk record holding it has already been changed).
+Status DropSliceRef(Ctx& ctx, uint64_t ino, uint64_t slice_id);
+
 // Per-area apply entry points (apply.cpp dispatches).
 Status ApplyMkdir(Ctx& ctx, OpReply* reply);
 Status ApplyCreate(Ctx& ctx, OpReply* reply);
@@ -94,6 +104,7 @@ Status ApplyAllocate(Ctx& ctx, OpReply* reply);
 Status ApplyCommit(Ctx& ctx, OpReply* reply);
 Status ApplyReapIntents(Ctx& ctx, OpReply* reply);
 Status ApplyPruneDedup(Ctx& ctx, OpReply* reply);
+Status ApplyGcSlices(Ctx& ctx, OpReply* reply);
 Status ApplyPoolCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeDelete(Ctx& ctx, OpReply* reply);

@@ -147,6 +147,62 @@ TYPED_TEST(DataMapTest, ByteQuotaEnforcedAtAllocationAndSettledAtCommit) {
   EXPECT_CODE(this->Allocate(ino, 1, 1), Code::QUOTA_EXCEEDED);
 }
 
+TYPED_TEST(DataMapTest, SlicesAreCountedIndexedAndCollected) {
+  auto f = this->Create(this->root_, "f");
+  auto a = this->Allocate(f->ino(), 1, 0);
+  ASSERT_OK(a);
+  const uint64_t first = a->first_slice_id();
+  ASSERT_OK(this->Commit(f->ino(), *a, first, 0, 100, a->generation()));
+  auto snap = this->core_->Snapshot();
+  SliceRecord rec;
+  ASSERT_TRUE(*snap->GetRecord(Cf::kSystem, SliceKey(first), &rec));
+  EXPECT_EQ(rec.refs(), 1u);
+  EXPECT_EQ(rec.ino(), f->ino());
+  // The PG -> blocks index lists the one block in the PG its layout names.
+  uint64_t listed = 0;
+  for (uint32_t pg = 0; pg < 1024; ++pg) {
+    PgBlocksRequest req;
+    req.set_pool_id(f->layout().pool_id());
+    req.set_pg(pg);
+    auto blocks = this->core_->PgBlocks(req);
+    ASSERT_OK(blocks);
+    for (const auto& b : blocks->blocks()) {
+      EXPECT_EQ(b.slice_id(), first);
+      EXPECT_EQ(b.length(), 100u);
+      ++listed;
+    }
+  }
+  EXPECT_EQ(listed, 1u);
+  // A whole overwrite makes the first slice garbage (the read map no longer needs it).
+  auto b = this->Allocate(f->ino(), 1, 0);
+  ASSERT_OK(this->Commit(f->ino(), *b, b->first_slice_id(), 0, 100, b->generation()));
+  CheckSlicesRequest check;
+  check.add_slice_ids(first);
+  check.add_slice_ids(b->first_slice_id());
+  check.add_slice_ids(999999);  // never allocated
+  auto dead = this->core_->CheckSlices(check);
+  ASSERT_OK(dead);
+  ASSERT_EQ(dead->dead_slice_ids_size(), 1);  // garbage stays alive until collected
+  EXPECT_EQ(dead->dead_slice_ids(0), 999999u);
+  auto status = this->core_->ClusterStatus();
+  ASSERT_OK(status);
+  EXPECT_EQ(status->garbage_pending(), 1u);
+  // Collection (no datanodes registered: nothing to delete on) drops the records after the
+  // grace, and the slice is then dead.
+  this->core_->CollectGarbage();
+  EXPECT_EQ(this->core_->ClusterStatus()->garbage_pending(), 1u);  // grace not over
+  this->now_ms_ += this->core_->options().gc_grace_ms + 1;
+  this->core_->CollectGarbage();
+  EXPECT_EQ(this->core_->ClusterStatus()->garbage_pending(), 0u);
+  dead = this->core_->CheckSlices(check);
+  ASSERT_OK(dead);
+  ASSERT_EQ(dead->dead_slice_ids_size(), 2);
+  EXPECT_EQ(dead->dead_slice_ids(0), first);
+  // Unlinking the file releases its last slice.
+  ASSERT_OK(this->Unlink(this->root_, "f"));
+  EXPECT_EQ(this->core_->ClusterStatus()->garbage_pending(), 1u);
+}
+
 TYPED_TEST(DataMapTest, Errors) {
   auto d = this->Mkdir(this->root_, "d");
   EXPECT_CODE(this->Allocate(d->ino(), 1, 0), Code::IS_DIRECTORY);

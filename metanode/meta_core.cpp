@@ -7,6 +7,8 @@
 
 #include "common/log.h"
 #include "metanode/reader.h"
+#include "metanode/schema.h"
+#include "placement/placement.h"
 
 namespace granary::metanode {
 
@@ -128,8 +130,10 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
     l.capacity = req.capacity_bytes();
     l.used = req.used_bytes();
     l.healthy = req.healthy();
+    l.repair_pending = req.repair_pending();
+    l.repair_epoch = req.repair_epoch();
   }
-  if (rec.node().state() == DOWN) {
+  if (rec.node().state() != UP) {
     Operation op;
     op.mutable_set_node_state()->set_node_id(req.node_id());
     op.mutable_set_node_state()->set_state(UP);
@@ -178,10 +182,91 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
   GRANARY_TRY(map);
   ClusterStatusReply reply;
   reply.set_epoch(map->epoch());
+  std::map<uint32_t, NodeState> states;
+  for (const auto& n : map->nodes()) states[n.id()] = n.state();
+  // A PG is degraded while it is short of members or one of them is not up.
+  auto placement = placement::PlacementMap::Deserialize(map->placement());
+  for (const auto& p : map->pools()) {
+    reply.set_pgs_total(reply.pgs_total() + p.pg_count());
+    auto width = placement::PoolWidth(p);
+    for (uint32_t pg = 0; pg < p.pg_count(); ++pg) {
+      auto members = placement.ok() ? placement->Members(p.id(), pg)
+                                    : Result<std::span<const uint32_t>>(placement.status());
+      bool degraded = !members.ok() || !width.ok() || members->size() < *width;
+      if (members.ok()) {
+        for (uint32_t id : *members) degraded = degraded || states[id] != UP;
+      }
+      if (degraded) reply.set_pgs_degraded(reply.pgs_degraded() + 1);
+    }
+  }
   for (auto& n : *map->mutable_nodes()) *reply.add_nodes() = std::move(n);
-  for (const auto& p : map->pools()) reply.set_pgs_total(reply.pgs_total() + p.pg_count());
+  uint64_t garbage = 0;
+  GRANARY_TRY(Snapshot()->Scan(Cf::kSystem, kGarbagePrefix, "", false,
+                               [&](std::string_view, std::string_view) {
+                                 ++garbage;
+                                 return true;
+                               }));
+  reply.set_garbage_pending(garbage);
   std::lock_guard lock(mu_);
   reply.set_corruptions_reported(corruptions_);
+  for (const auto& n : reply.nodes()) {
+    if (n.state() != UP) continue;
+    auto it = liveness_.find(n.id());
+    const Liveness none;
+    const Liveness& l = it == liveness_.end() ? none : it->second;
+    reply.set_repair_pending(reply.repair_pending() + l.repair_pending);
+    if (l.repair_epoch < reply.epoch()) reply.set_nodes_repairing(reply.nodes_repairing() + 1);
+  }
+  reply.set_healthy(reply.pgs_degraded() == 0 && reply.repair_pending() == 0 &&
+                    reply.nodes_repairing() == 0);
+  return reply;
+}
+
+Result<PgBlocksReply> MetaCore::PgBlocks(const PgBlocksRequest& req) {
+  const uint32_t limit = req.limit() == 0 ? 1000 : std::min(req.limit(), 10000u);
+  auto snap = Snapshot();
+  const std::string prefix = PgBlockPrefix(req.pool_id(), req.pg());
+  const std::string start =
+      req.has_cursor() ? PgBlockKey(req.pool_id(), req.pg(), req.after_slice(), req.after_block())
+                       : "";
+  PgBlocksReply reply;
+  reply.set_eof(true);
+  std::map<uint64_t, SliceRecord> slices;
+  Status failed = Status::Ok();
+  GRANARY_TRY(snap->Scan(
+      Cf::kSystem, prefix, start, req.has_cursor(), [&](std::string_view key, std::string_view) {
+        if (static_cast<uint32_t>(reply.blocks_size()) >= limit) {
+          reply.set_eof(false);
+          return false;
+        }
+        const uint64_t slice_id = ReadU64(key.substr(prefix.size()));
+        const auto b = reinterpret_cast<const uint8_t*>(key.data() + prefix.size() + 8);
+        const uint32_t block =
+            (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+        auto it = slices.find(slice_id);
+        if (it == slices.end()) {
+          SliceRecord rec;
+          auto found = snap->GetRecord(Cf::kSystem, SliceKey(slice_id), &rec);
+          if (!found.ok()) {
+            failed = found.status();
+            return false;
+          }
+          it = slices.emplace(slice_id, std::move(rec)).first;
+        }
+        const SliceRecord& s = it->second;
+        const uint64_t bs =
+            s.layout().block_size() == 0 ? s.slice_length() : s.layout().block_size();
+        const uint64_t offset = uint64_t{block} * bs;
+        PgBlock& out = *reply.add_blocks();
+        out.set_slice_id(slice_id);
+        out.set_block_index(block);
+        out.set_length(s.slice_length() > offset ? std::min(bs, s.slice_length() - offset) : 0);
+        out.set_encoding(s.encoding());
+        out.set_ino(s.ino());
+        out.set_range_index(s.range_index());
+        return true;
+      }));
+  GRANARY_TRY(failed);
   return reply;
 }
 
@@ -219,24 +304,33 @@ void MetaCore::Housekeep() {
   auto nodes = QueryNodes(*Snapshot());
   if (!nodes.ok()) return;
   const int64_t now = NowMs();
-  std::vector<uint32_t> silent;
+  std::vector<std::pair<uint32_t, NodeState>> changes;
   {
     std::lock_guard lock(mu_);
     for (const NodeInfo& n : *nodes) {
-      if (n.state() != UP) continue;
+      if (n.state() == OUT) continue;
       auto [it, inserted] = liveness_.try_emplace(n.id());
       // A node seen for the first time since this metanode started gets a full period.
       if (inserted) it->second.last_ms = now;
-      if (now - it->second.last_ms > options_.down_after_ms) silent.push_back(n.id());
+      const int64_t silent_ms = now - it->second.last_ms;
+      if (n.state() == UP && silent_ms > options_.down_after_ms) {
+        changes.emplace_back(n.id(), DOWN);
+      } else if (n.state() == DOWN && silent_ms > options_.out_after_ms) {
+        changes.emplace_back(n.id(), OUT);
+      }
     }
   }
-  for (uint32_t id : silent) {
-    GLOG_WARN("event=datanode_down node={} silent_ms>{}", id, options_.down_after_ms);
+  for (auto [id, state] : changes) {
+    // Down keeps the node's PGs (short outages need no data movement); out remaps them, and
+    // the new members rebuild what they lack.
+    GLOG_WARN("event=datanode_{} node={} silent_ms>{}", state == DOWN ? "down" : "out", id,
+              state == DOWN ? options_.down_after_ms : options_.out_after_ms);
     Operation op;
     op.mutable_set_node_state()->set_node_id(id);
-    op.mutable_set_node_state()->set_state(DOWN);
+    op.mutable_set_node_state()->set_state(state);
     Mutate(std::move(op));
   }
+  CollectGarbage();
 }
 
 void MetaCore::HousekeepingLoop() {

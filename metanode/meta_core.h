@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "granary/data.grpc.pb.h"
 #include "granary/meta.pb.h"
 #include "metanode/apply.h"
 #include "metanode/committer.h"
@@ -26,6 +27,11 @@ struct MetaCoreOptions {
   int64_t lease_ms = 60000;        // allocation intent lease
   int64_t reap_grace_ms = 60000;   // an expired intent is reaped this long after its lease
   int64_t down_after_ms = 30000;   // a datanode silent this long is marked down
+  // A down datanode silent this long is marked out: its PGs are remapped and repaired elsewhere.
+  int64_t out_after_ms = 10 * 60 * 1000;
+  // An unreferenced slice's blocks are deleted this long after it lost its last reference
+  // (longer than any read in flight that still holds the old slice map).
+  int64_t gc_grace_ms = 5 * 60 * 1000;
   int64_t housekeeping_ms = 1000;  // period of reaping and liveness checks; 0 = never
   // Stored replies of applied operations are kept this long: longer than any client retries.
   int64_t dedup_retention_ms = 10 * 60 * 1000;
@@ -60,9 +66,15 @@ class MetaCore {
   void ReportCorruption(const ReportCorruptionRequest& req);
 
   Result<BackupReply> Backup(const std::string& dir);
+  Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
+  Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
 
-  // One round of housekeeping at the current clock: reap expired intents, mark silent nodes down.
+  // One round of housekeeping at the current clock: reap expired intents, mark silent nodes down
+  // (and out), collect garbage.
   void Housekeep();
+  // Deletes the blocks of slices unreferenced for the grace period on every up datanode, then
+  // drops their records (collector.cpp).
+  void CollectGarbage();
 
   int64_t NowMs() const;
   Store& store() { return *store_; }
@@ -72,11 +84,14 @@ class MetaCore {
  private:
   explicit MetaCore(MetaCoreOptions options) : options_(std::move(options)) {}
   void HousekeepingLoop();
+  Status DeleteSlicesOn(const NodeInfo& node, const std::vector<uint64_t>& ids);
 
   struct Liveness {
     int64_t last_ms = 0;
     uint64_t capacity = 0, used = 0;
     bool healthy = true;
+    uint64_t repair_pending = 0;
+    uint64_t repair_epoch = 0;
   };
 
   MetaCoreOptions options_;
@@ -87,6 +102,7 @@ class MetaCore {
   std::optional<SecretBox> secrets_;
   std::mutex mu_;
   std::map<uint32_t, Liveness> liveness_;
+  std::map<std::string, std::unique_ptr<DataControl::Stub>> control_stubs_;
   uint64_t corruptions_ = 0;
   bool stopping_ = false;
   std::condition_variable stop_cv_;

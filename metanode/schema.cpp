@@ -79,6 +79,19 @@ std::string NodeKey(uint32_t id) { return Tagged('N', uint64_t{id}); }
 std::string NodeUuidKey(std::string_view uuid) { return Tagged('n', uuid); }
 std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
 std::string GarbageKey(uint64_t slice_id) { return Tagged('G', slice_id); }
+std::string SliceKey(uint64_t slice_id) { return Tagged('L', slice_id); }
+
+std::string PgBlockPrefix(uint32_t pool, uint32_t pg) {
+  return Tagged('X', (uint64_t{pool} << 32) | pg);
+}
+
+std::string PgBlockKey(uint32_t pool, uint32_t pg, uint64_t slice_id, uint32_t block) {
+  std::string key = PgBlockPrefix(pool, pg);
+  AppendU64(&key, slice_id);
+  key.append({static_cast<char>(block >> 24), static_cast<char>(block >> 16),
+              static_cast<char>(block >> 8), static_cast<char>(block)});
+  return key;
+}
 
 std::string DedupKey(uint64_t client_id, uint64_t seq) {
   std::string key = Tagged('D', client_id);

@@ -50,6 +50,10 @@ std::string NodeKey(uint32_t id);                        // "N" id
 std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterRecord{id}
 std::string OrphanKey(uint64_t ino);                     // "O" ino
 std::string GarbageKey(uint64_t slice_id);               // "G" slice id
+std::string SliceKey(uint64_t slice_id);                 // "L" slice id
+// PG -> blocks index (repair, fsck): "X" pool pg slice block -> "".
+std::string PgBlockKey(uint32_t pool, uint32_t pg, uint64_t slice_id, uint32_t block);
+std::string PgBlockPrefix(uint32_t pool, uint32_t pg);
 std::string DedupKey(uint64_t client_id, uint64_t seq);  // "D" client seq
 // Time index of dedup records, for pruning: "d" applied_ms client seq -> "".
 std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq);
@@ -58,6 +62,7 @@ inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
+inline constexpr std::string_view kGarbagePrefix = "G";
 inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
 

@@ -317,6 +317,13 @@ class ClusterService final : public Cluster::Service {
   grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
     return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });
   }
+  grpc::Status CheckSlices(ServerContext*, const CheckSlicesRequest* req,
+                           CheckSlicesReply* out) override {
+    return Answer(core_.CheckSlices(*req), [&](CheckSlicesReply& r) { *out = std::move(r); });
+  }
+  grpc::Status PgBlocks(ServerContext*, const PgBlocksRequest* req, PgBlocksReply* out) override {
+    return Answer(core_.PgBlocks(*req), [&](PgBlocksReply& r) { *out = std::move(r); });
+  }
 
  private:
   MetaCore& core_;

@@ -59,24 +59,60 @@ std::vector<Extent> ResolveRange(const ChunkRecord& chunk, uint64_t range_index,
 }
 
 std::vector<uint64_t> ClipChunk(ChunkRecord* chunk, uint64_t limit) {
-  std::set<uint64_t> dropped, kept;
+  std::vector<uint64_t> dropped;
   ChunkRecord clipped;
   clipped.set_format(chunk->format());
   for (const SliceRef& ref : chunk->slices()) {
     if (ref.pos() >= limit) {
-      dropped.insert(ref.slice_id());
+      dropped.push_back(ref.slice_id());
       continue;
     }
     SliceRef& r = *clipped.add_slices() = ref;
     if (r.pos() + r.length() > limit) r.set_length(limit - r.pos());
-    kept.insert(ref.slice_id());
   }
   *chunk = std::move(clipped);
-  std::vector<uint64_t> out;
-  for (uint64_t id : dropped) {
-    if (!kept.contains(id)) out.push_back(id);
+  return dropped;
+}
+
+std::vector<uint64_t> PruneShadowed(ChunkRecord* chunk) {
+  // Walk newest to oldest keeping the union of covered positions as disjoint [start, end).
+  std::map<uint64_t, uint64_t> covered;
+  auto fully_covered = [&](uint64_t lo, uint64_t hi) {
+    auto it = covered.upper_bound(lo);
+    if (it == covered.begin()) return false;
+    --it;
+    return it->first <= lo && it->second >= hi;
+  };
+  auto cover = [&](uint64_t lo, uint64_t hi) {
+    auto it = covered.upper_bound(lo);
+    if (it != covered.begin() && std::prev(it)->second >= lo) --it;
+    while (it != covered.end() && it->first <= hi) {
+      lo = std::min(lo, it->first);
+      hi = std::max(hi, it->second);
+      it = covered.erase(it);
+    }
+    covered.emplace(lo, hi);
+  };
+  std::vector<bool> keep(chunk->slices_size(), true);
+  std::vector<uint64_t> dropped;
+  for (int i = chunk->slices_size() - 1; i >= 0; --i) {
+    const SliceRef& ref = chunk->slices(i);
+    const uint64_t lo = ref.pos(), hi = ref.pos() + ref.length();
+    if (fully_covered(lo, hi)) {
+      keep[i] = false;
+      dropped.push_back(ref.slice_id());
+    } else {
+      cover(lo, hi);
+    }
   }
-  return out;
+  if (dropped.empty()) return dropped;
+  ChunkRecord pruned;
+  pruned.set_format(chunk->format());
+  for (int i = 0; i < chunk->slices_size(); ++i) {
+    if (keep[i]) *pruned.add_slices() = chunk->slices(i);
+  }
+  *chunk = std::move(pruned);
+  return dropped;
 }
 
 }  // namespace granary::metanode

@@ -16,8 +16,13 @@ namespace granary::metanode {
 std::vector<Extent> ResolveRange(const ChunkRecord& chunk, uint64_t range_index, uint64_t lo,
                                  uint64_t hi);
 
-// Drops references (or parts of them) at positions >= `limit`. Returns the slice ids whose every
-// reference in this range was dropped (candidates for garbage collection).
+// Drops references (or parts of them) at positions >= `limit`. Returns the slice id of every
+// reference dropped (once per reference: each one held a count on its slice).
 std::vector<uint64_t> ClipChunk(ChunkRecord* chunk, uint64_t limit);
+
+// Drops references whose every byte is covered by newer references (an overwrite), so that
+// overwritten slices can be collected without rewriting data. Returns the slice id of every
+// reference dropped, once per reference.
+std::vector<uint64_t> PruneShadowed(ChunkRecord* chunk);
 
 }  // namespace granary::metanode

@@ -66,5 +66,30 @@ TEST(SliceMapTest, ClipDropsAndShortensReferences) {
   EXPECT_EQ(dropped, std::vector<uint64_t>{2});
 }
 
+TEST(SliceMapTest, PruneDropsOnlyFullyOverwrittenReferences) {
+  ChunkRecord c;
+  *c.add_slices() = Ref(1, 0, 100);   // covered by 3 + 4 together
+  *c.add_slices() = Ref(2, 200, 50);  // partly covered by 4: kept
+  *c.add_slices() = Ref(3, 0, 60);
+  *c.add_slices() = Ref(4, 60, 160);
+  auto dropped = PruneShadowed(&c);
+  EXPECT_EQ(dropped, std::vector<uint64_t>{1});
+  ASSERT_EQ(c.slices_size(), 3);
+  EXPECT_EQ(c.slices(0).slice_id(), 2u);
+  // What reads resolve is unchanged.
+  auto x = ResolveRange(c, 0, 0, 250);
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[2].slice_id(), 2u);
+  EXPECT_EQ(x[2].file_offset(), 220u);
+  // Repeated whole overwrites keep one reference.
+  ChunkRecord w;
+  for (uint64_t id = 1; id <= 100; ++id) {
+    *w.add_slices() = Ref(id, 0, 4096);
+    PruneShadowed(&w);
+  }
+  ASSERT_EQ(w.slices_size(), 1);
+  EXPECT_EQ(w.slices(0).slice_id(), 100u);
+}
+
 }  // namespace
 }  // namespace granary::metanode
