@@ -151,6 +151,8 @@ int RunAdminMeta(int argc, char** argv) {
   bucket_grant->add_option("--access", access, "read|readwrite|none")->capture_default_str();
 
   auto* nodes = app.add_subcommand("nodes", "one line per datanode: id, labels, state");
+  auto* repair = app.add_subcommand(
+      "repair", "repair progress: degraded PGs, blocks left to rebuild; `healthy` when none");
   std::string backup_dir;
   auto* backup = app.add_subcommand("backup", "write a RocksDB checkpoint of the metadata");
   backup->add_option("dir", backup_dir, "target dir (default DATA/backups/<ms>)");
@@ -257,6 +259,20 @@ int RunAdminMeta(int argc, char** argv) {
       std::printf("%u %s %s\n", n.id(), Labels(n.labels()).c_str(),
                   std::string(StateName(n.state())).c_str());
     }
+  } else if (repair->parsed()) {
+    auto r = mc.ClusterStatus();
+    if (!r.ok()) return Fail(r.status());
+    std::printf(
+        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu nodes-repairing=%u "
+        "garbage-slices=%lu corruptions-reported=%lu\n",
+        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->nodes_repairing(),
+        r->garbage_pending(), r->corruptions_reported());
+    for (const auto& n : r->nodes()) {
+      if (n.state() != UP) {
+        std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
+      }
+    }
+    std::printf("%s\n", r->healthy() ? "healthy" : "repairing");
   } else if (backup->parsed()) {
     auto r = mc.Backup(backup_dir);
     if (!r.ok()) return Fail(r.status());

@@ -44,6 +44,14 @@ int RunDatanode(int argc, char** argv) {
   app.add_option("--memory-budget-mib", budget_mib, "payload bytes admitted at once")
       ->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->capture_default_str();
+  uint64_t repair_mib = 256, scrub_mib = 32, scrub_interval_s = 24 * 3600, maintenance_ms = 1000;
+  app.add_option("--repair-mib-per-s", repair_mib, "repair throttle")->capture_default_str();
+  app.add_option("--scrub-mib-per-s", scrub_mib, "scrub throttle")->capture_default_str();
+  app.add_option("--scrub-interval-s", scrub_interval_s, "start a full scrub round this often")
+      ->capture_default_str();
+  app.add_option("--maintenance-ms", maintenance_ms,
+                 "how often repair/reconcile/scrub look for work")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   AddYamlConfig(app);
   try {
@@ -71,6 +79,10 @@ int RunDatanode(int argc, char** argv) {
   if (!options.labels.contains("host")) options.labels["host"] = LocalHostname();
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.memory_budget = budget_mib << 20;
+  options.maintenance.repair_bytes_per_second = repair_mib << 20;
+  options.maintenance.scrub_bytes_per_second = scrub_mib << 20;
+  options.maintenance.scrub_every = std::chrono::seconds(scrub_interval_s);
+  options.maintenance.interval = std::chrono::milliseconds(maintenance_ms);
 
   TerminationSignals signals;  // before any thread starts
 

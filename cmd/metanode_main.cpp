@@ -31,6 +31,12 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--down-after-ms", options.core.down_after_ms,
                  "mark a datanode down after this much heartbeat silence")
       ->capture_default_str();
+  app.add_option("--out-after-ms", options.core.out_after_ms,
+                 "mark a down datanode out (remap and repair its PGs) after this much silence")
+      ->capture_default_str();
+  app.add_option("--gc-grace-ms", options.core.gc_grace_ms,
+                 "delete an unreferenced slice's blocks this long after its last reference went")
+      ->capture_default_str();
   app.add_option("--advertise", "address others use (unused until replication)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   AddYamlConfig(app);

@@ -70,6 +70,7 @@ struct Datanode::Impl {
   DatanodeOptions options;
   std::unique_ptr<BlockStore> store;
   std::unique_ptr<MetaSession> session;
+  std::unique_ptr<Maintenance> maintenance;
   EpochView* epochs = nullptr;
   std::unique_ptr<DataServer> data;
   std::unique_ptr<ControlService> control;
@@ -132,7 +133,11 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   if (impl->session) {
     impl->session->SetAddresses(HostPort{o.advertise, impl->control_address.port}.ToString(),
                                 data_address.ToString());
+    impl->maintenance =
+        std::make_unique<Maintenance>(o.maintenance, impl->store.get(), impl->session.get());
+    impl->session->SetRepairProgress([m = impl->maintenance.get()] { return m->progress(); });
     impl->session->Start();
+    impl->maintenance->Start();
   }
   return std::unique_ptr<Datanode>(new Datanode(std::move(impl)));
 }
@@ -144,6 +149,7 @@ Datanode::~Datanode() { Stop(); }
 void Datanode::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  if (impl_->maintenance) impl_->maintenance->Stop();
   if (impl_->session) impl_->session->Stop();
   impl_->data->Stop();
   impl_->grpc->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -152,6 +158,7 @@ void Datanode::Stop() {
 }
 
 HostPort Datanode::control_address() const { return impl_->control_address; }
+Maintenance* Datanode::maintenance() { return impl_->maintenance.get(); }
 HostPort Datanode::data_address() const {
   return HostPort{impl_->options.advertise, impl_->data->address().port};
 }

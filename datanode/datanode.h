@@ -20,6 +20,7 @@
 #include "common/topology.h"
 #include "datanode/device.h"
 #include "datanode/epochs.h"
+#include "datanode/maintenance.h"
 
 namespace granary::datanode {
 
@@ -37,6 +38,8 @@ struct DatanodeOptions {
   // Disk I/O; default io_uring. Tests pass a FaultInjectionDevice.
   std::shared_ptr<Device> device;
   std::chrono::milliseconds heartbeat_interval{2000};
+  // Repair, reconciliation and scrub (only with a metanode).
+  MaintenanceOptions maintenance;
   size_t workers = 16;
   uint64_t memory_budget = 256ull << 20;
 };
@@ -59,6 +62,8 @@ class Datanode {
   // False after a disk error (EIO) until restart; reported in heartbeats and /healthz.
   bool healthy() const;
   BlockStore& store();
+  // Null when running without a metanode.
+  Maintenance* maintenance();
 
  private:
   struct Impl;

@@ -34,6 +34,7 @@ Status ClusterMapEpochs::Update(const ClusterMap& map) {
   std::lock_guard lock(mu_);
   if (map.epoch() <= epoch_) return Status::Ok();
   epoch_ = map.epoch();
+  latest_ = std::make_shared<const ClusterMap>(map);
   pg_epochs_.clear();
   per_pg_ = false;
 #ifdef GRANARY_HAVE_PLACEMENT
@@ -65,6 +66,11 @@ std::optional<uint64_t> ClusterMapEpochs::PgEpoch(uint32_t pool, uint32_t pg) {
   auto it = pg_epochs_.find({pool, pg});
   if (it == pg_epochs_.end()) return std::nullopt;
   return it->second;
+}
+
+std::shared_ptr<const ClusterMap> ClusterMapEpochs::latest() {
+  std::lock_guard lock(mu_);
+  return latest_;
 }
 
 Status ClusterMapEpochs::Refresh() {

@@ -56,9 +56,12 @@ class ClusterMapEpochs : public EpochView {
   // Single-flight: concurrent callers share one fetch.
   Status Refresh() override;
   uint64_t map_epoch() override;
+  // The newest map installed (null before the first).
+  std::shared_ptr<const ClusterMap> latest();
 
  private:
   Fetch fetch_;
+  std::shared_ptr<const ClusterMap> latest_;
   std::mutex refresh_mu_;
   std::mutex mu_;
   uint64_t epoch_ = 0;

@@ -114,6 +114,16 @@ Status MetaSession::HeartbeatOnce() {
   req.set_used_bytes(cap.used_bytes);
   req.set_healthy(healthy_ ? healthy_() : true);
   req.set_known_epoch(epochs_->map_epoch());
+  std::function<std::pair<uint64_t, uint64_t>()> progress;
+  {
+    std::lock_guard lock(mu_);
+    progress = repair_progress_;
+  }
+  if (progress) {
+    auto [pending, epoch] = progress();
+    req.set_repair_pending(pending);
+    req.set_repair_epoch(epoch);
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
   HeartbeatReply reply;
@@ -121,6 +131,45 @@ Status MetaSession::HeartbeatOnce() {
   if (!st.ok()) return st.WithContext("heartbeat to metanode");
   if (reply.map_epoch() > epochs_->map_epoch()) return epochs_->Refresh();
   return Status::Ok();
+}
+
+void MetaSession::SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress) {
+  std::lock_guard lock(mu_);
+  repair_progress_ = std::move(progress);
+}
+
+namespace {
+template <typename Reply, typename Request, typename Method>
+Result<Reply> CallMeta(Cluster::Stub& stub, Method method, const Request& req,
+                       std::chrono::milliseconds timeout, const char* what) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  Reply reply;
+  Status st = FromGrpcStatus((stub.*method)(&ctx, req, &reply));
+  if (!st.ok()) return st.WithContext(what);
+  return reply;
+}
+}  // namespace
+
+Result<PgBlocksReply> MetaSession::PgBlocks(const PgBlocksRequest& req) {
+  return CallMeta<PgBlocksReply>(Stub(), &Cluster::Stub::PgBlocks, req, options_.rpc_timeout,
+                                 "list PG blocks");
+}
+
+Result<CheckSlicesReply> MetaSession::CheckSlices(const CheckSlicesRequest& req) {
+  return CallMeta<CheckSlicesReply>(Stub(), &Cluster::Stub::CheckSlices, req, options_.rpc_timeout,
+                                    "check slices");
+}
+
+Result<ClusterStatusReply> MetaSession::ClusterStatus() {
+  return CallMeta<ClusterStatusReply>(Stub(), &Cluster::Stub::Status, Empty(), options_.rpc_timeout,
+                                      "cluster status");
+}
+
+void MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
+  auto r = CallMeta<Empty>(Stub(), &Cluster::Stub::ReportCorruption, req, options_.rpc_timeout,
+                           "report corruption");
+  if (!r.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", r.status().ToString());
 }
 
 Result<ClusterMap> MetaSession::FetchMap(uint64_t known_epoch) {

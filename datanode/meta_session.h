@@ -45,6 +45,15 @@ class MetaSession {
   void Stop();
 
   ClusterMapEpochs& epochs() { return *epochs_; }
+
+  // Calls the maintenance worker (maintenance.h) makes on the metanode.
+  Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
+  Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
+  Result<ClusterStatusReply> ClusterStatus();
+  void ReportCorruption(const ReportCorruptionRequest& req);
+  // Repair progress sent with every heartbeat: {blocks still missing, epoch of the last complete
+  // pass}.
+  void SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress);
   uint32_t node_id() const;
   const std::string& uuid() const { return uuid_; }
 
@@ -60,6 +69,7 @@ class MetaSession {
   MetaSessionOptions options_;
   BlockStore* const store_;
   std::function<bool()> healthy_;
+  std::function<std::pair<uint64_t, uint64_t>()> repair_progress_;
   std::string uuid_;
   std::unique_ptr<ClusterMapEpochs> epochs_;
 

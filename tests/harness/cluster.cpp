@@ -22,9 +22,13 @@ std::string LocalCluster::datanode_dir(int i) const {
 }
 
 void LocalCluster::StartMetanode(const std::string& listen) {
-  metanode_ = std::make_unique<Process>(std::vector<std::string>{
-      GranaryBinary(), "metanode", "--data", meta_dir(), "--listen", listen, "--admin",
-      "127.0.0.1:0", "--down-after-ms", std::to_string(options_.down_after_ms)});
+  std::vector<std::string> argv = {GranaryBinary(),   "metanode",
+                                   "--data",          meta_dir(),
+                                   "--listen",        listen,
+                                   "--admin",         "127.0.0.1:0",
+                                   "--down-after-ms", std::to_string(options_.down_after_ms)};
+  for (const auto& f : options_.metanode_flags) argv.push_back(f);
+  metanode_ = std::make_unique<Process>(argv);
   auto line = metanode_->WaitForLine(R"(listening meta=(\S+))", seconds(30));
   if (!line) throw std::runtime_error("metanode did not start:\n" + metanode_->Output());
   meta_address_ = (*line)[1];
@@ -38,6 +42,7 @@ void LocalCluster::StartDatanode(int i) {
                                    "--admin",        "127.0.0.1:0",
                                    "--meta",         meta_address_,
                                    "--heartbeat-ms", std::to_string(options_.heartbeat_ms)};
+  for (const auto& f : options_.all_datanode_flags) argv.push_back(f);
   if (i < static_cast<int>(options_.datanode_flags.size())) {
     for (const auto& f : options_.datanode_flags[i]) argv.push_back(f);
   }

@@ -18,6 +18,9 @@ struct ClusterOptions {
   int heartbeat_ms = 500;
   // Extra flags per datanode index (e.g. labels).
   std::vector<std::vector<std::string>> datanode_flags;
+  // Extra flags for every datanode, and for the metanode (e.g. --out-after-ms).
+  std::vector<std::string> all_datanode_flags;
+  std::vector<std::string> metanode_flags;
   // Called with (index, data dir) before datanode `index` first starts (e.g. to mount a small
   // file system there).
   std::function<void(int, const std::string&)> prepare_datanode_dir;

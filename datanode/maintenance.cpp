@@ -1,0 +1,267 @@
+#include "datanode/maintenance.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "placement/placement.h"
+
+namespace granary::datanode {
+
+namespace {
+
+constexpr uint32_t kPageLimit = 1000;
+constexpr size_t kCheckBatch = 10000;
+
+struct MaintenanceMetrics {
+  Counter& repaired_blocks = Metrics().GetCounter("granary_datanode_repaired_blocks_total",
+                                                  "Blocks rebuilt on this node by repair");
+  Counter& repaired_bytes = Metrics().GetCounter("granary_datanode_repaired_bytes_total",
+                                                 "Bytes rebuilt on this node by repair");
+  Counter& scrubbed_bytes =
+      Metrics().GetCounter("granary_datanode_scrubbed_bytes_total", "Bytes verified by scrub");
+  Counter& scrub_corrupt = Metrics().GetCounter("granary_datanode_scrub_corrupt_total",
+                                                "Corrupt block copies found by scrub");
+  Counter& reclaimed =
+      Metrics().GetCounter("granary_datanode_reclaimed_blocks_total",
+                           "Blocks deleted because their slice is dead or this node left their PG");
+  Gauge& pending =
+      Metrics().GetGauge("granary_datanode_repair_pending_blocks", "Blocks this node lacks");
+};
+
+MaintenanceMetrics& M() {
+  static MaintenanceMetrics m;
+  return m;
+}
+
+}  // namespace
+
+Maintenance::Maintenance(MaintenanceOptions options, BlockStore* store, MetaSession* session)
+    : options_(options), store_(store), session_(session) {}
+
+Maintenance::~Maintenance() { Stop(); }
+
+void Maintenance::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Maintenance::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  pool_->CloseAll();
+}
+
+bool Maintenance::stopping() {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
+bool Maintenance::Throttle(uint64_t bytes, uint64_t rate) {
+  if (rate == 0 || bytes == 0) return !stopping();
+  auto pause = std::chrono::microseconds(bytes * 1000000 / rate);
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, pause, [&] { return stopping_; });
+}
+
+void Maintenance::Loop() {
+  auto next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
+  while (!stopping()) {
+    auto map = session_->epochs().latest();
+    if (map && session_->node_id() != 0 &&
+        (map->epoch() != repaired_epoch_.load() || repair_wanted_.exchange(false))) {
+      if (RepairPass(*map)) {
+        repaired_epoch_ = map->epoch();
+        Reconcile(*map);
+      } else {
+        repair_wanted_ = true;  // try again next round
+      }
+    }
+    if (std::chrono::steady_clock::now() >= next_scrub) {
+      ScrubAll();
+      next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.interval, [&] { return stopping_; });
+  }
+}
+
+bool Maintenance::RepairPass(const ClusterMap& map) {
+  auto placement = placement::PlacementMap::Deserialize(map.placement());
+  if (!placement.ok()) {
+    GLOG_WARN("event=repair_skipped epoch={} error=\"{}\"", map.epoch(),
+              placement.status().ToString());
+    return false;
+  }
+  const uint32_t me = session_->node_id();
+  std::map<uint32_t, const NodeInfo*> nodes;
+  for (const NodeInfo& n : map.nodes()) nodes[n.id()] = &n;
+  uint64_t missing = 0;
+  for (const PoolSpec& pool : placement->pools()) {
+    for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
+      auto members = placement->Members(pool.id(), pg);
+      auto epoch = placement->PgEpoch(pool.id(), pg);
+      if (!members.ok() || !epoch.ok()) continue;
+      auto mine = std::find(members->begin(), members->end(), me);
+      if (mine == members->end()) continue;
+      const uint32_t position = static_cast<uint32_t>(mine - members->begin());
+      PgBlocksRequest req;
+      req.set_pool_id(pool.id());
+      req.set_pg(pg);
+      req.set_limit(kPageLimit);
+      for (;;) {
+        if (stopping()) return false;
+        auto page = session_->PgBlocks(req);
+        if (!page.ok()) {
+          GLOG_WARN("event=repair_list_failed pool={} pg={} error=\"{}\"", pool.id(), pg,
+                    page.status().ToString());
+          return false;
+        }
+        for (const PgBlock& b : page->blocks()) {
+          BlockKey key;
+          key.set_slice_id(b.slice_id());
+          key.set_block_index(b.block_index());
+          // An EC block's member i holds fragment i; a replicated block is fragment 0 everywhere.
+          key.set_fragment(b.encoding() == ERASURE_CODED ? position : 0);
+          if (store_->Stat(key).ok()) continue;
+          ++missing;
+          M().pending.Set(static_cast<int64_t>(missing));
+          pending_ = missing;
+          if (b.encoding() == ERASURE_CODED) continue;  // rebuilt by EC reconstruction
+          BlockOrigin origin;
+          origin.set_ino(b.ino());
+          origin.set_range_index(b.range_index());
+          origin.set_encoding(b.encoding());
+          origin.set_pool_id(pool.id());
+          origin.set_pg(pg);
+          Status fetched = Unavailable("no other up member");
+          for (uint32_t id : *members) {
+            auto it = nodes.find(id);
+            if (id == me || it == nodes.end() || it->second->state() != UP) continue;
+            fetched = FetchBlock(it->second->data_address(), pool.id(), pg, *epoch, key, origin);
+            if (fetched.ok()) break;
+          }
+          if (!fetched.ok()) {
+            GLOG_WARN("event=repair_block_failed slice={} block={} error=\"{}\"", b.slice_id(),
+                      b.block_index(), fetched.ToString());
+            continue;
+          }
+          --missing;
+          pending_ = missing;
+          M().pending.Set(static_cast<int64_t>(missing));
+          M().repaired_blocks.Add();
+          M().repaired_bytes.Add(b.length());
+          if (!Throttle(b.length(), options_.repair_bytes_per_second)) return false;
+        }
+        if (page->eof() || page->blocks_size() == 0) break;
+        const PgBlock& last = page->blocks(page->blocks_size() - 1);
+        req.set_has_cursor(true);
+        req.set_after_slice(last.slice_id());
+        req.set_after_block(last.block_index());
+      }
+    }
+  }
+  pending_ = missing;
+  M().pending.Set(static_cast<int64_t>(missing));
+  if (missing == 0) GLOG_INFO("event=repair_pass_done epoch={}", map.epoch());
+  return missing == 0;
+}
+
+Status Maintenance::FetchBlock(const std::string& from, uint32_t pool, uint32_t pg,
+                               uint64_t pg_epoch, const BlockKey& key, const BlockOrigin& origin) {
+  DataRequest req;
+  req.set_op(READ_BLOCK);
+  req.set_pool_id(pool);
+  req.set_pg(pg);
+  req.set_pg_epoch(pg_epoch);
+  *req.mutable_block() = key;
+  auto reply = pool_->Call(from, req, {}, DeadlineIn(options_.read_timeout));
+  GRANARY_TRY(reply);
+  GRANARY_TRY(ReplyStatus(*reply, from));
+  const uint64_t length = reply->header.length();
+  std::span<const uint8_t> data(reply->payload.data(), length);
+  std::vector<uint32_t> crcs(reply->header.crcs().begin(), reply->header.crcs().end());
+  if (reply->header.crc_offset() != 0 ||
+      FirstCrcMismatch(data.data(), data.size(), crcs.data(), crcs.size()) != -1) {
+    return Status(Code::CORRUPT, fmt::format("copy of slice {} block {} from {} fails its CRC",
+                                             key.slice_id(), key.block_index(), from));
+  }
+  return store_->Write(key, origin, data, crcs);
+}
+
+void Maintenance::Reconcile(const ClusterMap& map) {
+  // Slices collected while this node was away.
+  std::vector<uint64_t> ids = store_->SliceIds();
+  for (size_t i = 0; i < ids.size() && !stopping(); i += kCheckBatch) {
+    CheckSlicesRequest req;
+    for (size_t j = i; j < std::min(ids.size(), i + kCheckBatch); ++j) req.add_slice_ids(ids[j]);
+    auto dead = session_->CheckSlices(req);
+    if (!dead.ok()) return;
+    for (uint64_t id : dead->dead_slice_ids()) {
+      for (const BlockKey& key : store_->KeysOfSlice(id)) {
+        if (store_->Delete(key).ok()) M().reclaimed.Add();
+      }
+    }
+  }
+  // Blocks of PGs this node left: dropped only once every PG has its full redundancy elsewhere
+  // (and this node judges membership by the metanode's current map).
+  auto status = session_->ClusterStatus();
+  if (!status.ok() || !status->healthy() || status->epoch() != map.epoch()) return;
+  auto placement = placement::PlacementMap::Deserialize(map.placement());
+  if (!placement.ok()) return;
+  const uint32_t me = session_->node_id();
+  for (const BlockInfo& info : store_->List(0, 0, true)) {
+    auto members = placement->Members(info.origin().pool_id(), info.origin().pg());
+    if (!members.ok()) continue;  // unknown pool or PG: keep, fsck decides
+    if (std::find(members->begin(), members->end(), me) != members->end()) continue;
+    if (store_->Delete(info.key()).ok()) M().reclaimed.Add();
+  }
+}
+
+uint64_t Maintenance::ScrubAll() {
+  uint64_t corrupt = 0;
+  for (const BlockInfo& info : store_->List(0, 0, true)) {
+    if (stopping()) break;
+    if (ScrubBlock(info)) ++corrupt;
+    if (!Throttle(info.length(), options_.scrub_bytes_per_second)) break;
+  }
+  if (corrupt > 0) {
+    repair_wanted_ = true;
+    cv_.notify_all();
+  }
+  return corrupt;
+}
+
+bool Maintenance::ScrubBlock(const BlockInfo& info) {
+  auto plan = store_->PrepareRead(info.key(), 0, 0);
+  if (!plan.ok()) return false;  // deleted meanwhile
+  AlignedBuffer buffer(plan->length);
+  if (!store_->ReadInto(*plan, buffer.span()).ok()) return false;  // EIO: the disk is unhealthy
+  M().scrubbed_bytes.Add(plan->length);
+  if (FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size()) == -1) {
+    return false;
+  }
+  M().scrub_corrupt.Add();
+  const BlockKey& key = info.key();
+  GLOG_WARN("event=scrub_corrupt slice={} block={} fragment={}", key.slice_id(), key.block_index(),
+            key.fragment());
+  ReportCorruptionRequest report;
+  report.set_node_id(session_->node_id());
+  report.set_slice_id(key.slice_id());
+  report.set_block_index(key.block_index());
+  report.set_fragment(key.fragment());
+  report.set_detail("scrub: stored CRC mismatch");
+  session_->ReportCorruption(report);
+  // The copy is useless; without it the next repair pass fetches a good one from a peer.
+  Status st = store_->Delete(key);
+  if (!st.ok()) GLOG_WARN("event=scrub_delete_failed error=\"{}\"", st.ToString());
+  return true;
+}
+
+}  // namespace granary::datanode

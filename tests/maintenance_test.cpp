@@ -1,0 +1,235 @@
+// Keeping data safe over time (issue 8), end to end on real processes: a datanode that stays
+// silent goes down then out, its PGs are remapped and repaired until `admin repair` says
+// healthy; a node returning after being out reclaims what was deleted meanwhile; scrub finds
+// and repairs a flipped byte with no client read; overwritten slices are collected.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "client/granary.h"
+#include "client/meta_client.h"
+#include "tests/harness/cluster.h"
+
+namespace granary::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using client::Client;
+
+std::vector<uint8_t> Pattern(size_t n, uint64_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937_64 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+// Bytes of block files under a datanode's data dir, and their count.
+std::pair<uint64_t, uint64_t> BlockUsage(const std::string& dir) {
+  uint64_t bytes = 0, files = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir + "/blocks", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) {
+      bytes += it->file_size();
+      ++files;
+    }
+  }
+  return {bytes, files};
+}
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  void Start(int datanodes, std::vector<std::string> datanode_flags = {}) {
+    ClusterOptions o;
+    o.datanodes = datanodes;
+    o.down_after_ms = 1500;
+    o.heartbeat_ms = 300;
+    o.metanode_flags = {"--out-after-ms", "3000", "--gc-grace-ms", "500"};
+    o.all_datanode_flags = {"--maintenance-ms", "200"};
+    for (auto& f : datanode_flags) o.all_datanode_flags.push_back(f);
+    cluster_ = std::make_unique<LocalCluster>(std::move(o));
+    cluster_->Start();
+    client::ClientOptions co;
+    co.meta = cluster_->meta_address();
+    co.request_timeout = std::chrono::seconds(5);
+    co.operation_timeout = std::chrono::seconds(60);
+    auto c = Client::Connect(co);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    client_ = std::move(*c);
+  }
+
+  void Write(const std::string& path, const std::vector<uint8_t>& data) {
+    auto f = client_->Open("default", path, {.create = true, .truncate = true});
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_TRUE((*f)->Pwrite(data, 0).ok());
+    Status st = (*f)->Close();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  void ExpectContent(const std::string& path, const std::vector<uint8_t>& want) {
+    auto f = client_->Open("default", path);
+    ASSERT_TRUE(f.ok()) << path << ": " << f.status().ToString();
+    std::vector<uint8_t> got(want.size() + 1);
+    auto n = (*f)->Pread(got, 0);
+    ASSERT_TRUE(n.ok()) << path << ": " << n.status().ToString();
+    ASSERT_EQ(*n, want.size()) << path;
+    got.resize(*n);
+    EXPECT_TRUE(got == want) << path << " differs";
+  }
+
+  ClusterStatusReply Cluster() {
+    auto s = client_->meta().ClusterStatus();
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? *s : ClusterStatusReply();
+  }
+
+  NodeState StateOf(uint32_t id) {
+    const auto status = Cluster();
+    for (const auto& n : status.nodes()) {
+      if (n.id() == id) return n.state();
+    }
+    return NODE_STATE_UNSPECIFIED;
+  }
+
+  // The node id datanode `i` registered as (its data dir's uuid file names it).
+  uint32_t NodeIdOf(int i) {
+    std::ifstream in(cluster_->datanode_dir(i) + "/node.uuid");
+    std::string uuid;
+    in >> uuid;
+    const auto status = Cluster();
+    for (const auto& n : status.nodes()) {
+      if (n.uuid() == uuid) return n.id();
+    }
+    ADD_FAILURE() << "datanode " << i << " not registered";
+    return 0;
+  }
+
+  std::string AdminRepair() {
+    Process p({GranaryBinary(), "admin", "--meta", cluster_->meta_address(), "repair"});
+    p.Wait(seconds(30));
+    return p.Output();
+  }
+
+  bool WaitHealthy(std::chrono::milliseconds timeout = seconds(60)) {
+    return WaitUntil([&] { return Cluster().healthy(); }, timeout);
+  }
+
+  std::unique_ptr<LocalCluster> cluster_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(MaintenanceTest, OutNodeIsRepairedThenTwoMoreLossesStillRead) {
+  Start(4);
+  std::map<std::string, std::vector<uint8_t>> files;
+  for (int i = 0; i < 8; ++i) {
+    files["f" + std::to_string(i)] = Pattern((1 << 20) * (1 + i) + 4097 * i, i);
+  }
+  for (const auto& [path, data] : files) Write(path, data);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  EXPECT_NE(AdminRepair().find("healthy"), std::string::npos);
+
+  const uint32_t victim = NodeIdOf(0);
+  cluster_->KillDatanode(0);
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(victim) == OUT; }, seconds(30)))
+      << "datanode never marked out";
+  // Out remaps its PGs; the new members rebuild until every PG is whole again.
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  const std::string report = AdminRepair();
+  EXPECT_NE(report.find("pgs-degraded=0 blocks-to-repair=0"), std::string::npos) << report;
+  EXPECT_NE(report.find("\nhealthy"), std::string::npos) << report;
+
+  // Three copies on the three remaining nodes: any two more can die.
+  cluster_->KillDatanode(1);
+  cluster_->KillDatanode(2);
+  for (const auto& [path, data] : files) ExpectContent(path, data);
+}
+
+TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {
+  Start(4);
+  const auto keep = Pattern(3 << 20, 1);
+  const auto drop = Pattern(6 << 20, 2);
+  Write("keep", keep);
+  Write("drop", drop);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  const uint32_t victim = NodeIdOf(0);
+  cluster_->KillDatanode(0);
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(victim) == OUT; }, seconds(30)));
+  ASSERT_TRUE(client_->Remove("default", "drop").ok());
+  // Collected on the up nodes after the grace.
+  ASSERT_TRUE(WaitUntil([&] { return Cluster().garbage_pending() == 0; }, seconds(30)))
+      << AdminRepair();
+  const auto before = BlockUsage(cluster_->datanode_dir(0));
+  ASSERT_GT(before.first, 0u) << "datanode 0 held no blocks before it went out";
+
+  cluster_->RestartDatanode(0);
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(victim) == UP; }, seconds(30)));
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  // Space of the deleted file is reclaimed: what remains is at most one copy of `keep` (the
+  // node may serve its PGs again) plus block headers.
+  ASSERT_TRUE(WaitUntil(
+      [&] { return BlockUsage(cluster_->datanode_dir(0)).first <= keep.size() + (64 << 10); },
+      seconds(30)))
+      << "datanode 0 still holds " << BlockUsage(cluster_->datanode_dir(0)).first << " bytes";
+  ExpectContent("keep", keep);
+  EXPECT_EQ(client_->Resolve("default", "drop").status().code(), Code::NOT_FOUND);
+}
+
+TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteWithoutAnyRead) {
+  Start(3, {"--scrub-interval-s", "1"});
+  const auto data = Pattern(1 << 20, 3);
+  Write("scrubbed", data);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  // Flip the last byte (payload) of one of datanode 0's block files.
+  std::string victim;
+  for (auto& e : fs::recursive_directory_iterator(cluster_->datanode_dir(0) + "/blocks")) {
+    if (e.is_regular_file()) victim = e.path().string();
+  }
+  ASSERT_FALSE(victim.empty());
+  const auto size = fs::file_size(victim);
+  char original;
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size - 1));
+    f.get(original);
+    f.seekp(static_cast<std::streamoff>(size - 1));
+    f.put(static_cast<char>(original ^ 0x5a));
+  }
+  const uint64_t reported = Cluster().corruptions_reported();
+  // Scrub reports it, drops the copy, and repair fetches a good one from a peer.
+  ASSERT_TRUE(WaitUntil([&] { return Cluster().corruptions_reported() > reported; }, seconds(30)))
+      << "scrub never reported the flipped byte";
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        std::ifstream in(victim, std::ios::binary);
+        if (!in || fs::file_size(victim) != size) return false;
+        in.seekg(static_cast<std::streamoff>(size - 1));
+        char now;
+        return in.get(now) && now == original;
+      },
+      seconds(30)))
+      << "the block was not rebuilt";
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  ExpectContent("scrubbed", data);
+}
+
+TEST_F(MaintenanceTest, HundredOverwritesLeaveAboutOneCopyOnDisk) {
+  Start(3);
+  const size_t size = 1 << 20;
+  for (int i = 0; i < 100; ++i) Write("ckpt", Pattern(size, 100 + i));
+  const auto last = Pattern(size, 199);
+  ExpectContent("ckpt", last);
+  // Three replicas of one 1 MiB file, plus headers, once the overwritten slices are collected.
+  auto total = [&] {
+    uint64_t sum = 0;
+    for (int i = 0; i < 3; ++i) sum += BlockUsage(cluster_->datanode_dir(i)).first;
+    return sum;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(60)))
+      << "still " << total() << " bytes of blocks; " << AdminRepair();
+  ExpectContent("ckpt", last);
+}
+
+}  // namespace
+}  // namespace granary::testing
