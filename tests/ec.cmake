@@ -1,0 +1,5 @@
+# Erasure-coded pools end to end (real metanode and datanode processes) and GPU locality.
+granary_add_test(ec_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/ec_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)
