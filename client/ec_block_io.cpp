@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "common/crc32c.h"
 #include "common/log.h"
@@ -42,6 +43,31 @@ BlockKey FragmentKey(const BlockKey& key, int fragment) {
 }
 
 }  // namespace
+
+class EcBlockIo::SlowNodes {
+ public:
+  void Mark(uint32_t node, Clock::time_point until) {
+    std::lock_guard lock(mu_);
+    until_[node] = until;
+  }
+  bool IsSlow(uint32_t node) {
+    std::lock_guard lock(mu_);
+    auto it = until_.find(node);
+    if (it == until_.end()) return false;
+    if (Clock::now() < it->second) return true;
+    until_.erase(it);
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<uint32_t, Clock::time_point> until_;
+};
+
+EcBlockIo::EcBlockIo(BlockIo& io, EcReadOptions options)
+    : io_(io), options_(options), slow_(std::make_unique<SlowNodes>()) {}
+
+EcBlockIo::~EcBlockIo() = default;
 
 // ---- writes ----------------------------------------------------------------------------------
 
@@ -111,7 +137,8 @@ class EcBlockIo::PendingRead {
     int fragment = 0;
     uint64_t offset = 0;
     uint64_t length = 0;
-    bool gather = false;  // issued to rebuild lost fragments (else a first-try data read)
+    bool gather = false;        // issued to rebuild lost fragments (else a first-try data read)
+    bool skipped_slow = false;  // not sent: the node recently missed a fragment deadline
   };
   struct Arrival {
     size_t request = 0;
@@ -144,9 +171,10 @@ class EcBlockIo::PendingRead {
         hard_deadline_(hard_deadline),
         inbox_(std::make_shared<Inbox>()) {}
 
-  size_t Issue(int fragment, uint64_t offset, uint64_t length, bool gather) {
+  size_t Issue(int fragment, uint64_t offset, uint64_t length, bool gather,
+               bool skip_slow = false) {
     const size_t id = requests_.size();
-    requests_.push_back({fragment, offset, length, gather});
+    requests_.push_back({fragment, offset, length, gather, skip_slow});
     auto inbox = inbox_;
     auto done = [inbox, id](Result<DataReply> r) {
       std::lock_guard lock(inbox->mu);
@@ -156,6 +184,8 @@ class EcBlockIo::PendingRead {
     const Replica& member = target_.members[fragment];
     if (!member.up) {
       done(Unavailable(fmt::format("node {} is down", member.node_id)));
+    } else if (skip_slow) {
+      done(Unavailable(fmt::format("node {} missed a fragment deadline recently", member.node_id)));
     } else {
       io_.ReadAsync(target_, member, FragmentKey(key_, fragment), offset, length, hard_deadline_,
                     std::move(done));
@@ -204,7 +234,8 @@ EcBlockIo::PendingReadPtr EcBlockIo::StartRead(const BlockTarget& target, const 
   }
   if (static_cast<int>(target.members.size()) < codec.n()) return p;  // FinishRead says why
   for (const auto& w : p->wants_) {
-    p->Issue(w.fragment, AlignDown(w.begin), w.end - AlignDown(w.begin), /*gather=*/false);
+    const bool slow = slow_->IsSlow(target.members[w.fragment].node_id);
+    p->Issue(w.fragment, AlignDown(w.begin), w.end - AlignDown(w.begin), /*gather=*/false, slow);
   }
   return p;
 }
@@ -237,7 +268,9 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
     stale = stale || s.code() == Code::STALE_EPOCH;
     failure[r.fragment] =
         fmt::format("fragment {} on node {}: {}", r.fragment, member.node_id, s.ToString());
-    reason[r.fragment] = s.code() == Code::CORRUPT ? "corrupt" : "unavailable";
+    reason[r.fragment] = r.skipped_slow              ? "slow"
+                         : s.code() == Code::CORRUPT ? "corrupt"
+                                                     : "unavailable";
     GLOG_DEBUG("event=ec_fragment_failed slice={} block={} fragment={} error=\"{}\"",
                p.key_.slice_id(), p.key_.block_index(), r.fragment, s.ToString());
     return false;
@@ -261,12 +294,16 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
 
   // Phase 1: the data fragments, until each answered or the fragment deadline passed.
   const auto first_deadline = std::min(p.started_ + options_.fragment_deadline, p.hard_deadline_);
+  // First tries still unanswered, by fragment (a late answer is still welcome in phase 2).
+  std::vector<bool> awaiting(n, false);
+  for (const auto& r : p.requests_) awaiting[r.fragment] = true;
   size_t answered = 0;
   while (answered < p.requests_.size()) {
     auto a = p.Next(first_deadline);
     if (!a) break;
     ++answered;
     const PendingRead::Request& r = p.requests_[a->request];
+    awaiting[r.fragment] = false;
     if (!check(r, a->reply)) continue;
     deliver(*want_of(r.fragment), *a->reply);
     good[r.fragment] = std::move(*a->reply);
@@ -283,6 +320,8 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
     lost[w.fragment] = true;
     if (!reason[w.fragment]) {
       reason[w.fragment] = "slow";
+      slow_->Mark(p.target_.members[w.fragment].node_id,
+                  Clock::now() + 10 * options_.fragment_deadline);
       failure[w.fragment] =
           fmt::format("fragment {} on node {}: no answer within {} ms", w.fragment,
                       p.target_.members[w.fragment].node_id, options_.fragment_deadline.count());
@@ -304,11 +343,13 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
     }
   }
   // Candidates, nearest first: fragments neither failed, nor lost, nor already a source.
-  std::vector<int> candidates;
+  std::vector<int> candidates, slow_candidates;
   for (size_t i : p.target_.read_order) {
     const int f = static_cast<int>(i);
-    if (f < n && !lost[f] && !source[f] && failure[f].empty()) candidates.push_back(f);
+    if (f >= n || lost[f] || source[f] || !failure[f].empty()) continue;
+    (slow_->IsSlow(p.target_.members[f].node_id) ? slow_candidates : candidates).push_back(f);
   }
+  candidates.insert(candidates.end(), slow_candidates.begin(), slow_candidates.end());
   size_t next_candidate = 0;
   int asked = 0;  // gather reads outstanding
   auto ask_one = [&]() -> bool {
@@ -325,9 +366,8 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
     if (asked == 0 && next_candidate >= candidates.size()) {
       // Nothing left to ask; late first-try answers may still arrive until the hard deadline.
       hedge = p.hard_deadline_;
-      if (std::none_of(p.wants_.begin(), p.wants_.end(), [&](const auto& w) {
-            return !w.delivered && reason[w.fragment] == std::string_view("slow");
-          })) {
+      if (std::none_of(p.wants_.begin(), p.wants_.end(),
+                       [&](const auto& w) { return !w.delivered && awaiting[w.fragment]; })) {
         break;
       }
     }
@@ -341,6 +381,7 @@ Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
     const PendingRead::Request& r = p.requests_[a->request];
     if (!r.gather) {
       // A late first-try answer of a lost data fragment: use it as it is.
+      awaiting[r.fragment] = false;
       if (!check(r, a->reply)) continue;
       PendingRead::Want* w = want_of(r.fragment);
       if (!w->delivered) deliver(*w, *a->reply);

@@ -28,7 +28,8 @@ struct EcReadOptions {
 
 class EcBlockIo {
  public:
-  EcBlockIo(BlockIo& io, EcReadOptions options) : io_(io), options_(options) {}
+  EcBlockIo(BlockIo& io, EcReadOptions options);
+  ~EcBlockIo();
 
   // Encodes `block` and writes fragment i to target.members[i] in parallel, each a WRITE_BLOCK
   // with no chain, keyed {slice, block, fragment i}. Members that are down are skipped (the block
@@ -56,8 +57,13 @@ class EcBlockIo {
   Status FinishRead(PendingReadPtr pending, std::span<uint8_t> out);
 
  private:
+  // Datanodes that recently missed a fragment deadline: for a while (10 deadlines) readers ask
+  // the other fragments straight away instead of paying the deadline on every block.
+  class SlowNodes;
+
   BlockIo& io_;
   EcReadOptions options_;
+  std::unique_ptr<SlowNodes> slow_;
 };
 
 }  // namespace granary::client
