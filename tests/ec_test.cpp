@@ -300,6 +300,38 @@ TEST_F(Ec42Test, WritesContinueDegradedWithOneDatanodeDown) {
   EXPECT_TRUE(Read("degraded") == data);
 }
 
+// Overwrites leave short (replicated) slices on top of erasure-coded ones; truncates cut both.
+TEST_F(Ec42Test, RandomOverwritesAndTruncatesMatchAModel) {
+  std::mt19937_64 rng(11);
+  std::vector<uint8_t> model;
+  auto f = client_->Open(volume_, "model", {.create = true});
+  ASSERT_TRUE(f.ok());
+  for (int op = 0; op < 40; ++op) {
+    if (rng() % 8 == 0) {
+      uint64_t size = rng() % (8 * kBlock);
+      ASSERT_TRUE((*f)->Truncate(size).ok());
+      model.resize(size, 0);
+    } else {
+      uint64_t off = rng() % (6 * kBlock);
+      size_t len = 1 + rng() % (3 * kBlock);
+      auto data = Pattern(len, rng());
+      ASSERT_TRUE((*f)->Pwrite(data, off).ok());
+      if (model.size() < off + len) model.resize(off + len, 0);
+      std::copy(data.begin(), data.end(), model.begin() + off);
+      if (rng() % 2) {
+        ASSERT_TRUE((*f)->Flush().ok());
+      }
+    }
+    if (op % 10 == 9) {
+      ASSERT_TRUE((*f)->Close().ok());
+      ASSERT_TRUE(Read("model") == model) << "committed view differs at op " << op;
+      f = client_->Open(volume_, "model");
+      ASSERT_TRUE(f.ok());
+    }
+  }
+  ASSERT_TRUE((*f)->Close().ok());
+}
+
 class Ec83Test : public EcTest {
  protected:
   void SetUp() override { StartCluster(11, 8, 3); }
