@@ -170,6 +170,7 @@ BlockIo::PendingRead BlockIo::StartRead(const BlockTarget& target, const BlockKe
 Status BlockIo::FinishRead(PendingRead pending, const BlockTarget& target, const BlockKey& key,
                            uint64_t offset, std::span<uint8_t> out) {
   Status last = Unavailable("no copy tried");
+  Status stale = Status::Ok();
   for (size_t i = pending.tried; i < target.read_order.size(); ++i) {
     const Replica& replica = target.members[target.read_order[i]];
     Result<DataReply> reply =
@@ -181,8 +182,12 @@ Status BlockIo::FinishRead(PendingRead pending, const BlockTarget& target, const
     if (s.ok()) return s;
     GLOG_DEBUG("event=read_failover node={} slice={} block={} error=\"{}\"", replica.node_id,
                key.slice_id(), key.block_index(), s.ToString());
+    if (s.code() == Code::STALE_EPOCH) stale = s;
     last = std::move(s);
   }
+  // A member on a newer map means ours is stale (the PG may have moved): say so, so that the
+  // caller refreshes the map and tries the new members, whatever failed last.
+  if (!stale.ok()) last = std::move(stale);
   return last.WithContext(fmt::format("read slice {} block {}", key.slice_id(), key.block_index()));
 }
 

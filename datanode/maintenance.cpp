@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/crc32c.h"
+#include "common/erasure.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "placement/placement.h"
@@ -103,6 +105,10 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
   std::map<uint32_t, const NodeInfo*> nodes;
   for (const NodeInfo& n : map.nodes()) nodes[n.id()] = &n;
   uint64_t missing = 0;
+  auto set_pending = [&] {
+    pending_ = missing;
+    M().pending.Set(static_cast<int64_t>(missing));
+  };
   for (const PoolSpec& pool : placement->pools()) {
     for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
       auto members = placement->Members(pool.id(), pg);
@@ -110,7 +116,12 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
       if (!members.ok() || !epoch.ok()) continue;
       auto mine = std::find(members->begin(), members->end(), me);
       if (mine == members->end()) continue;
-      const uint32_t position = static_cast<uint32_t>(mine - members->begin());
+      PgView view{&pool,
+                  pg,
+                  *epoch,
+                  {members->begin(), members->end()},
+                  static_cast<uint32_t>(mine - members->begin()),
+                  &nodes};
       PgBlocksRequest req;
       req.set_pool_id(pool.id());
       req.set_pg(pg);
@@ -124,37 +135,18 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
           return false;
         }
         for (const PgBlock& b : page->blocks()) {
-          BlockKey key;
-          key.set_slice_id(b.slice_id());
-          key.set_block_index(b.block_index());
-          // An EC block's member i holds fragment i; a replicated block is fragment 0 everywhere.
-          key.set_fragment(b.encoding() == ERASURE_CODED ? position : 0);
-          if (store_->Stat(key).ok()) continue;
+          auto key = KeyFor(view, b);
+          if (!key || store_->Stat(*key).ok()) continue;
           ++missing;
-          M().pending.Set(static_cast<int64_t>(missing));
-          pending_ = missing;
-          if (b.encoding() == ERASURE_CODED) continue;  // rebuilt by EC reconstruction
-          BlockOrigin origin;
-          origin.set_ino(b.ino());
-          origin.set_range_index(b.range_index());
-          origin.set_encoding(b.encoding());
-          origin.set_pool_id(pool.id());
-          origin.set_pg(pg);
-          Status fetched = Unavailable("no other up member");
-          for (uint32_t id : *members) {
-            auto it = nodes.find(id);
-            if (id == me || it == nodes.end() || it->second->state() != UP) continue;
-            fetched = FetchBlock(it->second->data_address(), pool.id(), pg, *epoch, key, origin);
-            if (fetched.ok()) break;
-          }
-          if (!fetched.ok()) {
-            GLOG_WARN("event=repair_block_failed slice={} block={} error=\"{}\"", b.slice_id(),
-                      b.block_index(), fetched.ToString());
+          set_pending();
+          Status st = RepairBlock(view, b, *key);
+          if (!st.ok()) {
+            GLOG_WARN("event=repair_block_failed slice={} block={} fragment={} error=\"{}\"",
+                      b.slice_id(), b.block_index(), key->fragment(), st.ToString());
             continue;
           }
           --missing;
-          pending_ = missing;
-          M().pending.Set(static_cast<int64_t>(missing));
+          set_pending();
           M().repaired_blocks.Add();
           M().repaired_bytes.Add(b.length());
           if (!Throttle(b.length(), options_.repair_bytes_per_second)) return false;
@@ -167,32 +159,119 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
       }
     }
   }
-  pending_ = missing;
-  M().pending.Set(static_cast<int64_t>(missing));
+  set_pending();
   if (missing == 0) GLOG_INFO("event=repair_pass_done epoch={}", map.epoch());
   return missing == 0;
 }
 
-Status Maintenance::FetchBlock(const std::string& from, uint32_t pool, uint32_t pg,
-                               uint64_t pg_epoch, const BlockKey& key, const BlockOrigin& origin) {
+std::optional<BlockKey> Maintenance::KeyFor(const PgView& pg, const PgBlock& b) {
+  BlockKey key;
+  key.set_slice_id(b.slice_id());
+  key.set_block_index(b.block_index());
+  key.set_fragment(0);
+  if (pg.pool->redundancy() != ERASURE_CODED_POOL)
+    return key;  // replicated pool: every member has a copy
+  // EC pool (docs/erasure-coding.md): a full block of a coded slice is K+M fragments, member i
+  // holding fragment i; any other block is M+1 copies on the first M+1 members.
+  const bool fragmented =
+      b.encoding() == ERASURE_CODED && b.block_size() != 0 && b.length() == b.block_size();
+  if (fragmented) {
+    key.set_fragment(pg.position);
+    return key;
+  }
+  if (pg.position > pg.pool->coding_chunks()) return std::nullopt;
+  return key;
+}
+
+Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> Maintenance::ReadWhole(
+    const std::string& from, const PgView& pg, const BlockKey& key) {
   DataRequest req;
   req.set_op(READ_BLOCK);
-  req.set_pool_id(pool);
-  req.set_pg(pg);
-  req.set_pg_epoch(pg_epoch);
+  req.set_pool_id(pg.pool->id());
+  req.set_pg(pg.pg);
+  req.set_pg_epoch(pg.epoch);
   *req.mutable_block() = key;
   auto reply = pool_->Call(from, req, {}, DeadlineIn(options_.read_timeout));
   GRANARY_TRY(reply);
   GRANARY_TRY(ReplyStatus(*reply, from));
   const uint64_t length = reply->header.length();
-  std::span<const uint8_t> data(reply->payload.data(), length);
   std::vector<uint32_t> crcs(reply->header.crcs().begin(), reply->header.crcs().end());
   if (reply->header.crc_offset() != 0 ||
-      FirstCrcMismatch(data.data(), data.size(), crcs.data(), crcs.size()) != -1) {
-    return Status(Code::CORRUPT, fmt::format("copy of slice {} block {} from {} fails its CRC",
-                                             key.slice_id(), key.block_index(), from));
+      FirstCrcMismatch(reply->payload.data(), length, crcs.data(), crcs.size()) != -1) {
+    return Status(Code::CORRUPT,
+                  fmt::format("slice {} block {} fragment {} from {} fails its CRC", key.slice_id(),
+                              key.block_index(), key.fragment(), from));
   }
-  return store_->Write(key, origin, data, crcs);
+  reply->payload.resize(length);
+  return std::pair{std::move(reply->payload), std::move(crcs)};
+}
+
+Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockKey& key) {
+  BlockOrigin origin;
+  origin.set_ino(b.ino());
+  origin.set_range_index(b.range_index());
+  origin.set_encoding(b.encoding());
+  origin.set_pool_id(pg.pool->id());
+  origin.set_pg(pg.pg);
+  auto address = [&](uint32_t slot) -> const NodeInfo* {
+    if (slot == pg.position || slot >= pg.members.size()) return nullptr;
+    auto it = pg.nodes->find(pg.members[slot]);
+    if (it == pg.nodes->end() || it->second->state() != UP) return nullptr;
+    return it->second;
+  };
+  if (key.fragment() == 0 && (pg.pool->redundancy() != ERASURE_CODED_POOL ||
+                              b.encoding() != ERASURE_CODED || b.length() != b.block_size())) {
+    // A copy: take it from any other member holding one.
+    Status last = Unavailable("no other up member holds a copy");
+    for (uint32_t slot = 0; slot < pg.members.size(); ++slot) {
+      const NodeInfo* node = address(slot);
+      if (node == nullptr) continue;
+      auto copy = ReadWhole(node->data_address(), pg, key);
+      if (!copy.ok()) {
+        last = copy.status();
+        continue;
+      }
+      return store_->Write(key, origin, copy->first.span(), copy->second);
+    }
+    return last;
+  }
+  // A fragment: rebuild it from any K others (the shared Reed-Solomon code, as readers do).
+  const int k = static_cast<int>(pg.pool->data_chunks());
+  const int m = static_cast<int>(pg.pool->coding_chunks());
+  auto coder = ReedSolomon::Create(k, m);
+  GRANARY_TRY(coder);
+  const uint64_t fragment_size = EcFragmentSize(b.length(), k);
+  std::vector<AlignedBuffer> pieces;
+  pieces.reserve(k + m);
+  for (int i = 0; i < k + m; ++i) pieces.emplace_back(fragment_size);
+  std::vector<bool> present(k + m, false), want(k + m, false);
+  want[key.fragment()] = true;
+  int have = 0;
+  Status last = Unavailable("fewer than K fragments readable");
+  for (uint32_t slot = 0; slot < pg.members.size() && have < k; ++slot) {
+    const NodeInfo* node = address(slot);
+    if (node == nullptr) continue;
+    BlockKey other = key;
+    other.set_fragment(slot);
+    auto piece = ReadWhole(node->data_address(), pg, other);
+    if (!piece.ok() || piece->first.size() != fragment_size) {
+      last = piece.ok() ? Status(Code::CORRUPT, "fragment of unexpected size") : piece.status();
+      continue;
+    }
+    std::memcpy(pieces[slot].data(), piece->first.data(), fragment_size);
+    present[slot] = true;
+    ++have;
+  }
+  if (have < k) {
+    return last.WithContext(fmt::format("rebuild fragment {}: {} of {} needed fragments read",
+                                        key.fragment(), have, k));
+  }
+  std::vector<uint8_t*> ptrs;
+  for (auto& p : pieces) ptrs.push_back(p.data());
+  GRANARY_TRY(coder->get()->Reconstruct(ptrs.data(), present, want, fragment_size));
+  const AlignedBuffer& rebuilt = pieces[key.fragment()];
+  std::vector<uint32_t> crcs = BlockCrcs(rebuilt.data(), fragment_size);
+  return store_->Write(key, origin, rebuilt.span(), crcs);
 }
 
 void Maintenance::Reconcile(const ClusterMap& map) {
@@ -204,6 +283,7 @@ void Maintenance::Reconcile(const ClusterMap& map) {
     auto dead = session_->CheckSlices(req);
     if (!dead.ok()) return;
     for (uint64_t id : dead->dead_slice_ids()) {
+      GLOG_INFO("event=reclaim_dead_slice slice={}", id);
       for (const BlockKey& key : store_->KeysOfSlice(id)) {
         if (store_->Delete(key).ok()) M().reclaimed.Add();
       }
@@ -220,6 +300,8 @@ void Maintenance::Reconcile(const ClusterMap& map) {
     auto members = placement->Members(info.origin().pool_id(), info.origin().pg());
     if (!members.ok()) continue;  // unknown pool or PG: keep, fsck decides
     if (std::find(members->begin(), members->end(), me) != members->end()) continue;
+    GLOG_INFO("event=reclaim_left_pg slice={} block={} pool={} pg={}", info.key().slice_id(),
+              info.key().block_index(), info.origin().pool_id(), info.origin().pg());
     if (store_->Delete(info.key()).ok()) M().reclaimed.Add();
   }
 }

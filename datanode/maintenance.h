@@ -12,8 +12,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/data_connection.h"
@@ -51,8 +53,22 @@ class Maintenance {
   void Loop();
   // One pass over every PG of `map`; true when nothing is left missing.
   bool RepairPass(const ClusterMap& map);
-  Status FetchBlock(const std::string& from, uint32_t pool, uint32_t pg, uint64_t pg_epoch,
-                    const BlockKey& key, const BlockOrigin& origin);
+  // Where a PG's members and their addresses stand in the map being repaired.
+  struct PgView {
+    const PoolSpec* pool = nullptr;
+    uint32_t pg = 0;
+    uint64_t epoch = 0;
+    std::vector<uint32_t> members;
+    uint32_t position = 0;  // this node's slot
+    const std::map<uint32_t, const NodeInfo*>* nodes = nullptr;
+  };
+  // Whether this node should hold `b`, and under which key.
+  static std::optional<BlockKey> KeyFor(const PgView& pg, const PgBlock& b);
+  Status RepairBlock(const PgView& pg, const PgBlock& b, const BlockKey& key);
+  // Reads a whole stored block (or fragment) from `from`, CRC-checked end to end.
+  Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> ReadWhole(const std::string& from,
+                                                                    const PgView& pg,
+                                                                    const BlockKey& key);
   void Reconcile(const ClusterMap& map);
   // Verifies one block; deletes and reports it when corrupt. True when corrupt.
   bool ScrubBlock(const BlockInfo& info);

@@ -264,6 +264,7 @@ Result<PgBlocksReply> MetaCore::PgBlocks(const PgBlocksRequest& req) {
         out.set_encoding(s.encoding());
         out.set_ino(s.ino());
         out.set_range_index(s.range_index());
+        out.set_block_size(static_cast<uint32_t>(bs));
         return true;
       }));
   GRANARY_TRY(failed);

@@ -8,22 +8,13 @@
 #include <fstream>
 #include <random>
 
-#include "client/granary.h"
-#include "client/meta_client.h"
-#include "tests/harness/cluster.h"
+#include "tests/ec_support.h"
 
 namespace granary::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using client::Client;
-
-std::vector<uint8_t> Pattern(size_t n, uint64_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937_64 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
 
 // Bytes of block files under a datanode's data dir, and their count.
 std::pair<uint64_t, uint64_t> BlockUsage(const std::string& dir) {
@@ -60,20 +51,22 @@ class MaintenanceTest : public ::testing::Test {
     client_ = std::move(*c);
   }
 
-  void Write(const std::string& path, const std::vector<uint8_t>& data) {
-    auto f = client_->Open("default", path, {.create = true, .truncate = true});
+  void Write(const std::string& path, const std::vector<uint8_t>& data,
+             const std::string& volume = "default") {
+    auto f = client_->Open(volume, path, {.create = true, .truncate = true});
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     ASSERT_TRUE((*f)->Pwrite(data, 0).ok());
     Status st = (*f)->Close();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
 
-  void ExpectContent(const std::string& path, const std::vector<uint8_t>& want) {
-    auto f = client_->Open("default", path);
+  void ExpectContent(const std::string& path, const std::vector<uint8_t>& want,
+                     const std::string& volume = "default") {
+    auto f = client_->Open(volume, path);
     ASSERT_TRUE(f.ok()) << path << ": " << f.status().ToString();
     std::vector<uint8_t> got(want.size() + 1);
     auto n = (*f)->Pread(got, 0);
-    ASSERT_TRUE(n.ok()) << path << ": " << n.status().ToString();
+    ASSERT_TRUE(n.ok()) << path << ": " << n.status().ToString() << Logs();
     ASSERT_EQ(*n, want.size()) << path;
     got.resize(*n);
     EXPECT_TRUE(got == want) << path << " differs";
@@ -104,6 +97,14 @@ class MaintenanceTest : public ::testing::Test {
     }
     ADD_FAILURE() << "datanode " << i << " not registered";
     return 0;
+  }
+
+  std::string Logs() {
+    std::string out = "\n--- metanode\n" + cluster_->metanode().Output();
+    for (int i = 0; i < cluster_->datanode_count(); ++i) {
+      out += fmt::format("\n--- datanode {}\n{}", i, cluster_->datanode(i).Output());
+    }
+    return out;
   }
 
   std::string AdminRepair() {
@@ -144,6 +145,28 @@ TEST_F(MaintenanceTest, OutNodeIsRepairedThenTwoMoreLossesStillRead) {
   cluster_->KillDatanode(1);
   cluster_->KillDatanode(2);
   for (const auto& [path, data] : files) ExpectContent(path, data);
+}
+
+TEST_F(MaintenanceTest, Ec42OnEightNodesRebuildsFragmentsAfterOut) {
+  Start(8);
+  CreatePoolAndVolume(client_->meta(), EcPool("ec42", 4, 2, 1 << 20));
+  std::map<std::string, std::vector<uint8_t>> files;
+  // Full blocks (fragments), tail blocks and short slices (M+1 copies).
+  for (size_t size : {size_t{100}, size_t{1} << 20, (size_t{5} << 20) + 12345, size_t{9} << 20}) {
+    files["f" + std::to_string(size)] = Pattern(size, size);
+  }
+  for (const auto& [path, data] : files) Write(path, data, "ec42");
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  const uint32_t a = NodeIdOf(0), b = NodeIdOf(1);
+  cluster_->KillDatanode(0);
+  cluster_->KillDatanode(1);
+  for (const auto& [path, data] : files) ExpectContent(path, data, "ec42");
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(a) == OUT && StateOf(b) == OUT; }, seconds(30)));
+  // The new members rebuild their fragments from any four others.
+  ASSERT_TRUE(WaitHealthy(seconds(90))) << AdminRepair();
+  cluster_->KillDatanode(2);
+  cluster_->KillDatanode(3);
+  for (const auto& [path, data] : files) ExpectContent(path, data, "ec42");
 }
 
 TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {
