@@ -80,11 +80,14 @@ void Maintenance::Loop() {
         (map->epoch() != repaired_epoch_.load() || repair_wanted_.exchange(false))) {
       if (RepairPass(*map)) {
         repaired_epoch_ = map->epoch();
-        Reconcile(*map);
+        reconciled_ = false;
       } else {
         repair_wanted_ = true;  // try again next round
       }
     }
+    // Until it has run against a healthy cluster at this map (others may still be repairing).
+    if (map && !reconciled_ && repaired_epoch_.load() == map->epoch())
+      reconciled_ = Reconcile(*map);
     if (std::chrono::steady_clock::now() >= next_scrub) {
       ScrubAll();
       next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
@@ -274,14 +277,14 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
   return store_->Write(key, origin, rebuilt.span(), crcs);
 }
 
-void Maintenance::Reconcile(const ClusterMap& map) {
+bool Maintenance::Reconcile(const ClusterMap& map) {
   // Slices collected while this node was away.
   std::vector<uint64_t> ids = store_->SliceIds();
   for (size_t i = 0; i < ids.size() && !stopping(); i += kCheckBatch) {
     CheckSlicesRequest req;
     for (size_t j = i; j < std::min(ids.size(), i + kCheckBatch); ++j) req.add_slice_ids(ids[j]);
     auto dead = session_->CheckSlices(req);
-    if (!dead.ok()) return;
+    if (!dead.ok()) return false;
     for (uint64_t id : dead->dead_slice_ids()) {
       GLOG_INFO("event=reclaim_dead_slice slice={}", id);
       for (const BlockKey& key : store_->KeysOfSlice(id)) {
@@ -292,9 +295,9 @@ void Maintenance::Reconcile(const ClusterMap& map) {
   // Blocks of PGs this node left: dropped only once every PG has its full redundancy elsewhere
   // (and this node judges membership by the metanode's current map).
   auto status = session_->ClusterStatus();
-  if (!status.ok() || !status->healthy() || status->epoch() != map.epoch()) return;
+  if (!status.ok() || !status->healthy() || status->epoch() != map.epoch()) return false;
   auto placement = placement::PlacementMap::Deserialize(map.placement());
-  if (!placement.ok()) return;
+  if (!placement.ok()) return false;
   const uint32_t me = session_->node_id();
   for (const BlockInfo& info : store_->List(0, 0, true)) {
     auto members = placement->Members(info.origin().pool_id(), info.origin().pg());
@@ -304,6 +307,7 @@ void Maintenance::Reconcile(const ClusterMap& map) {
               info.key().block_index(), info.origin().pool_id(), info.origin().pg());
     if (store_->Delete(info.key()).ok()) M().reclaimed.Add();
   }
+  return true;
 }
 
 uint64_t Maintenance::ScrubAll() {

@@ -69,7 +69,8 @@ class Maintenance {
   Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> ReadWhole(const std::string& from,
                                                                     const PgView& pg,
                                                                     const BlockKey& key);
-  void Reconcile(const ClusterMap& map);
+  // True once done; false when it must wait (the cluster is not healthy yet).
+  bool Reconcile(const ClusterMap& map);
   // Verifies one block; deletes and reports it when corrupt. True when corrupt.
   bool ScrubBlock(const BlockInfo& info);
   // Waits until `bytes` fit the rate since `start`; false when stopping.
@@ -83,6 +84,7 @@ class Maintenance {
   std::atomic<uint64_t> pending_{0};
   std::atomic<uint64_t> repaired_epoch_{0};
   std::atomic<bool> repair_wanted_{true};
+  bool reconciled_ = true;  // loop thread only
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,5 @@
 # Failure detection, repair, reconciliation, scrub and garbage collection on real processes.
 granary_add_test(maintenance_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/maintenance_test.cpp
-  DEPS granary_test_harness granary_client
+  DEPS granary_test_harness granary_client granary_placement
   LABELS integration TIMEOUT 300)

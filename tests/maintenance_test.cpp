@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "placement/placement.h"
 #include "tests/ec_support.h"
 
 namespace granary::testing {
@@ -32,9 +33,11 @@ std::pair<uint64_t, uint64_t> BlockUsage(const std::string& dir) {
 
 class MaintenanceTest : public ::testing::Test {
  protected:
-  void Start(int datanodes, std::vector<std::string> datanode_flags = {}) {
+  void Start(int datanodes, std::vector<std::string> datanode_flags = {},
+             std::vector<std::vector<std::string>> per_datanode = {}) {
     ClusterOptions o;
     o.datanodes = datanodes;
+    o.datanode_flags = std::move(per_datanode);
     o.down_after_ms = 1500;
     o.heartbeat_ms = 300;
     o.metanode_flags = {"--out-after-ms", "3000", "--gc-grace-ms", "500"};
@@ -167,6 +170,93 @@ TEST_F(MaintenanceTest, Ec42OnEightNodesRebuildsFragmentsAfterOut) {
   cluster_->KillDatanode(2);
   cluster_->KillDatanode(3);
   for (const auto& [path, data] : files) ExpectContent(path, data, "ec42");
+}
+
+// Racks r1 (two datanodes), r2, r3, r4: replicated:3 with failure domain rack.
+TEST_F(MaintenanceTest, RackDomainKeepsCopiesApartSurvivesARackAndRepairs) {
+  const std::vector<std::string> racks = {"r1", "r1", "r2", "r3", "r4"};
+  std::vector<std::vector<std::string>> flags;
+  for (size_t i = 0; i < racks.size(); ++i) {
+    flags.push_back({"--labels", fmt::format("rack={},host=h{}", racks[i], i)});
+  }
+  Start(static_cast<int>(racks.size()), {}, flags);
+  PoolSpec spec;
+  spec.set_name("racked");
+  spec.set_redundancy(REPLICATED_POOL);
+  spec.set_replicas(3);
+  spec.set_failure_domain(DOMAIN_RACK);
+  spec.set_pg_count(32);
+  CreatePoolAndVolume(client_->meta(), spec);
+  std::map<std::string, std::vector<uint8_t>> files;
+  for (int i = 0; i < 6; ++i) files["r" + std::to_string(i)] = Pattern((1 << 20) + 999 * i, 50 + i);
+  for (const auto& [path, data] : files) Write(path, data, "racked");
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+
+  // No PG of the pool has two copies in one rack, before and after the repair.
+  auto expect_racks_apart = [&] {
+    auto map = client_->meta().GetClusterMap(0);
+    ASSERT_TRUE(map.ok()) << map.status().ToString();
+    std::map<uint32_t, std::string> rack_of;
+    for (const auto& n : map->nodes()) rack_of[n.id()] = n.labels().at("rack");
+    auto placement = placement::PlacementMap::Deserialize(map->placement());
+    ASSERT_TRUE(placement.ok());
+    uint32_t pool_id = 0;
+    for (const auto& p : map->pools()) {
+      if (p.name() == "racked") pool_id = p.id();
+    }
+    for (uint32_t pg = 0; pg < 32; ++pg) {
+      auto members = placement->Members(pool_id, pg);
+      ASSERT_TRUE(members.ok());
+      std::set<std::string> seen;
+      for (uint32_t id : *members) {
+        EXPECT_TRUE(seen.insert(rack_of[id]).second)
+            << "pg " << pg << " has two copies in " << rack_of[id];
+      }
+      EXPECT_EQ(members->size(), 3u) << "pg " << pg;
+    }
+  };
+  expect_racks_apart();
+  // Rack r1 goes dark: every file still reads (two copies left in other racks).
+  const uint32_t a = NodeIdOf(0), b = NodeIdOf(1);
+  cluster_->KillDatanode(0);
+  cluster_->KillDatanode(1);
+  for (const auto& [path, data] : files) ExpectContent(path, data, "racked");
+  // After out, its PGs move to r2..r4 and are rebuilt there.
+  ASSERT_TRUE(WaitUntil([&] { return StateOf(a) == OUT && StateOf(b) == OUT; }, seconds(30)));
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  expect_racks_apart();
+  // Full redundancy again: one more datanode may go.
+  cluster_->KillDatanode(2);
+  for (const auto& [path, data] : files) ExpectContent(path, data, "racked");
+}
+
+TEST_F(MaintenanceTest, JoiningDatanodeTakesItsShareAndOldCopiesAreDropped) {
+  Start(3);
+  std::map<std::string, std::vector<uint8_t>> files;
+  uint64_t bytes = 0;
+  for (int i = 0; i < 12; ++i) {
+    files["j" + std::to_string(i)] = Pattern((1 << 20) + 513 * i, 70 + i);
+    bytes += files["j" + std::to_string(i)].size();
+  }
+  for (const auto& [path, data] : files) Write(path, data);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  const int added = cluster_->AddDatanode();
+  ASSERT_TRUE(cluster_->WaitForUpDatanodes(4));
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  // The newcomer holds its share; the members it replaced dropped theirs, so the cluster stores
+  // three copies, not more.
+  auto total = [&] {
+    uint64_t sum = 0;
+    for (int i = 0; i < cluster_->datanode_count(); ++i) {
+      sum += BlockUsage(cluster_->datanode_dir(i)).first;
+    }
+    return sum;
+  };
+  EXPECT_GT(BlockUsage(cluster_->datanode_dir(added)).first, bytes / 8);
+  ASSERT_TRUE(
+      WaitUntil([&] { return total() <= 3 * bytes + 3 * files.size() * (64 << 10); }, seconds(30)))
+      << "blocks on disk: " << total() << " for " << bytes << " bytes of files";
+  for (const auto& [path, data] : files) ExpectContent(path, data);
 }
 
 TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {

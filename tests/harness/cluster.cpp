@@ -106,6 +106,14 @@ void LocalCluster::RestartMetanode() {
 
 void LocalCluster::KillDatanode(int i) { datanodes_[i]->Kill(); }
 
+int LocalCluster::AddDatanode() {
+  const int i = datanode_count();
+  std::filesystem::create_directories(datanode_dir(i));
+  if (options_.prepare_datanode_dir) options_.prepare_datanode_dir(i, datanode_dir(i));
+  StartDatanode(i);
+  return i;
+}
+
 void LocalCluster::RestartDatanode(int i) {
   datanodes_[i].reset();
   StartDatanode(i);

@@ -49,6 +49,8 @@ class LocalCluster {
   void RestartMetanode();  // same address and data dir; waits until it answers
   void KillDatanode(int i);
   void RestartDatanode(int i);
+  // Starts one more datanode (flags from datanode_flags[index] if set); returns its index.
+  int AddDatanode();
 
   // Waits until the metanode's map shows `up` datanodes up.
   bool WaitForUpDatanodes(int up, std::chrono::milliseconds timeout = seconds(30));
