@@ -150,7 +150,31 @@ Status File::FlushLocked() {
   return s.WithContext(fmt::format("flush ino {}", ino_));
 }
 
-Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end) {
+Status File::CompactRange(uint64_t range_index) {
+  std::lock_guard lock(mu_);
+  GRANARY_TRY(FlushLocked());
+  const uint64_t start = range_index * kChunkRangeSize;
+  auto map = client_->meta().ReadMap(ino_, start, kChunkRangeSize);
+  if (!map.ok()) return map.status().WithContext(fmt::format("compact ino {}", ino_));
+  if (map->extents_size() <= 1) return Status::Ok();
+  const uint64_t lo = map->extents(0).file_offset();
+  const Extent& last = map->extents(map->extents_size() - 1);
+  const uint64_t hi = last.file_offset() + last.length();
+  AlignedBuffer bytes(hi - lo);
+  std::memset(bytes.data(), 0, bytes.size());  // holes between extents are written as zeros
+  Status read = ReadExtents(*map, bytes.span(), lo);
+  if (read.code() == Code::STALE_EPOCH) {
+    GRANARY_TRY(client_->cluster().Refresh());
+    read = ReadExtents(*map, bytes.span(), lo);
+  }
+  GRANARY_TRY(read);
+  std::vector<PlannedSlice> slices = PlanSlices({{lo, hi - lo, bytes.data()}});
+  return FlushOnce(slices, 0, &*map)
+      .WithContext(fmt::format("compact ino {} range {}", ino_, range_index));
+}
+
+Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end,
+                       const ReadMapReply* replacing) {
   uint64_t bytes = 0;
   for (const auto& s : planned) bytes += s.length;
   auto alloc = client_->meta().Allocate(ino_, static_cast<uint32_t>(planned.size()), bytes);
@@ -166,13 +190,27 @@ Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end) {
   commit.set_ino(ino_);
   commit.set_intent_id(alloc->intent_id());
   commit.set_generation(alloc->generation());
-  commit.set_end(end);
-  *commit.mutable_mtime() = Now();
+  if (replacing != nullptr) {
+    commit.set_replace_ranges(true);
+    *commit.mutable_expect() = replacing->extents();
+  } else {
+    commit.set_end(end);
+    *commit.mutable_mtime() = Now();
+  }
   for (auto& r : CommitRanges(slices, alloc->first_slice_id(), Encoding::REPLICATED)) {
     *commit.add_ranges() = std::move(r);
   }
   auto attr = client_->meta().Commit(commit);
-  if (!attr.ok()) return attr.status().WithContext("commit");
+  if (!attr.ok()) {
+    // Refused for good (a truncate or a racing writer): the written slices are garbage now,
+    // not when the lease runs out. A retry allocates afresh.
+    if (attr.status().code() == Code::STALE_GENERATION ||
+        attr.status().code() == Code::PRECONDITION_FAILED) {
+      Status abandoned = client_->meta().Abandon(alloc->intent_id());
+      if (!abandoned.ok()) GLOG_WARN("event=abandon_failed error=\"{}\"", abandoned.ToString());
+    }
+    return attr.status().WithContext("commit");
+  }
   attr_ = *attr;
   return Status::Ok();
 }

@@ -77,6 +77,10 @@ class File {
   Status Fsync() { return Flush(); }
   // Flush + release of the open handle. Idempotent.
   Status Close();
+  // Compaction (DESIGN §2): rewrites chunk range `range_index` (64 MiB of offsets) as one new
+  // slice when it is made of several, so reads resolve one reference. The bytes do not change.
+  // PreconditionFailed when a writer changed the range meanwhile (nothing is lost; try later).
+  Status CompactRange(uint64_t range_index);
 
   uint64_t ino() const { return ino_; }
   // Size including buffered writes.
@@ -89,7 +93,9 @@ class File {
   File(Client* client, InodeAttr attr, uint64_t handle_owner);
   Status FlushLocked();
   // One attempt: allocate, write every block of `slices`, commit.
-  Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end);
+  // `replacing`: commit as a compaction of the ranges that map described.
+  Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end,
+                   const ReadMapReply* replacing = nullptr);
   Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
                      const PoolSpec& pool);
   Status ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset);

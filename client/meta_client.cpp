@@ -301,6 +301,14 @@ Result<AllocateReply> MetaClient::Allocate(uint64_t ino, uint32_t slice_count, u
   return reply;
 }
 
+Status MetaClient::Abandon(uint64_t intent_id) {
+  AbandonRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_intent_id(intent_id);
+  Empty reply;
+  return Call("abandon", *data_, &DataMap::Stub::Abandon, req, &reply);
+}
+
 Result<InodeAttr> MetaClient::Commit(CommitRequest req) {
   if (!req.has_op()) *req.mutable_op() = NextOpId();
   AttrReply reply;
@@ -504,6 +512,30 @@ Result<ClusterMap> MetaClient::GetClusterMap(uint64_t known_epoch) {
 Status MetaClient::ReportCorruption(const ReportCorruptionRequest& req) {
   Empty reply;
   return Call("report corruption", *cluster_, &Cluster::Stub::ReportCorruption, req, &reply);
+}
+
+Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limit) {
+  CompactionCandidatesRequest req;
+  req.set_limit(limit);
+  CompactionCandidatesReply reply;
+  GRANARY_TRY(
+      Call("compaction candidates", *cluster_, &Cluster::Stub::CompactionCandidates, req, &reply));
+  return reply;
+}
+
+Result<CheckSlicesReply> MetaClient::CheckSlices(const CheckSlicesRequest& req) {
+  CheckSlicesReply reply;
+  GRANARY_TRY(Call("check slices", *cluster_, &Cluster::Stub::CheckSlices, req, &reply));
+  return reply;
+}
+
+Status MetaClient::CompactionDone(uint64_t ino, uint64_t range_index) {
+  CompactionDoneRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_ino(ino);
+  req.set_range_index(range_index);
+  Empty reply;
+  return Call("compaction done", *cluster_, &Cluster::Stub::CompactionDone, req, &reply);
 }
 
 Result<ClusterStatusReply> MetaClient::ClusterStatus() {

@@ -84,6 +84,7 @@ class MetaClient {
   // Appends slices; StaleGeneration when the file was truncated since Allocate (or the intent
   // was reaped): allocate and write again.
   Result<InodeAttr> Commit(CommitRequest req);
+  Status Abandon(uint64_t intent_id);
   // Resolved extents of [offset, offset+length) (length 0 = to the end), holes omitted.
   Result<ReadMapReply> ReadMap(uint64_t ino, uint64_t offset = 0, uint64_t length = 0);
 
@@ -119,6 +120,9 @@ class MetaClient {
   Result<ClusterMap> GetClusterMap(uint64_t known_epoch = 0);
   Status ReportCorruption(const ReportCorruptionRequest& req);
   Result<ClusterStatusReply> ClusterStatus();
+  Result<CompactionCandidatesReply> CompactionCandidates(uint32_t limit);
+  Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
+  Status CompactionDone(uint64_t ino, uint64_t range_index);
 
   // The raw stubs, for what is not wrapped here.
   Namespace::Stub& namespace_stub() { return *ns_; }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "client/compactor.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
@@ -38,6 +39,10 @@ int RunMetanode(int argc, char** argv) {
                  "delete an unreferenced slice's blocks this long after its last reference went")
       ->capture_default_str();
   app.add_option("--advertise", "address others use (unused until replication)");
+  int64_t compact_interval_ms = 10000;
+  app.add_option("--compact-interval-ms", compact_interval_ms,
+                 "how often fragmented chunk ranges are compacted (0 = never)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   AddYamlConfig(app);
   try {
@@ -57,11 +62,22 @@ int RunMetanode(int argc, char** argv) {
     std::fprintf(stderr, "granary metanode: %s\n", node.status().ToString().c_str());
     return 1;
   }
+  std::unique_ptr<client::Compactor> compactor;
+  if (compact_interval_ms > 0) {
+    auto started = client::Compactor::Start((*node)->address(),
+                                            std::chrono::milliseconds(compact_interval_ms));
+    if (!started.ok()) {
+      std::fprintf(stderr, "granary metanode: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    compactor = std::move(*started);
+  }
   std::printf("listening meta=%s admin=%s\n", (*node)->address().c_str(),
               (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str());
   std::fflush(stdout);
   int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
+  compactor.reset();
   (*node)->Shutdown();
   return 0;
 }

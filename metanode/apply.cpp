@@ -314,6 +314,12 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kBootstrap:
       status = ApplyBootstrap(ctx, &reply);
       break;
+    case Operation::kAbandon:
+      status = ApplyAbandon(ctx, &reply);
+      break;
+    case Operation::kCompactionDone:
+      status = ApplyCompactionDone(ctx, &reply);
+      break;
     case Operation::kGcSlices:
       status = ApplyGcSlices(ctx, &reply);
       break;

@@ -12,6 +12,8 @@ namespace {
 
 constexpr int64_t kDefaultLeaseMs = 60000;
 constexpr uint32_t kMaxSlicesPerIntent = 4096;
+// A chunk range with this many slice references is queued for compaction.
+constexpr int kCompactAtReferences = 16;
 
 Status QuotaExceeded(const Volume& v, uint64_t more) {
   return Status(Code::QUOTA_EXCEEDED,
@@ -142,6 +144,38 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
                               req.ino(), req.generation(), a.generation()));
   }
   std::map<uint64_t, ChunkRecord> chunks;
+  std::vector<uint64_t> replaced_refs;
+  if (req.replace_ranges()) {
+    // Compaction: each range must still resolve to what the compactor read.
+    for (const RangeSlices& range : req.ranges()) {
+      ChunkRecord current;
+      auto found =
+          ctx.txn.GetRecord(Cf::kSlices, ChunkKey(req.ino(), range.range_index()), &current);
+      GRANARY_TRY(found);
+      const uint64_t start = range.range_index() * kChunkRangeSize;
+      std::vector<Extent> now = ResolveRange(current, range.range_index(), 0, kChunkRangeSize);
+      std::vector<const Extent*> expected;
+      for (const Extent& e : req.expect()) {
+        if (e.file_offset() >= start && e.file_offset() < start + kChunkRangeSize) {
+          expected.push_back(&e);
+        }
+      }
+      bool same = now.size() == expected.size();
+      for (size_t i = 0; same && i < now.size(); ++i) {
+        const Extent& x = *expected[i];
+        same = now[i].file_offset() == x.file_offset() && now[i].length() == x.length() &&
+               now[i].slice_id() == x.slice_id() && now[i].offset_in_slice() == x.offset_in_slice();
+      }
+      if (!same) {
+        return Status(Code::PRECONDITION_FAILED,
+                      fmt::format("compact inode {} range {}: changed since it was read", req.ino(),
+                                  range.range_index()));
+      }
+      for (const SliceRef& s : current.slices()) replaced_refs.push_back(s.slice_id());
+      ChunkRecord& fresh = chunks[range.range_index()];
+      fresh.set_format(kFormat);  // starts empty: the new slices replace every reference
+    }
+  }
   // New references per slice (with the first range naming each), counted after validation.
   std::map<uint64_t, std::pair<const SliceRef*, std::pair<uint64_t, uint32_t>>> added;
   for (const RangeSlices& range : req.ranges()) {
@@ -167,7 +201,7 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
   auto volume = LoadVolume(ctx.txn, a.volume_id());
   GRANARY_TRY(volume);
   Volume& v = *volume->mutable_volume();
-  uint64_t growth = req.end() > a.size() ? req.end() - a.size() : 0;
+  uint64_t growth = !req.replace_ranges() && req.end() > a.size() ? req.end() - a.size() : 0;
   uint64_t reserved =
       v.reserved_bytes() >= intent.bytes() ? v.reserved_bytes() - intent.bytes() : 0;
   if (v.quota_bytes() != 0 && growth > intent.bytes() &&
@@ -182,9 +216,22 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
   }
   // Overwritten references are dropped now, so that an overwritten slice is collected without
   // waiting for compaction.
+  for (uint64_t id : replaced_refs) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
   for (auto& [index, chunk] : chunks) {
     for (uint64_t id : PruneShadowed(&chunk)) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
     ctx.txn.PutRecord(Cf::kSlices, ChunkKey(req.ino(), index), chunk);
+    // Many references make reads slow and metadata large: queue the range for compaction.
+    if (req.replace_ranges()) {
+      ctx.txn.Delete(Cf::kSystem, CompactKey(req.ino(), index));
+    } else if (chunk.slices_size() >= kCompactAtReferences) {
+      ctx.txn.Put(Cf::kSystem, CompactKey(req.ino(), index), "");
+    }
+  }
+  if (req.replace_ranges()) {
+    if (req.intent_id() != 0) ctx.txn.Delete(Cf::kSystem, IntentKey(req.intent_id()));
+    SaveVolume(ctx.txn, *volume);
+    *reply->mutable_attr()->mutable_attr() = a;
+    return Status::Ok();
   }
   if (req.intent_id() != 0) ctx.txn.Delete(Cf::kSystem, IntentKey(req.intent_id()));
   a.set_size(std::max(a.size(), req.end()));
@@ -194,6 +241,37 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply) {
   SaveInode(ctx.txn, *rec);
   SaveVolume(ctx.txn, *volume);
   *reply->mutable_attr()->mutable_attr() = a;
+  return Status::Ok();
+}
+
+namespace {
+// Deletes an uncommitted intent: its slices become garbage, its quota reservation is returned.
+void DropIntent(Ctx& ctx, const IntentRecord& intent, std::map<uint64_t, VolumeRecord>& volumes) {
+  ctx.txn.Delete(Cf::kSystem, IntentKey(intent.id()));
+  for (uint32_t i = 0; i < intent.slice_count(); ++i) {
+    MarkGarbage(ctx, intent.ino(), intent.first_slice_id() + i);
+  }
+  auto it = volumes.find(intent.volume_id());
+  if (it == volumes.end()) {
+    auto volume = LoadVolume(ctx.txn, intent.volume_id());
+    if (!volume.ok()) return;  // volume deleted since
+    it = volumes.emplace(intent.volume_id(), std::move(*volume)).first;
+  }
+  Volume& v = *it->second.mutable_volume();
+  v.set_reserved_bytes(v.reserved_bytes() >= intent.bytes() ? v.reserved_bytes() - intent.bytes()
+                                                            : 0);
+}
+}  // namespace
+
+Status ApplyAbandon(Ctx& ctx, OpReply* reply) {
+  reply->mutable_empty();
+  auto intent =
+      FindRecord<IntentRecord>(ctx.txn, Cf::kSystem, IntentKey(ctx.op.abandon().intent_id()));
+  GRANARY_TRY(intent);
+  if (!intent->has_value()) return Status::Ok();
+  std::map<uint64_t, VolumeRecord> volumes;
+  DropIntent(ctx, **intent, volumes);
+  for (const auto& [id, volume] : volumes) SaveVolume(ctx.txn, volume);
   return Status::Ok();
 }
 
@@ -210,21 +288,7 @@ Status ApplyReapIntents(Ctx& ctx, OpReply* reply) {
                              return true;
                            }));
   std::map<uint64_t, VolumeRecord> volumes;
-  for (const IntentRecord& intent : expired) {
-    ctx.txn.Delete(Cf::kSystem, IntentKey(intent.id()));
-    for (uint32_t i = 0; i < intent.slice_count(); ++i) {
-      MarkGarbage(ctx, intent.ino(), intent.first_slice_id() + i);
-    }
-    auto it = volumes.find(intent.volume_id());
-    if (it == volumes.end()) {
-      auto volume = LoadVolume(ctx.txn, intent.volume_id());
-      if (!volume.ok()) continue;  // volume deleted since
-      it = volumes.emplace(intent.volume_id(), std::move(*volume)).first;
-    }
-    Volume& v = *it->second.mutable_volume();
-    v.set_reserved_bytes(v.reserved_bytes() >= intent.bytes() ? v.reserved_bytes() - intent.bytes()
-                                                              : 0);
-  }
+  for (const IntentRecord& intent : expired) DropIntent(ctx, intent, volumes);
   for (const auto& [id, volume] : volumes) SaveVolume(ctx.txn, volume);
   return Status::Ok();
 }

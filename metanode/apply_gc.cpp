@@ -82,6 +82,13 @@ Status DropSliceRef(Ctx& ctx, uint64_t ino, uint64_t slice_id) {
   return Status::Ok();
 }
 
+Status ApplyCompactionDone(Ctx& ctx, OpReply* reply) {
+  const CompactionDoneRequest& req = ctx.op.compaction_done();
+  ctx.txn.Delete(Cf::kSystem, CompactKey(req.ino(), req.range_index()));
+  reply->mutable_empty();
+  return Status::Ok();
+}
+
 Status ApplyGcSlices(Ctx& ctx, OpReply* reply) {
   for (uint64_t id : ctx.op.gc_slices().slice_ids()) {
     auto slice = FindRecord<SliceRecord>(ctx.txn, Cf::kSystem, SliceKey(id));

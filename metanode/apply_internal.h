@@ -106,6 +106,8 @@ Status ApplyCommit(Ctx& ctx, OpReply* reply);
 Status ApplyReapIntents(Ctx& ctx, OpReply* reply);
 Status ApplyPruneDedup(Ctx& ctx, OpReply* reply);
 Status ApplyGcSlices(Ctx& ctx, OpReply* reply);
+Status ApplyCompactionDone(Ctx& ctx, OpReply* reply);
+Status ApplyAbandon(Ctx& ctx, OpReply* reply);
 Status ApplyPoolCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeCreate(Ctx& ctx, OpReply* reply);
 Status ApplyVolumeDelete(Ctx& ctx, OpReply* reply);

@@ -90,6 +90,19 @@ void MetaCore::CollectGarbage() {
   }
 }
 
+Result<CompactionCandidatesReply> MetaCore::CompactionCandidates(uint32_t limit) {
+  if (limit == 0) limit = 100;
+  CompactionCandidatesReply reply;
+  GRANARY_TRY(Snapshot()->Scan(Cf::kSystem, kCompactPrefix, "", false,
+                               [&](std::string_view key, std::string_view) {
+                                 CompactionCandidate& c = *reply.add_candidates();
+                                 c.set_ino(ReadU64(key.substr(1)));
+                                 c.set_range_index(ReadU64(key.substr(9)));
+                                 return static_cast<uint32_t>(reply.candidates_size()) < limit;
+                               }));
+  return reply;
+}
+
 Result<CheckSlicesReply> MetaCore::CheckSlices(const CheckSlicesRequest& req) {
   auto snap = Snapshot();
   // Slices of live intents are being written: alive though not committed yet.

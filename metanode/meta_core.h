@@ -68,6 +68,7 @@ class MetaCore {
   Result<BackupReply> Backup(const std::string& dir);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
+  Result<CompactionCandidatesReply> CompactionCandidates(uint32_t limit);
 
   // One round of housekeeping at the current clock: reap expired intents, mark silent nodes down
   // (and out), collect garbage.

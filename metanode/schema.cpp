@@ -81,6 +81,12 @@ std::string OrphanKey(uint64_t ino) { return Tagged('O', ino); }
 std::string GarbageKey(uint64_t slice_id) { return Tagged('G', slice_id); }
 std::string SliceKey(uint64_t slice_id) { return Tagged('L', slice_id); }
 
+std::string CompactKey(uint64_t ino, uint64_t range) {
+  std::string key = Tagged('Q', ino);
+  AppendU64(&key, range);
+  return key;
+}
+
 std::string PgBlockPrefix(uint32_t pool, uint32_t pg) {
   return Tagged('X', (uint64_t{pool} << 32) | pg);
 }

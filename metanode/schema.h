@@ -51,6 +51,8 @@ std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterR
 std::string OrphanKey(uint64_t ino);                     // "O" ino
 std::string GarbageKey(uint64_t slice_id);               // "G" slice id
 std::string SliceKey(uint64_t slice_id);                 // "L" slice id
+// Compaction queue: "Q" ino range -> "" (a chunk range with many slice references).
+std::string CompactKey(uint64_t ino, uint64_t range);
 // PG -> blocks index (repair, fsck): "X" pool pg slice block -> "".
 std::string PgBlockKey(uint32_t pool, uint32_t pg, uint64_t slice_id, uint32_t block);
 std::string PgBlockPrefix(uint32_t pool, uint32_t pg);
@@ -63,6 +65,7 @@ inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
 inline constexpr std::string_view kGarbagePrefix = "G";
+inline constexpr std::string_view kCompactPrefix = "Q";
 inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
 

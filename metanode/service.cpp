@@ -191,6 +191,12 @@ class DataMapService final : public DataMap::CallbackService {
         core_, ctx, req->op(), [&](Operation& op) { *op.mutable_commit() = *req; },
         [out](OpReply& r) { *out = r.attr(); });
   }
+  grpc::ServerUnaryReactor* Abandon(grpc::CallbackServerContext* ctx, const AbandonRequest* req,
+                                    Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_abandon() = *req; },
+        [](OpReply&) {});
+  }
   grpc::ServerUnaryReactor* ReadMap(grpc::CallbackServerContext* ctx, const ReadMapRequest* req,
                                     ReadMapReply* out) override {
     return Done(ctx, Answer(QueryReadMap(*core_.Snapshot(), *req),
@@ -320,6 +326,16 @@ class ClusterService final : public Cluster::Service {
   grpc::Status CheckSlices(ServerContext*, const CheckSlicesRequest* req,
                            CheckSlicesReply* out) override {
     return Answer(core_.CheckSlices(*req), [&](CheckSlicesReply& r) { *out = std::move(r); });
+  }
+  grpc::Status CompactionCandidates(ServerContext*, const CompactionCandidatesRequest* req,
+                                    CompactionCandidatesReply* out) override {
+    return Answer(core_.CompactionCandidates(req->limit()),
+                  [&](CompactionCandidatesReply& r) { *out = std::move(r); });
+  }
+  grpc::Status CompactionDone(ServerContext*, const CompactionDoneRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_compaction_done() = *req; },
+        [](OpReply&) {});
   }
   grpc::Status PgBlocks(ServerContext*, const PgBlocksRequest* req, PgBlocksReply* out) override {
     return Answer(core_.PgBlocks(*req), [&](PgBlocksReply& r) { *out = std::move(r); });

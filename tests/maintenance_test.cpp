@@ -40,7 +40,8 @@ class MaintenanceTest : public ::testing::Test {
     o.datanode_flags = std::move(per_datanode);
     o.down_after_ms = 1500;
     o.heartbeat_ms = 300;
-    o.metanode_flags = {"--out-after-ms", "3000", "--gc-grace-ms", "500"};
+    o.metanode_flags = {"--out-after-ms",        "3000", "--gc-grace-ms", "500",
+                        "--compact-interval-ms", "300"};
     o.all_datanode_flags = {"--maintenance-ms", "200"};
     for (auto& f : datanode_flags) o.all_datanode_flags.push_back(f);
     cluster_ = std::make_unique<LocalCluster>(std::move(o));
@@ -342,6 +343,47 @@ TEST_F(MaintenanceTest, HundredOverwritesLeaveAboutOneCopyOnDisk) {
   ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(60)))
       << "still " << total() << " bytes of blocks; " << AdminRepair();
   ExpectContent("ckpt", last);
+}
+
+TEST_F(MaintenanceTest, PartialOverwritesAreCompactedIntoOneSliceAndCollected) {
+  Start(3);
+  const size_t size = 1 << 20;
+  std::vector<uint8_t> model = Pattern(size, 300);
+  Write("fragmented", model);
+  std::mt19937_64 rng(301);
+  {
+    auto f = client_->Open("default", "fragmented");
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    // 100 flushed writes of 100 KiB at random offsets: each a slice partly hiding older ones.
+    for (int i = 0; i < 100; ++i) {
+      const size_t len = 100 << 10, off = rng() % (size - len);
+      auto patch = Pattern(len, 400 + i);
+      std::copy(patch.begin(), patch.end(), model.begin() + static_cast<ptrdiff_t>(off));
+      ASSERT_TRUE((*f)->Pwrite(patch, off).ok());
+      ASSERT_TRUE((*f)->Flush().ok());
+    }
+    ASSERT_TRUE((*f)->Close().ok());
+  }
+  auto attr = client_->Resolve("default", "fragmented");
+  ASSERT_TRUE(attr.ok());
+  // The compactor rewrites the range as one slice; the same bytes read back.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto map = client_->meta().ReadMap(attr->ino(), 0, size);
+        return map.ok() && map->extents_size() == 1;
+      },
+      seconds(30)))
+      << "range never compacted";
+  ExpectContent("fragmented", model);
+  // The slices it replaced are collected: about one copy per replica is left.
+  auto total = [&] {
+    uint64_t sum = 0;
+    for (int i = 0; i < 3; ++i) sum += BlockUsage(cluster_->datanode_dir(i)).first;
+    return sum;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(30)))
+      << "still " << total() << " bytes of blocks; " << AdminRepair();
+  ExpectContent("fragmented", model);
 }
 
 }  // namespace
