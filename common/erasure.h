@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/status.h"
+#include "granary/types.pb.h"
 
 namespace granary {
 
@@ -20,6 +22,21 @@ inline uint64_t EcFragmentSize(uint64_t block_length, int data_count) {
   const uint64_t k = static_cast<uint64_t>(data_count);
   const uint64_t per = (block_length + k - 1) / k;
   return (per + 4095) / 4096 * 4096;
+}
+
+// Which stored fragment of a block member `position` of its PG holds (docs/erasure-coding.md),
+// or nullopt when it holds none. Replicated pools: every member holds fragment 0. EC pools: a
+// full block (length == block_size) of an ERASURE_CODED slice is K+M fragments, member i holding
+// fragment i; any other block is M+1 copies (fragment 0) on members 0..M.
+inline std::optional<uint32_t> StoredFragment(const PoolSpec& pool, Encoding slice_encoding,
+                                              uint64_t block_length, uint64_t block_size,
+                                              uint32_t position) {
+  if (pool.redundancy() != ERASURE_CODED_POOL) return 0u;
+  if (slice_encoding == ERASURE_CODED && block_size != 0 && block_length == block_size) {
+    return position;
+  }
+  if (position > pool.coding_chunks()) return std::nullopt;
+  return 0u;
 }
 
 class ReedSolomon {

@@ -17,8 +17,22 @@ namespace {
 // DataControl on --listen: status, block listing (repair, fsck) and batch deletes (GC).
 class ControlService final : public DataControl::Service {
  public:
-  ControlService(BlockStore* store, std::function<uint32_t()> node_id, EpochView* epochs)
-      : store_(store), node_id_(std::move(node_id)), epochs_(epochs) {}
+  ControlService(BlockStore* store, std::function<uint32_t()> node_id, EpochView* epochs,
+                 std::function<Maintenance*()> maintenance)
+      : store_(store),
+        node_id_(std::move(node_id)),
+        epochs_(epochs),
+        maintenance_(std::move(maintenance)) {}
+
+  grpc::Status RepairNow(grpc::ServerContext*, const RepairNowRequest*,
+                         RepairNowReply*) override {
+    Maintenance* m = maintenance_();
+    if (m == nullptr) {
+      return ToGrpcStatus(InvalidArgument("datanode runs without a metanode"));
+    }
+    m->RequestRepair();
+    return grpc::Status::OK;
+  }
 
   grpc::Status Status(grpc::ServerContext*, const DataNodeStatusRequest*,
                       DataNodeStatusReply* reply) override {
@@ -62,6 +76,7 @@ class ControlService final : public DataControl::Service {
   BlockStore* store_;
   std::function<uint32_t()> node_id_;
   EpochView* epochs_;
+  std::function<Maintenance*()> maintenance_;
 };
 
 }  // namespace
@@ -116,7 +131,7 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
 
   impl->control = std::make_unique<ControlService>(
       impl->store.get(), [raw = impl.get()] { return raw->session ? raw->session->node_id() : 0; },
-      impl->epochs);
+      impl->epochs, [raw = impl.get()] { return raw->maintenance.get(); });
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(o.listen.ToString(), grpc::InsecureServerCredentials(), &bound);

@@ -168,21 +168,13 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
 }
 
 std::optional<BlockKey> Maintenance::KeyFor(const PgView& pg, const PgBlock& b) {
+  auto fragment =
+      StoredFragment(*pg.pool, b.encoding(), b.length(), b.block_size(), pg.position);
+  if (!fragment) return std::nullopt;
   BlockKey key;
   key.set_slice_id(b.slice_id());
   key.set_block_index(b.block_index());
-  key.set_fragment(0);
-  if (pg.pool->redundancy() != ERASURE_CODED_POOL)
-    return key;  // replicated pool: every member has a copy
-  // EC pool (docs/erasure-coding.md): a full block of a coded slice is K+M fragments, member i
-  // holding fragment i; any other block is M+1 copies on the first M+1 members.
-  const bool fragmented =
-      b.encoding() == ERASURE_CODED && b.block_size() != 0 && b.length() == b.block_size();
-  if (fragmented) {
-    key.set_fragment(pg.position);
-    return key;
-  }
-  if (pg.position > pg.pool->coding_chunks()) return std::nullopt;
+  key.set_fragment(*fragment);
   return key;
 }
 
@@ -222,8 +214,9 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
     if (it == pg.nodes->end() || it->second->state() != UP) return nullptr;
     return it->second;
   };
-  if (key.fragment() == 0 && (pg.pool->redundancy() != ERASURE_CODED_POOL ||
-                              b.encoding() != ERASURE_CODED || b.length() != b.block_size())) {
+  const bool fragmented = pg.pool->redundancy() == ERASURE_CODED_POOL &&
+                          b.encoding() == ERASURE_CODED && b.length() == b.block_size();
+  if (!fragmented) {
     // A copy: take it from any other member holding one.
     Status last = Unavailable("no other up member holds a copy");
     for (uint32_t slot = 0; slot < pg.members.size(); ++slot) {
@@ -308,6 +301,11 @@ bool Maintenance::Reconcile(const ClusterMap& map) {
     if (store_->Delete(info.key()).ok()) M().reclaimed.Add();
   }
   return true;
+}
+
+void Maintenance::RequestRepair() {
+  repair_wanted_ = true;
+  cv_.notify_all();
 }
 
 uint64_t Maintenance::ScrubAll() {

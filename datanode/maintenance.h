@@ -48,6 +48,8 @@ class Maintenance {
   }
   // Scrubs every block now (tests, `granary admin scrub` later); returns corrupt copies found.
   uint64_t ScrubAll();
+  // Asks for a repair pass at once (fsck --repair).
+  void RequestRepair();
 
  private:
   void Loop();

@@ -201,7 +201,7 @@ Status ApplyBootstrap(Ctx& ctx, OpReply* reply) {
   def.set_format(kFormat);
   def.set_value(id);
   ctx.txn.PutRecord(Cf::kSystem, kDefaultPoolKey, def);
-  return Status::Ok();
+  return CountLegacySlices(ctx);
 }
 
 Status ApplyPoolCreate(Ctx& ctx, OpReply* reply) {

@@ -67,6 +67,33 @@ Status AddSliceRefs(Ctx& ctx, const InodeAttr& owner, uint64_t range_index, cons
   return Status::Ok();
 }
 
+Status CountLegacySlices(Ctx& ctx) {
+  constexpr std::string_view kCountedKey = "Mslices-counted";
+  std::string marker;
+  auto done = ctx.txn.Get(Cf::kSystem, kCountedKey, &marker);
+  GRANARY_TRY(done);
+  if (*done) return Status::Ok();
+  std::vector<std::pair<uint64_t, ChunkRecord>> chunks;  // (ino, chunk) of the whole store
+  std::vector<uint64_t> ranges;
+  GRANARY_TRY(ctx.txn.Scan(Cf::kSlices, "", "", false,
+                           [&](std::string_view key, std::string_view value) {
+                             ChunkRecord chunk;
+                             chunk.ParseFromArray(value.data(), static_cast<int>(value.size()));
+                             chunks.emplace_back(ReadU64(key), std::move(chunk));
+                             ranges.push_back(ReadU64(key.substr(8)));
+                             return true;
+                           }));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    auto owner = LoadInode(ctx.txn, chunks[i].first);
+    if (!owner.ok()) continue;  // a chunk without its inode: fsck's business
+    for (const SliceRef& ref : chunks[i].second.slices()) {
+      GRANARY_TRY(AddSliceRefs(ctx, owner->attr(), ranges[i], ref, 1));
+    }
+  }
+  ctx.txn.Put(Cf::kSystem, kCountedKey, "1");
+  return Status::Ok();
+}
+
 Status DropSliceRef(Ctx& ctx, uint64_t ino, uint64_t slice_id) {
   auto found = FindRecord<SliceRecord>(ctx.txn, Cf::kSystem, SliceKey(slice_id));
   GRANARY_TRY(found);

@@ -84,6 +84,9 @@ void MarkGarbage(Ctx& ctx, uint64_t ino, uint64_t slice_id);
 // and its PG -> blocks index entries.
 Status AddSliceRefs(Ctx& ctx, const InodeAttr& owner, uint64_t range_index, const SliceRef& ref,
                     uint32_t count);
+// Once per store: gives slices committed before reference counting (no `L` record) their
+// records, counts and index entries, so that GC and reconcile never take them for dead.
+Status CountLegacySlices(Ctx& ctx);
 // Drops one reference (the chunk record holding it has already been changed).
 Status DropSliceRef(Ctx& ctx, uint64_t ino, uint64_t slice_id);
 
