@@ -9,3 +9,10 @@ target_link_libraries(granary_kubeapi PUBLIC granary_common nlohmann_json::nlohm
 add_executable(granary-kubeapi ${CMAKE_CURRENT_LIST_DIR}/kubeapi/main.cpp)
 target_compile_options(granary-kubeapi PRIVATE ${GRANARY_WARNINGS})
 target_link_libraries(granary-kubeapi PRIVATE granary_kubeapi CLI11::CLI11)
+
+granary_add_test(kube_client_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_client_test.cpp
+  DEPS granary_kube granary_kubeapi granary_test_harness
+  LABELS unit TIMEOUT 60)
+# Designated initializers leave defaulted option fields out on purpose.
+target_compile_options(kube_client_test PRIVATE -Wno-missing-field-initializers)
