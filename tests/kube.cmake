@@ -16,3 +16,9 @@ granary_add_test(kube_client_test
   LABELS unit TIMEOUT 60)
 # Designated initializers leave defaulted option fields out on purpose.
 target_compile_options(kube_client_test PRIVATE -Wno-missing-field-initializers)
+
+granary_add_test(kube_runtime_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_runtime_test.cpp
+  DEPS granary_operator_runtime granary_kubeapi granary_test_harness
+  LABELS unit TIMEOUT 60)
+target_compile_options(kube_runtime_test PRIVATE -Wno-missing-field-initializers)

@@ -19,7 +19,10 @@ void Informer::Stop() { reflector_->Stop(); }
 
 void Informer::Replace(std::vector<Json> items) {
   std::map<std::string, Json> next;
-  for (auto& item : items) next[kube::KeyOf(item)] = std::move(item);
+  for (auto& item : items) {
+    std::string key = kube::KeyOf(item);  // before the move: `a[f(x)] = move(x)` moves first
+    next[key] = std::move(item);
+  }
   std::vector<Json> added, deleted;
   std::vector<std::pair<Json, Json>> updated;
   {
