@@ -12,13 +12,21 @@ target_link_libraries(granary-kubeapi PRIVATE granary_kubeapi CLI11::CLI11)
 
 granary_add_test(kube_client_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_client_test.cpp
-  DEPS granary_kube granary_kubeapi granary_test_harness
+  DEPS granary_kube granary_kubeapi
   LABELS unit TIMEOUT 60)
 # Designated initializers leave defaulted option fields out on purpose.
 target_compile_options(kube_client_test PRIVATE -Wno-missing-field-initializers)
 
 granary_add_test(kube_runtime_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_runtime_test.cpp
-  DEPS granary_operator_runtime granary_kubeapi granary_test_harness
+  DEPS granary_operator_runtime granary_kubeapi
   LABELS unit TIMEOUT 60)
 target_compile_options(kube_runtime_test PRIVATE -Wno-missing-field-initializers)
+
+granary_add_test(kube_kubeapi_process_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_kubeapi_process_test.cpp
+  DEPS granary_kube granary_test_harness
+  LABELS integration TIMEOUT 60)
+target_compile_definitions(kube_kubeapi_process_test
+                           PRIVATE GRANARY_KUBEAPI_BINARY="$<TARGET_FILE:granary-kubeapi>")
+add_dependencies(kube_kubeapi_process_test granary-kubeapi)

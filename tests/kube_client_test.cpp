@@ -436,3 +436,58 @@ TEST(KubeConfigTest, InClusterReadsTheServiceAccount) {
 
 }  // namespace
 }  // namespace granary::testing
+
+namespace granary::testing {
+namespace {
+
+TEST_F(KubeClientTest, MarkReadyPlaysTheKubeletAndWorkloadControllers) {
+  namespace res = kube::resources;
+  Json ds = {{"apiVersion", "apps/v1"},
+             {"kind", "DaemonSet"},
+             {"metadata", {{"name", "datanode"}, {"namespace", "default"}}},
+             {"spec", {{"template", Json::object()}}}};
+  Json sts = {{"apiVersion", "apps/v1"},
+              {"kind", "StatefulSet"},
+              {"metadata", {{"name", "metanode"}, {"namespace", "default"}}},
+              {"spec", {{"replicas", 1}}}};
+  ASSERT_TRUE(client_->Create(res::kDaemonSets, ds).ok());
+  ASSERT_TRUE(client_->Create(res::kStatefulSets, sts).ok());
+  ASSERT_TRUE(client_->Create(res::kPods, Pod("p")).ok());
+  ASSERT_TRUE(server_->MarkReady("apps", "daemonsets", "default", "datanode", 3).ok());
+  ASSERT_TRUE(server_->MarkReady("apps", "statefulsets", "default", "metanode").ok());
+  ASSERT_TRUE(server_->MarkReady("", "pods", "default", "p").ok());
+  EXPECT_EQ(server_->MarkReady("", "pods", "default", "absent").code(), Code::NOT_FOUND);
+  auto d = client_->Get(res::kDaemonSets, "default", "datanode");
+  EXPECT_EQ((*d)["status"]["numberReady"], 3);
+  EXPECT_EQ((*d)["status"]["desiredNumberScheduled"], 3);
+  EXPECT_EQ((*d)["status"]["observedGeneration"], 1);
+  auto s = client_->Get(res::kStatefulSets, "default", "metanode");
+  EXPECT_EQ((*s)["status"]["readyReplicas"], 1);
+  auto p = client_->Get(res::kPods, "default", "p");
+  EXPECT_EQ((*p)["status"]["phase"], "Running");
+  EXPECT_EQ((*p)["status"]["conditions"][0], Json({{"type", "Ready"}, {"status", "True"}}));
+}
+
+TEST_F(KubeClientTest, CustomResourceDefinitionsRegisterNewResources) {
+  kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                      "CustomResourceDefinition", false};
+  Json crd = {{"apiVersion", "apiextensions.k8s.io/v1"},
+              {"kind", "CustomResourceDefinition"},
+              {"metadata", {{"name", "widgets.example.com"}}},
+              {"spec",
+               {{"group", "example.com"},
+                {"scope", "Cluster"},
+                {"names", {{"plural", "widgets"}, {"kind", "Widget"}}},
+                {"versions", {{{"name", "v1"}, {"subresources", {{"status", Json::object()}}}}}}}}};
+  kube::Resource widgets{"example.com", "v1", "widgets", "Widget", false};
+  EXPECT_EQ(client_->List(widgets, "").status().code(), Code::NOT_FOUND);
+  ASSERT_TRUE(client_->Create(crds, crd).ok());
+  Json w = {{"apiVersion", "example.com/v1"}, {"kind", "Widget"}, {"metadata", {{"name", "w"}}}};
+  ASSERT_TRUE(client_->Create(widgets, w).ok());
+  auto got = client_->Get(widgets, "", "w");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(kube::GenerationOf(*got), 1);
+}
+
+}  // namespace
+}  // namespace granary::testing

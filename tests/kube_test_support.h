@@ -3,15 +3,32 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <memory>
+#include <thread>
 
 #include "operator/kube/client.h"
-#include "tests/harness/process.h"
 #include "tests/kubeapi/kubeapi_server.h"
 
 namespace granary::testing {
 
 using kube::Json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Polls `condition` until it holds or `timeout` passes (the harness's WaitUntil, without
+// linking the multi-process harness and the granary binary it needs).
+inline bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto delay = milliseconds(1);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(delay);  // polling interval, not synchronisation
+    delay = std::min(delay * 2, milliseconds(20));
+  }
+  return true;
+}
 
 class KubeApiTest : public ::testing::Test {
  protected:
