@@ -491,3 +491,39 @@ TEST_F(KubeClientTest, CustomResourceDefinitionsRegisterNewResources) {
 
 }  // namespace
 }  // namespace granary::testing
+
+namespace granary::testing {
+namespace {
+
+TEST_F(KubeClientTest, ASelectorWatchSeesObjectsLeaveAndEnterTheSelection) {
+  namespace res = kube::resources;
+  ASSERT_TRUE(client_->Create(res::kConfigMaps, ConfigMap("m", {}, {{"role", "meta"}})).ok());
+  kube::WatchOptions o;
+  o.label_selector = "role=meta";
+  auto watch = client_->Watch(res::kConfigMaps, "default", o);
+  ASSERT_TRUE(watch.ok());
+  auto next = [&]() -> std::pair<kube::WatchEvent::Type, std::string> {
+    while (true) {
+      auto e = (*watch)->Next();
+      if (!e.ok() || !e->has_value()) return {kube::WatchEvent::Type::kBookmark, "end"};
+      if ((*e)->type != kube::WatchEvent::Type::kBookmark) {
+        return {(*e)->type, kube::NameOf((*e)->object)};
+      }
+    }
+  };
+  EXPECT_EQ(next(), std::pair(kube::WatchEvent::Type::kAdded, std::string("m")));
+  ASSERT_TRUE(client_
+                  ->MergePatch(res::kConfigMaps, "default", "m",
+                               {{"metadata", {{"labels", {{"role", "data"}}}}}})
+                  .ok());
+  EXPECT_EQ(next(), std::pair(kube::WatchEvent::Type::kDeleted, std::string("m")));
+  ASSERT_TRUE(client_->Create(res::kConfigMaps, ConfigMap("other", {}, {{"role", "data"}})).ok());
+  ASSERT_TRUE(client_
+                  ->MergePatch(res::kConfigMaps, "default", "m",
+                               {{"metadata", {{"labels", {{"role", "meta"}}}}}})
+                  .ok());
+  EXPECT_EQ(next(), std::pair(kube::WatchEvent::Type::kAdded, std::string("m")));
+}
+
+}  // namespace
+}  // namespace granary::testing

@@ -234,8 +234,10 @@ Store::Objects& Store::ObjectsOf(const ResourceType& t) {
   return objects_[TypeKey(t.group, t.plural)];
 }
 
-void Store::RecordLocked(const ResourceType& t, const std::string& event_type, const Json& object) {
-  history_.push_back({rv_, TypeKey(t.group, t.plural), event_type, object});
+void Store::RecordLocked(const ResourceType& t, const std::string& event_type, const Json& object,
+                         const Json& previous) {
+  history_.push_back({rv_, TypeKey(t.group, t.plural), event_type, object,
+                      previous.is_null() ? object : previous});
   cv_.notify_all();
 }
 
@@ -451,7 +453,7 @@ Reply Store::WriteLocked(const ResourceType& t, const std::string& ns, const std
   if (next == old_cmp) return {200, old};
   next["metadata"]["resourceVersion"] = std::to_string(++rv_);
   old = next;
-  RecordLocked(t, "MODIFIED", next);
+  RecordLocked(t, "MODIFIED", next, old_cmp);
   Json result = next;
   if (next["metadata"].contains("deletionTimestamp") && Finalizers(next).empty()) {
     RemoveLocked(t, key, "Background");
@@ -615,7 +617,15 @@ std::vector<std::string> Store::NextLines(WatchState& w,
     }
     for (const Event& e : history_) {
       if (e.rv <= w.cursor || e.type_key != tk) continue;
-      if (WatchMatches(w, e.object)) lines.push_back(event_line(e.type, e.object));
+      // As the real watch cache does for a selector: an object that starts matching is ADDED,
+      // one that stops matching is DELETED for this watcher.
+      bool was = WatchMatches(w, e.previous);
+      bool is = WatchMatches(w, e.object);
+      if (e.type == "MODIFIED" && was != is) {
+        lines.push_back(event_line(is ? "ADDED" : "DELETED", e.object));
+      } else if (is) {
+        lines.push_back(event_line(e.type, e.object));
+      }
     }
     w.cursor = std::max(w.cursor, rv_);
     if (w.bookmark_due && w.query.bookmarks) {

@@ -106,6 +106,7 @@ class Store {
     std::string type_key;
     std::string type;  // ADDED | MODIFIED | DELETED
     Json object;
+    Json previous;  // before a MODIFIED, for selector transitions
   };
   using Objects = std::map<std::string, Json>;  // "ns/name" → object
 
@@ -113,7 +114,9 @@ class Store {
   Objects& ObjectsOf(const ResourceType& t);
   Reply WriteLocked(const ResourceType& t, const std::string& ns, const std::string& name,
                     Json body, bool status);
-  void RecordLocked(const ResourceType& t, const std::string& event_type, const Json& object);
+  // `previous`: the object before a MODIFIED (null: same labels as `object`).
+  void RecordLocked(const ResourceType& t, const std::string& event_type, const Json& object,
+                    const Json& previous = Json());
   void RemoveLocked(const ResourceType& t, const std::string& key, const std::string& propagation);
   void CollectGarbageLocked();
   bool WatchMatches(const WatchState& w, const Json& object) const;
