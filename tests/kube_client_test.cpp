@@ -1,11 +1,14 @@
 // The Kubernetes client against the strict API test server: CRUD, conflicts, error decoding,
 // selectors and pagination, the status subresource, finalizers, watches, the reflector's resume
 // and relist, and both ways of finding the server (kubeconfig, in-cluster).
+#include <cpprest/asyncrt_utils.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include "operator/kube/config.h"
 #include "operator/kube/reflector.h"
@@ -523,6 +526,139 @@ TEST_F(KubeClientTest, ASelectorWatchSeesObjectsLeaveAndEnterTheSelection) {
                                {{"metadata", {{"labels", {{"role", "meta"}}}}}})
                   .ok());
   EXPECT_EQ(next(), std::pair(kube::WatchEvent::Type::kAdded, std::string("m")));
+}
+
+}  // namespace
+}  // namespace granary::testing
+
+namespace granary::testing {
+namespace {
+
+namespace res = kube::resources;
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A throwaway PKI made with the openssl CLI: a CA, a server certificate for 127.0.0.1, a client
+// certificate, and an unrelated CA.
+struct TestPki {
+  TempDir dir;
+  std::string ca, server_cert, server_key, client_cert, client_key, other_ca;
+
+  bool Make() {
+    std::string d = dir.str();
+    std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    std::ofstream(dir.path() / "san.ext") << "subjectAltName=IP:127.0.0.1\n";
+    std::string script =
+        "set -e; cd " + d + ";" + "openssl req -x509 " + ec +
+        " -keyout ca.key -out ca.crt -subj /CN=test-ca -days 1;" + "openssl req -x509 " + ec +
+        " -keyout o.key -out other.crt -subj /CN=other -days 1;" + "openssl req " + ec +
+        " -keyout server.key -out server.csr -subj /CN=kubeapi;" +
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial " +
+        "-out server.crt -days 1 -extfile san.ext;" + "openssl req " + ec +
+        " -keyout client.key -out client.csr -subj /CN=granary-operator;" +
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial " +
+        "-out client.crt -days 1";
+    if (std::system(("(" + script + ") >/dev/null 2>&1").c_str()) != 0) return false;
+    ca = Slurp(dir.path() / "ca.crt");
+    other_ca = Slurp(dir.path() / "other.crt");
+    server_cert = Slurp(dir.path() / "server.crt");
+    server_key = Slurp(dir.path() / "server.key");
+    client_cert = Slurp(dir.path() / "client.crt");
+    client_key = Slurp(dir.path() / "client.key");
+    return true;
+  }
+};
+
+class KubeTlsTest : public ::testing::Test {
+ protected:
+  void Start(bool client_ca) {
+    ASSERT_TRUE(pki_.Make()) << "openssl could not make the test certificates";
+    kubeapi::ServerOptions o;
+    o.bearer_token = "sa-token";
+    o.tls_cert_pem = pki_.server_cert;
+    o.tls_key_pem = pki_.server_key;
+    if (client_ca) o.client_ca_pem = pki_.ca;
+    auto s = kubeapi::KubeApiServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+  }
+  Status Probe(const kube::Config& c) {
+    auto client = kube::Client::Create(c);
+    if (!client.ok()) return client.status();
+    return (*client)->List(res::kPods, "default").status();
+  }
+
+  TestPki pki_;
+  std::unique_ptr<kubeapi::KubeApiServer> server_;
+};
+
+TEST_F(KubeTlsTest, InClusterConfigSpeaksHttpsWithTheServiceAccountCaAndToken) {
+  Start(false);
+  TempDir sa;
+  std::ofstream(sa.path() / "token") << "sa-token\n";
+  std::ofstream(sa.path() / "ca.crt") << pki_.ca;
+  setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", std::to_string(server_->port()).c_str(), 1);
+  auto c = kube::InClusterConfig(sa.str());
+  unsetenv("KUBERNETES_SERVICE_HOST");
+  unsetenv("KUBERNETES_SERVICE_PORT");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto client = kube::Client::Create(*c);
+  ASSERT_TRUE(client.ok());
+  Json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "tls"}, {"namespace", "default"}}}};
+  auto created = (*client)->Create(res::kConfigMaps, cm);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto list = (*client)->List(res::kConfigMaps, "default");
+  ASSERT_TRUE(list.ok());
+  auto watch = (*client)->Watch(res::kConfigMaps, "default", {.resource_version = "0"});
+  ASSERT_TRUE(watch.ok()) << watch.status().ToString();
+  auto first = (*watch)->Next();
+  ASSERT_TRUE(first.ok() && first->has_value()) << first.status().ToString();
+  EXPECT_EQ(kube::NameOf((*first)->object), "tls");
+}
+
+TEST_F(KubeTlsTest, AnUntrustedServerIsRefusedUnlessVerificationIsSkipped) {
+  Start(false);
+  kube::Config c;
+  c.server = server_->url();
+  c.token = "sa-token";
+  c.ca_pem = pki_.other_ca;
+  EXPECT_EQ(Probe(c).code(), Code::UNAVAILABLE);
+  c.insecure_skip_tls_verify = true;
+  EXPECT_TRUE(Probe(c).ok()) << Probe(c).ToString();
+}
+
+TEST_F(KubeTlsTest, AKubeconfigClientCertificateAuthenticates) {
+  Start(true);
+  TempDir dir;
+  auto b64 = [](const std::string& s) {
+    std::vector<unsigned char> bytes(s.begin(), s.end());
+    return utility::conversions::to_base64(bytes);
+  };
+  {
+    std::ofstream k(dir.path() / "config");
+    k << "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+      << "clusters:\n- name: k\n  cluster:\n    server: " << server_->url() << "\n"
+      << "    certificate-authority-data: " << b64(pki_.ca) << "\n"
+      << "users:\n- name: op\n  user:\n    client-certificate-data: " << b64(pki_.client_cert)
+      << "\n    client-key-data: " << b64(pki_.client_key) << "\n"
+      << "contexts:\n- name: c\n  context:\n    cluster: k\n    user: op\n";
+  }
+  auto c = kube::LoadKubeconfig((dir.path() / "config").string());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->token.empty());
+  EXPECT_TRUE(Probe(*c).ok()) << Probe(*c).ToString();
+  kube::Config anonymous = *c;
+  anonymous.client_cert_pem.clear();
+  anonymous.client_key_pem.clear();
+  EXPECT_EQ(Probe(anonymous).code(), Code::PERMISSION_DENIED);
 }
 
 }  // namespace

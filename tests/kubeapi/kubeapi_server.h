@@ -32,6 +32,11 @@ struct ServerOptions {
   uint16_t port = 0;         // 0 picks a free port
   std::string bearer_token;  // non-empty: every request must carry `Authorization: Bearer <t>`
   int bookmark_interval_ms = 1000;
+  // Non-empty: serve HTTPS with this certificate chain and key (PEM).
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // Non-empty (with TLS): client certificates signed by this CA authenticate like the token.
+  std::string client_ca_pem;
 };
 
 class KubeApiServer {
@@ -41,7 +46,7 @@ class KubeApiServer {
   static Result<std::unique_ptr<KubeApiServer>> Start(ServerOptions options = {});
   ~KubeApiServer();
 
-  // "http://127.0.0.1:PORT".
+  // "http://127.0.0.1:PORT" (https with TLS).
   std::string url() const;
   uint16_t port() const;
 
