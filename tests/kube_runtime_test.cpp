@@ -345,6 +345,67 @@ TEST_F(LeaderElectionTest, AReleasedLeaseIsTakenOverWithoutWaitingForExpiry) {
   EXPECT_EQ(max_leaders_.load(), 1);
 }
 
+TEST_F(KubeRuntimeTest, TwoInstancesShareOneLeaseOnlyTheLeaderReconcilesAndFailsOver) {
+  struct Instance {
+    std::unique_ptr<kube::Client> client;
+    MetricsRegistry metrics;
+    std::unique_ptr<runtime::Manager> manager;
+    runtime::Controller* controller = nullptr;
+    std::atomic<int> reconciled{0};
+  };
+  auto make = [&](const std::string& identity) {
+    auto in = std::make_unique<Instance>();
+    in->client = NewClient();
+    runtime::ManagerOptions o;
+    o.admin.host.clear();
+    o.lease.identity = identity;
+    o.lease.lease_duration = milliseconds(1000);
+    o.lease.renew_deadline = milliseconds(600);
+    o.lease.retry_period = milliseconds(100);
+    in->manager = std::make_unique<runtime::Manager>(*in->client, o, in->metrics);
+    auto& informer = in->manager->AddInformer(res::kStorageClusters);
+    Instance* raw = in.get();
+    in->controller = &in->manager->AddController(
+        {.name = "sc"}, [raw](const std::string&) -> Result<runtime::ReconcileResult> {
+          raw->reconciled++;
+          return runtime::ReconcileResult{};
+        });
+    in->controller->For(informer);
+    return in;
+  };
+  auto a = make("instance-a");
+  auto b = make("instance-b");
+  ASSERT_TRUE(a->manager->Start().ok());
+  ASSERT_TRUE(b->manager->Start().ok());
+  bool overlap = false;
+  auto leaders = [&] {
+    bool ra = a->manager && a->controller->running();
+    bool rb = b->manager && b->controller->running();
+    overlap |= ra && rb;
+    return int(ra) + int(rb);
+  };
+  ASSERT_TRUE(WaitUntil(
+      [&] { return leaders() == 1 && a->manager->Ready() && b->manager->Ready(); }, seconds(10)));
+  Instance* leader = a->manager->IsLeader() ? a.get() : b.get();
+  Instance* standby = leader == a.get() ? b.get() : a.get();
+  ASSERT_TRUE(client_->Create(res::kStorageClusters, StorageCluster("sc", 1)).ok());
+  ASSERT_TRUE(
+      WaitUntil([&] { return leader->reconciled.load() >= 1 && leaders() == 1; }, seconds(10)));
+  EXPECT_EQ(standby->reconciled.load(), 0) << "a standby caches but never reconciles";
+  EXPECT_TRUE(standby->manager->Ready()) << "a standby's cache is warm";
+
+  auto died = Clock::now();
+  leader->manager->Stop(/*release_lease=*/false);  // as if the process died
+  leader->manager.reset();  // and is gone: nothing on its way out may release the Lease
+  ASSERT_TRUE(
+      WaitUntil([&] { return standby->manager->IsLeader() && leaders() == 1; }, seconds(10)));
+  EXPECT_GE(Clock::now() - died, milliseconds(900)) << "only once the Lease expired";
+  ASSERT_TRUE(WaitUntil([&] { return standby->reconciled.load() >= 1; }, seconds(10)))
+      << "the new leader looks at every object once";
+  EXPECT_FALSE(overlap) << "never two instances reconciling at once";
+  standby->manager->Stop();
+}
+
 TEST_F(KubeRuntimeTest, ALeaderThatLosesItsLeaseStopsReconciling) {
   MetricsRegistry metrics;
   runtime::ManagerOptions o;

@@ -81,7 +81,11 @@ void Reflector::Run() {
                                {from, options_.label_selector, options_.field_selector, true,
                                 options_.watch_timeout_seconds});
     if (!watch.ok()) {
-      if (watch.status().code() == Code::STALE_EPOCH) need_list = true;
+      if (watch.status().code() == Code::STALE_EPOCH) {
+        need_list = true;  // a fresh list gives a current resourceVersion: no back-off needed
+        SetError(watch.status());
+        continue;
+      }
       if (!failed(watch.status())) return;
       continue;
     }

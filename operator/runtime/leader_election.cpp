@@ -19,6 +19,7 @@ void LeaderElector::Start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
+  stopped_ = false;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -139,6 +140,10 @@ void LeaderElector::Run() {
 void LeaderElector::Stop(bool release) {
   {
     std::lock_guard lock(mu_);
+    // Only the first Stop decides about the Lease: the destructor's must not release a Lease
+    // that Stop(false) left to expire.
+    if (stopped_) return;
+    stopped_ = true;
     stop_ = true;
     cv_.notify_all();
   }

@@ -60,6 +60,7 @@ class LeaderElector {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool stopped_ = false;  // Stop ran (it runs once per Start)
   bool leader_ = false;
   std::string holder_;
   kube::Json observed_spec_;
