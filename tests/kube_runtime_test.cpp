@@ -7,6 +7,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "operator/runtime/apply.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/objects.h"
 #include "tests/harness/test_support.h"
@@ -229,6 +230,38 @@ TEST_F(KubeRuntimeTest, ControllerOwnsChildrenReportsConditionsAndHonoursItsFina
       seconds(10)));
   EXPECT_GE(mini.cleanups.load(), 1);
   manager.Stop();
+}
+
+TEST_F(KubeRuntimeTest, CreateOrUpdateWritesOnlyWhatDiffersAndKeepsOthersKeys) {
+  Json desired = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "DaemonSet"},
+      {"metadata",
+       {{"name", "datanode"}, {"namespace", "default"}, {"labels", {{"app", "granary"}}}}},
+      {"spec", {{"template", {{"image", "granary:1"}}}}}};
+  auto first = runtime::CreateOrUpdate(*client_, res::kDaemonSets, desired);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->changed);
+  // Another writer adds its own label and the kubelet-side status appears.
+  ASSERT_TRUE(client_
+                  ->MergePatch(res::kDaemonSets, "default", "datanode",
+                               {{"metadata", {{"labels", {{"team", "storage"}}}}}})
+                  .ok());
+  ASSERT_TRUE(server_->MarkReady("apps", "daemonsets", "default", "datanode", 2).ok());
+  uint64_t rv = server_->resource_version();
+  auto same = runtime::CreateOrUpdate(*client_, res::kDaemonSets, desired);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->changed) << "nothing the controller manages differs: no write";
+  EXPECT_EQ(server_->resource_version(), rv);
+
+  desired["spec"]["template"]["image"] = "granary:2";
+  auto rolled = runtime::CreateOrUpdate(*client_, res::kDaemonSets, desired);
+  ASSERT_TRUE(rolled.ok());
+  EXPECT_TRUE(rolled->changed);
+  EXPECT_EQ(rolled->object["spec"]["template"]["image"], "granary:2");
+  EXPECT_EQ(rolled->object["metadata"]["labels"]["team"], "storage");
+  EXPECT_EQ(rolled->object["status"]["numberReady"], 2);
+  EXPECT_EQ(kube::GenerationOf(rolled->object), 2);
 }
 
 TEST_F(KubeRuntimeTest, AdminEndpointServesHealthReadinessAndMetrics) {
