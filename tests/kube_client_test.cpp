@@ -238,6 +238,11 @@ TEST_F(KubeClientTest, ContinueTokenExpiresAfterCompaction) {
   auto [gone, status] = HttpGet(addr, "/api/v1/namespaces/default/pods?limit=1&continue=" + token);
   EXPECT_EQ(gone, 410);
   EXPECT_EQ(Json::parse(status)["reason"], "Expired");
+  // Garbage is a 400, and the server lives on.
+  EXPECT_EQ(HttpGet(addr, "/api/v1/namespaces/default/pods?limit=abc").first, 400);
+  EXPECT_EQ(HttpGet(addr, "/api/v1/namespaces/default/pods?continue=x/y%zz").first, 400);
+  EXPECT_EQ(HttpGet(addr, "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=x").first, -1);
+  EXPECT_EQ(HttpGet(addr, "/api/v1/namespaces/default/pods").first, 200);
 }
 
 TEST_F(KubeClientTest, WatchStreamsChangesInOrderWithBookmarks) {

@@ -8,6 +8,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <set>
 #include <thread>
 
@@ -25,7 +26,8 @@ namespace {
 std::string UrlDecode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
       out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
       i += 2;
     } else if (s[i] == '+') {
@@ -154,11 +156,21 @@ struct KubeApiServer::Impl {
         if (auto err = Resolve(path, route)) {
           reply = *err;
         } else {
-          Watch(sock, req, route, query);
+          try {
+            Watch(sock, req, route, query);
+          } catch (const std::exception& e) {
+            // Malformed parameters: the stream (if begun) is cut, the server lives on.
+          }
           break;  // a watch owns its connection to the end
         }
       } else {
-        reply = Handle(req, path, query);
+        // A malformed number or a JSON value of the wrong type is the client's fault (400),
+        // never a reason for the server to die.
+        try {
+          reply = Handle(req, path, query);
+        } catch (const std::exception& e) {
+          reply = ErrorReply(400, "BadRequest", e.what());
+        }
       }
       http::response<http::string_body> res{static_cast<http::status>(reply.code), req.version()};
       res.set(http::field::content_type, "application/json");
@@ -300,6 +312,11 @@ struct KubeApiServer::Impl {
       http::write(sock, res, ec);
       return;
     }
+    struct Closer {
+      Store& store;
+      WatchState& w;
+      ~Closer() { store.CloseWatch(w); }  // on every way out, exceptions included
+    } closer{store, w};
     http::response<http::empty_body> res{http::status::ok, req.version()};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::transfer_encoding, "chunked");
@@ -321,7 +338,6 @@ struct KubeApiServer::Impl {
         if (ec) break;
       }
     }
-    store.CloseWatch(w);
   }
 };
 
