@@ -55,7 +55,8 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenew() {
   const auto& leases = kube::resources::kLeases;
   auto now = Clock::now();
   int64_t seconds = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(options_.lease_duration.count() / 1000.0)));
+      1, static_cast<int64_t>(
+             std::ceil(std::chrono::duration<double>(options_.lease_duration).count())));
   std::string stamp = NowMicroTime();
   auto lease = client_.Get(leases, options_.ns, options_.name);
   if (!lease.ok()) {

@@ -41,8 +41,9 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
 std::chrono::milliseconds WorkQueue::NextDelay(const std::string& key) {
   std::lock_guard lock(mu_);
   int n = failures_[key]++;
-  double exp = std::min<double>(limit_.base_delay.count() * std::pow(2.0, n),
-                                static_cast<double>(limit_.max_delay.count()));
+  double exp = std::min<double>(
+      std::chrono::duration<double, std::milli>(limit_.base_delay).count() * std::pow(2.0, n),
+      static_cast<double>(limit_.max_delay.count()));
   // Token bucket with reservations: a negative balance is the wait for this caller's token.
   auto now = Clock::now();
   double elapsed = std::chrono::duration<double>(now - refilled_).count();

@@ -195,7 +195,7 @@ struct KubeApiServer::Impl {
     } else {
       return ErrorReply(404, "NotFound", "the server could not find the requested resource");
     }
-    std::vector<std::string> rest(seg.begin() + i, seg.end());
+    std::vector<std::string> rest(seg.begin() + static_cast<std::ptrdiff_t>(i), seg.end());
     if (rest.size() >= 3 && rest[0] == "namespaces" && rest[2] != "status") {
       route.ns = rest[1];
       rest.erase(rest.begin(), rest.begin() + 2);

@@ -19,7 +19,7 @@ std::string Now() {
   return buf;
 }
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   auto b = s.find_first_not_of(' ');
   auto e = s.find_last_not_of(' ');
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
