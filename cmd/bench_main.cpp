@@ -1,6 +1,7 @@
 // `granary bench datapath --meta ADDR [--size-mib 1024] [--path default/bench.dat] [--labels L]`:
 // writes then reads one file through libgranary and prints one JSON object with MB/s. The
-// scripts in bench/ put it beside the physical limits (iperf3, fio, RocksDB) measured in the same run.
+// scripts in bench/ put it beside the physical limits (iperf3, fio, RocksDB) measured in the
+// same run.
 #include <fmt/format.h>
 
 #include <chrono>
