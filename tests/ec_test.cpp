@@ -26,7 +26,9 @@ class EcTest : public ::testing::Test {
     for (int i = 0; i < datanodes; ++i) options.datanode_flags.push_back({"--workers", "2"});
     cluster_ = std::make_unique<LocalCluster>(std::move(options));
     cluster_->Start();
-    client_ = Connect(std::chrono::milliseconds(1000));
+    // A generous fragment deadline: a loaded CI machine must not turn healthy reads into
+    // rebuilds (the tests that want a short one connect their own client).
+    client_ = Connect(std::chrono::milliseconds(5000));
     volume_ = fmt::format("ec{}{}", k, m);
     CreatePoolAndVolume(client_->meta(), EcPool(volume_, k, m, kBlock));
     k_ = k;
