@@ -302,6 +302,18 @@ TEST_F(Ec42Test, WritesContinueDegradedWithOneDatanodeDown) {
   EXPECT_TRUE(Read("degraded") == data);
 }
 
+// ec:8+3 needs 11 failure domains; on 6 datanodes the pool exists but cannot be placed, and a
+// writer is told so (Unavailable, retryable once datanodes join), not NotFound.
+TEST_F(Ec42Test, PoolWiderThanTheClusterIsUnavailableToWriters) {
+  CreatePoolAndVolume(client_->meta(), EcPool("wide", 8, 3, kBlock));
+  auto f = client_->Open("wide", "x", {.create = true});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->Pwrite(Pattern(kBlock, 1), 0).ok());
+  Status s = (*f)->Flush();
+  EXPECT_EQ(s.code(), Code::UNAVAILABLE) << s.ToString();
+  EXPECT_NE(s.message().find("not placed"), std::string::npos) << s.ToString();
+}
+
 // Overwrites leave short (replicated) slices on top of erasure-coded ones; truncates cut both.
 TEST_F(Ec42Test, RandomOverwritesAndTruncatesMatchAModel) {
   std::mt19937_64 rng(11);
