@@ -207,7 +207,10 @@ class EcBlockIo::PendingRead {
   // Phase 1: the first tries of the data fragments, until each answered or `deadline` (from the
   // block's first request) passed. Good bytes go to `out`.
   void FirstTries(std::chrono::milliseconds deadline, std::span<uint8_t> out) {
-    const auto until = std::min(started_ + deadline, hard_deadline_);
+    // At least a quarter of the deadline from now: a reader still busy with earlier blocks of
+    // its pipeline must not count its own lateness against the datanode.
+    const auto until =
+        std::min(std::max(started_ + deadline, Clock::now() + deadline / 4), hard_deadline_);
     for (size_t answered = 0; answered < requests_.size(); ++answered) {
       auto a = Next(until);
       if (!a) break;
