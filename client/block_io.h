@@ -1,5 +1,6 @@
 // Block-level data path of libgranary (DESIGN §4): chain-replicated writes and CRC-verified
-// reads of the nearest healthy copy with failover. Knows nothing of files or slices maps.
+// reads of the nearest healthy copy with failover, plus the single-copy primitives the EC path
+// (ec_block_io.h) builds on. Knows nothing of files or slice maps.
 #pragma once
 
 #include <chrono>
@@ -37,6 +38,12 @@ class BlockIo {
   std::future<Status> WriteAsync(const BlockTarget& target, const BlockKey& key,
                                  const BlockOrigin& origin, std::span<const uint8_t> data,
                                  uint32_t min_members);
+  // The same with a callback, run exactly once (on a connection's receiver thread, or on the
+  // caller's when the write fails before it is sent); it must not block. `data` must stay valid
+  // until then.
+  using WriteDone = std::function<void(Status)>;
+  void WriteAsync(const BlockTarget& target, const BlockKey& key, const BlockOrigin& origin,
+                  std::span<const uint8_t> data, uint32_t min_members, WriteDone done);
 
   // Reads bytes [offset, offset + out.size()) of a block into `out`, from the nearest copy that
   // has it intact: each copy's bytes are checked against the CRCs the writer computed; a bad
@@ -56,10 +63,27 @@ class BlockIo {
   Status FinishRead(PendingRead pending, const BlockTarget& target, const BlockKey& key,
                     uint64_t offset, std::span<uint8_t> out);
 
+  // One READ_BLOCK of bytes [offset, offset + length) (rounded out to 4 KiB) from `replica`,
+  // unverified; `done` runs once, on a receiver thread, and must not block. For readers that
+  // combine several copies (EC fragments) and check each with CheckReply.
+  using ReadDone = std::function<void(Result<DataReply>)>;
+  void ReadAsync(const BlockTarget& target, const Replica& replica, const BlockKey& key,
+                 uint64_t offset, uint64_t length, std::chrono::steady_clock::time_point deadline,
+                 ReadDone done);
+
+  // Checks a READ_BLOCK reply from `replica`: its code, that it covers [offset, offset +
+  // length), and every 4 KiB unit against the writer's CRC. A mismatch is counted, logged and
+  // reported (Corrupt naming the node and offset). A good reply is counted in
+  // granary_client_read_bytes_total by the replica's distance.
+  Status CheckReply(const DataReply& reply, const Replica& replica, const BlockKey& key,
+                    uint64_t offset, uint64_t length);
+
+  const BlockIoOptions& options() const { return options_; }
+
  private:
   DataRequest ReadRequest(const BlockTarget& target, const BlockKey& key, uint64_t offset,
                           uint64_t length) const;
-  // Checks a READ_BLOCK reply and copies the asked bytes out.
+  // CheckReply, then copies the asked bytes out.
   Status Verify(const DataReply& reply, const Replica& replica, const BlockKey& key,
                 uint64_t offset, std::span<uint8_t> out);
 

@@ -8,6 +8,29 @@
 
 namespace granary::client {
 
+BlockTarget BlockTarget::FirstMembers(size_t n) const {
+  BlockTarget t;
+  t.pool_id = pool_id;
+  t.pg = pg;
+  t.pg_epoch = pg_epoch;
+  n = std::min(n, members.size());
+  t.members.assign(members.begin(), members.begin() + static_cast<ptrdiff_t>(n));
+  for (size_t i : read_order) {
+    if (i < n) t.read_order.push_back(i);
+  }
+  return t;
+}
+
+BlockTarget BlockTarget::OnlyMember(size_t i) const {
+  BlockTarget t;
+  t.pool_id = pool_id;
+  t.pg = pg;
+  t.pg_epoch = pg_epoch;
+  t.members.push_back(members[i]);
+  t.read_order.push_back(0);
+  return t;
+}
+
 std::shared_ptr<const ClusterView::Snapshot> ClusterView::Current() const {
   std::lock_guard lock(mu_);
   return snapshot_;
@@ -81,6 +104,9 @@ Result<BlockTarget> ClusterView::Locate(const Layout& layout, uint64_t slice_id,
     if (it != s->nodes.end()) {
       r.data_address = it->second.data_address();
       r.up = it->second.state() != NodeState::DOWN && it->second.state() != NodeState::OUT;
+      if (const placement::Node* node = s->map->FindNode(id)) {
+        r.distance = Distance(self_, node->location);
+      }
     } else {
       r.up = false;
     }

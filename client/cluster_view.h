@@ -21,6 +21,9 @@ struct Replica {
   uint32_t node_id = 0;
   std::string data_address;
   bool up = true;
+  // From the client's Location (common/topology.h Distance): 0 same host, 1 same rack,
+  // 2 same zone, 3 elsewhere or unknown.
+  int distance = 3;
 };
 
 // Where one block lives: its PG, the PG's epoch and members in placement order (primary /
@@ -31,6 +34,12 @@ struct BlockTarget {
   uint64_t pg_epoch = 0;
   std::vector<Replica> members;
   std::vector<size_t> read_order;  // indices into members
+
+  // The same PG narrowed to its first `n` members (replicated blocks of an EC pool live on
+  // members 0..M), read order kept.
+  BlockTarget FirstMembers(size_t n) const;
+  // The same PG narrowed to member `i` alone (one EC fragment).
+  BlockTarget OnlyMember(size_t i) const;
 };
 
 class ClusterView {

@@ -10,6 +10,8 @@
 
 #include "client/block_io.h"
 #include "client/cluster_view.h"
+#include "client/ec_block_io.h"
+#include "client/ec_codec.h"
 #include "client/granary.h"
 #include "client/meta_client.h"
 #include "common/log.h"
@@ -34,11 +36,46 @@ bool Retryable(const Status& s) {
   return s.code() == Code::STALE_EPOCH || s.code() == Code::UNAVAILABLE;
 }
 
-// Members needed to acknowledge a write: Ceph's rule, size - size/2 (3 -> 2, 2 -> 1).
+bool IsEcPool(const PoolSpec& pool) { return pool.redundancy() == Redundancy::ERASURE_CODED_POOL; }
+
+// Members needed to acknowledge a write: Ceph's rules, size - size/2 for replicated pools
+// (3 -> 2, 2 -> 1) and K+1 fragments for EC pools.
 uint32_t MinMembers(const PoolSpec& pool) {
   if (pool.min_size() > 0) return pool.min_size();
+  if (IsEcPool(pool))
+    return std::min(pool.data_chunks() + 1, pool.data_chunks() + pool.coding_chunks());
   uint32_t size = pool.replicas() ? pool.replicas() : 1;
   return size - size / 2;
+}
+
+// Replicated blocks of an EC pool: M+1 copies on the PG's first M+1 members, so that any M
+// losses leave one, as for the fragments. A write may skip as many down members as an EC write
+// may (K+M - min_size), but always needs one copy.
+uint32_t EcReplicaCount(const PoolSpec& pool) { return pool.coding_chunks() + 1; }
+uint32_t EcReplicaMinimum(const PoolSpec& pool) {
+  const uint32_t tolerated = pool.data_chunks() + pool.coding_chunks() - MinMembers(pool);
+  const uint32_t copies = EcReplicaCount(pool);
+  return copies > tolerated ? copies - tolerated : 1;
+}
+
+// The pool of a layout from the cached map, refetched once when the map does not know it yet.
+// A pool the metanode has but could not place (fewer failure domains than its width, e.g.
+// ec:8+3 on 6 datanodes) is absent from the map: Unavailable, since it may be placed once
+// enough datanodes join.
+Result<PoolSpec> LayoutPool(ClusterView& view, uint32_t pool_id) {
+  auto pool = view.Pool(pool_id);
+  if (pool.ok()) return pool;
+  GRANARY_TRY(view.Refresh());
+  pool = view.Pool(pool_id);
+  if (pool.ok() || pool.status().code() != Code::NOT_FOUND) return pool;
+  return Unavailable(
+      fmt::format("pool {} is not placed in cluster map epoch {}: not enough "
+                  "datanodes in distinct failure domains for its width",
+                  pool_id, view.epoch()));
+}
+
+uint32_t LayoutBlockSize(const Layout& layout, const PoolSpec& pool) {
+  return layout.block_size() ? layout.block_size() : pool.block_size();
 }
 
 }  // namespace
@@ -121,12 +158,17 @@ Status File::FlushLocked() {
   return s.WithContext(fmt::format("flush ino {}", ino_));
 }
 
-Status File::FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end) {
+Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end) {
   uint64_t bytes = 0;
-  for (const auto& s : slices) bytes += s.length;
-  auto alloc = client_->meta().Allocate(ino_, static_cast<uint32_t>(slices.size()), bytes);
+  for (const auto& s : planned) bytes += s.length;
+  auto alloc = client_->meta().Allocate(ino_, static_cast<uint32_t>(planned.size()), bytes);
   if (!alloc.ok()) return alloc.status().WithContext("allocate");
-  GRANARY_TRY(WriteBlocks(slices, *alloc));
+  auto pool = LayoutPool(client_->cluster(), alloc->layout().pool_id());
+  if (!pool.ok()) return pool.status();
+  const uint32_t block_size = LayoutBlockSize(alloc->layout(), *pool);
+  std::vector<PlannedSlice> slices = planned;
+  for (PlannedSlice& s : slices) s.encoding = SliceEncoding(*pool, s.length, block_size);
+  GRANARY_TRY(WriteBlocks(slices, *alloc, *pool));
 
   CommitRequest commit;
   commit.set_ino(ino_);
@@ -143,28 +185,29 @@ Status File::FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end) {
   return Status::Ok();
 }
 
-Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc) {
+Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
+                         const PoolSpec& pool) {
   ClusterView& view = client_->cluster();
   BlockIo& io = client_->blocks();
+  EcBlockIo& ec_io = client_->ec_blocks();
   const Layout& layout = alloc.layout();
-  auto pool = view.Pool(layout.pool_id());
-  if (!pool.ok()) {  // no map yet, or a pool newer than the cached map
-    GRANARY_TRY(view.Refresh());
-    pool = view.Pool(layout.pool_id());
+  const uint32_t block_size = LayoutBlockSize(layout, pool);
+  const uint32_t min_members = MinMembers(pool);
+  const bool ec_pool = IsEcPool(pool);
+  std::shared_ptr<const EcCodec> codec;
+  if (ec_pool) {
+    auto c =
+        EcCodec::Get(static_cast<int>(pool.data_chunks()), static_cast<int>(pool.coding_chunks()));
+    if (!c.ok()) return c.status().WithContext(fmt::format("pool {}", pool.name()));
+    codec = std::move(*c);
   }
-  if (!pool.ok()) return pool.status();
-  if (pool->redundancy() == Redundancy::ERASURE_CODED_POOL) {
-    return InvalidArgument(
-        fmt::format("pool {} is erasure-coded; EC writes are not built yet", pool->name()));
-  }
-  const uint32_t block_size = layout.block_size() ? layout.block_size() : pool->block_size();
-  const uint32_t min_members = MinMembers(*pool);
   const auto deadline = Clock::now() + client_->options().operation_timeout;
 
   struct Job {
     BlockKey key;
     BlockOrigin origin;
     std::span<const uint8_t> data;
+    bool erasure_coded = false;
   };
   std::vector<Job> jobs;
   for (size_t i = 0; i < slices.size(); ++i) {
@@ -173,17 +216,32 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
       Job job;
       job.key.set_slice_id(alloc.first_slice_id() + i);
       job.key.set_block_index(b);
+      job.erasure_coded = BlockIsErasureCoded(s.encoding, s.length, block_size, b);
       job.origin.set_ino(ino_);
       job.origin.set_range_index(s.file_offset / kChunkRangeSize);
-      job.origin.set_encoding(Encoding::REPLICATED);
+      job.origin.set_encoding(job.erasure_coded ? Encoding::ERASURE_CODED : Encoding::REPLICATED);
       job.data = {s.data + uint64_t{b} * block_size, BlockLength(s.length, block_size, b)};
       jobs.push_back(std::move(job));
     }
   }
 
+  // One attempt at one block: EC fragments fan out; replicated blocks go down a chain (in an
+  // EC pool, over the PG's first M+1 members).
+  auto start = [&](const Job& job, const BlockTarget& target) -> std::future<Status> {
+    if (job.erasure_coded) {
+      return ec_io.WriteAsync(target, job.key, job.origin, job.data, *codec, min_members);
+    }
+    if (ec_pool) {
+      return io.WriteAsync(target.FirstMembers(EcReplicaCount(pool)), job.key, job.origin, job.data,
+                           EcReplicaMinimum(pool));
+    }
+    return io.WriteAsync(target, job.key, job.origin, job.data, min_members);
+  };
+
   // Writes one block until it succeeds, the error is final, or the deadline passes. The map is
   // refetched between tries: a StaleEpoch or a dead member is resolved by the metanode's next
-  // epoch (replacement or a degraded set).
+  // epoch (replacement or a degraded set). Writes are idempotent, so a whole EC block is sent
+  // again (fragments already stored answer OK without touching the disk).
   auto write_with_retry = [&](const Job& job, Status first) -> Status {
     Status s = std::move(first);
     auto backoff = std::chrono::milliseconds(50);
@@ -199,7 +257,7 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
       }
       auto target = view.Locate(layout, job.key.slice_id(), job.key.block_index());
       if (!target.ok()) return target.status();
-      s = io.WriteAsync(*target, job.key, job.origin, job.data, min_members).get();
+      s = start(job, *target).get();
     }
     return s;
   };
@@ -221,15 +279,18 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
   for (size_t j = 0; j < jobs.size() && first_error.ok(); ++j) {
     auto target = view.Locate(layout, jobs[j].key.slice_id(), jobs[j].key.block_index());
     if (!target.ok() && target.status().code() == Code::UNAVAILABLE) {
-      GRANARY_TRY(view.Refresh());
-      target = view.Locate(layout, jobs[j].key.slice_id(), jobs[j].key.block_index());
+      Status refreshed = view.Refresh();
+      if (refreshed.ok()) {
+        target = view.Locate(layout, jobs[j].key.slice_id(), jobs[j].key.block_index());
+      } else {
+        target = refreshed;
+      }
     }
     if (!target.ok()) {
       first_error = target.status();
       break;
     }
-    inflight.push_back(
-        {j, io.WriteAsync(*target, jobs[j].key, jobs[j].origin, jobs[j].data, min_members)});
+    inflight.push_back({j, start(jobs[j], *target)});
     if (inflight.size() >= client_->options().max_inflight_blocks) reap_one();
   }
   while (!inflight.empty()) reap_one();
@@ -262,19 +323,27 @@ Result<size_t> File::Pread(std::span<uint8_t> out, uint64_t offset) {
 Status File::ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset) {
   ClusterView& view = client_->cluster();
   BlockIo& io = client_->blocks();
+  EcBlockIo& ec_io = client_->ec_blocks();
   const Layout& layout = map.attr().layout();
   if (view.epoch() == 0) GRANARY_TRY(view.Refresh());
-  uint32_t block_size = layout.block_size();
-  if (block_size == 0) {
-    auto pool = view.Pool(layout.pool_id());
-    if (!pool.ok()) return pool.status();
-    block_size = pool->block_size();
+  auto pool = LayoutPool(view, layout.pool_id());
+  if (!pool.ok()) return pool.status();
+  const uint32_t block_size = LayoutBlockSize(layout, *pool);
+  const bool ec_pool = IsEcPool(*pool);
+  std::shared_ptr<const EcCodec> codec;
+  if (ec_pool) {
+    auto c = EcCodec::Get(static_cast<int>(pool->data_chunks()),
+                          static_cast<int>(pool->coding_chunks()));
+    if (!c.ok()) return c.status().WithContext(fmt::format("pool {}", pool->name()));
+    codec = std::move(*c);
   }
 
   struct Piece {
     BlockTarget target;
     BlockKey key;
     uint64_t block_offset;
+    uint64_t block_length;
+    bool erasure_coded;
     std::span<uint8_t> dest;
   };
   std::vector<Piece> pieces;
@@ -292,31 +361,54 @@ Status File::ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64
       auto target = view.Locate(layout, e.slice_id(), b);
       if (!target.ok()) return target.status();
       Piece p;
-      p.target = std::move(*target);
+      p.erasure_coded =
+          BlockIsErasureCoded(e.encoding(), e.slice_length(), block_size, static_cast<uint32_t>(b));
+      if (p.erasure_coded && !codec) {
+        return Corrupt(fmt::format("slice {} is erasure-coded but pool {} is not", e.slice_id(),
+                                   pool->name()));
+      }
+      p.target = ec_pool && !p.erasure_coded ? target->FirstMembers(EcReplicaCount(*pool))
+                                             : std::move(*target);
       p.key.set_slice_id(e.slice_id());
       p.key.set_block_index(static_cast<uint32_t>(b));
       p.block_offset = b_from - b * block_size;
+      p.block_length = BlockLength(e.slice_length(), block_size, static_cast<uint32_t>(b));
       p.dest = out.subspan(from + (b_from - s_from) - offset, b_to - b_from);
       pieces.push_back(std::move(p));
     }
   }
 
-  // Up to max_inflight_blocks reads in flight; each verified (and failed over) in order.
+  // Up to max_inflight_blocks reads in flight; each verified (and failed over or rebuilt) in
+  // order.
+  struct Inflight {
+    size_t piece;
+    BlockIo::PendingRead replicated;
+    EcBlockIo::PendingReadPtr ec;
+  };
   const size_t window = client_->options().max_inflight_blocks;
-  std::deque<std::pair<size_t, BlockIo::PendingRead>> inflight;
+  std::deque<Inflight> inflight;
   Status first_error;
   size_t next = 0;
   while ((next < pieces.size() || !inflight.empty())) {
     while (next < pieces.size() && inflight.size() < window && first_error.ok()) {
       const Piece& p = pieces[next];
-      inflight.emplace_back(next, io.StartRead(p.target, p.key, p.block_offset, p.dest.size()));
+      Inflight f{next, {}, nullptr};
+      if (p.erasure_coded) {
+        f.ec =
+            ec_io.StartRead(p.target, p.key, *codec, p.block_length, p.block_offset, p.dest.size());
+      } else {
+        f.replicated = io.StartRead(p.target, p.key, p.block_offset, p.dest.size());
+      }
+      inflight.push_back(std::move(f));
       ++next;
     }
     if (inflight.empty()) break;
-    auto [index, pending] = std::move(inflight.front());
+    Inflight f = std::move(inflight.front());
     inflight.pop_front();
-    const Piece& p = pieces[index];
-    Status s = io.FinishRead(std::move(pending), p.target, p.key, p.block_offset, p.dest);
+    const Piece& p = pieces[f.piece];
+    Status s = p.erasure_coded ? ec_io.FinishRead(std::move(f.ec), p.dest)
+                               : io.FinishRead(std::move(f.replicated), p.target, p.key,
+                                               p.block_offset, p.dest);
     if (!s.ok() && first_error.ok()) first_error = std::move(s);
   }
   return first_error;

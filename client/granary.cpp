@@ -4,6 +4,7 @@
 
 #include "client/block_io.h"
 #include "client/cluster_view.h"
+#include "client/ec_block_io.h"
 #include "client/meta_client.h"
 #include "common/config.h"
 #include "common/data_connection.h"
@@ -66,6 +67,10 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
         Status s = raw_meta->ReportCorruption(req);
         if (!s.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", s.ToString());
       });
+  EcReadOptions ec_options;
+  ec_options.fragment_deadline = options.fragment_deadline;
+  ec_options.request_timeout = options.request_timeout;
+  c->ec_blocks_ = std::make_unique<EcBlockIo>(*c->blocks_, ec_options);
   return c;
 }
 

@@ -5,7 +5,7 @@
 //   auto client = Client::Connect({.meta = "127.0.0.1:7410"});
 //   auto file = (*client)->Open("default", "ckpt/model.bin", {.create = true, .truncate = true});
 //   (*file)->Pwrite(bytes, 0);
-//   (*file)->Close();   // durable on return: every replica fsynced, metadata committed
+//   (*file)->Close();   // durable on return: every replica/fragment fsynced, metadata committed
 #pragma once
 
 #include <atomic>
@@ -29,6 +29,7 @@ namespace granary::client {
 class MetaClient;
 class ClusterView;
 class BlockIo;
+class EcBlockIo;
 class Client;
 
 struct ClientOptions {
@@ -43,6 +44,9 @@ struct ClientOptions {
   uint64_t write_buffer_bytes = 64ull << 20;
   // Blocks in flight per flush or read (bounds memory and sockets).
   uint32_t max_inflight_blocks = 16;
+  // Erasure-coded reads: a data fragment not answered within this long is rebuilt from the
+  // other fragments (docs/erasure-coding.md).
+  std::chrono::milliseconds fragment_deadline{1000};
   uint32_t uid = 0;
   uint32_t gid = 0;
 };
@@ -86,7 +90,8 @@ class File {
   Status FlushLocked();
   // One attempt: allocate, write every block of `slices`, commit.
   Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end);
-  Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc);
+  Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
+                     const PoolSpec& pool);
   Status ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset);
 
   Client* client_;
@@ -121,6 +126,7 @@ class Client {
   MetaClient& meta() { return *meta_; }
   ClusterView& cluster() { return *cluster_; }
   BlockIo& blocks() { return *blocks_; }
+  EcBlockIo& ec_blocks() { return *ec_blocks_; }
   const ClientOptions& options() const { return options_; }
 
  private:
@@ -138,6 +144,7 @@ class Client {
   std::unique_ptr<MetaClient> meta_;
   std::unique_ptr<ClusterView> cluster_;
   std::unique_ptr<BlockIo> blocks_;
+  std::unique_ptr<EcBlockIo> ec_blocks_;
   std::atomic<uint64_t> handles_opened_{0};
 };
 

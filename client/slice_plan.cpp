@@ -20,6 +20,13 @@ std::vector<PlannedSlice> PlanSlices(const std::vector<DirtyRun>& runs, uint64_t
   return out;
 }
 
+Encoding SliceEncoding(const PoolSpec& pool, uint64_t length, uint32_t block_size) {
+  if (pool.redundancy() == Redundancy::ERASURE_CODED_POOL && length >= block_size) {
+    return Encoding::ERASURE_CODED;
+  }
+  return Encoding::REPLICATED;
+}
+
 std::vector<RangeSlices> CommitRanges(const std::vector<PlannedSlice>& slices,
                                       uint64_t first_slice_id, Encoding encoding) {
   std::map<uint64_t, RangeSlices> ranges;
@@ -34,7 +41,7 @@ std::vector<RangeSlices> CommitRanges(const std::vector<PlannedSlice>& slices,
     ref->set_offset_in_slice(0);
     ref->set_length(s.length);
     ref->set_pos(s.file_offset % kChunkRangeSize);
-    ref->set_encoding(encoding);
+    ref->set_encoding(s.encoding != Encoding::ENCODING_UNSPECIFIED ? s.encoding : encoding);
   }
   std::vector<RangeSlices> out;
   for (auto& [_, r] : ranges) out.push_back(std::move(r));

@@ -26,19 +26,27 @@ void ReedSolomon::Encode(const uint8_t* const* data, uint8_t* const* parity, siz
 
 Status ReedSolomon::Reconstruct(uint8_t* const* fragments, const std::vector<bool>& present,
                                 size_t length) const {
+  std::vector<bool> want(present.size());
+  for (size_t i = 0; i < present.size(); ++i) want[i] = !present[i];
+  return Reconstruct(fragments, present, want, length);
+}
+
+Status ReedSolomon::Reconstruct(uint8_t* const* fragments, const std::vector<bool>& present,
+                                const std::vector<bool>& want, size_t length) const {
   const int n = k_ + m_;
-  if (static_cast<int>(present.size()) != n) {
+  if (static_cast<int>(present.size()) != n || static_cast<int>(want.size()) != n) {
     return InvalidArgument(
-        fmt::format("reconstruct: {} presence flags for {} fragments", present.size(), n));
+        fmt::format("reconstruct: {} presence and {} wanted flags for {} fragments", present.size(),
+                    want.size(), n));
   }
   std::vector<int> survivors;
   std::vector<int> missing;
   for (int i = 0; i < n; ++i) {
-    if (present[i] && static_cast<int>(survivors.size()) < k_) {
-      survivors.push_back(i);
-    } else if (!present[i]) {
-      missing.push_back(i);
+    if (want[i] && present[i]) {
+      return InvalidArgument(fmt::format("reconstruct: fragment {} is wanted but present", i));
     }
+    if (present[i] && static_cast<int>(survivors.size()) < k_) survivors.push_back(i);
+    if (want[i]) missing.push_back(i);
   }
   if (missing.empty()) return Status::Ok();
   if (static_cast<int>(survivors.size()) < k_) {

@@ -82,5 +82,38 @@ TEST(ReedSolomonTest, WideCodesReconstructDataAndParity) {
   EXPECT_EQ(damaged.fragments, original.fragments);
 }
 
+// A reader that lost data fragments rebuilds only those; parity it did not ask for stays as is.
+TEST(ReedSolomonTest, RebuildsOnlyTheWantedFragments) {
+  auto rs = ReedSolomon::Create(8, 3);
+  ASSERT_TRUE(rs.ok());
+  Stripe original = Encoded(**rs, 4096 * 3, 4);
+  Stripe damaged = original;
+  damaged.pointers.clear();
+  for (auto& f : damaged.fragments) damaged.pointers.push_back(f.data());
+  std::vector<bool> present(11, true);
+  std::vector<bool> want(11, false);
+  for (int i : {2, 5, 9}) {
+    present[i] = false;
+    std::fill(damaged.fragments[i].begin(), damaged.fragments[i].end(), 0xAB);
+  }
+  want[2] = want[5] = true;
+  ASSERT_TRUE((*rs)->Reconstruct(damaged.pointers.data(), present, want, 4096 * 3).ok());
+  EXPECT_EQ(damaged.fragments[2], original.fragments[2]);
+  EXPECT_EQ(damaged.fragments[5], original.fragments[5]);
+  EXPECT_EQ(damaged.fragments[9], std::vector<uint8_t>(4096 * 3, 0xAB));
+
+  want[0] = true;  // present fragments cannot be wanted
+  EXPECT_EQ((*rs)->Reconstruct(damaged.pointers.data(), present, want, 4096).code(),
+            Code::INVALID_ARGUMENT);
+}
+
+TEST(EcFragmentSizeTest, IsCeilOfBlockOverKInWholePages) {
+  EXPECT_EQ(EcFragmentSize(4 << 20, 4), 1u << 20);
+  EXPECT_EQ(EcFragmentSize(4 << 20, 8), 512u << 10);
+  EXPECT_EQ(EcFragmentSize(4 << 20, 6), 700416u);  // ceil(4 MiB / 6) = 699051 -> 171 pages
+  EXPECT_EQ(EcFragmentSize(1, 4), 4096u);
+  EXPECT_EQ(EcFragmentSize(4 * 4096 + 1, 4), 8192u);
+}
+
 }  // namespace
 }  // namespace granary

@@ -106,7 +106,7 @@ Status ValidateName(std::string_view name) {
 }
 
 Result<InodeRecord> NewInode(Ctx& ctx, VolumeRecord& volume, FileType type, uint32_t mode,
-                             uint32_t uid, uint32_t gid) {
+                             uint32_t uid, uint32_t gid, std::string_view writer_host) {
   Volume& v = *volume.mutable_volume();
   if (v.quota_inodes() != 0 && v.used_inodes() + 1 > v.quota_inodes()) {
     return Status(Code::QUOTA_EXCEEDED,
@@ -137,6 +137,20 @@ Result<InodeRecord> NewInode(Ctx& ctx, VolumeRecord& volume, FileType type, uint
     layout.set_block_size(pool->spec().block_size());
     layout.set_stripe_width(std::min<uint32_t>(4, std::max<uint32_t>(1, pool->spec().pg_count())));
     layout.set_seed(Mix64(*ino));
+    if (pool->spec().locality() == WRITER_LOCAL && !writer_host.empty()) {
+      ClusterRecord cluster;
+      auto found = ctx.txn.GetRecord(Cf::kSystem, kClusterKey, &cluster);
+      GRANARY_TRY(found);
+      auto local =
+          ctx.mapper.WriterLocalLayout(cluster.placement(), v.pool_id(), writer_host,
+                                       layout.block_size(), layout.stripe_width(), layout.seed());
+      // A writer on a host without a datanode in the pool gets the ordinary spread.
+      if (local.ok()) {
+        layout = std::move(*local);
+      } else if (local.status().code() != Code::NOT_FOUND) {
+        return local.status().WithContext(fmt::format("writer-local layout for '{}'", writer_host));
+      }
+    }
   }
   return rec;
 }

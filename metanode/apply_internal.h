@@ -59,9 +59,10 @@ Result<uint64_t> NextId(Txn& txn, std::string_view counter, uint64_t count = 1);
 // Entry names: InvalidArgument for "", ".", "..", '/' or NUL; NameTooLong over 255 bytes.
 Status ValidateName(std::string_view name);
 
-// A new inode in `volume` (not yet saved), checking the inode quota and counting it.
+// A new inode in `volume` (not yet saved), checking the inode quota and counting it. A regular
+// file in a writer-local pool created from `writer_host` gets PGs whose primary is on that host.
 Result<InodeRecord> NewInode(Ctx& ctx, VolumeRecord& volume, FileType type, uint32_t mode,
-                             uint32_t uid, uint32_t gid);
+                             uint32_t uid, uint32_t gid, std::string_view writer_host = "");
 
 // Drops one link to `rec` (already removed from its directory). Frees the inode when no link and
 // no open handle is left; parks it on the orphan list when handles are open. Updates `volume`.

@@ -87,7 +87,7 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
     *reply->mutable_entry()->mutable_attr() = rec->attr();
     return Status::Ok();
   }
-  auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid());
+  auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid(), req.writer_host());
   GRANARY_TRY(rec);
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();

@@ -3,7 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <mutex>
+
 #include "placement/placement.h"
+#include "placement/stripe.h"
 
 namespace granary::metanode {
 
@@ -37,6 +41,33 @@ class PlacementPgMapper : public PgMapper {
     if (!partial.ok()) return partial.status();
     return partial->Serialize();
   }
+
+  Result<Layout> WriterLocalLayout(std::string_view placement, uint32_t pool, std::string_view host,
+                                   uint32_t block_size, uint32_t stripe_width,
+                                   uint64_t seed) const override {
+    if (placement.empty()) return NotFound("no PG map yet");
+    auto map = Decoded(placement);
+    if (!map.ok()) return map.status();
+    return placement::WriterLocalLayout(**map, pool, host, block_size, stripe_width, seed);
+  }
+
+ private:
+  // Creates in a writer-local pool would otherwise decode the whole map each time; the map
+  // changes only with the cluster epoch, so the last decoded one is kept (keyed by its bytes,
+  // which keeps the result a pure function of the argument).
+  Result<std::shared_ptr<const placement::PlacementMap>> Decoded(std::string_view bytes) const {
+    std::lock_guard lock(mu_);
+    if (cached_ && cached_bytes_ == bytes) return cached_;
+    auto map = placement::PlacementMap::Deserialize(bytes);
+    if (!map.ok()) return map.status().WithContext("decode PG map for a writer-local layout");
+    cached_ = std::make_shared<const placement::PlacementMap>(std::move(*map));
+    cached_bytes_.assign(bytes);
+    return cached_;
+  }
+
+  mutable std::mutex mu_;
+  mutable std::string cached_bytes_;
+  mutable std::shared_ptr<const placement::PlacementMap> cached_;
 };
 
 }  // namespace

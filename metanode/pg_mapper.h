@@ -23,6 +23,14 @@ class PgMapper {
   virtual Result<std::string> Compute(uint64_t epoch, const std::vector<PoolSpec>& pools,
                                       const std::vector<NodeInfo>& nodes,
                                       std::string_view previous) const = 0;
+
+  // The layout of a new file written from `host` in a writer-local pool (DESIGN §2 GPU
+  // locality): explicit PGs whose primary / fragment 0 is on that host, read from the serialised
+  // map `placement`. NotFound when the host has no datanode holding a primary of the pool (the
+  // caller then uses the seeded layout). Pure, like Compute.
+  virtual Result<Layout> WriterLocalLayout(std::string_view placement, uint32_t pool,
+                                           std::string_view host, uint32_t block_size,
+                                           uint32_t stripe_width, uint64_t seed) const = 0;
 };
 
 // The placement library's mapper (placement/placement.h).
