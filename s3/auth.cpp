@@ -260,6 +260,7 @@ Result<std::string> Body::ReadLine() {
 }
 
 Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
+  if (last_chunk_seen_) return size_t{0};
   size_t filled = 0;
   while (filled < out.size()) {
     if (!in_chunk_) {
@@ -305,7 +306,10 @@ Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
         for (int i = 0; i < 64; ++i) {
           auto t = ReadLine();
           GRANARY_TRY(t);
-          if (t->empty()) return filled;
+          if (t->empty()) {
+            last_chunk_seen_ = true;
+            return filled;
+          }
         }
         return Fail(Err(400, "MalformedTrailerError", "too many trailer lines"));
       }

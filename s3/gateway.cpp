@@ -337,7 +337,9 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
   beast::error_code ec;
   bool keep_alive = h.keep_alive();
   // An unread request body would be parsed as the next request: read it away if small.
-  if (!parser.is_done()) {
+  const bool small_rest = !req.has_content_length || req.content_length <= (1 << 20);
+  if (!parser.is_done() && !small_rest) keep_alive = false;
+  if (!parser.is_done() && small_rest) {
     std::vector<uint8_t> sink(64 << 10);
     uint64_t drained = 0;
     while (!parser.is_done() && drained < (1 << 20)) {

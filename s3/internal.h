@@ -149,6 +149,7 @@ class Body {
   bool in_chunk_ = false;
   bool done_ = false;
   bool failed_ = false;
+  bool last_chunk_seen_ = false;
   S3Error error_;
   std::vector<uint8_t> buf_;  // lookahead for chunk framing
   size_t buf_pos_ = 0, buf_end_ = 0;
