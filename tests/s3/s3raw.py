@@ -53,15 +53,16 @@ def target(path, query):
 
 
 def request(endpoint, method, path, body=b"", query=(), headers=None, access=None, secret=None,
-            payload_hash=None, sign_it=True, when=None):
-    """Returns (status, headers dict, body bytes)."""
-    host = endpoint.split("//", 1)[1]
+            payload_hash=None, sign_it=True, when=None, host=None):
+    """Returns (status, headers dict, body bytes). `host`: the Host header (default: the
+    endpoint's), e.g. a virtual-host-style name; the connection always goes to the endpoint."""
+    addr = endpoint.split("//", 1)[1]
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    headers["host"] = host
+    headers["host"] = host or addr
     if sign_it:
         sign(method, path, list(query), headers,
              payload_hash or hashlib.sha256(body).hexdigest(), access, secret, when)
-    conn = http.client.HTTPConnection(host, timeout=30)
+    conn = http.client.HTTPConnection(addr, timeout=30)
     conn.putrequest(method, target(path, list(query)), skip_host=True,
                     skip_accept_encoding=True)
     for k, v in headers.items():
