@@ -28,7 +28,7 @@ head -c 4096 /dev/urandom >"$DIR/www/obj4k"
 ORIGIN=$(free_port)
 PROXY=$(free_port)
 cat >"$DIR/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes auto;
 pid $DIR/nginx/nginx.pid;
 error_log $DIR/nginx/error.log warn;
 events { worker_connections 1024; }
@@ -68,6 +68,14 @@ wrk_rps() {  # url [lua script]
 }
 P_GET_1M=$(wrk_rps "http://127.0.0.1:$PROXY/obj1m")
 P_GET_4K=$(wrk_rps "http://127.0.0.1:$PROXY/obj4k")
+
+# The durability limit of a small PUT: fsyncs per second on the data dir's disk (4 KiB writes,
+# fdatasync each, 16 writers). Every acknowledged PUT costs one fsync on each of 3 replicas plus
+# its share of the metanode's group commits.
+FSYNC_IOPS=$(fio --name=fsync --directory="$DIR" --rw=randwrite --bs=4k --size=16M --fdatasync=1 \
+  --numjobs=16 --group_reporting --time_based --runtime=3 --output-format=json 2>/dev/null |
+  jq '.jobs[0].write.iops')
+rm -f "$DIR"/fsync.*
 
 # ---------------------------------------------------------------- granary
 export AWS_ACCESS_KEY_ID=BENCHKEY AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
@@ -122,4 +130,7 @@ line get_1mib "$(mbps "$G_GET_1M")" MB/s nginx_proxy_get_1mib "$(mbps "$P_GET_1M
 line put_1mib "$(mbps "$G_PUT_1M")" MB/s nginx_proxy_get_1mib "$(mbps "$P_GET_1M")" \
   "$(ratio "$G_PUT_1M" "$P_GET_1M")" 0
 line get_4kib "$G_GET_4K" ops/s nginx_proxy_get_4kib "$P_GET_4K" "$(ratio "$G_GET_4K" "$P_GET_4K")" 0
+jq -nc --argjson f "$FSYNC_IOPS" --argjson p "$G_PUT_4K" \
+  '{bench:"s3", metric:"disk_fsyncs", value:$f, unit:"fsync/s", connections:16,
+    put_4kib_fsync_bound:($f / 3), put_4kib_of_fsync_bound:($p / ($f / 3))}'
 line put_4kib "$G_PUT_4K" ops/s nginx_proxy_get_4kib "$P_GET_4K" "$(ratio "$G_PUT_4K" "$P_GET_4K")" 0.5

@@ -68,6 +68,116 @@ Result<ObjectClient::Staged> ObjectClient::Stage(uint64_t volume_id, uint32_t ui
   return s;
 }
 
+Result<ObjectClient::Staged> ObjectClient::StageWithData(uint64_t volume_id, uint32_t uid,
+                                                         uint32_t gid, uint32_t mode,
+                                                         std::span<const uint8_t> data,
+                                                         CommitRequest* commit) {
+  std::vector<DirtyRun> runs{{0, data.size(), data.data()}};
+  std::vector<PlannedSlice> slices = data.empty() ? std::vector<PlannedSlice>{} : PlanSlices(runs);
+  StageRequest req;
+  *req.mutable_op() = client_.meta().NextOpId();
+  req.set_volume_id(volume_id);
+  req.set_uid(uid);
+  req.set_gid(gid);
+  req.set_mode(mode);
+  req.set_allocate_slices(static_cast<uint32_t>(slices.size()));
+  req.set_allocate_bytes(data.size());
+  const uint64_t owner =
+      client_.meta().client_id() ^ ((++handles_ | (1ull << 62)) * 0x9E3779B97F4A7C15ull);
+  req.set_handle_owner(owner);
+  StageReply reply;
+  GRANARY_TRY(Call("stage object", &Objects::Stub::StageWrite, req, &reply));
+  Staged s;
+  s.attr = reply.attr();
+  s.handle_owner = owner;
+  s.file.reset(new File(&client_, reply.attr(), owner));
+  if (slices.empty()) return s;
+  const AllocateReply& alloc = reply.allocation();
+  auto fail = [&](Status st) -> Result<Staged> {
+    s.file->Close().PermitUnchecked();  // drops the staged inode
+    return st.WithContext(fmt::format("write staged object inode {}", s.attr.ino()));
+  };
+  ClusterView& view = client_.cluster();
+  BlockIo& io = client_.blocks();
+  const Layout& layout = alloc.layout();
+  auto pool = view.Pool(layout.pool_id());
+  if (!pool.ok()) {
+    Status r = view.Refresh();
+    if (!r.ok()) return fail(r);
+    pool = view.Pool(layout.pool_id());
+  }
+  if (!pool.ok()) return fail(pool.status());
+  if (pool->redundancy() == Redundancy::ERASURE_CODED_POOL) {
+    return fail(InvalidArgument(
+        fmt::format("pool {} is erasure-coded; EC writes are not built yet", pool->name())));
+  }
+  const uint32_t block_size = layout.block_size() ? layout.block_size() : pool->block_size();
+  const uint32_t size = pool->replicas() ? pool->replicas() : 1;
+  const uint32_t min_members = pool->min_size() ? pool->min_size() : size - size / 2;
+  struct Job {
+    BlockKey key;
+    BlockOrigin origin;
+    std::span<const uint8_t> data;
+    std::future<Status> done;
+  };
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    for (uint32_t b = 0; b < BlockCount(slices[i].length, block_size); ++b) {
+      Job j;
+      j.key.set_slice_id(alloc.first_slice_id() + i);
+      j.key.set_block_index(b);
+      j.origin.set_ino(s.attr.ino());
+      j.origin.set_range_index(slices[i].file_offset / kChunkRangeSize);
+      j.origin.set_encoding(Encoding::REPLICATED);
+      j.data = {slices[i].data + uint64_t{b} * block_size,
+                BlockLength(slices[i].length, block_size, b)};
+      jobs.push_back(std::move(j));
+    }
+  }
+  // Small bodies: every block in flight at once; a failed one is retried on a fresh map.
+  for (Job& j : jobs) {
+    auto target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
+    if (!target.ok()) {
+      Status r = view.Refresh();
+      if (r.ok()) target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
+    }
+    if (!target.ok()) return fail(target.status());
+    j.done = io.WriteAsync(*target, j.key, j.origin, j.data, min_members);
+  }
+  for (Job& j : jobs) {
+    Status st = j.done.get();
+    auto backoff = std::chrono::milliseconds(50);
+    for (int attempt = 0; !st.ok() && attempt < 5 &&
+                          (st.code() == Code::STALE_EPOCH || st.code() == Code::UNAVAILABLE);
+         ++attempt) {
+      std::this_thread::sleep_for(backoff);  // back-off between retries, not synchronisation
+      backoff *= 2;
+      Status r = view.Refresh();
+      if (!r.ok()) {
+        st = r;
+        continue;
+      }
+      auto target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
+      if (!target.ok()) return fail(target.status());
+      st = io.WriteAsync(*target, j.key, j.origin, j.data, min_members).get();
+    }
+    if (!st.ok()) return fail(st);
+  }
+  commit->set_ino(s.attr.ino());
+  commit->set_intent_id(alloc.intent_id());
+  commit->set_generation(alloc.generation());
+  commit->set_end(data.size());
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  commit->mutable_mtime()->set_sec(ns / 1000000000);
+  commit->mutable_mtime()->set_nsec(static_cast<uint32_t>(ns % 1000000000));
+  for (auto& r : CommitRanges(slices, alloc.first_slice_id(), Encoding::REPLICATED)) {
+    *commit->add_ranges() = std::move(r);
+  }
+  return s;
+}
+
 void ObjectClient::Detach(File& file) {
   std::lock_guard lock(file.mu_);
   file.closed_ = true;

@@ -29,6 +29,11 @@ class ObjectClient {
   };
   Result<Staged> Stage(uint64_t volume_id, uint32_t uid, uint32_t gid, uint32_t mode,
                        const Layout* layout = nullptr);
+  // Stage + write of a small body in two metanode operations: the inode is staged with its
+  // allocation, the blocks are written, and `commit` is filled in for Publish to apply (see
+  // PublishRequest.commit). `data` must stay valid until this returns.
+  Result<Staged> StageWithData(uint64_t volume_id, uint32_t uid, uint32_t gid, uint32_t mode,
+                               std::span<const uint8_t> data, CommitRequest* commit);
   // After a Publish/UploadPartCommit took the stage pin over: closes the (flushed) File without
   // releasing the pin again (saves a metanode operation per PUT).
   static void Detach(File& file);

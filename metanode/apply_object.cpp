@@ -400,12 +400,38 @@ Status ApplyObjectStage(Ctx& ctx, OpReply* reply) {
   orphan.set_since_ms(ctx.op.now_ms());
   ctx.txn.PutRecord(Cf::kSystem, OrphanKey(rec->attr().ino()), orphan);
   SaveVolume(ctx.txn, *vol);
-  *reply->mutable_attr()->mutable_attr() = rec->attr();
+  if (req.allocate_slices() == 0) {
+    *reply->mutable_attr()->mutable_attr() = rec->attr();
+    return Status::Ok();
+  }
+  // The allocation, applied by the DataMap code itself on a derived operation.
+  Operation sub = ctx.op;
+  AllocateRequest& a = *sub.mutable_allocate();
+  a.set_ino(rec->attr().ino());
+  a.set_slice_count(req.allocate_slices());
+  a.set_bytes(req.allocate_bytes());
+  Ctx sub_ctx{ctx.txn, sub, ctx.mapper};
+  OpReply allocated;
+  GRANARY_TRY(ApplyAllocate(sub_ctx, &allocated));
+  StageReply& out = *reply->mutable_stage();
+  *out.mutable_attr() = rec->attr();
+  *out.mutable_allocation() = allocated.allocate();
   return Status::Ok();
 }
 
 Status ApplyObjectPublish(Ctx& ctx, OpReply* reply) {
   const PublishRequest& req = ctx.op.object_publish();
+  if (req.has_commit()) {
+    // The staged inode's data commit goes first (it settles the volume's bytes itself).
+    if (req.commit().ino() != req.ino() || req.ino() == 0) {
+      return InvalidArgument("publish: the commit must be for the staged inode");
+    }
+    Operation sub = ctx.op;
+    *sub.mutable_commit() = req.commit();
+    Ctx sub_ctx{ctx.txn, sub, ctx.mapper};
+    OpReply committed;
+    GRANARY_TRY(ApplyCommit(sub_ctx, &committed));
+  }
   auto vol = LoadVolume(ctx.txn, req.volume_id());
   GRANARY_TRY(vol);
   PublishArgs args;

@@ -61,7 +61,21 @@ class ObjectService final : public Objects::CallbackService {
   grpc::ServerUnaryReactor* Stage(Ctx* ctx, const StageRequest* req, AttrReply* out) override {
     return MutateAsync(
         core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_stage() = *req; },
-        [out](OpReply& r) { *out = r.attr(); });
+        [out](OpReply& r) {
+          *out->mutable_attr() = r.has_stage() ? r.stage().attr() : r.attr().attr();
+        });
+  }
+  grpc::ServerUnaryReactor* StageWrite(Ctx* ctx, const StageRequest* req,
+                                       StageReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_stage() = *req; },
+        [out](OpReply& r) {
+          if (r.has_stage()) {
+            *out = r.stage();
+          } else {
+            *out->mutable_attr() = r.attr().attr();
+          }
+        });
   }
   grpc::ServerUnaryReactor* Publish(Ctx* ctx, const PublishRequest* req,
                                     ObjectReply* out) override {

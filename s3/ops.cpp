@@ -198,7 +198,10 @@ struct Uploaded {
   client::ObjectClient::Staged staged;
   std::string md5;  // raw
   uint64_t size = 0;
+  std::optional<CommitRequest> commit;  // small bodies: for the Publish to apply
 };
+// Bodies up to this size are buffered whole and written in two metanode operations.
+constexpr uint64_t kSmallPut = 1 << 20;
 std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Identity& id,
                                             const Bucket& bucket, const Layout* layout) {
   Body body(req, id);
