@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real S3 clients from Debian packages against `granary server` and a standalone `granary s3`:
 # aws-cli (s3 + s3api, incl. a multipart-sized file and presign), s3cmd, rclone (sync a tree up
-# and back, byte-exact), virtual-host style with --domain, /metrics per operation.
+# and back, byte-exact), virtual-host style with --domain, /metrics per operation, HTTPS.
 set -euo pipefail
 GRANARY=${1:?usage: clients_test.sh GRANARY_BINARY}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -136,3 +136,20 @@ grep -q 'granary_s3_requests_total{op="PutObject"} 1' "$TMP/metrics.txt" || fail
 grep -q 'granary_s3_request_seconds_bucket{op="GetObject"' "$TMP/metrics.txt" || fail "latency histogram"
 grep -q 'granary_s3_received_bytes_total{op="PutObject"} 12' "$TMP/metrics.txt" || fail "bytes metric"
 echo "virtual host + metrics ok"
+
+# ---- TLS: the same gateway over HTTPS with a self-signed certificate
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1
+"$GRANARY" s3 --meta "$META" --listen 127.0.0.1:0 --tls-cert "$TMP/tls.crt" \
+  --tls-key "$TMP/tls.key" >"$TMP/tls.log" 2>&1 &
+PIDS+=($!)
+wait_line "$TMP/tls.log" '^ready$' 30
+TLS=$(grep -oE '^s3=https://[0-9.:]+' "$TMP/tls.log" | cut -d= -f2)
+AWS_TLS="/usr/bin/aws --endpoint-url $TLS --ca-bundle $TMP/tls.crt"
+$AWS_TLS s3 mb s3://tls-bucket >/dev/null
+$AWS_TLS s3 cp --only-show-errors "$TMP/big.bin" s3://tls-bucket/big.bin
+$AWS_TLS s3 cp --only-show-errors s3://tls-bucket/big.bin "$TMP/tls.back"
+cmp "$TMP/big.bin" "$TMP/tls.back" || fail "TLS round trip differs"
+$AWS_TLS s3 rm --only-show-errors s3://tls-bucket/big.bin
+$AWS_TLS s3 rb s3://tls-bucket >/dev/null
+echo "tls ok"
