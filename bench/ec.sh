@@ -14,7 +14,7 @@ BUILD=${1:-build}
 MIB=${MIB:-1024}
 BENCH_DIR=${BENCH_DIR:-$(pwd)/$BUILD/bench-ec}
 G=$BUILD/bin/granary
-CODEC=$BUILD/bin/ec_codec_bench
+CODEC=$BUILD/bench/ec_codec_bench
 for bin in "$G" "$CODEC"; do
   [ -x "$bin" ] || { echo "missing $bin (cmake --build $BUILD)" >&2; exit 1; }
 done

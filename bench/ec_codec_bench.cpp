@@ -3,7 +3,7 @@
 // same buffers, in the same run, alternating so that both see the same machine state. Prints
 // one JSON line per code shape.
 //
-//   ec_codec_bench [--block-mib 4] [--blocks 16] [--rounds 7] [--shapes 4+2,8+3]
+//   ec_codec_bench [--block-mib 4] [--blocks 16] [--rounds 9] [--shapes 4+2,8+3]
 //
 // Figures are GB/s of user data (K data fragments) through the coder; CRC32C and the network
 // are not part of them (bench/ec.sh measures the whole path).
@@ -27,10 +27,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+// The fastest round: on a shared machine, interference only ever slows a round down.
+double Best(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
 template <typename F>
 double Seconds(F&& f) {
@@ -148,8 +146,8 @@ int Run(int k, int m, size_t block, size_t blocks, int rounds) {
   }
   const double bytes = static_cast<double>(block) * blocks;
   auto gbps = [&](double s) { return bytes / s / 1e9; };
-  const double raw_enc = gbps(Median(re)), cli_enc = gbps(Median(ce));
-  const double raw_dec = gbps(Median(rd)), cli_dec = gbps(Median(cd));
+  const double raw_enc = gbps(Best(re)), cli_enc = gbps(Best(ce));
+  const double raw_dec = gbps(Best(rd)), cli_dec = gbps(Best(cd));
   std::printf(
       "{\"bench\":\"ec_codec\",\"k\":%d,\"m\":%d,\"block_KiB\":%zu,\"blocks\":%zu,\"rounds\":%d,"
       "\"encode_raw_GBps\":%.2f,\"encode_client_GBps\":%.2f,\"encode_ratio\":%.2f,"
@@ -165,11 +163,11 @@ int Run(int k, int m, size_t block, size_t blocks, int rounds) {
 int main(int argc, char** argv) {
   CLI::App app{"EC coder: libgranary's path vs raw ISA-L"};
   size_t block_mib = 4, blocks = 16;
-  int rounds = 7;
+  int rounds = 9;
   std::string shapes = "4+2,8+3";
   app.add_option("--block-mib", block_mib, "block size")->capture_default_str();
   app.add_option("--blocks", blocks, "blocks per round")->capture_default_str();
-  app.add_option("--rounds", rounds, "timed rounds (median reported)")->capture_default_str();
+  app.add_option("--rounds", rounds, "timed rounds (the best is reported)")->capture_default_str();
   app.add_option("--shapes", shapes, "K+M list")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   InitLogging("bench", "warn");

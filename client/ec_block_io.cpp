@@ -166,15 +166,26 @@ class EcBlockIo::PendingRead {
         target_(target),
         key_(key),
         codec_(codec),
+        n_(codec.n()),
         fragment_size_(fragment_size),
         started_(Clock::now()),
         hard_deadline_(hard_deadline),
-        inbox_(std::make_shared<Inbox>()) {}
+        inbox_(std::make_shared<Inbox>()),
+        failure_(n_),
+        reason_(n_, nullptr),
+        good_(n_),
+        awaiting_(n_, false) {}
+
+  std::string What() const {
+    return fmt::format("read slice {} block {} (ec {}+{})", key_.slice_id(), key_.block_index(),
+                       codec_.k(), codec_.m());
+  }
 
   size_t Issue(int fragment, uint64_t offset, uint64_t length, bool gather,
                bool skip_slow = false) {
     const size_t id = requests_.size();
     requests_.push_back({fragment, offset, length, gather, skip_slow});
+    if (!gather) awaiting_[fragment] = true;
     auto inbox = inbox_;
     auto done = [inbox, id](Result<DataReply> r) {
       std::lock_guard lock(inbox->mu);
@@ -193,6 +204,38 @@ class EcBlockIo::PendingRead {
     return id;
   }
 
+  // Phase 1: the first tries of the data fragments, until each answered or `deadline` (from the
+  // block's first request) passed. Good bytes go to `out`.
+  void FirstTries(std::chrono::milliseconds deadline, std::span<uint8_t> out) {
+    // At least a quarter of the deadline from now: a reader still busy with earlier blocks of
+    // its pipeline must not count its own lateness against the datanode.
+    const auto until =
+        std::min(std::max(started_ + deadline, Clock::now() + deadline / 4), hard_deadline_);
+    for (size_t answered = 0; answered < requests_.size(); ++answered) {
+      auto a = Next(until);
+      if (!a) break;
+      if (!FirstTryAnswered(*a, out)) continue;
+      good_[requests_[a->request].fragment] = std::move(*a->reply);
+    }
+  }
+
+  // Phase 2: rebuilds the undelivered data fragments over the union U of their (aligned)
+  // ranges, from any K fragments holding U intact — data fragments already read when they cover
+  // U, then the nearest others. Late first tries are still used.
+  Status Rebuild(std::chrono::milliseconds deadline, SlowNodes& slow, std::span<uint8_t> out);
+
+  size_t target_members() const { return target_.members.size(); }
+  uint32_t target_pool() const { return target_.pool_id; }
+  uint32_t target_pg() const { return target_.pg; }
+  int codec_n() const { return n_; }
+
+  size_t Undelivered() const {
+    return std::count_if(wants_.begin(), wants_.end(), [](const Want& w) { return !w.delivered; });
+  }
+
+  std::vector<Want> wants_;
+
+ private:
   std::optional<Arrival> Next(Clock::time_point until) {
     std::unique_lock lock(inbox_->mu);
     if (!inbox_->cv.wait_until(lock, until, [&] { return !inbox_->arrivals.empty(); })) {
@@ -203,17 +246,182 @@ class EcBlockIo::PendingRead {
     return a;
   }
 
+  // CRC-checks a reply to `r`; on failure records why the fragment cannot be used.
+  bool Check(const Request& r, Result<DataReply>& reply) {
+    const Replica& member = target_.members[r.fragment];
+    Status s = reply.ok() ? io_.CheckReply(*reply, member, FragmentKey(key_, r.fragment), r.offset,
+                                           r.length)
+                          : reply.status();
+    if (s.ok()) return true;
+    stale_ = stale_ || s.code() == Code::STALE_EPOCH;
+    failure_[r.fragment] =
+        fmt::format("fragment {} on node {}: {}", r.fragment, member.node_id, s.ToString());
+    reason_[r.fragment] = r.skipped_slow              ? "slow"
+                          : s.code() == Code::CORRUPT ? "corrupt"
+                                                      : "unavailable";
+    GLOG_DEBUG("event=ec_fragment_failed slice={} block={} fragment={} error=\"{}\"",
+               key_.slice_id(), key_.block_index(), r.fragment, s.ToString());
+    return false;
+  }
+
+  // A first try answered: checked, and its bytes copied out when good.
+  bool FirstTryAnswered(Arrival& a, std::span<uint8_t> out) {
+    const Request& r = requests_[a.request];
+    awaiting_[r.fragment] = false;
+    if (!Check(r, a.reply)) return false;
+    for (Want& w : wants_) {
+      if (w.fragment != r.fragment || w.delivered) continue;
+      const uint64_t start = a.reply->header.crc_offset();
+      std::memcpy(out.data() + w.out_offset, a.reply->payload.data() + (w.begin - start),
+                  w.end - w.begin);
+      w.delivered = true;
+    }
+    return true;
+  }
+
+  Status NotEnough(int sources) const {
+    std::string detail;
+    for (const std::string& f : failure_) {
+      if (f.empty()) continue;
+      if (!detail.empty()) detail += "; ";
+      detail += f;
+    }
+    return Status(stale_ ? Code::STALE_EPOCH : Code::UNAVAILABLE,
+                  fmt::format("only {} of {} needed fragments readable: {}", sources, codec_.k(),
+                              detail))
+        .WithContext(What());
+  }
+
   BlockIo& io_;
   const BlockTarget target_;
   const BlockKey key_;
   const EcCodec& codec_;
+  const int n_;
   const uint64_t fragment_size_;
   const Clock::time_point started_;
   const Clock::time_point hard_deadline_;
   std::shared_ptr<Inbox> inbox_;
   std::vector<Request> requests_;
-  std::vector<Want> wants_;
+  // Per fragment: why it cannot be used (empty while usable) and the metric reason, its
+  // verified first-try reply, and whether that first try is still unanswered.
+  std::vector<std::string> failure_;
+  std::vector<const char*> reason_;
+  std::vector<std::optional<DataReply>> good_;
+  std::vector<bool> awaiting_;
+  bool stale_ = false;
 };
+
+Status EcBlockIo::PendingRead::Rebuild(std::chrono::milliseconds deadline, SlowNodes& slow,
+                                       std::span<uint8_t> out) {
+  const int k = codec_.k();
+  std::vector<bool> lost(n_, false);
+  uint64_t u_begin = fragment_size_, u_end = 0;
+  for (const Want& w : wants_) {
+    if (w.delivered) continue;
+    lost[w.fragment] = true;
+    if (!reason_[w.fragment]) {  // no answer yet: late
+      reason_[w.fragment] = "slow";
+      slow.Mark(target_.members[w.fragment].node_id, Clock::now() + 10 * deadline);
+      failure_[w.fragment] =
+          fmt::format("fragment {} on node {}: no answer within {} ms", w.fragment,
+                      target_.members[w.fragment].node_id, deadline.count());
+    }
+    u_begin = std::min(u_begin, AlignDown(w.begin));
+    u_end = std::max(u_end, std::min(AlignUp(w.end), fragment_size_));
+  }
+  const uint64_t u_length = u_end - u_begin;
+
+  // Sources: pointers to U in K (or more) intact fragments.
+  std::vector<uint8_t*> source(n_, nullptr);
+  int sources = 0;
+  auto add_source = [&](int f, DataReply& reply) {
+    const uint64_t start = reply.header.crc_offset();
+    if (start > u_begin || start + reply.payload.size() < u_end) return;
+    source[f] = reply.payload.data() + (u_begin - start);
+    ++sources;
+  };
+  for (int i = 0; i < n_; ++i) {
+    if (good_[i]) add_source(i, *good_[i]);
+  }
+  // Candidates, nearest first, recently slow nodes last: neither failed, lost, nor a source.
+  std::vector<int> candidates, slow_candidates;
+  for (size_t i : target_.read_order) {
+    const int f = static_cast<int>(i);
+    if (f >= n_ || lost[f] || source[f] || !failure_[f].empty()) continue;
+    (slow.IsSlow(target_.members[f].node_id) ? slow_candidates : candidates).push_back(f);
+  }
+  candidates.insert(candidates.end(), slow_candidates.begin(), slow_candidates.end());
+  size_t next_candidate = 0;
+  int asked = 0;  // gather reads outstanding
+  auto ask_one = [&] {
+    if (next_candidate >= candidates.size()) return;
+    Issue(candidates[next_candidate++], u_begin, u_length, /*gather=*/true);
+    ++asked;
+  };
+  for (int i = sources; i < k; ++i) ask_one();
+
+  std::vector<std::optional<DataReply>> gathered(n_);
+  auto hedge = std::min(Clock::now() + deadline, hard_deadline_);
+  while (sources < k && Undelivered() > 0) {
+    if (asked == 0 && next_candidate >= candidates.size()) {
+      // Nothing left to ask: only a late first try can still help, until the hard deadline.
+      hedge = hard_deadline_;
+      if (std::none_of(wants_.begin(), wants_.end(),
+                       [&](const Want& w) { return !w.delivered && awaiting_[w.fragment]; })) {
+        break;
+      }
+    }
+    auto a = Next(hedge);
+    if (!a) {
+      if (Clock::now() >= hard_deadline_) break;
+      ask_one();  // hedge: one more fragment each deadline without enough answers
+      hedge = std::min(Clock::now() + deadline, hard_deadline_);
+      continue;
+    }
+    const Request& r = requests_[a->request];
+    if (!r.gather) {
+      FirstTryAnswered(*a, out);
+      continue;
+    }
+    --asked;
+    if (!Check(r, a->reply)) {
+      ask_one();
+      continue;
+    }
+    gathered[r.fragment] = std::move(*a->reply);
+    add_source(r.fragment, *gathered[r.fragment]);
+  }
+  if (Undelivered() == 0) return Status::Ok();
+  if (sources < k) return NotEnough(sources);
+
+  // Rebuild what is still undelivered (not fragments that answered late meanwhile).
+  std::vector<bool> present(n_, false), want(n_, false);
+  int wanted = 0;
+  for (int i = 0; i < n_; ++i) present[i] = source[i] != nullptr;
+  for (const Want& w : wants_) {
+    if (w.delivered) continue;
+    want[w.fragment] = true;
+    ++wanted;
+  }
+  AlignedBuffer rebuilt(static_cast<size_t>(u_length * wanted));
+  std::vector<uint8_t*> fragments = source;
+  int slot = 0;
+  for (int i = 0; i < n_; ++i) {
+    if (want[i]) fragments[i] = rebuilt.data() + u_length * slot++;
+  }
+  GRANARY_TRY(codec_.Decode(fragments.data(), present, want, u_length).WithContext(What()));
+  for (Want& w : wants_) {
+    if (w.delivered) continue;
+    std::memcpy(out.data() + w.out_offset, fragments[w.fragment] + (w.begin - u_begin),
+                w.end - w.begin);
+    w.delivered = true;
+    Rebuilt(reason_[w.fragment]).Add();
+    GLOG_INFO("event=ec_fragment_rebuilt slice={} block={} fragment={} reason={} detail=\"{}\"",
+              key_.slice_id(), key_.block_index(), w.fragment, reason_[w.fragment],
+              failure_[w.fragment]);
+  }
+  return Status::Ok();
+}
 
 void EcBlockIo::PendingReadDeleter::operator()(PendingRead* p) const { delete p; }
 
@@ -242,208 +450,15 @@ EcBlockIo::PendingReadPtr EcBlockIo::StartRead(const BlockTarget& target, const 
 
 Status EcBlockIo::FinishRead(PendingReadPtr pending, std::span<uint8_t> out) {
   PendingRead& p = *pending;
-  const int k = p.codec_.k();
-  const int n = p.codec_.n();
-  const std::string what = fmt::format("read slice {} block {} (ec {}+{})", p.key_.slice_id(),
-                                       p.key_.block_index(), k, p.codec_.m());
-  if (static_cast<int>(p.target_.members.size()) < n) {
-    return Unavailable(fmt::format("pool {} pg {} has {} members, {} needed", p.target_.pool_id,
-                                   p.target_.pg, p.target_.members.size(), n))
-        .WithContext(what);
+  if (static_cast<int>(p.target_members()) < p.codec_n()) {
+    return Unavailable(fmt::format("pool {} pg {} has {} members, {} needed", p.target_pool(),
+                                   p.target_pg(), p.target_members(), p.codec_n()))
+        .WithContext(p.What());
   }
   if (p.wants_.empty()) return Status::Ok();
-
-  // Per fragment: why it could not be used (empty while usable), and its verified reply.
-  std::vector<std::string> failure(n);
-  std::vector<const char*> reason(n, nullptr);
-  std::vector<std::optional<DataReply>> good(n);
-  bool stale = false;
-
-  auto check = [&](const PendingRead::Request& r, Result<DataReply>& reply) -> bool {
-    const Replica& member = p.target_.members[r.fragment];
-    Status s = reply.ok() ? p.io_.CheckReply(*reply, member, FragmentKey(p.key_, r.fragment),
-                                             r.offset, r.length)
-                          : reply.status();
-    if (s.ok()) return true;
-    stale = stale || s.code() == Code::STALE_EPOCH;
-    failure[r.fragment] =
-        fmt::format("fragment {} on node {}: {}", r.fragment, member.node_id, s.ToString());
-    reason[r.fragment] = r.skipped_slow              ? "slow"
-                         : s.code() == Code::CORRUPT ? "corrupt"
-                                                     : "unavailable";
-    GLOG_DEBUG("event=ec_fragment_failed slice={} block={} fragment={} error=\"{}\"",
-               p.key_.slice_id(), p.key_.block_index(), r.fragment, s.ToString());
-    return false;
-  };
-  auto deliver = [&](PendingRead::Want& w, const DataReply& reply) {
-    const uint64_t start = reply.header.crc_offset();
-    std::memcpy(out.data() + w.out_offset, reply.payload.data() + (w.begin - start),
-                w.end - w.begin);
-    w.delivered = true;
-  };
-  auto want_of = [&](int fragment) -> PendingRead::Want* {
-    for (auto& w : p.wants_) {
-      if (w.fragment == fragment) return &w;
-    }
-    return nullptr;
-  };
-  auto undelivered = [&] {
-    return std::count_if(p.wants_.begin(), p.wants_.end(),
-                         [](const auto& w) { return !w.delivered; });
-  };
-
-  // Phase 1: the data fragments, until each answered or the fragment deadline passed.
-  const auto first_deadline = std::min(p.started_ + options_.fragment_deadline, p.hard_deadline_);
-  // First tries still unanswered, by fragment (a late answer is still welcome in phase 2).
-  std::vector<bool> awaiting(n, false);
-  for (const auto& r : p.requests_) awaiting[r.fragment] = true;
-  size_t answered = 0;
-  while (answered < p.requests_.size()) {
-    auto a = p.Next(first_deadline);
-    if (!a) break;
-    ++answered;
-    const PendingRead::Request& r = p.requests_[a->request];
-    awaiting[r.fragment] = false;
-    if (!check(r, a->reply)) continue;
-    deliver(*want_of(r.fragment), *a->reply);
-    good[r.fragment] = std::move(*a->reply);
-  }
-  if (undelivered() == 0) return Status::Ok();
-
-  // Phase 2: rebuild the undelivered ones over the union U of their (aligned) ranges, from any
-  // K fragments holding U intact — data fragments already read when they cover it, then the
-  // nearest others.
-  std::vector<bool> lost(n, false);
-  uint64_t u_begin = p.fragment_size_, u_end = 0;
-  for (const auto& w : p.wants_) {
-    if (w.delivered) continue;
-    lost[w.fragment] = true;
-    if (!reason[w.fragment]) {
-      reason[w.fragment] = "slow";
-      slow_->Mark(p.target_.members[w.fragment].node_id,
-                  Clock::now() + 10 * options_.fragment_deadline);
-      failure[w.fragment] =
-          fmt::format("fragment {} on node {}: no answer within {} ms", w.fragment,
-                      p.target_.members[w.fragment].node_id, options_.fragment_deadline.count());
-    }
-    u_begin = std::min(u_begin, AlignDown(w.begin));
-    u_end = std::max(u_end, std::min(AlignUp(w.end), p.fragment_size_));
-  }
-  const uint64_t u_length = u_end - u_begin;
-  auto covers = [&](const DataReply& reply) {
-    const uint64_t start = reply.header.crc_offset();
-    return start <= u_begin && start + reply.payload.size() >= u_end;
-  };
-  std::vector<uint8_t*> source(n, nullptr);
-  int sources = 0;
-  for (int i = 0; i < n; ++i) {
-    if (good[i] && covers(*good[i])) {
-      source[i] = good[i]->payload.data() + (u_begin - good[i]->header.crc_offset());
-      ++sources;
-    }
-  }
-  // Candidates, nearest first: fragments neither failed, nor lost, nor already a source.
-  std::vector<int> candidates, slow_candidates;
-  for (size_t i : p.target_.read_order) {
-    const int f = static_cast<int>(i);
-    if (f >= n || lost[f] || source[f] || !failure[f].empty()) continue;
-    (slow_->IsSlow(p.target_.members[f].node_id) ? slow_candidates : candidates).push_back(f);
-  }
-  candidates.insert(candidates.end(), slow_candidates.begin(), slow_candidates.end());
-  size_t next_candidate = 0;
-  int asked = 0;  // gather reads outstanding
-  auto ask_one = [&]() -> bool {
-    if (next_candidate >= candidates.size()) return false;
-    p.Issue(candidates[next_candidate++], u_begin, u_length, /*gather=*/true);
-    ++asked;
-    return true;
-  };
-  for (int i = sources; i < k && ask_one(); ++i) {
-  }
-  std::vector<std::optional<DataReply>> gathered(n);
-  auto hedge = std::min(Clock::now() + options_.fragment_deadline, p.hard_deadline_);
-  while (sources < k && undelivered() > 0) {
-    if (asked == 0 && next_candidate >= candidates.size()) {
-      // Nothing left to ask; late first-try answers may still arrive until the hard deadline.
-      hedge = p.hard_deadline_;
-      if (std::none_of(p.wants_.begin(), p.wants_.end(),
-                       [&](const auto& w) { return !w.delivered && awaiting[w.fragment]; })) {
-        break;
-      }
-    }
-    auto a = p.Next(hedge);
-    if (!a) {
-      if (Clock::now() >= p.hard_deadline_) break;
-      ask_one();  // hedge: one more fragment every fragment_deadline without enough answers
-      hedge = std::min(Clock::now() + options_.fragment_deadline, p.hard_deadline_);
-      continue;
-    }
-    const PendingRead::Request& r = p.requests_[a->request];
-    if (!r.gather) {
-      // A late first-try answer of a lost data fragment: use it as it is.
-      awaiting[r.fragment] = false;
-      if (!check(r, a->reply)) continue;
-      PendingRead::Want* w = want_of(r.fragment);
-      if (!w->delivered) deliver(*w, *a->reply);
-      continue;
-    }
-    --asked;
-    if (!check(r, a->reply)) {
-      ask_one();
-      continue;
-    }
-    gathered[r.fragment] = std::move(*a->reply);
-    source[r.fragment] = gathered[r.fragment]->payload.data() +
-                         (u_begin - gathered[r.fragment]->header.crc_offset());
-    ++sources;
-  }
-  if (undelivered() == 0) return Status::Ok();
-
-  if (sources < k) {
-    std::string detail;
-    for (int i = 0; i < n; ++i) {
-      if (failure[i].empty()) continue;
-      if (!detail.empty()) detail += "; ";
-      detail += failure[i];
-    }
-    std::string message =
-        fmt::format("only {} of {} needed fragments readable: {}", sources, k, detail);
-    return Status(stale ? Code::STALE_EPOCH : Code::UNAVAILABLE, message).WithContext(what);
-  }
-
-  // Rebuild the lost data fragments over U. Fragments that were answered meanwhile are not
-  // rebuilt again.
-  std::vector<bool> present(n, false), want(n, false);
-  int lost_count = 0;
-  for (int i = 0; i < n; ++i) present[i] = source[i] != nullptr;
-  for (const auto& w : p.wants_) {
-    if (w.delivered || present[w.fragment]) continue;
-    want[w.fragment] = true;
-    ++lost_count;
-  }
-  AlignedBuffer rebuilt(static_cast<size_t>(u_length * lost_count));
-  std::vector<uint8_t*> fragments = source;
-  int slot = 0;
-  for (int i = 0; i < n; ++i) {
-    if (want[i]) fragments[i] = rebuilt.data() + u_length * slot++;
-  }
-  GRANARY_TRY(p.codec_.Decode(fragments.data(), present, want, u_length).WithContext(what));
-  for (auto& w : p.wants_) {
-    if (w.delivered) continue;
-    if (present[w.fragment]) {  // gathered itself after all: copy from its own bytes
-      std::memcpy(out.data() + w.out_offset, source[w.fragment] + (w.begin - u_begin),
-                  w.end - w.begin);
-    } else {
-      std::memcpy(out.data() + w.out_offset, fragments[w.fragment] + (w.begin - u_begin),
-                  w.end - w.begin);
-      Rebuilt(reason[w.fragment]).Add();
-      GLOG_INFO("event=ec_fragment_rebuilt slice={} block={} fragment={} reason={} detail=\"{}\"",
-                p.key_.slice_id(), p.key_.block_index(), w.fragment, reason[w.fragment],
-                failure[w.fragment]);
-    }
-    w.delivered = true;
-  }
-  return Status::Ok();
+  p.FirstTries(options_.fragment_deadline, out);
+  if (p.Undelivered() == 0) return Status::Ok();
+  return p.Rebuild(options_.fragment_deadline, *slow_, out);
 }
 
 }  // namespace granary::client

@@ -59,11 +59,19 @@ uint32_t EcReplicaMinimum(const PoolSpec& pool) {
 }
 
 // The pool of a layout from the cached map, refetched once when the map does not know it yet.
+// A pool the metanode has but could not place (fewer failure domains than its width, e.g.
+// ec:8+3 on 6 datanodes) is absent from the map: Unavailable, since it may be placed once
+// enough datanodes join.
 Result<PoolSpec> LayoutPool(ClusterView& view, uint32_t pool_id) {
   auto pool = view.Pool(pool_id);
   if (pool.ok()) return pool;
   GRANARY_TRY(view.Refresh());
-  return view.Pool(pool_id);
+  pool = view.Pool(pool_id);
+  if (pool.ok() || pool.status().code() != Code::NOT_FOUND) return pool;
+  return Unavailable(
+      fmt::format("pool {} is not placed in cluster map epoch {}: not enough "
+                  "datanodes in distinct failure domains for its width",
+                  pool_id, view.epoch()));
 }
 
 uint32_t LayoutBlockSize(const Layout& layout, const PoolSpec& pool) {

@@ -90,6 +90,7 @@ class File {
 
  private:
   friend class Client;
+  friend class ObjectClient;  // object_client.h: Files over staged (unnamed) inodes
   File(Client* client, InodeAttr attr, uint64_t handle_owner);
   Status FlushLocked();
   // One attempt: allocate, write every block of `slices`, commit.

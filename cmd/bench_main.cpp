@@ -1,6 +1,7 @@
-// `granary bench datapath --meta ADDR [--size-mib 1024] [--path default/bench.dat]`: writes then
-// reads one file through libgranary and prints one JSON object with MB/s. The scripts in bench/
-// put it beside the physical limits (iperf3, fio, RocksDB) measured in the same run.
+// `granary bench datapath --meta ADDR [--size-mib 1024] [--path default/bench.dat] [--labels L]`:
+// writes then reads one file through libgranary and prints one JSON object with MB/s. The
+// scripts in bench/ put it beside the physical limits (iperf3, fio, RocksDB) measured in the
+// same run.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -21,9 +22,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int Datapath(const std::string& meta, uint64_t size_mib, const std::string& target,
-             uint64_t chunk_mib, uint64_t buffer_mib, uint32_t inflight) {
+             uint64_t chunk_mib, uint64_t buffer_mib, uint32_t inflight,
+             const std::string& labels) {
   client::ClientOptions options;
   options.meta = meta;
+  options.labels = labels;
   options.write_buffer_bytes = buffer_mib << 20;
   options.max_inflight_blocks = inflight;
   auto c = client::Client::Connect(options);
@@ -102,6 +105,7 @@ int RunBench(int argc, char** argv) {
   std::string path = "default/bench.dat";
   uint64_t buffer_mib = client::ClientOptions{}.write_buffer_bytes >> 20;
   uint32_t inflight = client::ClientOptions{}.max_inflight_blocks;
+  std::string labels;
   auto* datapath = app.add_subcommand("datapath", "write then read one file through libgranary");
   datapath->add_option("--meta", meta, "metanode address")->capture_default_str();
   datapath->add_option("--size-mib", size_mib, "file size")->capture_default_str();
@@ -109,6 +113,8 @@ int RunBench(int argc, char** argv) {
   datapath->add_option("--path", path, "VOLUME/PATH")->capture_default_str();
   datapath->add_option("--buffer-mib", buffer_mib, "write buffer per file")->capture_default_str();
   datapath->add_option("--inflight", inflight, "blocks in flight")->capture_default_str();
+  datapath->add_option("--labels", labels,
+                       "where this client runs, e.g. host=h2 (default $GRANARY_LABELS)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -116,7 +122,9 @@ int RunBench(int argc, char** argv) {
   }
   InitLogging("bench", EnvOr("GRANARY_LOG_LEVEL", "warn"));
   UseHeapForLargeBuffers();
-  if (datapath->parsed()) return Datapath(meta, size_mib, path, chunk_mib, buffer_mib, inflight);
+  if (datapath->parsed()) {
+    return Datapath(meta, size_mib, path, chunk_mib, buffer_mib, inflight, labels);
+  }
   return 2;
 }
 

@@ -1,6 +1,6 @@
 // `granary server --data DIR [--datanodes 3] [--meta 127.0.0.1:7410] [--s3 127.0.0.1:9000]
-//                 [--access-key K --secret-key S]`: metanode + N datanodes (+ the S3 gateway once
-// built) in one process under one data dir — the embedded default (DESIGN §1).
+//                 [--access-key K --secret-key S]`: metanode + N datanodes + the S3 gateway in one
+// process under one data dir — the embedded default (DESIGN §1).
 #include <fmt/format.h>
 
 #include <csignal>
@@ -15,6 +15,7 @@
 #include "common/net.h"
 #include "datanode/datanode.h"
 #include "metanode/metanode.h"
+#include "s3/gateway.h"
 
 namespace granary::cmd {
 namespace {
@@ -82,7 +83,7 @@ Status EnsureVolume(client::MetaClient& meta, const std::string& name) {
 }  // namespace
 
 int RunServer(int argc, char** argv) {
-  CLI::App app{"granary server: metanode + datanodes (+ S3) in one process"};
+  CLI::App app{"granary server: metanode + datanodes + S3 gateway in one process"};
   ServerFlags f;
   f.access_key = EnvOr("GRANARY_ACCESS_KEY", "");
   f.secret_key = EnvOr("GRANARY_SECRET_KEY", "");
@@ -145,15 +146,22 @@ int RunServer(int argc, char** argv) {
   auto key = EnsureAccessKey(**meta, f);
   if (!key.ok()) return fail(key.status().WithContext("S3 credentials"));
 
+  s3::GatewayOptions s3_options;
+  s3_options.meta = (*metanode)->address();
+  s3_options.listen = f.s3;
+  auto gateway = s3::Gateway::Start(s3_options);
+  if (!gateway.ok()) return fail(gateway.status().WithContext("start S3 gateway"));
+
   std::printf("meta=%s datanodes=%d volume=default\n", (*metanode)->address().c_str(), f.datanodes);
-  std::printf("s3=not-built-yet (issue 9) access_key=%s secret_key=%s\n", key->access_key().c_str(),
-              key->secret_key().c_str());
+  std::printf("s3=%s access_key=%s secret_key=%s\n", (*gateway)->endpoint().c_str(),
+              key->access_key().c_str(), key->secret_key().c_str());
   std::printf("ready\n");
   std::fflush(stdout);
   GLOG_INFO("event=ready meta={} datanodes={}", (*metanode)->address(), f.datanodes);
 
   int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
+  (*gateway)->Stop();
   for (auto& dn : datanodes) dn->Stop();
   (*metanode)->Shutdown();
   return 0;

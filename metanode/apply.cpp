@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "metanode/apply_internal.h"
+#include "metanode/apply_object.h"
 
 namespace granary::metanode {
 
@@ -325,6 +326,27 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
       break;
     case Operation::kPruneDedup:
       status = ApplyPruneDedup(ctx, &reply);
+      break;
+    case Operation::kObjectStage:
+      status = ApplyObjectStage(ctx, &reply);
+      break;
+    case Operation::kObjectPublish:
+      status = ApplyObjectPublish(ctx, &reply);
+      break;
+    case Operation::kObjectDelete:
+      status = ApplyObjectDelete(ctx, &reply);
+      break;
+    case Operation::kUploadCreate:
+      status = ApplyUploadCreate(ctx, &reply);
+      break;
+    case Operation::kUploadPart:
+      status = ApplyUploadPart(ctx, &reply);
+      break;
+    case Operation::kUploadComplete:
+      status = ApplyUploadComplete(ctx, &reply);
+      break;
+    case Operation::kUploadAbort:
+      status = ApplyUploadAbort(ctx, &reply);
       break;
     case Operation::BODY_NOT_SET:
       status = InvalidArgument("operation without a body");

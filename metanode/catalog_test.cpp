@@ -242,5 +242,57 @@ TYPED_TEST(CatalogTest, BackupWritesCheckpoint) {
   ASSERT_OK(QueryLookup(*(*restored)->Snapshot(), this->root_, "f"));
 }
 
+TYPED_TEST(CatalogTest, CreateInWriterLocalPoolStripesOverPgsLedByTheWritersHost) {
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(this->Register("uuid-" + std::to_string(i), "h" + std::to_string(i)));
+  }
+  Operation pool;
+  PoolSpec& spec = *pool.mutable_pool_create()->mutable_spec();
+  spec.set_name("near");
+  spec.set_redundancy(REPLICATED_POOL);
+  spec.set_replicas(2);
+  spec.set_failure_domain(DOMAIN_HOST);
+  spec.set_locality(WRITER_LOCAL);
+  spec.set_pg_count(16);
+  auto created = this->Run(pool);
+  ASSERT_OK(created);
+  Operation volume;
+  volume.mutable_volume_create()->set_name("nearvol");
+  volume.mutable_volume_create()->set_pool("near");
+  auto vol = this->Run(volume);
+  ASSERT_OK(vol);
+
+  auto create = [&](const std::string& name, const std::string& host) -> Result<InodeAttr> {
+    Operation op;
+    auto* r = op.mutable_create();
+    r->set_parent(vol->volume().volume().root_ino());
+    r->set_name(name);
+    r->set_mode(0644);
+    r->set_writer_host(host);
+    auto reply = this->Run(op);
+    GRANARY_TRY(reply);
+    return reply->entry().attr();
+  };
+  auto map = this->core_->GetClusterMap(0);
+  ASSERT_OK(map);
+  auto pg_map = placement::PlacementMap::Deserialize(map->placement());
+  ASSERT_TRUE(pg_map.ok());
+  const uint32_t pool_id = created->pool().pool().id();
+
+  auto local = create("local", "h2");
+  ASSERT_OK(local);
+  ASSERT_GT(local->layout().pgs_size(), 0);
+  EXPECT_EQ(local->layout().stripe_width(), static_cast<uint32_t>(local->layout().pgs_size()));
+  for (uint32_t pg : local->layout().pgs()) {
+    auto members = pg_map->Members(pool_id, pg);
+    ASSERT_TRUE(members.ok());
+    EXPECT_EQ(pg_map->FindNode((*members)[0])->location.host, "h2") << "pg " << pg;
+  }
+  // A writer on a host without a datanode gets the seeded stripe.
+  auto elsewhere = create("elsewhere", "h9");
+  ASSERT_OK(elsewhere);
+  EXPECT_EQ(elsewhere->layout().pgs_size(), 0);
+}
+
 }  // namespace
 }  // namespace granary::metanode

@@ -38,6 +38,7 @@ Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
   builder.RegisterService(impl->services.data.get());
   builder.RegisterService(impl->services.admin.get());
   builder.RegisterService(impl->services.cluster.get());
+  builder.RegisterService(impl->services.objects.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || port == 0) {
     return Unavailable(fmt::format("metanode: cannot listen on {}", options.listen));

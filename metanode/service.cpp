@@ -1,6 +1,7 @@
 #include "metanode/service.h"
 
 #include "common/rpc_status.h"
+#include "metanode/object_service.h"
 #include "metanode/reader.h"
 
 namespace granary::metanode {
@@ -353,6 +354,7 @@ Services MakeServices(MetaCore& core) {
   s.data = std::make_unique<DataMapService>(core);
   s.admin = std::make_unique<AdminService>(core);
   s.cluster = std::make_unique<ClusterService>(core);
+  s.objects = MakeObjectService(core);
   return s;
 }
 

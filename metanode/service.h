@@ -15,6 +15,7 @@ struct Services {
   std::unique_ptr<grpc::Service> data;  // callback API
   std::unique_ptr<grpc::Service> admin;
   std::unique_ptr<grpc::Service> cluster;
+  std::unique_ptr<grpc::Service> objects;  // object_service.cpp
 };
 Services MakeServices(MetaCore& core);
 

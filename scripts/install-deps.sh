@@ -14,6 +14,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
   # tools the tests and benchmarks drive
   fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr
+  openssl  # the Kubernetes client TLS tests make a throwaway PKI with the CLI
   # real S3 clients for the gateway's tests, and the HTTP limit its benchmark compares against
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
   # the mount benchmark's reference file system (run in its own network namespace)

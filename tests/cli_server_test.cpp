@@ -31,8 +31,9 @@ CliResult Cli(const std::string& meta, std::vector<std::string> args) {
 class CliServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<Process>(std::vector<std::string>{
-        GranaryBinary(), "server", "--data", dir_.str() + "/data", "--meta", "127.0.0.1:0"});
+    server_ = std::make_unique<Process>(
+        std::vector<std::string>{GranaryBinary(), "server", "--data", dir_.str() + "/data",
+                                 "--meta", "127.0.0.1:0", "--s3", "127.0.0.1:0"});
     auto meta = server_->WaitForLine(R"(^meta=(\S+))", seconds(60));
     ASSERT_TRUE(meta) << server_->Output();
     meta_ = (*meta)[1];

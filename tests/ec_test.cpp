@@ -26,7 +26,9 @@ class EcTest : public ::testing::Test {
     for (int i = 0; i < datanodes; ++i) options.datanode_flags.push_back({"--workers", "2"});
     cluster_ = std::make_unique<LocalCluster>(std::move(options));
     cluster_->Start();
-    client_ = Connect(std::chrono::milliseconds(1000));
+    // A generous fragment deadline: a loaded CI machine must not turn healthy reads into
+    // rebuilds (the tests that want a short one connect their own client).
+    client_ = Connect(std::chrono::milliseconds(5000));
     volume_ = fmt::format("ec{}{}", k, m);
     CreatePoolAndVolume(client_->meta(), EcPool(volume_, k, m, kBlock));
     k_ = k;
@@ -298,6 +300,18 @@ TEST_F(Ec42Test, WritesContinueDegradedWithOneDatanodeDown) {
   ASSERT_TRUE(cluster_->WaitForUpDatanodes(6));
   ASSERT_TRUE(client_->cluster().Refresh().ok());
   EXPECT_TRUE(Read("degraded") == data);
+}
+
+// ec:8+3 needs 11 failure domains; on 6 datanodes the pool exists but cannot be placed, and a
+// writer is told so (Unavailable, retryable once datanodes join), not NotFound.
+TEST_F(Ec42Test, PoolWiderThanTheClusterIsUnavailableToWriters) {
+  CreatePoolAndVolume(client_->meta(), EcPool("wide", 8, 3, kBlock));
+  auto f = client_->Open("wide", "x", {.create = true});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE((*f)->Pwrite(Pattern(kBlock, 1), 0).ok());
+  Status s = (*f)->Flush();
+  EXPECT_EQ(s.code(), Code::UNAVAILABLE) << s.ToString();
+  EXPECT_NE(s.message().find("not placed"), std::string::npos) << s.ToString();
 }
 
 // Overwrites leave short (replicated) slices on top of erasure-coded ones; truncates cut both.

@@ -15,8 +15,10 @@ class LiveLocalityTest : public ::testing::Test {
     ClusterOptions options;
     options.datanodes = 4;
     for (int i = 0; i < 4; ++i) {
-      options.datanode_flags.push_back(
-          {"--labels", fmt::format("host=h{}", i + 1), "--workers", "2"});
+      // h3 has GPUs (for the prefer-gpu pool).
+      options.datanode_flags.push_back({"--labels",
+                                        fmt::format("host=h{}{}", i + 1, i == 2 ? ",gpu=true" : ""),
+                                        "--workers", "2"});
     }
     cluster_ = std::make_unique<LocalCluster>(std::move(options));
     cluster_->Start();
@@ -101,6 +103,46 @@ TEST_F(LiveLocalityTest, WriterOnAHostWithoutDatanodesGetsTheSeededLayout) {
   const uint64_t local_before = ReadBytes("local");
   EXPECT_TRUE(ReadFile(*elsewhere, "near", "far") == Pattern(2 << 20, 9));
   EXPECT_EQ(ReadBytes("local"), local_before);
+}
+
+// prefer-gpu: in every PG that has a member on the GPU host h3, that member leads the write
+// chain, and a reader on h3 gets those blocks from its own host.
+TEST_F(LiveLocalityTest, PreferGpuPoolLeadsWithTheGpuHostAndItsReadersReadLocally) {
+  PoolSpec spec;
+  spec.set_name("gpu");
+  spec.set_redundancy(Redundancy::REPLICATED_POOL);
+  spec.set_replicas(2);
+  spec.set_failure_domain(FailureDomain::DOMAIN_HOST);
+  spec.set_locality(Locality::PREFER_GPU);
+  spec.set_pg_count(16);
+  spec.set_block_size(1 << 20);
+  CreatePoolAndVolume(client_->meta(), spec);
+  auto on_gpu = Connect("host=h3,gpu=true");
+  const auto data = Pattern(16 << 20, 3);
+  WriteFile(*on_gpu, "gpu", "weights", data);
+
+  auto attr = on_gpu->Resolve("gpu", "weights");
+  ASSERT_TRUE(attr.ok());
+  auto map = on_gpu->meta().ReadMap(attr->ino());
+  ASSERT_TRUE(map.ok());
+  ASSERT_TRUE(on_gpu->cluster().Refresh().ok());
+  const std::string h3 = cluster_->datanode_data_address(2);
+  uint64_t local_bytes = 0;
+  for (const Extent& e : map->extents()) {
+    for (uint64_t b = 0; b * (1 << 20) < e.slice_length(); ++b) {
+      auto t = on_gpu->cluster().Locate(attr->layout(), e.slice_id(), b);
+      ASSERT_TRUE(t.ok());
+      bool has_h3 = false;
+      for (const auto& m : t->members) has_h3 = has_h3 || m.data_address == h3;
+      if (!has_h3) continue;
+      EXPECT_EQ(t->members[0].data_address, h3) << "a gpu member must lead its PG";
+      local_bytes += std::min<uint64_t>(1 << 20, e.slice_length() - b * (1 << 20));
+    }
+  }
+  ASSERT_GT(local_bytes, 0u) << "no block landed on the GPU host";
+  const uint64_t before = ReadBytes("local");
+  EXPECT_TRUE(ReadFile(*on_gpu, "gpu", "weights") == data);
+  EXPECT_EQ(ReadBytes("local") - before, local_bytes);
 }
 
 }  // namespace

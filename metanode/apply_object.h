@@ -1,0 +1,39 @@
+// Object operations and queries for the S3 gateway (apply_object.cpp; proto/granary/object.proto).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "granary/object.pb.h"
+#include "metanode/records.pb.h"
+#include "metanode/store.h"
+
+namespace granary::metanode {
+
+struct Ctx;
+
+// The xattr holding an object's ObjectMeta (ETag, headers).
+inline constexpr std::string_view kObjectMetaXattr = "granary.s3";
+
+// ETag of bytes written through POSIX: changes with every commit of the inode.
+std::string PosixEtag(const InodeAttr& attr);
+// The path components of an S3 key (DESIGN §2): `.`/`..`/empty segments -> InvalidArgument, a
+// segment over 255 bytes or a key over 1024 -> NameTooLong. A trailing '/' is a directory marker.
+Result<std::vector<std::string>> SplitObjectKey(std::string_view key, bool* directory_marker);
+
+Status ApplyObjectStage(Ctx& ctx, OpReply* reply);
+Status ApplyObjectPublish(Ctx& ctx, OpReply* reply);
+Status ApplyObjectDelete(Ctx& ctx, OpReply* reply);
+Status ApplyUploadCreate(Ctx& ctx, OpReply* reply);
+Status ApplyUploadPart(Ctx& ctx, OpReply* reply);
+Status ApplyUploadComplete(Ctx& ctx, OpReply* reply);
+Status ApplyUploadAbort(Ctx& ctx, OpReply* reply);
+
+Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req);
+Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req);
+Result<Upload> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id);
+Result<UploadListReply> QueryUploads(Txn& txn, const UploadListRequest& req);
+
+}  // namespace granary::metanode

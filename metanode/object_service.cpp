@@ -1,0 +1,150 @@
+// gRPC front end of the object operations (proto/granary/object.proto).
+#include "metanode/object_service.h"
+
+#include <openssl/rand.h>
+
+#include "common/rpc_status.h"
+#include "granary/object.grpc.pb.h"
+#include "metanode/apply_object.h"
+
+namespace granary::metanode {
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+template <typename Fill, typename Extract>
+grpc::ServerUnaryReactor* MutateAsync(MetaCore& core, grpc::CallbackServerContext* ctx,
+                                      const OpId& id, Fill fill, Extract extract) {
+  auto* reactor = ctx->DefaultReactor();
+  Operation op;
+  *op.mutable_id() = id;
+  fill(op);
+  core.MutateAsync(std::move(op), [reactor, extract](OpReply reply) mutable {
+    if (reply.code() != Code::OK) {
+      reactor->Finish(ToGrpcStatus(Status(reply.code(), reply.message())));
+      return;
+    }
+    extract(reply);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+template <typename T, typename Out>
+grpc::Status Answer(Result<T> result, Out out) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  out(*result);
+  return grpc::Status::OK;
+}
+
+std::string NewUploadId() {
+  unsigned char raw[16];
+  RAND_bytes(raw, sizeof raw);
+  static const char* digits = "0123456789abcdef";
+  std::string id;
+  for (unsigned char c : raw) {
+    id.push_back(digits[c >> 4]);
+    id.push_back(digits[c & 15]);
+  }
+  return id;
+}
+
+class ObjectService final : public Objects::CallbackService {
+ public:
+  explicit ObjectService(MetaCore& core) : core_(core) {}
+  using Ctx = grpc::CallbackServerContext;
+
+  grpc::ServerUnaryReactor* Stage(Ctx* ctx, const StageRequest* req, AttrReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_stage() = *req; },
+        [out](OpReply& r) {
+          *out->mutable_attr() = r.has_stage() ? r.stage().attr() : r.attr().attr();
+        });
+  }
+  grpc::ServerUnaryReactor* StageWrite(Ctx* ctx, const StageRequest* req,
+                                       StageReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_stage() = *req; },
+        [out](OpReply& r) {
+          if (r.has_stage()) {
+            *out = r.stage();
+          } else {
+            *out->mutable_attr() = r.attr().attr();
+          }
+        });
+  }
+  grpc::ServerUnaryReactor* Publish(Ctx* ctx, const PublishRequest* req,
+                                    ObjectReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_publish() = *req; },
+        [out](OpReply& r) { *out = r.object(); });
+  }
+  grpc::ServerUnaryReactor* Delete(Ctx* ctx, const ObjectDeleteRequest* req,
+                                   ObjectDeleteReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_delete() = *req; },
+        [out](OpReply& r) { *out = r.object_delete(); });
+  }
+  grpc::ServerUnaryReactor* Get(Ctx* ctx, const ObjectGetRequest* req,
+                                ObjectGetReply* out) override {
+    return Done(ctx, Answer(QueryObjectGet(*core_.Snapshot(), *req),
+                            [&](ObjectGetReply& r) { *out = std::move(r); }));
+  }
+  grpc::ServerUnaryReactor* List(Ctx* ctx, const ObjectListRequest* req,
+                                 ObjectListReply* out) override {
+    return Done(ctx, Answer(QueryObjectList(*core_.Snapshot(), *req),
+                            [&](ObjectListReply& r) { *out = std::move(r); }));
+  }
+  grpc::ServerUnaryReactor* UploadCreate(Ctx* ctx, const UploadCreateRequest* req,
+                                         UploadReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(),
+        [&](Operation& op) {
+          *op.mutable_upload_create()->mutable_request() = *req;
+          op.mutable_upload_create()->set_upload_id(NewUploadId());
+        },
+        [out](OpReply& r) { *out = r.upload(); });
+  }
+  grpc::ServerUnaryReactor* UploadPartCommit(Ctx* ctx, const UploadPartRequest* req,
+                                             UploadReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_upload_part() = *req; },
+        [out](OpReply& r) { *out = r.upload(); });
+  }
+  grpc::ServerUnaryReactor* UploadComplete(Ctx* ctx, const UploadCompleteRequest* req,
+                                           ObjectReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_upload_complete() = *req; },
+        [out](OpReply& r) { *out = r.object(); });
+  }
+  grpc::ServerUnaryReactor* UploadAbort(Ctx* ctx, const UploadAbortRequest* req, Empty*) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_upload_abort() = *req; },
+        [](OpReply&) {});
+  }
+  grpc::ServerUnaryReactor* UploadGet(Ctx* ctx, const UploadGetRequest* req,
+                                      UploadReply* out) override {
+    return Done(ctx, Answer(QueryUpload(*core_.Snapshot(), req->volume_id(), req->upload_id()),
+                            [&](Upload& u) { *out->mutable_upload() = std::move(u); }));
+  }
+  grpc::ServerUnaryReactor* UploadList(Ctx* ctx, const UploadListRequest* req,
+                                       UploadListReply* out) override {
+    return Done(ctx, Answer(QueryUploads(*core_.Snapshot(), *req),
+                            [&](UploadListReply& r) { *out = std::move(r); }));
+  }
+
+ private:
+  MetaCore& core_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeObjectService(MetaCore& core) {
+  return std::make_unique<ObjectService>(core);
+}
+
+}  // namespace granary::metanode

@@ -1,0 +1,215 @@
+// Internal types of the S3 gateway shared by gateway.cpp (HTTP), auth.cpp (SigV4 and request
+// bodies) and ops_*.cpp (the operations). Not a public header.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "client/granary.h"
+#include "client/meta_client.h"
+#include "client/object_client.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "s3/gateway.h"
+#include "s3/sigv4.h"
+
+namespace granary::s3 {
+
+// An S3 error: HTTP status, S3 code, message (the <Error> document).
+struct S3Error {
+  int http = 500;
+  std::string code = "InternalError";
+  std::string message;
+};
+// Storage errors through the one table (common/error_table.h).
+S3Error ErrorFromStatus(const Status& status);
+inline S3Error Err(int http, std::string code, std::string message) {
+  return S3Error{http, std::move(code), std::move(message)};
+}
+
+// Incremental MD5 / SHA-256.
+class Digest {
+ public:
+  explicit Digest(const EVP_MD* md);
+  ~Digest();
+  Digest(const Digest&) = delete;
+  Digest& operator=(const Digest&) = delete;
+  void Update(const void* data, size_t n);
+  std::string Final();  // raw bytes
+ private:
+  EVP_MD_CTX* ctx_;
+};
+std::string Base64(std::string_view bytes);
+std::optional<std::string> Base64Decode(std::string_view text);
+
+// Raw request body bytes as they arrive from the socket.
+class RawBody {
+ public:
+  virtual ~RawBody() = default;
+  // 0 at the end of the body; an error when the connection broke (IncompleteBody).
+  virtual Result<size_t> ReadSome(std::span<uint8_t> out) = 0;
+};
+
+struct Headers {
+  // Lower-case name -> values in arrival order.
+  std::multimap<std::string, std::string> all;
+  const std::string* Find(const std::string& name) const {
+    auto it = all.find(name);
+    return it == all.end() ? nullptr : &it->second;
+  }
+  std::string Get(const std::string& name, std::string fallback = "") const {
+    auto* v = Find(name);
+    return v ? *v : fallback;
+  }
+};
+
+struct Request {
+  std::string method;
+  std::string target;    // as received
+  std::string raw_path;  // percent-encoded
+  std::string path;      // decoded
+  Params query;          // decoded
+  Headers headers;
+  std::string host;
+  std::string bucket;
+  std::string key;
+  bool has_content_length = false;
+  uint64_t content_length = 0;
+  RawBody* raw = nullptr;
+  std::string request_id;
+  bool Has(std::string_view q) const {
+    for (auto& [k, v] : query)
+      if (k == q) return true;
+    return false;
+  }
+  std::string Q(std::string_view q, std::string fallback = "") const {
+    for (auto& [k, v] : query)
+      if (k == q) return v;
+    return fallback;
+  }
+};
+
+// Who signed the request (after Authenticate).
+struct Identity {
+  std::string access_key;
+  Credential credential;
+  std::string signing_key;
+  std::string seed_signature;  // for aws-chunked chunk signatures
+  std::string amz_date;
+  std::string payload_hash;  // x-amz-content-sha256 or UNSIGNED-PAYLOAD
+};
+
+// The request body after SigV4: aws-chunked decoded, payload hash and chunk signatures checked.
+// Read returns the decoded bytes; the last Read (0) fails when a check fails.
+class Body {
+ public:
+  Body(Request& req, const Identity& id);
+  Result<size_t> Read(
+      std::span<uint8_t> out);  // S3 errors arrive as Status with code InvalidArgument
+  // The error of the last failed Read as S3 reports it.
+  const S3Error& error() const { return error_; }
+  // Decoded length when known (Content-Length or x-amz-decoded-content-length); nullopt if not.
+  std::optional<uint64_t> length() const { return length_; }
+  // MD5 of every byte returned so far (valid after the end).
+  std::string md5() const { return md5_result_; }
+  bool done() const { return done_; }
+
+ private:
+  Result<size_t> ReadRaw(std::span<uint8_t> out);
+  Result<size_t> ReadChunked(std::span<uint8_t> out);
+  Status Fail(S3Error e);
+  Result<std::string> ReadLine();  // from the chunk framing, up to CRLF (bounded)
+  Status FinishChecks();
+
+  Request& req_;
+  const Identity& id_;
+  bool chunked_ = false;
+  bool signed_chunks_ = false;
+  bool trailer_ = false;
+  std::optional<uint64_t> length_;
+  uint64_t delivered_ = 0;
+  std::unique_ptr<Digest> sha_;        // whole payload, when the hash is signed
+  std::unique_ptr<Digest> chunk_sha_;  // current chunk
+  Digest md5_;
+  std::string md5_result_;
+  std::string prev_signature_;
+  std::string chunk_signature_;
+  uint64_t chunk_left_ = 0;
+  bool in_chunk_ = false;
+  bool done_ = false;
+  bool failed_ = false;
+  bool last_chunk_seen_ = false;
+  S3Error error_;
+  std::vector<uint8_t> buf_;  // lookahead for chunk framing
+  size_t buf_pos_ = 0, buf_end_ = 0;
+};
+
+struct BucketEntry {
+  Bucket bucket;
+  std::chrono::steady_clock::time_point fetched;
+};
+
+// Everything an operation handler uses.
+class Context {
+ public:
+  Context(GatewayOptions options, std::unique_ptr<client::Client> client,
+          std::unique_ptr<client::ObjectClient> objects);
+  const GatewayOptions& options() const { return options_; }
+  client::Client& client() { return *client_; }
+  client::MetaClient& meta() { return client_->meta(); }
+  client::ObjectClient& objects() { return *objects_; }
+
+  // Cached for a short time: every request needs its key's secret and its bucket.
+  Result<std::string> Secret(const std::string& access_key);
+  Result<Bucket> GetBucket(const std::string& name);
+  void ForgetBucket(const std::string& name);
+
+ private:
+  GatewayOptions options_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<client::ObjectClient> objects_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> secrets_;
+  std::map<std::string, BucketEntry> buckets_;
+};
+
+// What a handler sends back. Either `body` (small, in memory) or `stream` (large): `stream` is
+// called with a sink until it returns; the sink writes bytes to the client.
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  uint64_t stream_length = 0;
+  using Sink = std::function<Status(std::span<const uint8_t>)>;
+  std::function<Status(const Sink&)> stream;
+  uint64_t bytes_in = 0;  // for metrics
+  void Header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+// The result of a handler: a response or an S3 error.
+using Outcome = std::variant<Response, S3Error>;
+
+// Checks the signature (header or presigned); fills `id`. Anonymous requests are denied.
+std::optional<S3Error> Authenticate(Context& ctx, const Request& req, Identity* id);
+
+// Dispatch to the operation; `op` is set to the operation's metric name.
+Outcome Dispatch(Context& ctx, Request& req, const Identity& id, std::string* op);
+
+std::string ErrorXml(const S3Error& e, const Request& req);
+std::string HttpDate(int64_t seconds);
+std::string IsoDate(const Timespec& t);
+
+}  // namespace granary::s3

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Real S3 clients from Debian packages against `granary server` and a standalone `granary s3`:
+# aws-cli (s3 + s3api, incl. a multipart-sized file and presign), s3cmd, rclone (sync a tree up
+# and back, byte-exact), virtual-host style with --domain, /metrics per operation, HTTPS.
+set -euo pipefail
+GRANARY=${1:?usage: clients_test.sh GRANARY_BINARY}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d /tmp/granary-s3-clients-XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$TMP"/*.log; do echo "== $f"; tail -20 "$f"; done >&2; exit 1; }
+wait_line() {  # file regex seconds
+  local deadline=$((SECONDS + $3))
+  until grep -qE "$2" "$1"; do
+    ((SECONDS < deadline)) || fail "no '$2' in $1"
+    sleep 0.1  # polling a log for a line, bounded by the deadline
+  done
+}
+
+unset AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+export AWS_ACCESS_KEY_ID=CLIENTSTESTKEY AWS_SECRET_ACCESS_KEY=clients-test-secret-0123456789
+export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+"$GRANARY" server --data "$TMP/data" --meta 127.0.0.1:0 --s3 127.0.0.1:0 \
+  --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" >"$TMP/server.log" 2>&1 &
+PIDS+=($!)
+wait_line "$TMP/server.log" '^ready$' 60
+EP=$(grep -oE 's3=http://[0-9.:]+' "$TMP/server.log" | cut -d= -f2)
+META=$(grep -oE '^meta=[0-9.:]+' "$TMP/server.log" | cut -d= -f2)
+AWS="/usr/bin/aws --endpoint-url $EP"
+
+# ---- aws-cli
+$AWS s3 mb s3://cli-bucket
+head -c $((20 << 20)) /dev/urandom >"$TMP/big.bin"   # above the 8 MiB multipart threshold
+echo "small object" >"$TMP/small.txt"
+$AWS s3 cp --only-show-errors "$TMP/big.bin" s3://cli-bucket/dir/big.bin
+$AWS s3 cp --only-show-errors "$TMP/small.txt" s3://cli-bucket/small.txt
+$AWS s3 ls s3://cli-bucket --recursive >"$TMP/ls.txt"
+grep -q "20971520 dir/big.bin" "$TMP/ls.txt" || fail "aws s3 ls: $(cat "$TMP/ls.txt")"
+$AWS s3 cp --only-show-errors s3://cli-bucket/dir/big.bin "$TMP/big.back"
+cmp "$TMP/big.bin" "$TMP/big.back" || fail "multipart round trip differs"
+etag=$($AWS s3api head-object --bucket cli-bucket --key dir/big.bin --query ETag --output text)
+[[ $etag == *-3\" ]] || fail "multipart ETag $etag"
+url=$($AWS s3 presign s3://cli-bucket/small.txt --expires-in 120)
+curl -sf "$url" | cmp - "$TMP/small.txt" || fail "presigned GET"
+$AWS s3api put-object --bucket cli-bucket --key meta.txt --body "$TMP/small.txt" \
+  --content-type text/plain --metadata k=v >/dev/null
+[[ $($AWS s3api head-object --bucket cli-bucket --key meta.txt --query Metadata.k --output text) == v ]] \
+  || fail "metadata"
+$AWS s3 rm --only-show-errors s3://cli-bucket/dir/big.bin
+$AWS s3 rm --only-show-errors s3://cli-bucket --recursive
+[[ -z $($AWS s3 ls s3://cli-bucket) ]] || fail "bucket not empty after rm"
+$AWS s3 rb s3://cli-bucket
+echo "aws-cli ok"
+
+# ---- s3cmd
+hostport=${EP#http://}
+cat >"$TMP/s3cfg" <<CFG
+[default]
+access_key = $AWS_ACCESS_KEY_ID
+secret_key = $AWS_SECRET_ACCESS_KEY
+host_base = $hostport
+host_bucket = $hostport
+use_https = False
+signature_v2 = False
+CFG
+S3CMD="s3cmd -c $TMP/s3cfg --no-progress"
+$S3CMD mb s3://cmd-bucket >/dev/null
+$S3CMD put "$TMP/small.txt" s3://cmd-bucket/a/b/small.txt >/dev/null
+$S3CMD ls -r s3://cmd-bucket | grep -q "s3://cmd-bucket/a/b/small.txt" || fail "s3cmd ls"
+$S3CMD get s3://cmd-bucket/a/b/small.txt "$TMP/s3cmd.back" >/dev/null
+cmp "$TMP/small.txt" "$TMP/s3cmd.back" || fail "s3cmd get"
+$S3CMD put --multipart-chunk-size-mb=5 "$TMP/big.bin" s3://cmd-bucket/big.bin >/dev/null
+$S3CMD get s3://cmd-bucket/big.bin "$TMP/s3cmd.big" >/dev/null
+cmp "$TMP/big.bin" "$TMP/s3cmd.big" || fail "s3cmd multipart"
+$S3CMD del -r --force s3://cmd-bucket >/dev/null
+$S3CMD rb s3://cmd-bucket >/dev/null
+echo "s3cmd ok"
+
+# ---- rclone: sync a tree up and back
+mkdir -p "$TMP/tree/x/y" "$TMP/tree/z"
+for i in 1 2 3; do head -c $((i * 100000)) /dev/urandom >"$TMP/tree/x/y/f$i"; done
+echo hello >"$TMP/tree/top.txt"; : >"$TMP/tree/z/empty"
+head -c $((12 << 20)) /dev/urandom >"$TMP/tree/x/large"
+cat >"$TMP/rclone.conf" <<CFG
+[g]
+type = s3
+provider = Other
+access_key_id = $AWS_ACCESS_KEY_ID
+secret_access_key = $AWS_SECRET_ACCESS_KEY
+endpoint = $EP
+region = us-east-1
+force_path_style = true
+CFG
+RC="env -u AWS_CA_BUNDLE rclone --config $TMP/rclone.conf --s3-upload-cutoff 5M --s3-chunk-size 5M"
+$RC mkdir g:rc-bucket
+$RC sync "$TMP/tree" g:rc-bucket/tree
+$RC sync g:rc-bucket/tree "$TMP/tree.back"
+diff -r "$TMP/tree" "$TMP/tree.back" || fail "rclone round trip differs"
+$RC check "$TMP/tree" g:rc-bucket/tree 2>"$TMP/rclone-check.log" || fail "rclone check"
+echo "rclone ok"
+
+# ---- standalone gateway: virtual-host style under --domain, and /metrics
+"$GRANARY" s3 --meta "$META" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --domain s3.test \
+  >"$TMP/gw.log" 2>&1 &
+PIDS+=($!)
+wait_line "$TMP/gw.log" '^ready$' 30
+GW=$(grep -oE '^s3=http://[0-9.:]+' "$TMP/gw.log" | cut -d= -f2)
+ADMIN=$(grep -oE '^admin=[0-9.:]+' "$TMP/gw.log" | cut -d= -f2)
+PYTHONPATH="$HERE" /usr/bin/python3 - "$GW" <<'PY'
+import sys, s3raw, os
+gw = sys.argv[1]
+port = gw.rsplit(":", 1)[1]
+a, s = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+def req(method, path, host, body=b""):
+    return s3raw.request(gw, method, path, body=body, access=a, secret=s, host=host)
+st, _, b = req("PUT", "/", f"vh-bucket.s3.test:{port}")
+assert st == 200, b
+st, _, b = req("PUT", "/dir/obj", f"vh-bucket.s3.test:{port}", b"virtual host")
+assert st == 200, b
+st, _, b = req("GET", "/vh-bucket/dir/obj", f"127.0.0.1:{port}")  # path style still works
+assert st == 200 and b == b"virtual host", b
+st, _, b = req("GET", "/dir/obj", f"vh-bucket.s3.test:{port}")
+assert st == 200 and b == b"virtual host", b
+st, _, b = req("DELETE", "/dir/obj", f"vh-bucket.s3.test:{port}")
+assert st == 204, b
+st, _, b = req("DELETE", "/", f"vh-bucket.s3.test:{port}")
+assert st == 204, b
+PY
+curl -sf "http://$ADMIN/metrics" >"$TMP/metrics.txt"
+grep -q 'granary_s3_requests_total{op="PutObject"} 1' "$TMP/metrics.txt" || fail "metrics: $(grep s3 "$TMP/metrics.txt")"
+grep -q 'granary_s3_request_seconds_bucket{op="GetObject"' "$TMP/metrics.txt" || fail "latency histogram"
+grep -q 'granary_s3_received_bytes_total{op="PutObject"} 12' "$TMP/metrics.txt" || fail "bytes metric"
+echo "virtual host + metrics ok"
+
+# ---- TLS: the same gateway over HTTPS with a self-signed certificate
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1
+"$GRANARY" s3 --meta "$META" --listen 127.0.0.1:0 --tls-cert "$TMP/tls.crt" \
+  --tls-key "$TMP/tls.key" >"$TMP/tls.log" 2>&1 &
+PIDS+=($!)
+wait_line "$TMP/tls.log" '^ready$' 30
+TLS=$(grep -oE '^s3=https://[0-9.:]+' "$TMP/tls.log" | cut -d= -f2)
+AWS_TLS="/usr/bin/aws --endpoint-url $TLS --ca-bundle $TMP/tls.crt"
+$AWS_TLS s3 mb s3://tls-bucket >/dev/null
+$AWS_TLS s3 cp --only-show-errors "$TMP/big.bin" s3://tls-bucket/big.bin
+$AWS_TLS s3 cp --only-show-errors s3://tls-bucket/big.bin "$TMP/tls.back"
+cmp "$TMP/big.bin" "$TMP/tls.back" || fail "TLS round trip differs"
+$AWS_TLS s3 rm --only-show-errors s3://tls-bucket/big.bin
+$AWS_TLS s3 rb s3://tls-bucket >/dev/null
+echo "tls ok"
