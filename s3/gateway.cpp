@@ -159,6 +159,25 @@ class BeastBody final : public RawBody {
   http::request_parser<http::buffer_body>& parser_;
 };
 
+// Closing while a client is still sending (an early error reply to a big header or body) makes
+// the kernel reset the connection, and the client may lose our reply: send FIN first and
+// discard what still arrives for a short while (nginx's lingering close).
+void LingeringClose(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  char sink[64 << 10];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (size_t drained = 0; drained < (8u << 20);) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+    const ssize_t n = ::recv(fd, sink, sizeof sink, 0);
+    if (n <= 0) return;
+    drained += static_cast<size_t>(n);
+  }
+}
+
 }  // namespace
 
 struct Gateway::Impl {
@@ -225,6 +244,7 @@ void Gateway::Impl::Worker() {
     } catch (const std::exception& e) {
       GLOG_WARN("event=s3_connection_error error=\"{}\"", e.what());
     }
+    LingeringClose(fd);
     beast::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
     lock.lock();
