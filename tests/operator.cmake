@@ -1,0 +1,12 @@
+# `granary operator` (issue 14): generated objects, decisions and CRD schemas (unit); the
+# reconcilers against the API test server and a real `granary server` (integration); the chart.
+granary_add_test(operator_objects_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_objects_test.cpp
+  DEPS granary_operator yaml-cpp
+  LABELS unit TIMEOUT 60)
+target_compile_definitions(operator_objects_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+granary_add_test(operator_e2e_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_e2e_test.cpp
+  DEPS granary_operator granary_kubeapi granary_test_harness
+  LABELS integration TIMEOUT 120)
