@@ -10,3 +10,7 @@ granary_add_test(operator_e2e_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_e2e_test.cpp
   DEPS granary_operator granary_kubeapi granary_test_harness
   LABELS integration TIMEOUT 120)
+
+add_test(NAME operator_helm_test
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_helm_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(operator_helm_test PROPERTIES LABELS unit TIMEOUT 60)
