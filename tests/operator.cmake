@@ -14,3 +14,11 @@ granary_add_test(operator_e2e_test
 add_test(NAME operator_helm_test
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_helm_test.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(operator_helm_test PROPERTIES LABELS unit TIMEOUT 60)
+
+granary_add_test(operator_process_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_process_test.cpp
+  DEPS granary_kube granary_test_harness
+  LABELS integration TIMEOUT 60)
+target_compile_definitions(operator_process_test
+                           PRIVATE GRANARY_KUBEAPI_BINARY="$<TARGET_FILE:granary-kubeapi>")
+add_dependencies(operator_process_test granary-kubeapi)
