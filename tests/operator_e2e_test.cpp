@@ -41,7 +41,7 @@ Json Bucket(const std::string& reclaim = "Delete") {
   return {{"apiVersion", "granary.io/v1alpha1"},
           {"kind", "Bucket"},
           {"metadata", {{"name", "datasets"}, {"namespace", "ml"}}},
-          {"spec", {{"pool", "fast"}, {"reclaimPolicy", reclaim}}}};
+          {"spec", {{"pool", "fast"}, {"reclaimPolicy", reclaim}, {"quotaBytes", 1 << 30}}}};
 }
 
 Json Node(const std::string& name) {
@@ -265,6 +265,10 @@ TEST_F(OperatorE2ETest, ApplyClusterPoolAndBucketCreatesOwnedObjectsAndConverges
   EXPECT_EQ(Unbase64((*secret)["data"]["AWS_ENDPOINT_URL"]), "http://granary-s3.granary.svc:9000");
   EXPECT_EQ(Unbase64((*secret)["data"]["BUCKET_NAME"]), "ml-datasets");
 
+  auto volume = meta_->VolumeGet("ml-datasets");
+  ASSERT_TRUE(volume.ok());
+  EXPECT_EQ(volume->quota_bytes(), 1u << 30) << "the quota lands on the bucket's volume";
+
   auto events = client_->List(res::kEvents, "ml");
   ASSERT_TRUE(events.ok());
   bool created_event = false;
@@ -315,6 +319,59 @@ TEST_F(OperatorE2ETest, DeletingTheBucketRemovesTheMetanodeBucketItsKeyAndTheSec
   ASSERT_TRUE(WaitUntil([&] { return !Get(res::kBuckets, "ml", "datasets"); }, seconds(20)));
   EXPECT_TRUE(meta_->BucketGet("ml-datasets").ok());
   EXPECT_FALSE(Get(res::kSecrets, "ml", "datasets-s3"));
+}
+
+TEST_F(OperatorE2ETest, ABucketFromAVolumeExportsThePvcsVolumeAndNeverDeletesIt) {
+  StartOperator();
+  ApplyAllAndConverge();
+  auto vol = meta_->VolumeCreate("pvc-0001", "fast");
+  ASSERT_TRUE(vol.ok()) << vol.status().ToString();
+  auto pv = [](const std::string& name, const std::string& driver) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "PersistentVolume"},
+                {"metadata", {{"name", name}}},
+                {"spec", {{"csi", {{"driver", driver}, {"volumeHandle", "pvc-0001"}}}}}};
+  };
+  auto pvc = [](const std::string& name, const std::string& pv_name) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "PersistentVolumeClaim"},
+                {"metadata", {{"name", name}, {"namespace", "ml"}}},
+                {"spec", {{"volumeName", pv_name}}}};
+  };
+  ASSERT_TRUE(
+      client_->Create(op::resources::kPersistentVolumes, pv("pv-a", op::kCsiDriverName)).ok());
+  ASSERT_TRUE(
+      client_->Create(op::resources::kPersistentVolumes, pv("pv-b", "ebs.csi.aws.com")).ok());
+  ASSERT_TRUE(client_->Create(res::kPersistentVolumeClaims, pvc("checkpoints", "pv-a")).ok());
+  ASSERT_TRUE(client_->Create(res::kPersistentVolumeClaims, pvc("foreign", "pv-b")).ok());
+
+  Json exported = Bucket("Delete");
+  exported["metadata"]["name"] = "export";
+  exported["spec"]["fromVolume"] = {{"claimName", "checkpoints"}};
+  ASSERT_TRUE(client_->Create(res::kBuckets, exported).ok());
+  ASSERT_TRUE(WaitUntil([&] { return ReadyAt(res::kBuckets, "ml", "export"); }, seconds(20)))
+      << Get(res::kBuckets, "ml", "export")->dump(2);
+  auto b = meta_->BucketGet("ml-export");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->volume_id(), vol->id());
+  EXPECT_FALSE(b->owns_volume());
+  ASSERT_TRUE(client_->Delete(res::kBuckets, "ml", "export").ok());
+  ASSERT_TRUE(WaitUntil([&] { return !Get(res::kBuckets, "ml", "export"); }, seconds(20)));
+  EXPECT_EQ(meta_->BucketGet("ml-export").status().code(), Code::NOT_FOUND);
+  EXPECT_TRUE(meta_->VolumeGet("pvc-0001").ok()) << "an exported volume outlives its bucket";
+
+  Json foreign = Bucket();
+  foreign["metadata"]["name"] = "foreign";
+  foreign["spec"]["fromVolume"] = {{"claimName", "foreign"}};
+  ASSERT_TRUE(client_->Create(res::kBuckets, foreign).ok());
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto f = Get(res::kBuckets, "ml", "foreign");
+        return f && runtime::IsConditionTrue(*f, runtime::kDegraded) &&
+               (*runtime::FindCondition(*f, runtime::kDegraded))["message"].get<std::string>().find(
+                   "is not a Granary volume") != std::string::npos;
+      },
+      seconds(20)));
 }
 
 TEST_F(OperatorE2ETest, CutWatchesAndA410RelistAndConverge) {
