@@ -22,3 +22,5 @@ granary_add_test(operator_process_test
 target_compile_definitions(operator_process_test
                            PRIVATE GRANARY_KUBEAPI_BINARY="$<TARGET_FILE:granary-kubeapi>")
 add_dependencies(operator_process_test granary-kubeapi)
+target_compile_definitions(operator_e2e_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(operator_e2e_test PRIVATE yaml-cpp)

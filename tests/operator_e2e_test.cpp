@@ -11,6 +11,7 @@
 #include "operator/controllers/operator.h"
 #include "tests/harness/process.h"
 #include "tests/kubeapi/kubeapi_server.h"
+#include "tests/operator_test_support.h"
 
 namespace granary::testing {
 namespace {
@@ -372,6 +373,62 @@ TEST_F(OperatorE2ETest, ABucketFromAVolumeExportsThePvcsVolumeAndNeverDeletesIt)
                    "is not a Granary volume") != std::string::npos;
       },
       seconds(20)));
+}
+
+// `kubectl apply -f crds/` then `kubectl apply -f deploy/samples/`, in file order.
+TEST_F(OperatorE2ETest, TheCrdsAndSamplesAreWhatAUserApplies) {
+  const std::string src = GRANARY_SOURCE_DIR;
+  kube::Resource crds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                      "CustomResourceDefinition", false};
+  for (const char* f : {"storagecluster.yaml", "storagepool.yaml", "bucket.yaml"})
+    for (const auto& doc : LoadYamlFile(src + "/crds/" + f))
+      ASSERT_TRUE(client_->Create(crds, doc).ok()) << f;
+  StartOperator();
+  const std::map<std::string, const kube::Resource*> by_kind = {
+      {"Namespace", &res::kNamespaces},
+      {"StorageCluster", &res::kStorageClusters},
+      {"StoragePool", &res::kStoragePools},
+      {"Bucket", &res::kBuckets},
+      {"Pod", &res::kPods},
+      {"PersistentVolumeClaim", &res::kPersistentVolumeClaims}};
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(src + "/deploy/samples"))
+    files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  int applied = 0;
+  for (const auto& f : files) {
+    for (const auto& doc : LoadYamlFile(f)) {
+      auto it = by_kind.find(doc.value("kind", ""));
+      ASSERT_NE(it, by_kind.end()) << f << ": no mapping for " << doc.value("kind", "");
+      auto created = client_->Create(*it->second, doc);
+      ASSERT_TRUE(created.ok()) << f << ": " << created.status().ToString();
+      ++applied;
+    }
+  }
+  EXPECT_EQ(applied, 9);
+  for (const char* pool : {"fast", "capacity"}) {
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          return Get(res::kDaemonSets, "granary", std::string("granary-datanode-") + pool) &&
+                 Get(op::resources::kStorageClasses, "", std::string("granary-") + pool);
+        },
+        seconds(20)))
+        << pool;
+  }
+  MarkWorkloadsReady();
+  EXPECT_TRUE(
+      WaitUntil([&] { return ReadyAt(res::kStorageClusters, "granary", "granary"); }, seconds(20)));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto b = Get(res::kBuckets, "ml", "datasets");
+        return b && runtime::HasFinalizer(*b, op::kBucketFinalizer) &&
+               runtime::FindCondition(*b, runtime::kReady).has_value();
+      },
+      seconds(20)));
+  // The notebook reads the Secret the Bucket produces.
+  auto notebook = Get(res::kPods, "ml", "notebook");
+  ASSERT_TRUE(notebook);
+  EXPECT_EQ((*notebook)["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"], "datasets-s3");
 }
 
 TEST_F(OperatorE2ETest, CutWatchesAndA410RelistAndConverge) {
