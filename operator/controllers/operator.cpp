@@ -35,6 +35,15 @@ bool Ignorable(const Status& s, Code code) { return s.ok() || s.code() == code; 
 
 // ------------------------------------------------------------------ decisions
 
+namespace {
+const std::map<std::string, FailureDomain> domains_by_name = {{"datanode", DOMAIN_DATANODE},
+                                                              {"host", DOMAIN_HOST},
+                                                              {"rack", DOMAIN_RACK},
+                                                              {"zone", DOMAIN_ZONE}};
+const std::map<std::string, Locality> localities_by_name = {
+    {"none", LOCALITY_NONE}, {"writer-local", WRITER_LOCAL}, {"prefer-gpu", PREFER_GPU}};
+}  // namespace
+
 bool WorkloadReady(const Json& w) {
   Json st = StatusOf(w);
   if (Int(st, "observedGeneration") < kube::GenerationOf(w)) return false;
@@ -98,14 +107,8 @@ granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec) {
     p.set_data_chunks(static_cast<uint32_t>(spec.data_chunks));
     p.set_coding_chunks(static_cast<uint32_t>(spec.coding_chunks));
   }
-  static const std::map<std::string, FailureDomain> kDomains = {{"datanode", DOMAIN_DATANODE},
-                                                                {"host", DOMAIN_HOST},
-                                                                {"rack", DOMAIN_RACK},
-                                                                {"zone", DOMAIN_ZONE}};
-  static const std::map<std::string, Locality> kLocality = {
-      {"none", LOCALITY_NONE}, {"writer-local", WRITER_LOCAL}, {"prefer-gpu", PREFER_GPU}};
-  p.set_failure_domain(kDomains.at(spec.failure_domain));
-  p.set_locality(kLocality.at(spec.locality));
+  p.set_failure_domain(domains_by_name.at(spec.failure_domain));
+  p.set_locality(localities_by_name.at(spec.locality));
   // Placement picks this pool's datanodes by the label each one is started with.
   (*p.mutable_node_selector())["pool"] = name;
   p.set_nearly_full_ratio(spec.nearly_full_ratio);
@@ -442,7 +445,9 @@ Result<ReconcileResult> Operator::ReconcileBucket(const std::string& key) {
   auto cached = buckets_->Get(key);
   if (!cached) return ReconcileResult{};
   Json b = *cached;
-  auto [ns, name] = kube::SplitKey(key);
+  // Named copies, not structured bindings: lambdas below capture them (clang 14 refuses bindings).
+  const auto [key_ns, key_name] = kube::SplitKey(key);
+  const std::string ns = key_ns, name = key_name;
   auto spec = ParseBucketSpec(b);
   std::string access_key = StatusOf(b).value("accessKeyId", "");
 
