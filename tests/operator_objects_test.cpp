@@ -325,3 +325,43 @@ TEST_F(CrdSchemaTest, InvalidStoragePoolsAreRejected) {
 
 }  // namespace
 }  // namespace granary::testing
+
+namespace granary::testing {
+namespace {
+
+TEST(OperatorApplyTest, ChildrenAreRewrittenOnlyWhenTheOperatorOrSomeoneElseChangedThem) {
+  Json desired = Json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "DaemonSet",
+    "metadata": {"name": "dn", "namespace": "g", "labels": {"a": "1"}},
+    "spec": {"template": {"spec": {"nodeSelector": {"disk": "nvme"},
+                                   "containers": [{"name": "dn", "image": "granary:1"}]}}}})");
+  Json want = operators::WithDesiredHash(desired);
+  // As a real API server stores it: defaults filled in everywhere, its own metadata.
+  Json live = want;
+  live["metadata"]["resourceVersion"] = "7";
+  live["metadata"]["uid"] = "u";
+  live["spec"]["revisionHistoryLimit"] = 10;
+  live["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst";
+  live["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+      "/dev/termination-log";
+  live["status"] = {{"numberReady", 1}};
+  Json merged = live;
+  operators::MergeChild(merged, want);
+  EXPECT_EQ(merged, live) << "server defaults alone never cause a write";
+
+  Json edited = live;  // someone changed the image by hand
+  edited["spec"]["template"]["spec"]["containers"][0]["image"] = "granary:0";
+  merged = edited;
+  operators::MergeChild(merged, want);
+  EXPECT_EQ(merged["spec"]["template"]["spec"]["containers"][0]["image"], "granary:1");
+
+  Json fewer = desired;  // the operator stopped setting a field: it must disappear
+  fewer["spec"]["template"]["spec"].erase("nodeSelector");
+  merged = live;
+  operators::MergeChild(merged, operators::WithDesiredHash(fewer));
+  EXPECT_FALSE(merged["spec"]["template"]["spec"].contains("nodeSelector"));
+  EXPECT_EQ(merged["metadata"]["resourceVersion"], "7") << "the update carries the live version";
+}
+
+}  // namespace
+}  // namespace granary::testing

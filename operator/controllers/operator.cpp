@@ -125,6 +125,55 @@ std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granar
   return std::nullopt;
 }
 
+// ------------------------------------------------------------------ writing children
+
+std::string DesiredHash(const Json& desired) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds, unlike std::hash
+  for (unsigned char c : desired.dump()) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+bool Covers(const Json& live, const Json& desired) {
+  if (desired.is_object()) {
+    if (!live.is_object()) return false;
+    for (auto it = desired.begin(); it != desired.end(); ++it) {
+      auto l = live.find(it.key());
+      if (l == live.end() || !Covers(*l, it.value())) return false;
+    }
+    return true;
+  }
+  if (desired.is_array()) {
+    if (!live.is_array() || live.size() != desired.size()) return false;
+    for (size_t i = 0; i < desired.size(); ++i)
+      if (!Covers(live[i], desired[i])) return false;
+    return true;
+  }
+  return live == desired;
+}
+
+Json WithDesiredHash(Json desired) {
+  std::string hash = DesiredHash(desired);
+  desired["metadata"]["annotations"][kDesiredHash] = hash;
+  return desired;
+}
+
+void MergeChild(Json& live, const Json& desired) {
+  const Json& meta = live.value("metadata", Json::object());
+  bool same_hash = meta.value("annotations", Json::object()).value(kDesiredHash, "") ==
+                   desired["metadata"]["annotations"].value(kDesiredHash, "");
+  bool covered = true;
+  for (auto it = desired.begin(); it != desired.end() && covered; ++it) {
+    if (it.key() == "status") continue;
+    auto l = live.find(it.key());
+    covered = l != live.end() && Covers(*l, it.value());
+  }
+  if (same_hash && covered) return;
+  runtime::MergeDesired(live, desired);
+}
+
 // ------------------------------------------------------------------ wiring
 
 Operator::Operator(runtime::Manager& m, OperatorOptions options)
@@ -203,13 +252,13 @@ std::optional<Json> Operator::CachedCluster(const std::string& ns, const std::st
 Status Operator::Apply(const kube::Resource& r, Json desired, const Json& owner,
                        const Json& event_on) {
   if (!owner.is_null()) GRANARY_TRY(runtime::SetControllerReference(desired, owner));
-  auto applied = runtime::CreateOrUpdate(client_, r, desired);
-  if (!applied.ok())
-    return applied.status().WithContext(fmt::format("apply {} {}", r.kind, kube::KeyOf(desired)));
+  std::string key = kube::KeyOf(desired);
+  auto applied =
+      runtime::CreateOrUpdate(client_, r, WithDesiredHash(std::move(desired)), MergeChild);
+  if (!applied.ok()) return applied.status().WithContext(fmt::format("apply {} {}", r.kind, key));
   if (applied->changed) {
     m_.events()
-        .Normal(event_on, "Applied",
-                fmt::format("{} {} created or updated", r.kind, kube::NameOf(desired)))
+        .Normal(event_on, "Applied", fmt::format("{} {} created or updated", r.kind, key))
         .PermitUnchecked();
   }
   return Status::Ok();

@@ -53,6 +53,18 @@ granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec);
 // Does the metanode pool still say what the CRD says (the metanode has no pool update)?
 std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granary::PoolSpec& have);
 
+// How a generated child is written (runtime::CreateOrUpdate's merge). A real API server fills
+// in defaults inside every field the operator sets, so a plain comparison would write on every
+// reconcile; comparing only "does live still contain everything desired says" misses fields the
+// operator stopped setting. So: the desired object's hash rides in annotation kDesiredHash; the
+// child is rewritten when that hash changed (the operator wants something else, removals
+// included) or when live no longer contains desired (someone edited it).
+inline constexpr const char* kDesiredHash = "granary.io/desired-hash";
+std::string DesiredHash(const Json& desired);
+bool Covers(const Json& live, const Json& desired);
+Json WithDesiredHash(Json desired);
+void MergeChild(Json& live, const Json& desired);
+
 class Operator {
  public:
   Operator(runtime::Manager& manager, OperatorOptions options);
