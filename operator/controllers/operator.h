@@ -1,0 +1,101 @@
+// `granary operator`: the StorageCluster, StoragePool and Bucket reconcilers on the controller
+// runtime (docs/operator.md). Decisions that need no I/O are free functions so they are tested
+// without an API server (tests/operator_objects_test.cpp).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "client/meta_client.h"
+#include "operator/controllers/builders.h"
+#include "operator/runtime/manager.h"
+#include "operator/runtime/objects.h"
+
+namespace granary::operators {
+
+inline constexpr const char* kBucketFinalizer = "granary.io/bucket";
+inline constexpr const char* kClusterFinalizer = "granary.io/storagecluster";
+
+struct OperatorOptions {
+  std::string ns;  // watch StorageClusters/Buckets in this namespace only ("" = all)
+  // Metanode address for every StorageCluster instead of its in-cluster Service (an operator
+  // running outside the cluster, and the tests).
+  std::string meta_override;
+  std::chrono::milliseconds meta_deadline{5000};
+  std::chrono::milliseconds pool_poll{30000};  // capacity and health have no watch
+};
+
+// ---- decisions (pure)
+// Ready/Progressing of a StorageCluster from its live workloads (nullopt: not created yet).
+runtime::Condition ClusterReadiness(const std::optional<Json>& metanode,
+                                    const std::optional<Json>& s3, const ClusterSpec& spec,
+                                    const std::optional<Json>& csi_controller,
+                                    const std::optional<Json>& csi_node);
+// True when a workload reports every replica ready for its current generation.
+bool WorkloadReady(const Json& workload);
+struct PoolHealth {
+  int64_t desired = 0;
+  int64_t ready = 0;
+  std::string health;  // Healthy | Progressing | Degraded
+};
+PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode);
+// What deleting a Bucket does in the metanode, by reclaim policy.
+struct BucketDeletion {
+  bool delete_bucket = false;
+  bool delete_key = false;
+};
+BucketDeletion PlanBucketDeletion(const BucketSpec& spec);
+// The metanode pool a StoragePool asks for.
+granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec);
+// Does the metanode pool still say what the CRD says (the metanode has no pool update)?
+std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granary::PoolSpec& have);
+
+// How a generated child is written (runtime::CreateOrUpdate's merge). A real API server fills
+// in defaults inside every field the operator sets, so a plain comparison would write on every
+// reconcile; comparing only "does live still contain everything desired says" misses fields the
+// operator stopped setting. So: the desired object's hash rides in annotation kDesiredHash; the
+// child is rewritten when that hash changed (the operator wants something else, removals
+// included) or when live no longer contains desired (someone edited it).
+inline constexpr const char* kDesiredHash = "granary.io/desired-hash";
+std::string DesiredHash(const Json& desired);
+bool Covers(const Json& live, const Json& desired);
+Json WithDesiredHash(Json desired);
+void MergeChild(Json& live, const Json& desired);
+
+class Operator {
+ public:
+  Operator(runtime::Manager& manager, OperatorOptions options);
+
+  Result<runtime::ReconcileResult> ReconcileCluster(const std::string& key);
+  Result<runtime::ReconcileResult> ReconcilePool(const std::string& key);
+  Result<runtime::ReconcileResult> ReconcileBucket(const std::string& key);
+
+ private:
+  Result<client::MetaClient*> Meta(const Json& cluster);
+  std::string MetaAddressOf(const Json& cluster) const;
+  Status Apply(const kube::Resource& r, Json desired, const Json& owner, const Json& event_on);
+  // Writes `conditions` (+ extra status fields) through the status subresource when they differ
+  // from the cached object; an idle reconcile writes nothing.
+  Status WriteStatus(const kube::Resource& r, const Json& cached,
+                     const std::vector<runtime::Condition>& conditions, const Json& fields);
+  Status Degrade(const kube::Resource& r, const Json& cached, const Status& why);
+  std::optional<Json> CachedCluster(const std::string& ns, const std::string& name) const;
+
+  runtime::Manager& m_;
+  kube::Client& client_;
+  OperatorOptions options_;
+  runtime::Informer* clusters_;
+  runtime::Informer* pools_;
+  runtime::Informer* buckets_;
+  runtime::Informer* statefulsets_;
+  runtime::Informer* deployments_;
+  runtime::Informer* daemonsets_;
+  runtime::Informer* nodes_;
+  std::mutex meta_mu_;
+  std::map<std::string, std::unique_ptr<client::MetaClient>> meta_;
+};
+
+}  // namespace granary::operators

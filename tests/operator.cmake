@@ -1,0 +1,26 @@
+# `granary operator` (issue 14): generated objects, decisions and CRD schemas (unit); the
+# reconcilers against the API test server and a real `granary server` (integration); the chart.
+granary_add_test(operator_objects_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_objects_test.cpp
+  DEPS granary_operator yaml-cpp
+  LABELS unit TIMEOUT 60)
+target_compile_definitions(operator_objects_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+granary_add_test(operator_e2e_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_e2e_test.cpp
+  DEPS granary_operator granary_kubeapi granary_test_harness
+  LABELS integration TIMEOUT 120)
+
+add_test(NAME operator_helm_test
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_helm_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(operator_helm_test PROPERTIES LABELS unit TIMEOUT 60)
+
+granary_add_test(operator_process_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/operator_process_test.cpp
+  DEPS granary_kube granary_test_harness
+  LABELS integration TIMEOUT 60)
+target_compile_definitions(operator_process_test
+                           PRIVATE GRANARY_KUBEAPI_BINARY="$<TARGET_FILE:granary-kubeapi>")
+add_dependencies(operator_process_test granary-kubeapi)
+target_compile_definitions(operator_e2e_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+target_link_libraries(operator_e2e_test PRIVATE yaml-cpp)

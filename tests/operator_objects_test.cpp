@@ -1,0 +1,367 @@
+// The operator without an API server: golden files of every object it generates (from the
+// samples in deploy/samples/), its decisions (readiness, health, deletion plan, metanode pool),
+// and the CRD schemas (structural; samples accepted; invalid StoragePools rejected).
+//
+// Regenerate the golden files after an intended change:
+//   GRANARY_UPDATE_GOLDEN=1 build/tests/operator_objects_test
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "operator/controllers/operator.h"
+#include "tests/operator_test_support.h"
+
+namespace granary::testing {
+namespace {
+
+namespace op = operators;
+const std::string kSource = GRANARY_SOURCE_DIR;
+
+Json Sample(const std::string& file) {
+  auto docs = LoadYamlFile(kSource + "/deploy/samples/" + file);
+  EXPECT_EQ(docs.size(), 1u) << file;
+  Json o = docs.at(0);
+  o["metadata"]["uid"] = "uid-" + o["metadata"].value("name", "");
+  return o;
+}
+
+void ExpectGolden(const std::string& name, const Json& got) {
+  std::string path = kSource + "/tests/operator_golden/" + name + ".json";
+  if (std::getenv("GRANARY_UPDATE_GOLDEN")) {
+    std::ofstream(path) << got.dump(2) << "\n";
+    return;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << "missing golden file " << path << " (GRANARY_UPDATE_GOLDEN=1 writes it)";
+  Json want = Json::parse(in);
+  EXPECT_EQ(got, want) << name << ": generated object differs from its golden file\n"
+                       << Json::diff(want, got).dump(2);
+}
+
+class OperatorObjectsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = Sample("10-storagecluster.yaml");
+    fast_ = Sample("20-storagepool-replicated.yaml");
+    capacity_ = Sample("21-storagepool-ec.yaml");
+    bucket_ = Sample("30-bucket.yaml");
+  }
+  Json cluster_, fast_, capacity_, bucket_;
+};
+
+TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
+  auto spec = op::ParseClusterSpec(cluster_);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  ExpectGolden("metanode-service", op::MetanodeService(cluster_, *spec));
+  ExpectGolden("metanode-statefulset", op::MetanodeStatefulSet(cluster_, *spec));
+  ExpectGolden("s3-service", op::S3Service(cluster_, *spec));
+  ExpectGolden("s3-deployment", op::S3Deployment(cluster_, *spec));
+  ExpectGolden("csi-controller-deployment", op::CsiControllerDeployment(cluster_, *spec));
+  ExpectGolden("csi-node-daemonset", op::CsiNodeDaemonSet(cluster_, *spec));
+  ExpectGolden("csidriver", op::CsiDriver(cluster_));
+
+  auto sts = op::MetanodeStatefulSet(cluster_, *spec);
+  EXPECT_EQ(sts["spec"]["replicas"], 1);
+  auto args = sts["spec"]["template"]["spec"]["containers"][0]["args"];
+  EXPECT_EQ(args[0], "metanode");
+  auto driver = op::CsiDriver(cluster_);
+  EXPECT_EQ(driver["spec"]["fsGroupPolicy"], "None");
+  EXPECT_EQ(driver["spec"]["attachRequired"], false);
+  EXPECT_EQ(op::MetanodeAddress(cluster_), "granary-metanode-0.granary-metanode.granary.svc:7410");
+}
+
+TEST_F(OperatorObjectsTest, StoragePoolChildrenMatchGoldenFiles) {
+  auto cspec = op::ParseClusterSpec(cluster_);
+  ASSERT_TRUE(cspec.ok());
+  for (auto* pool : {&fast_, &capacity_}) {
+    auto spec = op::ParsePoolSpec(*pool);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    std::string n = kube::NameOf(*pool);
+    Json node = {{"metadata",
+                  {{"name", "node-a"},
+                   {"labels",
+                    {{"topology.kubernetes.io/zone", "eu-1a"},
+                     {"topology.granary.io/rack", "r7"},
+                     {"nvidia.com/gpu.present", "true"},
+                     {"granary.io/storage", "true"}}}}}};
+    std::map<std::string, std::string> topology = {{"node-a", op::TopologyLabels(node, *spec, n)}};
+    ExpectGolden("datanode-topology-" + n, op::DatanodeTopologyConfigMap(*pool, *spec, topology));
+    ExpectGolden("datanode-daemonset-" + n, op::DatanodeDaemonSet(*pool, *spec, *cspec, cluster_));
+    ExpectGolden("storageclass-" + n, op::PoolStorageClass(*pool, *spec));
+    auto sc = op::PoolStorageClass(*pool, *spec);
+    EXPECT_EQ(sc["metadata"]["name"], "granary-" + n);
+    EXPECT_EQ(sc["volumeBindingMode"], "WaitForFirstConsumer");
+    EXPECT_EQ(sc["allowVolumeExpansion"], true);
+  }
+  auto fast = op::ParsePoolSpec(fast_);
+  Json node = {
+      {"metadata",
+       {{"name", "node-a"},
+        {"labels",
+         {{"topology.kubernetes.io/zone", "eu-1a"}, {"nvidia.com/gpu.present", "true"}}}}}};
+  EXPECT_EQ(op::TopologyLabels(node, *fast, "fast"), "host=node-a,zone=eu-1a,gpu=true,pool=fast");
+}
+
+TEST_F(OperatorObjectsTest, BucketSecretMatchesGoldenFileAndCarriesTheFourVariables) {
+  auto spec = op::ParseBucketSpec(bucket_);
+  ASSERT_TRUE(spec.ok());
+  Json secret =
+      op::BucketSecret(bucket_, *spec, "AKID", "s3cr3t", "http://granary-s3.granary.svc:9000");
+  ExpectGolden("bucket-secret", secret);
+  EXPECT_EQ(secret["metadata"]["name"], "datasets-s3");
+  EXPECT_EQ(secret["data"]["BUCKET_NAME"], op::Base64("ml-datasets"));
+  EXPECT_EQ(op::Base64(""), "");
+  EXPECT_EQ(op::Base64("f"), "Zg==");
+  EXPECT_EQ(op::Base64("fo"), "Zm8=");
+  EXPECT_EQ(op::Base64("foo"), "Zm9v");
+}
+
+TEST(OperatorDecisionsTest, ClusterIsReadyOnlyWhenEveryWorkloadIsReadyForItsGeneration) {
+  op::ClusterSpec spec;
+  auto ready_sts = [](int64_t gen, int64_t observed, int ready) {
+    return Json{{"kind", "StatefulSet"},
+                {"metadata", {{"generation", gen}}},
+                {"spec", {{"replicas", 1}}},
+                {"status", {{"observedGeneration", observed}, {"readyReplicas", ready}}}};
+  };
+  Json ds = {{"kind", "DaemonSet"},
+             {"metadata", {{"generation", 1}}},
+             {"status",
+              {{"observedGeneration", 1},
+               {"desiredNumberScheduled", 2},
+               {"numberReady", 2},
+               {"updatedNumberScheduled", 2}}}};
+  auto c =
+      op::ClusterReadiness(ready_sts(1, 1, 1), ready_sts(1, 1, 1), spec, ready_sts(1, 1, 1), ds);
+  EXPECT_EQ(c.status, "True");
+  c = op::ClusterReadiness(ready_sts(2, 1, 1), ready_sts(1, 1, 1), spec, ready_sts(1, 1, 1), ds);
+  EXPECT_EQ(c.status, "False") << "an old generation's readiness does not count";
+  EXPECT_EQ(c.message, "waiting for metanode");
+  c = op::ClusterReadiness(std::nullopt, ready_sts(1, 1, 0), spec, std::nullopt, ds);
+  EXPECT_EQ(c.message, "waiting for metanode, s3, csi-controller");
+  spec.csi_enabled = false;
+  c = op::ClusterReadiness(ready_sts(1, 1, 1), ready_sts(1, 1, 1), spec, std::nullopt,
+                           std::nullopt);
+  EXPECT_EQ(c.status, "True") << "CSI off: its workloads are not waited for";
+}
+
+TEST(OperatorDecisionsTest, PoolHealth) {
+  auto ds = [](int desired, int ready) {
+    return Json{
+        {"kind", "DaemonSet"},
+        {"metadata", {{"generation", 1}}},
+        {"status",
+         {{"observedGeneration", 1}, {"desiredNumberScheduled", desired}, {"numberReady", ready}}}};
+  };
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), true).health, "Healthy");
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 2), true).health, "Degraded");
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 0), true).health, "Progressing");
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), false).health, "Progressing") << "not in the metanode yet";
+  EXPECT_EQ(op::PoolHealthOf(std::nullopt, true).health, "Progressing");
+}
+
+TEST(OperatorDecisionsTest, BucketDeletionFollowsTheReclaimPolicy) {
+  op::BucketSpec s;
+  s.reclaim_policy = "Retain";
+  EXPECT_FALSE(op::PlanBucketDeletion(s).delete_bucket);
+  EXPECT_FALSE(op::PlanBucketDeletion(s).delete_key);
+  s.reclaim_policy = "Delete";
+  EXPECT_TRUE(op::PlanBucketDeletion(s).delete_bucket);
+  EXPECT_TRUE(op::PlanBucketDeletion(s).delete_key);
+}
+
+TEST_F(OperatorObjectsTest, MetanodePoolFromStoragePoolAndDrift) {
+  auto fast = op::ParsePoolSpec(fast_);
+  auto cap = op::ParsePoolSpec(capacity_);
+  auto a = op::MetaPoolSpec("fast", *fast);
+  EXPECT_EQ(a.redundancy(), REPLICATED_POOL);
+  EXPECT_EQ(a.replicas(), 3u);
+  EXPECT_EQ(a.failure_domain(), DOMAIN_HOST);
+  EXPECT_EQ(a.locality(), PREFER_GPU);
+  EXPECT_EQ(a.node_selector().at("pool"), "fast");
+  auto b = op::MetaPoolSpec("capacity", *cap);
+  EXPECT_EQ(b.redundancy(), ERASURE_CODED_POOL);
+  EXPECT_EQ(b.data_chunks(), 4u);
+  EXPECT_EQ(b.coding_chunks(), 2u);
+  EXPECT_EQ(b.failure_domain(), DOMAIN_ZONE);
+  EXPECT_FALSE(op::PoolDrift(a, a));
+  EXPECT_TRUE(op::PoolDrift(a, b));
+}
+
+TEST_F(OperatorObjectsTest, SpecsTheSchemaCannotRejectAreInvalidArgumentsWithAClearMessage) {
+  Json p = fast_;
+  p["spec"]["redundancy"] = {{"replicated", {{"size", 3}}},
+                             {"erasureCoded", {{"dataChunks", 4}, {"codingChunks", 2}}}};
+  auto r = op::ParsePoolSpec(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::INVALID_ARGUMENT);
+  EXPECT_NE(r.status().message().find("exactly one of replicated and erasureCoded"),
+            std::string::npos);
+  p = fast_;
+  p["spec"]["thresholds"] = {{"nearlyFullRatio", 0.97}, {"fullRatio", 0.9}};
+  r = op::ParsePoolSpec(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nearlyFullRatio"), std::string::npos);
+  p = fast_;
+  p["spec"]["datanodes"]["storage"] = {{"devices", {"/dev/nvme1n1"}}};
+  r = op::ParsePoolSpec(p);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("raw devices are not supported"), std::string::npos);
+  Json c = cluster_;
+  c["spec"]["metanode"]["replicas"] = 3;
+  EXPECT_EQ(op::ParseClusterSpec(c).status().code(), Code::INVALID_ARGUMENT);
+  Json b = bucket_;
+  b["spec"]["bucketName"] = "Not_Valid";
+  EXPECT_EQ(op::ParseBucketSpec(b).status().code(), Code::INVALID_ARGUMENT);
+}
+
+// ---------------------------------------------------------------- CRD schemas
+
+class CrdSchemaTest : public ::testing::Test {
+ protected:
+  static Json SchemaOf(const std::string& file) {
+    auto docs = LoadYamlFile(kSource + "/crds/" + file);
+    EXPECT_EQ(docs.size(), 1u);
+    return docs.at(0)["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+  }
+  static std::vector<std::string> Check(const Json& schema, const Json& object) {
+    std::vector<std::string> errors;
+    Validate(schema["properties"]["spec"], object.value("spec", Json()), ".spec", errors);
+    if (object.contains("metadata") && object["metadata"].contains("name") &&
+        schema["properties"]["metadata"].contains("properties"))
+      Validate(schema["properties"]["metadata"]["properties"]["name"], object["metadata"]["name"],
+               ".metadata.name", errors);
+    return errors;
+  }
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& e : v) s += e + "\n";
+    return s;
+  }
+};
+
+TEST_F(CrdSchemaTest, SchemasAreStructuralWithStatusSubresourceAndPrinterColumns) {
+  for (const char* f : {"storagecluster.yaml", "storagepool.yaml", "bucket.yaml"}) {
+    auto crd = LoadYamlFile(kSource + "/crds/" + f).at(0);
+    EXPECT_EQ(crd["spec"]["group"], "granary.io");
+    auto& v = crd["spec"]["versions"][0];
+    EXPECT_EQ(v["name"], "v1alpha1");
+    EXPECT_TRUE(v["subresources"].contains("status")) << f;
+    EXPECT_GE(v["additionalPrinterColumns"].size(), 3u) << f;
+    std::vector<std::string> errors;
+    CheckStructural(v["schema"]["openAPIV3Schema"], f, errors);
+    EXPECT_TRUE(errors.empty()) << Join(errors);
+  }
+  EXPECT_EQ(LoadYamlFile(kSource + "/crds/storagepool.yaml").at(0)["spec"]["scope"], "Cluster");
+}
+
+TEST_F(CrdSchemaTest, EverySampleIsAccepted) {
+  struct Case {
+    const char* crd;
+    const char* sample;
+  };
+  for (auto c : {Case{"storagecluster.yaml", "10-storagecluster.yaml"},
+                 Case{"storagepool.yaml", "20-storagepool-replicated.yaml"},
+                 Case{"storagepool.yaml", "21-storagepool-ec.yaml"},
+                 Case{"bucket.yaml", "30-bucket.yaml"}}) {
+    auto errors = Check(SchemaOf(c.crd), Sample(c.sample));
+    EXPECT_TRUE(errors.empty()) << c.sample << ":\n" << Join(errors);
+  }
+}
+
+TEST_F(CrdSchemaTest, InvalidStoragePoolsAreRejected) {
+  Json schema = SchemaOf("storagepool.yaml");
+  Json base = Sample("20-storagepool-replicated.yaml");
+  struct Case {
+    const char* what;
+    std::function<void(Json&)> edit;
+    const char* expect;
+  };
+  std::vector<Case> cases = {
+      {"both redundancies",
+       [](Json& p) {
+         p["spec"]["redundancy"]["erasureCoded"] = {{"dataChunks", 4}, {"codingChunks", 2}};
+       },
+       ".spec.redundancy: must match exactly one of oneOf, matched 2"},
+      {"no redundancy", [](Json& p) { p["spec"]["redundancy"] = Json::object(); },
+       ".spec.redundancy: must match exactly one of oneOf, matched 0"},
+      {"replicated size 0", [](Json& p) { p["spec"]["redundancy"]["replicated"]["size"] = 0; },
+       ".spec.redundancy.replicated.size: must be >= 1"},
+      {"size as a string", [](Json& p) { p["spec"]["redundancy"]["replicated"]["size"] = "3"; },
+       ".spec.redundancy.replicated.size: must be an integer"},
+      {"ec without codingChunks",
+       [](Json& p) {
+         p["spec"]["redundancy"] = {{"erasureCoded", {{"dataChunks", 4}}}};
+       },
+       ".spec.redundancy.erasureCoded: required field codingChunks"},
+      {"unknown failure domain", [](Json& p) { p["spec"]["failureDomain"] = "region"; },
+       ".spec.failureDomain: unsupported value \"region\""},
+      {"unknown locality", [](Json& p) { p["spec"]["locality"]["mode"] = "nearest"; },
+       ".spec.locality.mode: unsupported value"},
+      {"relative hostPath", [](Json& p) { p["spec"]["datanodes"]["storage"]["hostPath"] = "data"; },
+       ".spec.datanodes.storage.hostPath: does not match"},
+      {"fullRatio above 1", [](Json& p) { p["spec"]["thresholds"]["fullRatio"] = 1.5; },
+       ".spec.thresholds.fullRatio: must be <= 1"},
+      {"no clusterRef", [](Json& p) { p["spec"].erase("clusterRef"); },
+       ".spec: required field clusterRef"},
+      {"typo", [](Json& p) { p["spec"]["redundnacy"] = 1; }, ".spec: unknown field redundnacy"},
+      {"bad name", [](Json& p) { p["metadata"]["name"] = "Fast_Pool"; },
+       ".metadata.name: does not match"},
+  };
+  for (const auto& c : cases) {
+    Json p = base;
+    c.edit(p);
+    auto errors = Check(schema, p);
+    std::string all = Join(errors);
+    EXPECT_NE(all.find(c.expect), std::string::npos) << c.what << ": got\n" << all;
+  }
+  Json cluster = Sample("10-storagecluster.yaml");
+  cluster["spec"]["metanode"]["replicas"] = 3;
+  EXPECT_NE(Join(Check(SchemaOf("storagecluster.yaml"), cluster))
+                .find(".spec.metanode.replicas: must be <= 1"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace granary::testing
+
+namespace granary::testing {
+namespace {
+
+TEST(OperatorApplyTest, ChildrenAreRewrittenOnlyWhenTheOperatorOrSomeoneElseChangedThem) {
+  Json desired = Json::parse(R"({
+    "apiVersion": "apps/v1", "kind": "DaemonSet",
+    "metadata": {"name": "dn", "namespace": "g", "labels": {"a": "1"}},
+    "spec": {"template": {"spec": {"nodeSelector": {"disk": "nvme"},
+                                   "containers": [{"name": "dn", "image": "granary:1"}]}}}})");
+  Json want = operators::WithDesiredHash(desired);
+  // As a real API server stores it: defaults filled in everywhere, its own metadata.
+  Json live = want;
+  live["metadata"]["resourceVersion"] = "7";
+  live["metadata"]["uid"] = "u";
+  live["spec"]["revisionHistoryLimit"] = 10;
+  live["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst";
+  live["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+      "/dev/termination-log";
+  live["status"] = {{"numberReady", 1}};
+  Json merged = live;
+  operators::MergeChild(merged, want);
+  EXPECT_EQ(merged, live) << "server defaults alone never cause a write";
+
+  Json edited = live;  // someone changed the image by hand
+  edited["spec"]["template"]["spec"]["containers"][0]["image"] = "granary:0";
+  merged = edited;
+  operators::MergeChild(merged, want);
+  EXPECT_EQ(merged["spec"]["template"]["spec"]["containers"][0]["image"], "granary:1");
+
+  Json fewer = desired;  // the operator stopped setting a field: it must disappear
+  fewer["spec"]["template"]["spec"].erase("nodeSelector");
+  merged = live;
+  operators::MergeChild(merged, operators::WithDesiredHash(fewer));
+  EXPECT_FALSE(merged["spec"]["template"]["spec"].contains("nodeSelector"));
+  EXPECT_EQ(merged["metadata"]["resourceVersion"], "7") << "the update carries the live version";
+}
+
+}  // namespace
+}  // namespace granary::testing
