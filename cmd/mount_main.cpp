@@ -4,9 +4,11 @@
 // when it cannot be), as mount(8) helpers are expected to.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -78,6 +80,14 @@ int RunMount(int argc, char** argv) {
     setsid();
     if (chdir("/") != 0) return 1;
   }
+  // fuse::Serve takes SIGTERM/SIGINT/SIGHUP in one thread: block them before any thread
+  // (the logger's included) exists.
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  sigaddset(&term, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &term, nullptr);
   if (!log_file.empty()) {
     int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) return Fail(InvalidArgument(fmt::format("--log-file {}: cannot open", log_file)));
