@@ -1,0 +1,5 @@
+# The POSIX door through a real kernel mount (needs /dev/fuse and root, as CI has).
+granary_add_test(fuse_posix_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_posix_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 180)
