@@ -23,6 +23,12 @@ constexpr size_t kMaxIo = 1 << 20;  // max_read / max_write
 GranaryFs* Fs(fuse_req_t req) { return static_cast<GranaryFs*>(fuse_req_userdata(req)); }
 Handle* H(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
 
+void NoteWrite(Handle* h, uint64_t end) {
+  uint64_t seen = h->dirty_end.load();
+  while (seen < end && !h->dirty_end.compare_exchange_weak(seen, end)) {
+  }
+}
+
 timespec ToTimespec(const Timespec& t) {
   timespec ts{};
   ts.tv_sec = t.sec();
@@ -168,7 +174,7 @@ InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
   auto it = open_.find(a.ino());
   if (it == open_.end()) return a;
   for (Handle* h : it->second) {
-    if (h->dirty.load()) a.set_size(std::max(a.size(), h->file->size()));
+    if (h->dirty.load()) a.set_size(std::max(a.size(), h->dirty_end.load()));
   }
   return a;
 }
@@ -284,6 +290,13 @@ void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int t
     // Bytes buffered by any local handle were written before this truncate: commit them first
     // so that the truncate cuts them, as POSIX orders it.
     if (Status s = FlushInode(g); !s.ok()) return ReplyError(req, s, "truncate");
+    {
+      std::lock_guard lock(mu_);
+      auto it = open_.find(g);
+      if (it != open_.end()) {
+        for (Handle* h : it->second) h->dirty_end = 0;
+      }
+    }
     valid |= SETATTR_SIZE;
     r.set_size(attr->st_size);
   }
@@ -467,6 +480,7 @@ void GranaryFs::WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_
   ssize_t copied = fuse_buf_copy(&dst, bufv, static_cast<fuse_buf_copy_flags>(0));
   if (copied < 0) return (void)fuse_reply_err(req, static_cast<int>(-copied));
   h->dirty = true;
+  NoteWrite(h, static_cast<uint64_t>(off) + static_cast<uint64_t>(copied));
   Status s = h->file->Pwrite(buf.first(static_cast<size_t>(copied)), static_cast<uint64_t>(off));
   if (!s.ok()) return ReplyError(req, s, "write");
   fuse_reply_write(req, static_cast<size_t>(copied));
@@ -692,12 +706,18 @@ void GranaryFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
   // Slices are immutable: a punched or zeroed range is a new slice of zeros over it (reads see
   // zeros; the space is reclaimed when compaction drops the covered slices).
   uint64_t end = off + len;
-  if (mode & FALLOC_FL_KEEP_SIZE) end = std::min(end, h->file->size());
+  if (mode & FALLOC_FL_KEEP_SIZE) {
+    if (Status s = FlushInode(h->ino); !s.ok()) return ReplyError(req, s, "fallocate");
+    auto a = client_->meta().GetAttr(h->ino);
+    if (!a.ok()) return ReplyError(req, a.status(), "fallocate");
+    end = std::min(end, a->size());
+  }
   if (end > off) {
     std::vector<uint8_t> zeros(std::min<uint64_t>(end - off, kMaxIo), 0);
     for (uint64_t at = off; at < end; at += zeros.size()) {
       uint64_t n = std::min<uint64_t>(zeros.size(), end - at);
       h->dirty = true;
+      NoteWrite(h, at + n);
       if (Status s = h->file->Pwrite({zeros.data(), n}, at); !s.ok()) {
         return ReplyError(req, s, "fallocate");
       }

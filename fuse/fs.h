@@ -25,6 +25,8 @@ struct Handle {
   std::unique_ptr<client::File> file;
   uint64_t ino = 0;
   std::atomic<bool> dirty{false};
+  // One past the last byte written since the last commit (0 when none): the local size.
+  std::atomic<uint64_t> dirty_end{0};
   CachedMap map;  // the committed slice map this handle reads through
 };
 

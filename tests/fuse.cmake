@@ -3,3 +3,8 @@ granary_add_test(fuse_posix_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_posix_test.cpp
   DEPS granary_test_harness granary_client
   LABELS integration TIMEOUT 180)
+
+granary_add_test(fuse_cluster_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_cluster_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)
