@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <functional>
 #include <set>
 
@@ -400,6 +402,52 @@ TEST_F(FusePosixTest, SigtermCommitsOpenFilesAndUnmounts) {
   mount_->Unmount();
   FuseMount again(cluster_->meta_address(), "default");
   EXPECT_EQ(ReadAll(again / "pending"), "buffered");
+}
+
+// The mount(8) helper: run directly, then as `mount -t fuse.granary` with the helper placed in
+// /sbin for the duration of the test (only when no helper is installed there already).
+TEST_F(FusePosixTest, MountHelperWorksDirectlyAndThroughMountT) {
+  ASSERT_EQ(WriteAll(P("via-helper"), "seen"), 0);
+  const std::string helper = std::string(GRANARY_SOURCE_DIR) + "/scripts/mount.fuse.granary";
+  TempDir dir;
+  chmod(dir.str().c_str(), 0755);
+  const std::string mnt = dir.str() + "/m";
+  std::filesystem::create_directory(mnt);
+  auto run = [&](std::vector<std::string> argv) {
+    Process p(std::move(argv), {{"GRANARY_BIN", GranaryBinary()}});
+    auto status = p.Wait(seconds(60));
+    if (!status) p.Kill();
+    return std::make_pair(status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.Output());
+  };
+  auto unmount = [&] {
+    if (IsMounted(mnt)) umount2(mnt.c_str(), 0);
+    WaitUntil([&] { return !IsMounted(mnt); }, seconds(10));
+    if (IsMounted(mnt)) umount2(mnt.c_str(), MNT_DETACH);
+  };
+  auto [rc, out] = run({helper, "granary:default", mnt, "-o",
+                        "rw,_netdev,meta=" + cluster_->meta_address() + ",attr_timeout=0.5"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(ReadAll(mnt + "/via-helper"), "seen");
+  unmount();
+  // A bad volume fails the mount with the reason.
+  auto [bad_rc, bad_out] =
+      run({helper, "nosuchvolume", mnt, "-o", "meta=" + cluster_->meta_address()});
+  EXPECT_NE(bad_rc, 0);
+  EXPECT_FALSE(IsMounted(mnt));
+
+  const std::string installed = "/sbin/mount.fuse.granary";
+  if (std::filesystem::exists(installed) || access("/sbin", W_OK) != 0) {
+    GTEST_SKIP() << "a helper is already installed (or /sbin is read-only); mount -t not tried";
+  }
+  std::filesystem::copy_file(helper, installed);
+  chmod(installed.c_str(), 0755);
+  auto [mrc, mout] = run({"/bin/mount", "-t", "fuse.granary", "-o",
+                          "meta=" + cluster_->meta_address() + ",ro", "default", mnt});
+  std::filesystem::remove(installed);
+  EXPECT_EQ(mrc, 0) << mout;
+  EXPECT_EQ(ReadAll(mnt + "/via-helper"), "seen");
+  EXPECT_EQ(WriteAll(mnt + "/nope", "x"), EROFS);
+  unmount();
 }
 
 }  // namespace
