@@ -219,7 +219,11 @@ void GranaryFs::Init(fuse_conn_info* conn) {
   conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_AUTO_INVAL_DATA;
   // Write payloads are spliced from /dev/fuse into a pipe and read from there into our own
   // page-aligned buffer, instead of landing 80 bytes into libfuse's buffer.
-  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  if (options_.splice && (conn->capable & FUSE_CAP_SPLICE_READ)) {
+    conn->want |= FUSE_CAP_SPLICE_READ;
+  } else {
+    conn->want &= ~FUSE_CAP_SPLICE_READ;
+  }
   if (conn->capable & FUSE_CAP_READDIRPLUS) {
     conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
   }

@@ -38,6 +38,8 @@ struct MountOptions {
   // Kernel readahead window for the mount (read_ahead_kb of its bdi).
   uint32_t readahead_kib = 8192;
   bool allow_other = true;
+  // Receive write payloads through a pipe (splice) into page-aligned buffers.
+  bool splice = true;
   std::chrono::milliseconds operation_timeout{120000};
 };
 
