@@ -119,7 +119,7 @@ if [ -z "${SKIP_MOOSEFS:-}" ]; then
   ip netns add "$NS"
   ip -n "$NS" link set lo up
   ip -n "$NS" addr add "$MFS_IP/32" dev lo
-  cp /usr/share/doc/moosefs-master/metadata.mfs.empty "$M/master/metadata.mfs"
+  cp /var/lib/mfs/metadata.mfs.empty "$M/master/metadata.mfs"
   echo "* / rw,alldirs,maproot=0" >"$M/exports.cfg"
   cat >"$M/master.cfg" <<CFG
 WORKING_USER = root
