@@ -21,7 +21,9 @@ constexpr size_t kMaxName = 255;
 constexpr size_t kMaxIo = 1 << 20;  // max_read / max_write
 
 GranaryFs* Fs(fuse_req_t req) { return static_cast<GranaryFs*>(fuse_req_userdata(req)); }
-Handle* H(fuse_file_info* fi) { return reinterpret_cast<Handle*>(fi->fh); }
+Handle* H(fuse_file_info* fi) {
+  return reinterpret_cast<GranaryFs::HandleRef*>(fi->fh)->handle.get();
+}
 
 void NoteWrite(Handle* h, uint64_t end) {
   uint64_t seen = h->dirty_end.load();
@@ -120,16 +122,28 @@ Status GranaryFs::CheckName(const char* name) const {
 
 // ------------------------------------------------------------------ local handle registry
 
-void GranaryFs::AddHandle(Handle* h) {
+void GranaryFs::AddHandle(const std::shared_ptr<Handle>& h) {
   std::lock_guard lock(mu_);
   open_[h->ino].push_back(h);
+}
+
+template <typename Reply>
+void GranaryFs::Publish(std::shared_ptr<Handle> h, fuse_file_info* fi, Reply reply) {
+  AddHandle(h);
+  auto* ref = new HandleRef{h};
+  fi->fh = reinterpret_cast<uint64_t>(ref);
+  if (reply() == -ENOENT) {
+    // The opener was interrupted: nobody will release this handle.
+    RemoveHandle(h.get());
+    delete ref;
+  }
 }
 
 void GranaryFs::RemoveHandle(Handle* h) {
   std::lock_guard lock(mu_);
   auto it = open_.find(h->ino);
   if (it == open_.end()) return;
-  std::erase(it->second, h);
+  std::erase_if(it->second, [h](const std::shared_ptr<Handle>& p) { return p.get() == h; });
   if (it->second.empty()) open_.erase(it);
 }
 
@@ -144,20 +158,18 @@ void GranaryFs::BumpDataVersion(uint64_t ino) {
 }
 
 Status GranaryFs::FlushInode(uint64_t ino) {
-  std::vector<Handle*> dirty;
+  std::vector<std::shared_ptr<Handle>> dirty;
   {
     std::lock_guard lock(mu_);
     auto it = open_.find(ino);
     if (it == open_.end()) return Status::Ok();
-    for (Handle* h : it->second) {
+    for (const auto& h : it->second) {
       if (h->dirty.load()) dirty.push_back(h);
     }
   }
   if (dirty.empty()) return Status::Ok();
   Status first;
-  // A handle is only released after its Release returns, which the kernel sends after every
-  // other operation on it finished; the registry holds live handles only.
-  for (Handle* h : dirty) {
+  for (const auto& h : dirty) {
     h->dirty = false;
     Status s = h->file->Flush();
     if (!s.ok()) {
@@ -173,7 +185,7 @@ InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
   std::lock_guard lock(mu_);
   auto it = open_.find(a.ino());
   if (it == open_.end()) return a;
-  for (Handle* h : it->second) {
+  for (const auto& h : it->second) {
     if (h->dirty.load()) a.set_size(std::max(a.size(), h->dirty_end.load()));
   }
   return a;
@@ -193,13 +205,13 @@ bool GranaryFs::StampCache(const InodeAttr& a) {
 }
 
 int GranaryFs::FlushAll() {
-  std::vector<Handle*> all;
+  std::vector<std::shared_ptr<Handle>> all;
   {
     std::lock_guard lock(mu_);
     for (auto& [ino, handles] : open_) all.insert(all.end(), handles.begin(), handles.end());
   }
   int failed = 0;
-  for (Handle* h : all) {
+  for (const auto& h : all) {
     Status s = h->file->Flush();
     if (!s.ok()) {
       ++failed;
@@ -298,7 +310,7 @@ void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int t
       std::lock_guard lock(mu_);
       auto it = open_.find(g);
       if (it != open_.end()) {
-        for (Handle* h : it->second) h->dirty_end = 0;
+        for (const auto& h : it->second) h->dirty_end = 0;
       }
     }
     valid |= SETATTR_SIZE;
@@ -403,7 +415,7 @@ void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     std::lock_guard lock(mu_);
     auto it = open_.find(g);
     if (it != open_.end()) {
-      for (Handle* other : it->second) unchanged = unchanged || other->dirty.load();
+      for (const auto& other : it->second) unchanged = unchanged || other->dirty.load();
     }
   }
   fi->keep_cache = unchanged ? 1 : 0;
@@ -412,14 +424,7 @@ void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // which takes no page locks and is safe inside a request).
     fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
   }
-  AddHandle(h->get());
-  fi->fh = reinterpret_cast<uint64_t>(h->release());
-  if (fuse_reply_open(req, fi) == -ENOENT) {
-    // The opener was interrupted: nobody will release this handle.
-    Handle* lost = H(fi);
-    RemoveHandle(lost);
-    delete lost;
-  }
+  Publish(std::shared_ptr<Handle>(std::move(*h)), fi, [&] { return fuse_reply_open(req, fi); });
 }
 
 void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -447,13 +452,8 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   e.attr = ToStat((*h)->file->attr());
   e.attr_timeout = options_.attr_timeout_s;
   e.entry_timeout = options_.entry_timeout_s;
-  AddHandle(h->get());
-  fi->fh = reinterpret_cast<uint64_t>(h->release());
-  if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-    Handle* lost = H(fi);
-    RemoveHandle(lost);
-    delete lost;
-  }
+  Publish(std::shared_ptr<Handle>(std::move(*h)), fi,
+          [&] { return fuse_reply_create(req, &e, fi); });
 }
 
 void GranaryFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -509,13 +509,13 @@ void GranaryFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void GranaryFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Handle* h = H(fi);
-  RemoveHandle(h);
+  std::unique_ptr<HandleRef> ref(reinterpret_cast<HandleRef*>(fi->fh));
+  std::shared_ptr<Handle> h = std::move(ref->handle);
+  RemoveHandle(h.get());
   bool was_dirty = h->dirty.load();
   Status s = h->file->Close();  // commits anything left and unpins the inode
   if (!s.ok()) GLOG_ERROR("event=release_failed ino={} error=\"{}\"", h->ino, s.ToString());
   if (was_dirty) BumpDataVersion(h->ino);
-  delete h;
   fuse_reply_err(req, s.ok() ? 0 : Errno(s));
 }
 
@@ -598,7 +598,9 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
     }
     const DirEntry& de = d->entries[index];
     fuse_entry_param e{};
-    if (plus) {
+    // An entry fetched by a plain readdir has no attributes: sent with node id 0, the kernel
+    // links no dentry for it (and caches nothing wrong).
+    if (plus && de.attr().ino() != 0) {
       e.ino = ToFuse(de.ino());
       e.generation = 1;
       e.attr = ToStat(WithLocalSize(de.attr()));

@@ -40,6 +40,11 @@ struct DirHandle {
 
 class GranaryFs {
  public:
+  // fi->fh of an open file: the registry and in-flight flushes share the Handle, so a
+  // concurrent Release never frees one that another thread is flushing.
+  struct HandleRef {
+    std::shared_ptr<Handle> handle;
+  };
   GranaryFs(client::Client* client, MountOptions options, uint64_t root_ino);
   ~GranaryFs();
 
@@ -98,7 +103,11 @@ class GranaryFs {
   InodeAttr WithLocalSize(InodeAttr a);
 
   // Open handles of one inode (for local coherence: reads, stat, truncate see buffered bytes).
-  void AddHandle(Handle* h);
+  void AddHandle(const std::shared_ptr<Handle>& h);
+  // Hands the new handle to the kernel (replies to open/create); `reply` returns libfuse's
+  // result.
+  template <typename Reply>
+  void Publish(std::shared_ptr<Handle> h, fuse_file_info* fi, Reply reply);
   void RemoveHandle(Handle* h);
   // Commits every dirty local handle of `ino` (before a read through the Reader, a truncate, a
   // fallocate) and invalidates the cached maps of the inode.
@@ -118,7 +127,7 @@ class GranaryFs {
   Reader reader_;
 
   std::mutex mu_;
-  std::unordered_map<uint64_t, std::vector<Handle*>> open_;
+  std::unordered_map<uint64_t, std::vector<std::shared_ptr<Handle>>> open_;
   struct Stamp {
     uint64_t commit_version = 0;
     uint64_t generation = 0;
