@@ -146,13 +146,18 @@ CSSERV_LISTEN_PORT = $((9422 + i * 10))
 CFG
     nsenter --net="/run/netns/$NS" mfschunkserver -c "$M/cs$i.cfg" start >"$M/cs$i.log" 2>&1
   done
-  mfs_ready() {
-    [ "$(nsenter --net="/run/netns/$NS" mfscli -H "$MFS_IP" -SCS -s, 2>/dev/null |
-      grep -c "$MFS_IP")" -ge 3 ]
-  }
-  wait_for 60 mfs_ready || echo '{"bench":"mount","fs":"moosefs","warning":"chunkservers not all up"}'
   nsenter --net="/run/netns/$NS" mfsmount "$W/moosefs" -H "$MFS_IP" >"$M/mount.log" 2>&1
   MOUNTS+=("$W/moosefs")
+  # All 3 chunkservers registered: the mount's capacity is 3 x the disk's (used + available).
+  mfs_ready() {
+    python3 - "$W/moosefs" "$W" <<'PY'
+import os, sys
+m, d = os.statvfs(sys.argv[1]), os.statvfs(sys.argv[2])
+disk = (d.f_blocks - d.f_bfree + d.f_bavail) * d.f_frsize
+sys.exit(0 if m.f_blocks * m.f_frsize >= 2.5 * disk else 1)
+PY
+  }
+  wait_for 60 mfs_ready || echo '{"bench":"mount","fs":"moosefs","warning":"chunkservers not all up"}'
   mfssetgoal -r 3 "$W/moosefs" >/dev/null
   measure moosefs "$W/moosefs"
 fi
