@@ -10,7 +10,7 @@
 #
 #   bench/mount.sh [BUILD_DIR]     MIB=1024 (total over 4 jobs; the issue asks 2048)
 #                                  RUNTIME=10 (random read seconds)  THREADS=4 FILES=1000
-#                                  SKIP_MOOSEFS=1 to leave MooseFS out
+#                                  ONLY=granary,nullfs,… to run a subset
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -44,6 +44,10 @@ cleanup() {
     ip netns del "$NS"
   fi
   wait 2>/dev/null
+  # The daemons' logs outlive the run (for a failed one).
+  for log in server.log mount.log; do
+    [ -f "$W/$log" ] && cp "$W/$log" "${TMPDIR:-/tmp}/granary-bench-$log"
+  done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -88,19 +92,27 @@ measure() {  # measure FS DIR
   eval "${fs//-/_}_creates=$(echo "$meta" | jq .creates_per_s)"
 }
 
+ONLY=${ONLY:-native,nullfs,granary,moosefs}  # a subset, e.g. ONLY=granary
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
 # ---------------------------------------------------------------- native
+if want native; then
 mkdir -p "$W/native"
 measure native "$W/native"
+fi
 
 # ---------------------------------------------------------------- nullfs
+if want nullfs; then
 mkdir -p "$W/null"
 "$NULLFS" "$W/null" >"$W/nullfs.log" 2>&1 &
 PIDS+=($!)
 MOUNTS+=("$W/null")
 wait_for 10 grep -q mounted "$W/nullfs.log"
 measure nullfs "$W/null"
+fi
 
 # ---------------------------------------------------------------- granary (replicated:3)
+if want granary; then
 META=127.0.0.1:$(free_port)
 mkdir -p "$W/granary-data" "$W/granary"
 "$G" server --data "$W/granary-data" --meta "$META" >"$W/server.log" 2>&1 &
@@ -111,9 +123,10 @@ PIDS+=($!)
 MOUNTS+=("$W/granary")
 wait_for 30 grep -q 'event=mounted' "$W/mount.log"
 measure granary "$W/granary"
+fi
 
 # ---------------------------------------------------------------- MooseFS (goal 3)
-if [ -z "${SKIP_MOOSEFS:-}" ]; then
+if want moosefs; then
   M=$W/mfs
   mkdir -p "$M/master" "$W/moosefs"
   ip netns add "$NS"
@@ -163,13 +176,14 @@ PY
 fi
 
 # ---------------------------------------------------------------- ratios and targets
+[ "$ONLY" = native,nullfs,granary,moosefs ] || exit 0
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(round(a/b,3) if b else 0)" "$1" "$2"; }
 fio_write_third=$(python3 -c "print($native_seq_write/3)")
 printf '{"bench":"mount","summary":true,"seq_read_vs_nullfs":%s,"target_seq_read_vs_nullfs":0.5,' \
   "$(ratio "$granary_seq_read" "$nullfs_seq_read")"
 printf '"seq_write_vs_native_write_over_3":%s,"target_seq_write":0.8' \
   "$(ratio "$granary_seq_write" "$fio_write_third")"
-if [ -z "${SKIP_MOOSEFS:-}" ]; then
+if true; then
   printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2,"creates_vs_moosefs":%s,"target_creates_vs_moosefs":1' \
     "$(ratio "$granary_seq_read" "$moosefs_seq_read")" "$(ratio "$granary_creates" "$moosefs_creates")"
 fi

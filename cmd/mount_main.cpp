@@ -51,8 +51,8 @@ int RunMount(int argc, char** argv) {
   app.add_option("--threads", o.max_threads, "FUSE worker threads at most")->capture_default_str();
   app.add_option("--readahead-kib", o.readahead_kib, "kernel readahead window")
       ->capture_default_str();
-  bool no_splice = false;
-  app.add_flag("--no-splice", no_splice, "receive writes without splice (for comparison)");
+  bool splice = false;
+  app.add_flag("--splice", splice, "receive write payloads by splice (experimental)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::string log_file;
   app.add_option("--log-file", log_file, "append logs here (detached mounts)");
@@ -62,7 +62,7 @@ int RunMount(int argc, char** argv) {
     return app.exit(e);
   }
   o.write_buffer_bytes = write_buffer_mib << 20;
-  o.splice = !no_splice;
+  o.splice = splice;
   std::error_code ec;
   o.mountpoint = std::filesystem::absolute(o.mountpoint, ec).string();
 
