@@ -171,7 +171,10 @@ sys.exit(0 if m.f_blocks * m.f_frsize >= 2.5 * disk else 1)
 PY
   }
   wait_for 60 mfs_ready || echo '{"bench":"mount","fs":"moosefs","warning":"chunkservers not all up"}'
-  mfssetgoal -r 3 "$W/moosefs" >/dev/null
+  if ! nsenter --net="/run/netns/$NS" mfssetgoal -r 3 "$W/moosefs" >"$M/goal.log" 2>&1; then
+    jq -cn --arg e "$(tail -c 300 "$M/goal.log")" '{bench:"mount", fs:"moosefs", warning:("goal 3 not set: " + $e)}'
+  fi
+  echo "{\"bench\":\"mount\",\"fs\":\"moosefs\",\"goal\":\"$(nsenter --net="/run/netns/$NS" mfsgetgoal "$W/moosefs" 2>&1 | tr -d '\n"' | tail -c 120)\"}"
   measure moosefs "$W/moosefs"
 fi
 
