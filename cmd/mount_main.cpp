@@ -1,7 +1,124 @@
+// `granary mount --meta HOST:PORT --volume NAME [--subdir P] [--read-only] [--labels …]
+//                MOUNTPOINT [--foreground]`
+// Without --foreground the process detaches once the mount is up (or exits 1 with the reason
+// when it cannot be), as mount(8) helpers are expected to.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
 #include "cmd/roles.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "fuse/mount.h"
 
 namespace granary::cmd {
+namespace {
 
-int RunMount(int, char**) { return NotBuilt("mount", "issue 10: POSIX mount"); }
+int Fail(const Status& st) {
+  std::fprintf(stderr, "granary mount: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int RunMount(int argc, char** argv) {
+  CLI::App app{"granary mount: a Granary volume as a POSIX file system (FUSE)"};
+  fuse::MountOptions o;
+  o.meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
+  bool foreground = false;
+  std::string log_level;
+  uint64_t write_buffer_mib = o.write_buffer_bytes >> 20;
+  app.add_option("--meta", o.meta, "metanode address(es), HOST:PORT[,HOST:PORT…]")
+      ->capture_default_str();
+  app.add_option("--volume", o.volume, "volume to mount")->required();
+  app.add_option("--subdir", o.subdir, "mount this directory of the volume");
+  app.add_flag("--read-only", o.read_only, "mount read-only");
+  app.add_option("--labels", o.labels, "where this client runs, e.g. zone=a,host=h1");
+  app.add_option("mountpoint", o.mountpoint, "directory to mount on")->required();
+  app.add_flag("--foreground,-f", foreground, "stay in the foreground");
+  app.add_option("--attr-timeout", o.attr_timeout_s, "seconds the kernel caches attributes")
+      ->capture_default_str();
+  app.add_option("--entry-timeout", o.entry_timeout_s, "seconds the kernel caches names")
+      ->capture_default_str();
+  app.add_option("--write-buffer-mib", write_buffer_mib, "dirty MiB one open file buffers")
+      ->capture_default_str();
+  app.add_option("--threads", o.max_threads, "FUSE worker threads at most")->capture_default_str();
+  app.add_option("--readahead-kib", o.readahead_kib, "kernel readahead window")
+      ->capture_default_str();
+  bool splice = false;
+  app.add_flag("--splice", splice, "receive write payloads by splice (experimental)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  std::string log_file;
+  app.add_option("--log-file", log_file, "append logs here (detached mounts)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  o.write_buffer_bytes = write_buffer_mib << 20;
+  o.splice = splice;
+  std::error_code ec;
+  o.mountpoint = std::filesystem::absolute(o.mountpoint, ec).string();
+
+  int ready[2] = {-1, -1};
+  if (!foreground) {
+    // Detach before any thread exists (gRPC's threads do not survive fork); the parent exits
+    // with the child's verdict once the mount is up or has failed.
+    if (pipe(ready) != 0) return Fail(Internal("pipe failed"));
+    pid_t pid = fork();
+    if (pid < 0) return Fail(Internal("fork failed"));
+    if (pid > 0) {
+      close(ready[1]);
+      char verdict = 1;
+      ssize_t n = read(ready[0], &verdict, 1);
+      return n == 1 && verdict == 0 ? 0 : 1;
+    }
+    close(ready[0]);
+    setsid();
+    if (chdir("/") != 0) return 1;
+  }
+  // fuse::Serve takes SIGTERM/SIGINT/SIGHUP in one thread: block them before any thread
+  // (the logger's included) exists.
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  sigaddset(&term, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &term, nullptr);
+  if (!log_file.empty()) {
+    int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) return Fail(InvalidArgument(fmt::format("--log-file {}: cannot open", log_file)));
+    dup2(fd, 2);
+    close(fd);
+  }
+  InitLogging("mount", log_level);
+  Status s = fuse::Serve(o, [&] {
+    std::printf("granary mount: %s mounted on %s\n", o.volume.c_str(), o.mountpoint.c_str());
+    std::fflush(stdout);
+    if (ready[1] >= 0) {
+      char ok = 0;
+      (void)!write(ready[1], &ok, 1);
+      close(ready[1]);
+      ready[1] = -1;
+      // Detached: nobody reads our stdio any more (logs go to --log-file when given).
+      int null_fd = open("/dev/null", O_RDWR);
+      if (null_fd >= 0) {
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        if (log_file.empty()) dup2(null_fd, 2);
+        close(null_fd);
+      }
+    }
+  });
+  if (ready[1] >= 0) close(ready[1]);  // the parent reads EOF: failure
+  if (!s.ok()) return Fail(s);
+  return 0;
+}
 
 }  // namespace granary::cmd

@@ -1,0 +1,812 @@
+#include "fuse/fs.h"
+
+#include <fmt/format.h>
+#include <linux/falloc.h>
+#include <sys/xattr.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "client/cluster_view.h"
+#include "client/meta_client.h"
+#include "common/aligned_buffer.h"
+#include "common/error_table.h"
+#include "common/log.h"
+
+namespace granary::fuse {
+namespace {
+
+constexpr size_t kMaxName = 255;
+constexpr size_t kMaxIo = 1 << 20;  // max_read / max_write
+
+GranaryFs* Fs(fuse_req_t req) { return static_cast<GranaryFs*>(fuse_req_userdata(req)); }
+Handle* H(fuse_file_info* fi) {
+  return reinterpret_cast<GranaryFs::HandleRef*>(fi->fh)->handle.get();
+}
+
+void NoteWrite(Handle* h, uint64_t end) {
+  uint64_t seen = h->dirty_end.load();
+  while (seen < end && !h->dirty_end.compare_exchange_weak(seen, end)) {
+  }
+}
+
+timespec ToTimespec(const Timespec& t) {
+  timespec ts{};
+  ts.tv_sec = t.sec();
+  ts.tv_nsec = t.nsec();
+  return ts;
+}
+
+Timespec FromTimespec(const timespec& ts) {
+  Timespec t;
+  t.set_sec(ts.tv_sec);
+  t.set_nsec(static_cast<uint32_t>(ts.tv_nsec));
+  return t;
+}
+
+int Errno(const Status& s) { return MapError(s.code()).errno_value; }
+
+// One page-aligned I/O buffer per FUSE worker thread: kernel<->user copies into it run at full
+// speed (DESIGN §4), and it is reused for every request the thread serves.
+std::span<uint8_t> ThreadBuffer(size_t size) {
+  thread_local AlignedBuffer buffer(kMaxIo + kPageSize);
+  if (size > buffer.capacity()) buffer = AlignedBuffer(RoundUpToPage(size));
+  buffer.resize(size);
+  return buffer.span();
+}
+
+}  // namespace
+
+GranaryFs::GranaryFs(client::Client* client, MountOptions options, uint64_t root_ino)
+    : client_(client), options_(std::move(options)), root_ino_(root_ino), reader_(client) {}
+
+GranaryFs::~GranaryFs() = default;
+
+uint64_t GranaryFs::ToGranary(fuse_ino_t ino) const {
+  if (ino == FUSE_ROOT_ID) return root_ino_;
+  if (ino == root_ino_) return FUSE_ROOT_ID;
+  return ino;
+}
+
+fuse_ino_t GranaryFs::ToFuse(uint64_t ino) const {
+  if (ino == root_ino_) return FUSE_ROOT_ID;
+  if (ino == FUSE_ROOT_ID) return root_ino_;
+  return ino;
+}
+
+struct stat GranaryFs::ToStat(const InodeAttr& a) const {
+  struct stat st {};
+  st.st_ino = ToFuse(a.ino());
+  mode_t type = S_IFREG;
+  if (a.type() == FileType::DIRECTORY) type = S_IFDIR;
+  if (a.type() == FileType::SYMLINK) type = S_IFLNK;
+  st.st_mode = type | (a.mode() & 07777);
+  st.st_nlink = a.nlink();
+  st.st_uid = a.uid();
+  st.st_gid = a.gid();
+  st.st_size = static_cast<off_t>(a.size());
+  st.st_blksize = kMaxIo;  // tools size their buffers by it; 1 MiB is one FUSE request
+  st.st_blocks = static_cast<blkcnt_t>((a.size() + 511) / 512);
+  st.st_atim = ToTimespec(a.atime());
+  st.st_mtim = ToTimespec(a.mtime());
+  st.st_ctim = ToTimespec(a.ctime());
+  return st;
+}
+
+void GranaryFs::ReplyEntry(fuse_req_t req, const InodeAttr& a) {
+  fuse_entry_param e{};
+  e.ino = ToFuse(a.ino());
+  e.generation = 1;  // inode numbers are never reused
+  e.attr = ToStat(a);
+  e.attr_timeout = options_.attr_timeout_s;
+  e.entry_timeout = options_.entry_timeout_s;
+  fuse_reply_entry(req, &e);
+}
+
+void GranaryFs::ReplyError(fuse_req_t req, const Status& s, const char* op) {
+  int err = Errno(s);
+  // Expected outcomes of probing calls stay out of the log.
+  if (s.code() != Code::NOT_FOUND && s.code() != Code::ALREADY_EXISTS) {
+    GLOG_INFO("event=fuse_error op={} errno={} error=\"{}\"", op, err, s.ToString());
+  }
+  fuse_reply_err(req, err);
+}
+
+Status GranaryFs::CheckName(const char* name) const {
+  if (std::strlen(name) > kMaxName) {
+    return Status(Code::NAME_TOO_LONG, fmt::format("name of {} bytes", std::strlen(name)));
+  }
+  return Status::Ok();
+}
+
+// ------------------------------------------------------------------ local handle registry
+
+void GranaryFs::AddHandle(const std::shared_ptr<Handle>& h) {
+  std::lock_guard lock(mu_);
+  open_[h->ino].push_back(h);
+}
+
+template <typename Reply>
+void GranaryFs::Publish(std::shared_ptr<Handle> h, fuse_file_info* fi, Reply reply) {
+  AddHandle(h);
+  auto* ref = new HandleRef{h};
+  fi->fh = reinterpret_cast<uint64_t>(ref);
+  if (reply() == -ENOENT) {
+    // The opener was interrupted: nobody will release this handle.
+    RemoveHandle(h.get());
+    delete ref;
+  }
+}
+
+void GranaryFs::RemoveHandle(Handle* h) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(h->ino);
+  if (it == open_.end()) return;
+  std::erase_if(it->second, [h](const std::shared_ptr<Handle>& p) { return p.get() == h; });
+  if (it->second.empty()) open_.erase(it);
+}
+
+uint64_t GranaryFs::DataVersion(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  return data_versions_[ino];
+}
+
+void GranaryFs::BumpDataVersion(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  data_versions_[ino] = next_version_++;
+}
+
+Status GranaryFs::FlushInode(uint64_t ino) {
+  std::vector<std::shared_ptr<Handle>> dirty;
+  {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(ino);
+    if (it == open_.end()) return Status::Ok();
+    for (const auto& h : it->second) {
+      if (h->dirty.load()) dirty.push_back(h);
+    }
+  }
+  if (dirty.empty()) return Status::Ok();
+  Status first;
+  for (const auto& h : dirty) {
+    h->dirty = false;
+    Status s = h->file->Flush();
+    if (!s.ok()) {
+      h->dirty = true;
+      if (first.ok()) first = s;
+    }
+  }
+  BumpDataVersion(ino);
+  return first;
+}
+
+InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(a.ino());
+  if (it == open_.end()) return a;
+  for (const auto& h : it->second) {
+    if (h->dirty.load()) a.set_size(std::max(a.size(), h->dirty_end.load()));
+  }
+  return a;
+}
+
+bool GranaryFs::StampCache(const InodeAttr& a) {
+  Stamp now{a.commit_version(), a.generation(), a.size(), a.mtime().sec(), a.mtime().nsec()};
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = stamps_.try_emplace(a.ino(), now);
+  if (inserted) return false;
+  const Stamp& old = it->second;
+  bool same = old.commit_version == now.commit_version && old.generation == now.generation &&
+              old.size == now.size && old.mtime_sec == now.mtime_sec &&
+              old.mtime_nsec == now.mtime_nsec;
+  it->second = now;
+  return same;
+}
+
+int GranaryFs::FlushAll() {
+  std::vector<std::shared_ptr<Handle>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [ino, handles] : open_) all.insert(all.end(), handles.begin(), handles.end());
+  }
+  int failed = 0;
+  for (const auto& h : all) {
+    Status s = h->file->Flush();
+    if (!s.ok()) {
+      ++failed;
+      GLOG_ERROR("event=unmount_flush_failed ino={} error=\"{}\"", h->ino, s.ToString());
+    }
+  }
+  return failed;
+}
+
+// ------------------------------------------------------------------ operations
+
+void GranaryFs::Init(fuse_conn_info* conn) {
+  conn->max_write = kMaxIo;
+  conn->max_read = kMaxIo;
+  conn->max_readahead = std::max<unsigned>(options_.readahead_kib * 1024u, kMaxIo);
+  // The kernel's readahead requests (and every other request) arrive concurrently.
+  conn->want |= FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_AUTO_INVAL_DATA;
+  // Write payloads are spliced from /dev/fuse into a pipe and read from there into our own
+  // page-aligned buffer, instead of landing 80 bytes into libfuse's buffer.
+  if (options_.splice && (conn->capable & FUSE_CAP_SPLICE_READ)) {
+    conn->want |= FUSE_CAP_SPLICE_READ;
+  } else {
+    conn->want &= ~FUSE_CAP_SPLICE_READ;
+  }
+  if (conn->capable & FUSE_CAP_READDIRPLUS) {
+    conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+  }
+  // Close-to-open is ours to keep: no kernel write-back cache (it would hold dirty pages past
+  // close), no atomic O_TRUNC (the kernel sends a truncating setattr instead).
+  conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_ATOMIC_O_TRUNC);
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+void GranaryFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "lookup");
+  auto a = client_->meta().Lookup(ToGranary(parent), name);
+  if (!a.ok()) return ReplyError(req, a.status(), "lookup");
+  ReplyEntry(req, WithLocalSize(*a));
+}
+
+void GranaryFs::Forget(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  uint64_t g = ToGranary(ino);
+  // The kernel dropped the inode and with it its page cache.
+  stamps_.erase(g);
+  if (!open_.contains(g)) data_versions_.erase(g);
+}
+
+void GranaryFs::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto a = client_->meta().GetAttr(ToGranary(ino));
+  if (!a.ok()) return ReplyError(req, a.status(), "getattr");
+  struct stat st = ToStat(WithLocalSize(*a));
+  fuse_reply_attr(req, &st, options_.attr_timeout_s);
+}
+
+void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                        fuse_file_info* fi) {
+  const uint64_t g = ToGranary(ino);
+  SetAttrRequest r;
+  r.set_ino(g);
+  uint32_t valid = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    valid |= SETATTR_MODE;
+    r.set_mode(attr->st_mode & 07777);
+  }
+  if (to_set & FUSE_SET_ATTR_UID) {
+    valid |= SETATTR_UID;
+    r.set_uid(attr->st_uid);
+  }
+  if (to_set & FUSE_SET_ATTR_GID) {
+    valid |= SETATTR_GID;
+    r.set_gid(attr->st_gid);
+  }
+  if (to_set & FUSE_SET_ATTR_ATIME) {
+    valid |= SETATTR_ATIME;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      r.set_atime_now(true);
+    } else {
+      *r.mutable_atime() = FromTimespec(attr->st_atim);
+    }
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME) {
+    valid |= SETATTR_MTIME;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      r.set_mtime_now(true);
+    } else {
+      *r.mutable_mtime() = FromTimespec(attr->st_mtim);
+    }
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    // Bytes buffered by any local handle were written before this truncate: commit them first
+    // so that the truncate cuts them, as POSIX orders it.
+    if (Status s = FlushInode(g); !s.ok()) return ReplyError(req, s, "truncate");
+    {
+      std::lock_guard lock(mu_);
+      auto it = open_.find(g);
+      if (it != open_.end()) {
+        for (const auto& h : it->second) h->dirty_end = 0;
+      }
+    }
+    valid |= SETATTR_SIZE;
+    r.set_size(attr->st_size);
+  }
+  r.set_valid(valid);
+  Result<InodeAttr> a = Internal("unset");
+  if (valid == 0) {
+    a = client_->meta().GetAttr(g);
+  } else {
+    a = client_->meta().SetAttr(r);
+  }
+  if (!a.ok()) return ReplyError(req, a.status(), "setattr");
+  if (valid & SETATTR_SIZE) {
+    BumpDataVersion(g);
+    StampCache(*a);  // the kernel truncated its own page cache alongside
+  }
+  struct stat st = ToStat(WithLocalSize(*a));
+  fuse_reply_attr(req, &st, options_.attr_timeout_s);
+}
+
+void GranaryFs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto target = client_->meta().ReadLink(ToGranary(ino));
+  if (!target.ok()) return ReplyError(req, target.status(), "readlink");
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void GranaryFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mkdir");
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  auto a = client_->meta().Mkdir(ToGranary(parent), name, mode & 07777, ctx->uid, ctx->gid);
+  if (!a.ok()) return ReplyError(req, a.status(), "mkdir");
+  ReplyEntry(req, *a);
+}
+
+void GranaryFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "unlink");
+  Status s = client_->meta().Unlink(ToGranary(parent), name);
+  if (!s.ok()) return ReplyError(req, s, "unlink");
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "rmdir");
+  Status s = client_->meta().Rmdir(ToGranary(parent), name);
+  if (!s.ok()) return ReplyError(req, s, "rmdir");
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "symlink");
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  auto a = client_->meta().Symlink(ToGranary(parent), name, target, ctx->uid, ctx->gid);
+  if (!a.ok()) return ReplyError(req, a.status(), "symlink");
+  ReplyEntry(req, *a);
+}
+
+void GranaryFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                       const char* newname, unsigned int flags) {
+  if (Status s = CheckName(newname); !s.ok()) return ReplyError(req, s, "rename");
+  RenameFlags f = RENAME_FLAG_PLAIN;
+  if (flags == RENAME_NOREPLACE) {
+    f = RENAME_FLAG_NOREPLACE;
+  } else if (flags == RENAME_EXCHANGE) {
+    f = RENAME_FLAG_EXCHANGE;
+  } else if (flags != 0) {
+    return (void)fuse_reply_err(req, EINVAL);  // RENAME_WHITEOUT: overlayfs only
+  }
+  auto r = client_->meta().Rename(ToGranary(parent), name, ToGranary(newparent), newname, f);
+  if (!r.ok()) return ReplyError(req, r.status(), "rename");
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  if (Status s = CheckName(newname); !s.ok()) return ReplyError(req, s, "link");
+  auto a = client_->meta().Link(ToGranary(ino), ToGranary(newparent), newname);
+  if (!a.ok()) return ReplyError(req, a.status(), "link");
+  ReplyEntry(req, WithLocalSize(*a));
+}
+
+Result<std::unique_ptr<Handle>> GranaryFs::OpenHandle(const InodeAttr& attr) {
+  auto file = client_->OpenInode(attr);  // pins the inode until Release (unlinked-but-open)
+  if (!file.ok()) return file.status();
+  auto h = std::make_unique<Handle>();
+  h->ino = attr.ino();
+  h->file = std::move(*file);
+  return h;
+}
+
+void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const uint64_t g = ToGranary(ino);
+  // Close-to-open: the metanode's current attributes, not the kernel's cached ones.
+  auto attr = client_->meta().GetAttr(g);
+  if (!attr.ok()) return ReplyError(req, attr.status(), "open");
+  if (attr->type() == FileType::DIRECTORY) return (void)fuse_reply_err(req, EISDIR);
+  auto h = OpenHandle(*attr);
+  if (!h.ok()) return ReplyError(req, h.status(), "open");
+  InodeAttr fresh = (*h)->file->attr();
+  bool unchanged = StampCache(fresh);
+  // Another handle here may hold buffered bytes the kernel's cache already has.
+  {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(g);
+    if (it != open_.end()) {
+      for (const auto& other : it->second) unchanged = unchanged || other->dirty.load();
+    }
+  }
+  fi->keep_cache = unchanged ? 1 : 0;
+  if (!unchanged && session_ != nullptr) {
+    // Stale size/mtime in the kernel's attribute cache: drop them (attributes only, offset < 0,
+    // which takes no page locks and is safe inside a request).
+    fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
+  }
+  Publish(std::shared_ptr<Handle>(std::move(*h)), fi, [&] { return fuse_reply_open(req, fi); });
+}
+
+void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                       fuse_file_info* fi) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "create");
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  CreateRequest r;
+  r.set_parent(ToGranary(parent));
+  r.set_name(name);
+  r.set_mode(mode & 07777);
+  r.set_uid(ctx->uid);
+  r.set_gid(ctx->gid);
+  r.set_exclusive((fi->flags & O_EXCL) != 0);
+  r.set_truncate((fi->flags & O_TRUNC) != 0);
+  r.set_writer_host(client_->cluster().self().host);
+  auto a = client_->meta().Create(r);
+  if (!a.ok()) return ReplyError(req, a.status(), "create");
+  if (a->type() == FileType::DIRECTORY) return (void)fuse_reply_err(req, EISDIR);
+  auto h = OpenHandle(*a);
+  if (!h.ok()) return ReplyError(req, h.status(), "create");
+  StampCache((*h)->file->attr());
+  fuse_entry_param e{};
+  e.ino = ToFuse(a->ino());
+  e.generation = 1;
+  e.attr = ToStat((*h)->file->attr());
+  e.attr_timeout = options_.attr_timeout_s;
+  e.entry_timeout = options_.entry_timeout_s;
+  Publish(std::shared_ptr<Handle>(std::move(*h)), fi,
+          [&] { return fuse_reply_create(req, &e, fi); });
+}
+
+void GranaryFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Handle* h = H(fi);
+  std::span<uint8_t> buf = ThreadBuffer(std::min(size, kMaxIo));
+  Result<size_t> n = size_t{0};
+  if (h->dirty.load()) {
+    // This handle's own buffered bytes: the File overlays them on what storage holds.
+    n = h->file->Pread(buf, static_cast<uint64_t>(off));
+  } else {
+    // Bytes buffered by another local handle must be visible: commit them first (a no-op when
+    // nothing here is dirty).
+    if (Status s = FlushInode(h->ino); !s.ok()) return ReplyError(req, s, "read");
+    n = reader_.Read(h->ino, h->map, DataVersion(h->ino), buf, static_cast<uint64_t>(off));
+  }
+  if (!n.ok()) return ReplyError(req, n.status(), "read");
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+}
+
+void GranaryFs::WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off,
+                         fuse_file_info* fi) {
+  Handle* h = H(fi);
+  const size_t size = fuse_buf_size(bufv);
+  std::span<uint8_t> buf = ThreadBuffer(size);
+  // From the splice pipe (or libfuse's buffer) into our page-aligned buffer.
+  fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+  dst.buf[0].mem = buf.data();
+  ssize_t copied = fuse_buf_copy(&dst, bufv, static_cast<fuse_buf_copy_flags>(0));
+  if (copied < 0) return (void)fuse_reply_err(req, static_cast<int>(-copied));
+  h->dirty = true;
+  NoteWrite(h, static_cast<uint64_t>(off) + static_cast<uint64_t>(copied));
+  Status s = h->file->Pwrite(buf.first(static_cast<size_t>(copied)), static_cast<uint64_t>(off));
+  if (!s.ok()) return ReplyError(req, s, "write");
+  fuse_reply_write(req, static_cast<size_t>(copied));
+}
+
+void GranaryFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Handle* h = H(fi);
+  // close(): commit durably, so that data survives a crash of this process and the next
+  // open anywhere sees it (close-to-open).
+  bool was_dirty = h->dirty.exchange(false);
+  Status s = h->file->Flush();
+  if (!s.ok()) {
+    h->dirty = true;
+    return ReplyError(req, s, "flush");
+  }
+  if (was_dirty) {
+    BumpDataVersion(h->ino);
+    // The kernel's page cache holds exactly what was just committed.
+    StampCache(h->file->attr());
+  }
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  std::unique_ptr<HandleRef> ref(reinterpret_cast<HandleRef*>(fi->fh));
+  std::shared_ptr<Handle> h = std::move(ref->handle);
+  RemoveHandle(h.get());
+  bool was_dirty = h->dirty.load();
+  Status s = h->file->Close();  // commits anything left and unpins the inode
+  if (!s.ok()) GLOG_ERROR("event=release_failed ino={} error=\"{}\"", h->ino, s.ToString());
+  if (was_dirty) BumpDataVersion(h->ino);
+  fuse_reply_err(req, s.ok() ? 0 : Errno(s));
+}
+
+void GranaryFs::Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  Handle* h = H(fi);
+  bool was_dirty = h->dirty.exchange(false);
+  Status s = h->file->Fsync();  // returns after every replica fsynced and the commit is durable
+  if (!s.ok()) {
+    h->dirty = true;
+    return ReplyError(req, s, "fsync");
+  }
+  if (was_dirty) {
+    BumpDataVersion(h->ino);
+    StampCache(h->file->attr());
+  }
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto a = client_->meta().GetAttr(ToGranary(ino));
+  if (!a.ok()) return ReplyError(req, a.status(), "opendir");
+  if (a->type() != FileType::DIRECTORY) return (void)fuse_reply_err(req, ENOTDIR);
+  fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
+  if (fuse_reply_open(req, fi) == -ENOENT) delete reinterpret_cast<DirHandle*>(fi->fh);
+}
+
+void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                        bool plus) {
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  std::lock_guard lock(d->mu);
+  const uint64_t g = ToGranary(ino);
+  std::vector<char> out(size);
+  size_t used = 0;
+  // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entries[i] (an offset is "where to continue").
+  auto add = [&](const char* name, const struct stat& st, off_t next,
+                 const fuse_entry_param* e) -> bool {
+    size_t need = plus ? fuse_add_direntry_plus(req, nullptr, 0, name, e, next)
+                       : fuse_add_direntry(req, nullptr, 0, name, &st, next);
+    if (used + need > size) return false;
+    if (plus) {
+      fuse_add_direntry_plus(req, out.data() + used, size - used, name, e, next);
+    } else {
+      fuse_add_direntry(req, out.data() + used, size - used, name, &st, next);
+    }
+    used += need;
+    return true;
+  };
+  off_t pos = off;
+  if (pos < 1) {
+    struct stat st {};
+    st.st_ino = ino;
+    st.st_mode = S_IFDIR;
+    fuse_entry_param e{};
+    e.attr = st;
+    if (!add(".", st, 1, &e)) return (void)fuse_reply_buf(req, out.data(), used);
+    pos = 1;
+  }
+  if (pos < 2) {
+    struct stat st {};
+    st.st_ino = FUSE_ROOT_ID;
+    st.st_mode = S_IFDIR;
+    fuse_entry_param e{};
+    e.attr = st;
+    if (!add("..", st, 2, &e)) return (void)fuse_reply_buf(req, out.data(), used);
+    pos = 2;
+  }
+  while (true) {
+    size_t index = static_cast<size_t>(pos - 2);
+    if (index >= d->entries.size()) {
+      if (d->eof) break;
+      std::string after = d->entries.empty() ? "" : d->entries.back().name();
+      auto page = client_->meta().ReadDir(g, after, 0, plus);
+      if (!page.ok()) {
+        if (used > 0) break;
+        return ReplyError(req, page.status(), "readdir");
+      }
+      for (auto& e : *page->mutable_entries()) d->entries.push_back(std::move(e));
+      d->eof = page->eof() || page->entries().empty();
+      continue;
+    }
+    const DirEntry& de = d->entries[index];
+    fuse_entry_param e{};
+    // An entry fetched by a plain readdir has no attributes: sent with node id 0, the kernel
+    // links no dentry for it (and caches nothing wrong).
+    if (plus && de.attr().ino() != 0) {
+      e.ino = ToFuse(de.ino());
+      e.generation = 1;
+      e.attr = ToStat(WithLocalSize(de.attr()));
+      e.attr_timeout = options_.attr_timeout_s;
+      e.entry_timeout = options_.entry_timeout_s;
+    }
+    struct stat st {};
+    st.st_ino = ToFuse(de.ino());
+    st.st_mode = de.type() == FileType::DIRECTORY ? S_IFDIR
+                 : de.type() == FileType::SYMLINK ? S_IFLNK
+                                                  : S_IFREG;
+    if (!add(de.name().c_str(), st, pos + 1, &e)) break;
+    ++pos;
+  }
+  fuse_reply_buf(req, out.data(), used);
+}
+
+void GranaryFs::ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::StatFs(fuse_req_t req, fuse_ino_t ino) {
+  auto r = client_->meta().StatFs(root_ino_);
+  if (!r.ok()) return ReplyError(req, r.status(), "statfs");
+  struct statvfs st {};
+  constexpr uint64_t kBlock = 4096;
+  st.f_bsize = kMaxIo;
+  st.f_frsize = kBlock;
+  st.f_blocks = r->total_bytes() / kBlock;
+  uint64_t used = std::min(r->used_bytes(), r->total_bytes());
+  st.f_bfree = st.f_bavail = (r->total_bytes() - used) / kBlock;
+  st.f_files = r->total_inodes();
+  st.f_ffree = st.f_favail = r->total_inodes() - std::min(r->used_inodes(), r->total_inodes());
+  st.f_namemax = kMaxName;
+  fuse_reply_statfs(req, &st);
+}
+
+// security.capability is read by the kernel before every write (to strip file capabilities);
+// Granary does not store capabilities, so it is answered here instead of costing a metanode
+// round trip per write.
+static bool IsCapability(const char* name) { return std::strcmp(name, "security.capability") == 0; }
+
+void GranaryFs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                         size_t size, int flags) {
+  if (IsCapability(name)) return (void)fuse_reply_err(req, EOPNOTSUPP);
+  auto mode = SetXattrRequest::XATTR_MODE_ANY;
+  if (flags & XATTR_CREATE) mode = SetXattrRequest::XATTR_MODE_CREATE;
+  if (flags & XATTR_REPLACE) mode = SetXattrRequest::XATTR_MODE_REPLACE;
+  Status s = client_->meta().SetXattr(ToGranary(ino), name, std::string_view(value, size), mode);
+  // XATTR_REPLACE of a missing attribute is ENODATA in POSIX, not ENOENT.
+  if (s.code() == Code::NOT_FOUND && mode == SetXattrRequest::XATTR_MODE_REPLACE) {
+    return (void)fuse_reply_err(req, ENODATA);
+  }
+  if (!s.ok()) return ReplyError(req, s, "setxattr");
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (IsCapability(name)) return (void)fuse_reply_err(req, ENODATA);
+  auto v = client_->meta().GetXattr(ToGranary(ino), name);
+  if (!v.ok() && v.status().code() == Code::NOT_FOUND) {
+    // A missing attribute on an existing inode; a missing inode stays ENOENT.
+    auto a = client_->meta().GetAttr(ToGranary(ino));
+    return (void)fuse_reply_err(req, a.ok() ? ENODATA : ENOENT);
+  }
+  if (!v.ok()) return ReplyError(req, v.status(), "getxattr");
+  if (size == 0) return (void)fuse_reply_xattr(req, v->size());
+  if (size < v->size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, v->data(), v->size());
+}
+
+void GranaryFs::ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto names = client_->meta().ListXattr(ToGranary(ino));
+  if (!names.ok()) return ReplyError(req, names.status(), "listxattr");
+  std::string out;
+  for (const auto& n : *names) {
+    out += n;
+    out.push_back('\0');
+  }
+  if (size == 0) return (void)fuse_reply_xattr(req, out.size());
+  if (size < out.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, out.data(), out.size());
+}
+
+void GranaryFs::RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  if (IsCapability(name)) return (void)fuse_reply_err(req, ENODATA);
+  Status s = client_->meta().RemoveXattr(ToGranary(ino), name);
+  if (s.code() == Code::NOT_FOUND) return (void)fuse_reply_err(req, ENODATA);
+  if (!s.ok()) return ReplyError(req, s, "removexattr");
+  fuse_reply_err(req, 0);
+}
+
+void GranaryFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                          fuse_file_info* fi) {
+  Handle* h = H(fi);
+  if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+  const uint64_t off = static_cast<uint64_t>(offset), len = static_cast<uint64_t>(length);
+  if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+    if (Status s = FlushInode(h->ino); !s.ok()) return ReplyError(req, s, "fallocate");
+    auto a = client_->meta().Fallocate(h->ino, off, len, static_cast<uint32_t>(mode));
+    if (!a.ok()) return ReplyError(req, a.status(), "fallocate");
+    BumpDataVersion(h->ino);
+    return (void)fuse_reply_err(req, 0);
+  }
+  const bool punch = mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+  const bool zero = (mode & ~FALLOC_FL_KEEP_SIZE) == FALLOC_FL_ZERO_RANGE;
+  if (!punch && !zero) return (void)fuse_reply_err(req, EOPNOTSUPP);
+  // Slices are immutable: a punched or zeroed range is a new slice of zeros over it (reads see
+  // zeros; the space is reclaimed when compaction drops the covered slices).
+  uint64_t end = off + len;
+  if (mode & FALLOC_FL_KEEP_SIZE) {
+    if (Status s = FlushInode(h->ino); !s.ok()) return ReplyError(req, s, "fallocate");
+    auto a = client_->meta().GetAttr(h->ino);
+    if (!a.ok()) return ReplyError(req, a.status(), "fallocate");
+    end = std::min(end, a->size());
+  }
+  if (end > off) {
+    std::vector<uint8_t> zeros(std::min<uint64_t>(end - off, kMaxIo), 0);
+    for (uint64_t at = off; at < end; at += zeros.size()) {
+      uint64_t n = std::min<uint64_t>(zeros.size(), end - at);
+      h->dirty = true;
+      NoteWrite(h, at + n);
+      if (Status s = h->file->Pwrite({zeros.data(), n}, at); !s.ok()) {
+        return ReplyError(req, s, "fallocate");
+      }
+    }
+  }
+  fuse_reply_err(req, 0);
+}
+
+// ------------------------------------------------------------------ the table
+
+const fuse_lowlevel_ops& GranaryFs::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = [](void* userdata, fuse_conn_info* conn) {
+      static_cast<GranaryFs*>(userdata)->Init(conn);
+    };
+    o.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Lookup(r, p, n); };
+    o.forget = [](fuse_req_t r, fuse_ino_t i, uint64_t) {
+      Fs(r)->Forget(i);
+      fuse_reply_none(r);
+    };
+    o.forget_multi = [](fuse_req_t r, size_t count, fuse_forget_data* forgets) {
+      for (size_t i = 0; i < count; ++i) Fs(r)->Forget(forgets[i].ino);
+      fuse_reply_none(r);
+    };
+    o.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->GetAttr(r, i, fi); };
+    o.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* fi) {
+      Fs(r)->SetAttr(r, i, a, s, fi);
+    };
+    o.readlink = [](fuse_req_t r, fuse_ino_t i) { Fs(r)->ReadLink(r, i); };
+    o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) { Fs(r)->Mkdir(r, p, n, m); };
+    o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Unlink(r, p, n); };
+    o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Rmdir(r, p, n); };
+    o.symlink = [](fuse_req_t r, const char* t, fuse_ino_t p, const char* n) {
+      Fs(r)->Symlink(r, t, p, n);
+    };
+    o.rename = [](fuse_req_t r, fuse_ino_t p, const char* n, fuse_ino_t np, const char* nn,
+                  unsigned int f) { Fs(r)->Rename(r, p, n, np, nn, f); };
+    o.link = [](fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char* nn) {
+      Fs(r)->Link(r, i, np, nn);
+    };
+    o.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Open(r, i, fi); };
+    o.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
+      Fs(r)->Read(r, i, s, o2, fi);
+    };
+    o.write_buf = [](fuse_req_t r, fuse_ino_t i, fuse_bufvec* b, off_t o2, fuse_file_info* fi) {
+      Fs(r)->WriteBuf(r, i, b, o2, fi);
+    };
+    o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Flush(r, i, fi); };
+    o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Release(r, i, fi); };
+    o.fsync = [](fuse_req_t r, fuse_ino_t i, int d, fuse_file_info* fi) {
+      Fs(r)->Fsync(r, i, d, fi);
+    };
+    o.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->OpenDir(r, i, fi); };
+    o.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
+      Fs(r)->ReadDir(r, i, s, o2, fi, false);
+    };
+    o.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
+      Fs(r)->ReadDir(r, i, s, o2, fi, true);
+    };
+    o.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
+      Fs(r)->ReleaseDir(r, i, fi);
+    };
+    // Every metadata operation is durable when it returns (group-committed by the metanode).
+    o.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(r, 0); };
+    o.statfs = [](fuse_req_t r, fuse_ino_t i) { Fs(r)->StatFs(r, i); };
+    o.setxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, const char* v, size_t s, int f) {
+      Fs(r)->SetXattr(r, i, n, v, s, f);
+    };
+    o.getxattr = [](fuse_req_t r, fuse_ino_t i, const char* n, size_t s) {
+      Fs(r)->GetXattr(r, i, n, s);
+    };
+    o.listxattr = [](fuse_req_t r, fuse_ino_t i, size_t s) { Fs(r)->ListXattr(r, i, s); };
+    o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Fs(r)->RemoveXattr(r, i, n); };
+    o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* fi) {
+      Fs(r)->Create(r, p, n, m, fi);
+    };
+    o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o2, off_t l, fuse_file_info* fi) {
+      Fs(r)->Fallocate(r, i, m, o2, l, fi);
+    };
+    return o;
+  }();
+  return ops;
+}
+
+}  // namespace granary::fuse

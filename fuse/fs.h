@@ -1,0 +1,143 @@
+// GranaryFs: the state behind the low-level FUSE operations (open handles, page-cache stamps)
+// and the translation of each operation to libgranary. Internal to fuse/.
+#pragma once
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse3/fuse_lowlevel.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "client/granary.h"
+#include "fuse/mount.h"
+#include "fuse/reader.h"
+
+namespace granary::fuse {
+
+// One open file (fi->fh). The File buffers writes (write-back per open file); reads of
+// committed bytes bypass it through the Reader so that many run in parallel.
+struct Handle {
+  std::unique_ptr<client::File> file;
+  uint64_t ino = 0;
+  std::atomic<bool> dirty{false};
+  // One past the last byte written since the last commit (0 when none): the local size.
+  std::atomic<uint64_t> dirty_end{0};
+  CachedMap map;  // the committed slice map this handle reads through
+};
+
+// One open directory (fi->fh): entries fetched page by page, offsets are positions.
+struct DirHandle {
+  std::mutex mu;
+  std::vector<DirEntry> entries;
+  bool eof = false;
+  bool plus = false;
+};
+
+class GranaryFs {
+ public:
+  // fi->fh of an open file: the registry and in-flight flushes share the Handle, so a
+  // concurrent Release never frees one that another thread is flushing.
+  struct HandleRef {
+    std::shared_ptr<Handle> handle;
+  };
+  GranaryFs(client::Client* client, MountOptions options, uint64_t root_ino);
+  ~GranaryFs();
+
+  // The operations table handed to fuse_session_new (userdata is the GranaryFs).
+  static const fuse_lowlevel_ops& Ops();
+
+  void set_session(fuse_session* se) { session_ = se; }
+  const MountOptions& options() const { return options_; }
+
+  // Commits every open file's buffered bytes (at unmount). Returns how many failed.
+  int FlushAll();
+
+  // ---- operations (fuse ino in, reply sent) ----
+  void Init(fuse_conn_info* conn);
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Forget(fuse_ino_t ino);
+  void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void ReadLink(fuse_req_t req, fuse_ino_t ino);
+  void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name);
+  void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags);
+  void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname);
+  void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+  void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  void WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_t off, fuse_file_info* fi);
+  void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus);
+  void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void StatFs(fuse_req_t req, fuse_ino_t ino);
+  void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags);
+  void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi);
+
+ private:
+  // The volume root (or --subdir) is FUSE_ROOT_ID; Granary inode 1 takes the root's number.
+  uint64_t ToGranary(fuse_ino_t ino) const;
+  fuse_ino_t ToFuse(uint64_t ino) const;
+
+  struct stat ToStat(const InodeAttr& a) const;
+  void ReplyEntry(fuse_req_t req, const InodeAttr& a);
+  void ReplyError(fuse_req_t req, const Status& s, const char* op);
+  // Size as this mount sees it: committed size or the end of bytes still buffered here.
+  InodeAttr WithLocalSize(InodeAttr a);
+
+  // Open handles of one inode (for local coherence: reads, stat, truncate see buffered bytes).
+  void AddHandle(const std::shared_ptr<Handle>& h);
+  // Hands the new handle to the kernel (replies to open/create); `reply` returns libfuse's
+  // result.
+  template <typename Reply>
+  void Publish(std::shared_ptr<Handle> h, fuse_file_info* fi, Reply reply);
+  void RemoveHandle(Handle* h);
+  // Commits every dirty local handle of `ino` (before a read through the Reader, a truncate, a
+  // fallocate) and invalidates the cached maps of the inode.
+  Status FlushInode(uint64_t ino);
+  uint64_t DataVersion(uint64_t ino);
+  void BumpDataVersion(uint64_t ino);
+  // Whether the kernel may keep its page cache for `a` (unchanged since cached), and records
+  // `a` as what the cache now holds.
+  bool StampCache(const InodeAttr& a);
+  Status CheckName(const char* name) const;
+  Result<std::unique_ptr<Handle>> OpenHandle(const InodeAttr& attr);
+
+  client::Client* client_;
+  MountOptions options_;
+  const uint64_t root_ino_;
+  fuse_session* session_ = nullptr;
+  Reader reader_;
+
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::vector<std::shared_ptr<Handle>>> open_;
+  struct Stamp {
+    uint64_t commit_version = 0;
+    uint64_t generation = 0;
+    uint64_t size = 0;
+    int64_t mtime_sec = 0;
+    uint32_t mtime_nsec = 0;
+  };
+  std::unordered_map<uint64_t, Stamp> stamps_;
+  std::unordered_map<uint64_t, uint64_t> data_versions_;
+  std::atomic<uint64_t> next_version_{1};
+};
+
+}  // namespace granary::fuse

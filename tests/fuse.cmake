@@ -1,0 +1,11 @@
+# The POSIX door through a real kernel mount (needs /dev/fuse and root, as CI has).
+granary_add_test(fuse_posix_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_posix_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 180)
+
+granary_add_test(fuse_cluster_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_cluster_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)
+target_compile_definitions(fuse_posix_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
