@@ -529,6 +529,12 @@ Result<CheckSlicesReply> MetaClient::CheckSlices(const CheckSlicesRequest& req) 
   return reply;
 }
 
+Result<PgBlocksReply> MetaClient::PgBlocks(const PgBlocksRequest& req) {
+  PgBlocksReply reply;
+  GRANARY_TRY(Call("PG blocks", *cluster_, &Cluster::Stub::PgBlocks, req, &reply));
+  return reply;
+}
+
 Status MetaClient::CompactionDone(uint64_t ino, uint64_t range_index) {
   CompactionDoneRequest req;
   *req.mutable_op() = NextOpId();

@@ -122,6 +122,7 @@ class MetaClient {
   Result<ClusterStatusReply> ClusterStatus();
   Result<CompactionCandidatesReply> CompactionCandidates(uint32_t limit);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
+  Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Status CompactionDone(uint64_t ino, uint64_t range_index);
 
   // The raw stubs, for what is not wrapped here.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "client/compactor.h"
 #include "client/meta_client.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
@@ -151,6 +152,9 @@ int RunServer(int argc, char** argv) {
   s3_options.listen = f.s3;
   auto gateway = s3::Gateway::Start(s3_options);
   if (!gateway.ok()) return fail(gateway.status().WithContext("start S3 gateway"));
+  // Rewrites fragmented chunk ranges in the background, as `granary metanode` does.
+  auto compactor = client::Compactor::Start((*metanode)->address(), std::chrono::seconds(10));
+  if (!compactor.ok()) return fail(compactor.status());
 
   std::printf("meta=%s datanodes=%d volume=default\n", (*metanode)->address().c_str(), f.datanodes);
   std::printf("s3=%s access_key=%s secret_key=%s\n", (*gateway)->endpoint().c_str(),
@@ -162,6 +166,7 @@ int RunServer(int argc, char** argv) {
   int sig = signals.Wait();
   GLOG_INFO("event=signal signal={}", sig);
   (*gateway)->Stop();
+  compactor->reset();
   for (auto& dn : datanodes) dn->Stop();
   (*metanode)->Shutdown();
   return 0;

@@ -2,12 +2,16 @@
 // silent goes down then out, its PGs are remapped and repaired until `admin repair` says
 // healthy; a node returning after being out reclaims what was deleted meanwhile; scrub finds
 // and repairs a flipped byte with no client read; overwritten slices are collected.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "common/crc32c.h"
+#include "common/data_connection.h"
+#include "granary/data.grpc.pb.h"
 #include "placement/placement.h"
 #include "tests/ec_support.h"
 
@@ -109,6 +113,16 @@ class MaintenanceTest : public ::testing::Test {
       out += fmt::format("\n--- datanode {}\n{}", i, cluster_->datanode(i).Output());
     }
     return out;
+  }
+
+  // Exit status and output of `granary admin fsck`.
+  std::pair<int, std::string> Fsck(bool repair = false) {
+    std::vector<std::string> argv = {GranaryBinary(), "admin", "fsck", "--meta",
+                                     cluster_->meta_address()};
+    if (repair) argv.push_back("--repair");
+    Process p(argv);
+    auto rc = p.Wait(seconds(60));
+    return {rc.value_or(-1), p.Output()};
   }
 
   std::string AdminRepair() {
@@ -384,6 +398,82 @@ TEST_F(MaintenanceTest, PartialOverwritesAreCompactedIntoOneSliceAndCollected) {
   ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(30)))
       << "still " << total() << " bytes of blocks; " << AdminRepair();
   ExpectContent("fragmented", model);
+}
+
+TEST_F(MaintenanceTest, FsckFindsMissingAndDeadBlocksAndRepairsThem) {
+  Start(3);
+  std::map<std::string, std::vector<uint8_t>> files;
+  for (int i = 0; i < 3; ++i) files["c" + std::to_string(i)] = Pattern((2 << 20) + i, 500 + i);
+  for (const auto& [path, data] : files) Write(path, data);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  auto [rc, out] = Fsck();
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("missing=0 dead=0 misplaced=0 header-mismatch=0"), std::string::npos) << out;
+  EXPECT_NE(out.find("\nclean"), std::string::npos) << out;
+
+  // Datanode 0 loses one copy; a block of a slice that never existed appears on it.
+  const uint32_t id = NodeIdOf(0);
+  std::string control;
+  const auto status = Cluster();
+  for (const auto& n : status.nodes()) {
+    if (n.id() == id) control = n.address();
+  }
+  auto stub =
+      DataControl::NewStub(grpc::CreateChannel(control, grpc::InsecureChannelCredentials()));
+  ListBlocksRequest list;
+  list.set_all(true);
+  ListBlocksReply listed;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->ListBlocks(&ctx, list, &listed).ok());
+  }
+  ASSERT_GT(listed.blocks_size(), 0);
+  const BlockInfo lost = listed.blocks(0);
+  {
+    DeleteBlocksRequest del;
+    *del.add_blocks() = lost.key();
+    DeleteBlocksReply deleted;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->DeleteBlocks(&ctx, del, &deleted).ok());
+    ASSERT_EQ(deleted.deleted(), 1u);
+  }
+  {
+    auto map = client_->meta().GetClusterMap(0);
+    ASSERT_TRUE(map.ok());
+    auto placement = placement::PlacementMap::Deserialize(map->placement());
+    ASSERT_TRUE(placement.ok());
+    const uint32_t pool = lost.origin().pool_id();
+    auto epoch = placement->PgEpoch(pool, 0);
+    ASSERT_TRUE(epoch.ok());
+    DataRequest req;
+    req.set_op(WRITE_BLOCK);
+    req.set_pool_id(pool);
+    req.set_pg(0);
+    req.set_pg_epoch(*epoch);
+    req.mutable_block()->set_slice_id(uint64_t{1} << 40);  // never allocated
+    req.mutable_origin()->set_pool_id(pool);
+    req.mutable_origin()->set_pg(0);
+    const auto bytes = Pattern(4096, 9);
+    for (uint32_t crc : BlockCrcs(bytes.data(), bytes.size())) req.add_crcs(crc);
+    auto conns = DataConnectionPool::Create();
+    auto reply = conns->Call(cluster_->datanode_data_address(0), req, bytes,
+                             DeadlineIn(std::chrono::seconds(10)));
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    ASSERT_TRUE(ReplyStatus(*reply, "dn0").ok()) << ReplyStatus(*reply, "dn0").ToString();
+  }
+  std::tie(rc, out) = Fsck();
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("missing=1 dead=1"), std::string::npos) << out;
+  EXPECT_NE(out.find(fmt::format("missing: slice {} block {}", lost.key().slice_id(),
+                                 lost.key().block_index())),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\nproblems"), std::string::npos) << out;
+
+  std::tie(rc, out) = Fsck(/*repair=*/true);
+  EXPECT_NE(out.find("deleted=1 repairs-requested=1"), std::string::npos) << out;
+  ASSERT_TRUE(WaitUntil([&] { return Fsck().first == 0; }, seconds(30))) << Fsck().second;
+  for (const auto& [path, data] : files) ExpectContent(path, data);
 }
 
 }  // namespace
