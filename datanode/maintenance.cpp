@@ -30,6 +30,9 @@ struct MaintenanceMetrics {
   Counter& reclaimed =
       Metrics().GetCounter("granary_datanode_reclaimed_blocks_total",
                            "Blocks deleted because their slice is dead or this node left their PG");
+  Gauge& reconciled_epoch = Metrics().GetGauge(
+      "granary_datanode_reconciled_epoch",
+      "Map epoch of the last completed reconcile (dead slices and left PGs dropped)");
   Gauge& pending =
       Metrics().GetGauge("granary_datanode_repair_pending_blocks", "Blocks this node lacks");
 };
@@ -86,8 +89,10 @@ void Maintenance::Loop() {
       }
     }
     // Until it has run against a healthy cluster at this map (others may still be repairing).
-    if (map && !reconciled_ && repaired_epoch_.load() == map->epoch())
+    if (map && !reconciled_ && repaired_epoch_.load() == map->epoch()) {
       reconciled_ = Reconcile(*map);
+      if (reconciled_) M().reconciled_epoch.Set(static_cast<int64_t>(map->epoch()));
+    }
     if (std::chrono::steady_clock::now() >= next_scrub) {
       ScrubAll();
       next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
@@ -168,8 +173,7 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
 }
 
 std::optional<BlockKey> Maintenance::KeyFor(const PgView& pg, const PgBlock& b) {
-  auto fragment =
-      StoredFragment(*pg.pool, b.encoding(), b.length(), b.block_size(), pg.position);
+  auto fragment = StoredFragment(*pg.pool, b.encoding(), b.length(), b.block_size(), pg.position);
   if (!fragment) return std::nullopt;
   BlockKey key;
   key.set_slice_id(b.slice_id());

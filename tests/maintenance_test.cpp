@@ -4,10 +4,12 @@
 // and repairs a flipped byte with no client read; overwritten slices are collected.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 
 #include "common/crc32c.h"
 #include "common/data_connection.h"
@@ -121,8 +123,8 @@ class MaintenanceTest : public ::testing::Test {
                                      cluster_->meta_address()};
     if (repair) argv.push_back("--repair");
     Process p(argv);
-    auto rc = p.Wait(seconds(60));
-    return {rc.value_or(-1), p.Output()};
+    auto status = p.Wait(seconds(60));
+    return {status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.Output()};
   }
 
   std::string AdminRepair() {
@@ -406,6 +408,23 @@ TEST_F(MaintenanceTest, FsckFindsMissingAndDeadBlocksAndRepairsThem) {
   for (int i = 0; i < 3; ++i) files["c" + std::to_string(i)] = Pattern((2 << 20) + i, 500 + i);
   for (const auto& [path, data] : files) Write(path, data);
   ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  // Datanodes reconcile (drop dead and left blocks) once healthy: let that settle first, so the
+  // damage below is found by fsck and not cleaned up behind its back.
+  const uint64_t epoch = Cluster().epoch();
+  for (int i = 0; i < 3; ++i) {
+    std::smatch m;
+    const std::string output = cluster_->datanode(i).Output();
+    ASSERT_TRUE(std::regex_search(output, m, std::regex(R"(admin=(\S+))")));
+    const std::string admin = m[1];
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          auto [code, body] = HttpGet(admin, "/metrics");
+          return body.find(fmt::format("granary_datanode_reconciled_epoch {}", epoch)) !=
+                 std::string::npos;
+        },
+        seconds(30)))
+        << "datanode " << i << " never reconciled epoch " << epoch;
+  }
   auto [rc, out] = Fsck();
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("missing=0 dead=0 misplaced=0 header-mismatch=0"), std::string::npos) << out;
