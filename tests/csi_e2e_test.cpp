@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -30,7 +31,7 @@ int WriteFile(const std::string& p, size_t bytes) {
   std::string chunk(1 << 20, 'q');
   int err = 0;
   for (size_t done = 0; done < bytes && err == 0; done += chunk.size()) {
-    if (::write(fd, chunk.data(), chunk.size()) < 0) err = errno;
+    if (::write(fd, chunk.data(), std::min(chunk.size(), bytes - done)) < 0) err = errno;
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   if (::close(fd) != 0 && err == 0) err = errno;
@@ -168,6 +169,8 @@ TEST_F(CsiE2eTest, NodePluginKilledWhileAReaderStreamsDisturbsNothing) {
       ssize_t n;
       while ((n = ::read(fd, buf.data(), buf.size())) > 0) total += static_cast<size_t>(n);
       if (n < 0 || total != want.size()) ++failures;
+      // Next pass reads from the mount daemon, not the page cache.
+      ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
       ::close(fd);
       ++reads;
     }
@@ -190,6 +193,39 @@ TEST_F(CsiE2eTest, NodePluginKilledWhileAReaderStreamsDisturbsNothing) {
   // The restarted plugin tears down what its predecessor set up.
   ASSERT_TRUE(Unpublish("pvc-kill", pod).ok());
   ASSERT_TRUE(Unstage("pvc-kill", staging).ok());
+  EXPECT_FALSE(csi::FindMount(pod).has_value());
+  EXPECT_FALSE(csi::FindMount(staging).has_value());
+  EXPECT_FALSE(csi::FindMountDaemon(staging).has_value());
+}
+
+TEST_F(CsiE2eTest, BrokenMountIsReportedAbnormalAndRestagedByARestartedPlugin) {
+  v1::CreateVolumeResponse created;
+  ASSERT_TRUE(Create(CreateReq("pvc-broken"), &created).ok());
+  const std::string staging = path("plugins/staging/pvc-broken");
+  const std::string pod = path("pods/p/volume");
+  ASSERT_TRUE(Stage("pvc-broken", staging).ok());
+  ASSERT_TRUE(Publish("pvc-broken", staging, pod).ok());
+  ASSERT_EQ(WriteFile(pod + "/kept", 4096), 0);
+  EXPECT_FALSE(Stats("pvc-broken", pod).volume_condition().abnormal());
+
+  auto daemon = csi::FindMountDaemon(staging);
+  ASSERT_TRUE(daemon.has_value());
+  ::kill(*daemon, SIGKILL);
+  EXPECT_TRUE(WaitUntil([&] { return Stats("pvc-broken", pod).volume_condition().abnormal(); }))
+      << "a dead mount daemon shows as an abnormal volume";
+
+  plugin_->Signal(SIGKILL);
+  plugin_->Wait();
+  StartPlugin();
+  EXPECT_TRUE(
+      plugin_->WaitForLine("event=rediscovered volume=pvc-broken .*state=restaged", seconds(5)))
+      << plugin_->Output();
+  auto healthy = Stats("pvc-broken", staging);
+  EXPECT_FALSE(healthy.volume_condition().abnormal()) << healthy.volume_condition().message();
+  EXPECT_EQ(ReadAll(staging + "/kept").size(), 4096u) << "committed data survives the restage";
+
+  ASSERT_TRUE(Unpublish("pvc-broken", pod).ok());
+  ASSERT_TRUE(Unstage("pvc-broken", staging).ok());
   EXPECT_FALSE(csi::FindMount(pod).has_value());
   EXPECT_FALSE(csi::FindMount(staging).has_value());
   EXPECT_FALSE(csi::FindMountDaemon(staging).has_value());
