@@ -539,15 +539,34 @@ class NodeService final : public v1::Node::Service {
         req->readonly() ||
         req->volume_capability().access_mode().mode() == AccessMode::MULTI_NODE_READER_ONLY ||
         req->volume_capability().access_mode().mode() == AccessMode::SINGLE_NODE_READER_ONLY;
+    // A sub-path of the volume (volume_context `subdir`, e.g. set on a static PV) is published
+    // instead of its root; it must exist and stay inside the volume.
+    std::string source = req->staging_target_path();
+    std::string root = staged->root;
+    if (auto it = req->volume_context().find("subdir"); it != req->volume_context().end()) {
+      std::filesystem::path sub = std::filesystem::path(it->second).lexically_normal();
+      if (sub.is_absolute() || sub.empty() || *sub.begin() == "..") {
+        return Invalid(
+            fmt::format("volume_context.subdir {} must be relative to the volume", it->second));
+      }
+      std::error_code ec;
+      source = (std::filesystem::path(source) / sub).string();
+      if (!std::filesystem::is_directory(source, ec)) {
+        return Err(grpc::StatusCode::NOT_FOUND,
+                   fmt::format("volume {} has no directory {}", req->volume_id(), it->second));
+      }
+      root = (std::filesystem::path(root) / sub).lexically_normal().string();
+    }
     if (auto target = FindMount(req->target_path())) {
-      if (target->device == staged->device && target->read_only == read_only) {
+      if (target->device == staged->device && target->root == root &&
+          target->read_only == read_only) {
         return grpc::Status::OK;
       }
       return Err(
           grpc::StatusCode::ALREADY_EXISTS,
           fmt::format("{} is already published with another volume or mode", req->target_path()));
     }
-    Status s = BindMount(req->staging_target_path(), req->target_path(), read_only);
+    Status s = BindMount(source, req->target_path(), read_only);
     if (!s.ok()) return FromStatus(s, "publish " + req->volume_id());
     GLOG_INFO("event=published volume={} target={} read_only={}", req->volume_id(),
               req->target_path(), read_only);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -103,6 +104,33 @@ TEST_F(CsiE2eTest, CreateStagePublishTwoPodsWriteReadExpandQuotaAndTearDown) {
   EXPECT_GE(stats.usage(0).used(), 2 * kMiB);
   EXPECT_EQ(stats.usage(1).unit(), v1::VolumeUsage::INODES);
   EXPECT_GE(stats.usage(1).used(), 2);
+
+  // A sub-path published on its own: only that directory is visible.
+  {
+    v1::NodePublishVolumeRequest sub;
+    sub.set_volume_id(vol);
+    sub.set_staging_target_path(staging);
+    sub.set_target_path(path("pods/sub/volume"));
+    *sub.mutable_volume_capability() = MountCap(Mode::MULTI_NODE_MULTI_WRITER);
+    (*sub.mutable_volume_context())["subdir"] = "ckpt/step-1";
+    v1::NodePublishVolumeResponse rep;
+    ASSERT_TRUE(Call(*node_, &v1::Node::Stub::NodePublishVolume, sub, &rep).ok());
+    ASSERT_TRUE(Call(*node_, &v1::Node::Stub::NodePublishVolume, sub, &rep).ok());
+    EXPECT_TRUE(std::filesystem::exists(path("pods/sub/volume/shard-0")));
+    EXPECT_FALSE(std::filesystem::exists(path("pods/sub/volume/hello.txt")));
+    (*sub.mutable_volume_context())["subdir"] = "ckpt";
+    EXPECT_EQ(Call(*node_, &v1::Node::Stub::NodePublishVolume, sub, &rep).error_code(),
+              StatusCode::ALREADY_EXISTS)
+        << "another sub-path on the same target";
+    sub.set_target_path(path("pods/sub2/volume"));
+    (*sub.mutable_volume_context())["subdir"] = "../escape";
+    EXPECT_EQ(Call(*node_, &v1::Node::Stub::NodePublishVolume, sub, &rep).error_code(),
+              StatusCode::INVALID_ARGUMENT);
+    (*sub.mutable_volume_context())["subdir"] = "no/such/dir";
+    EXPECT_EQ(Call(*node_, &v1::Node::Stub::NodePublishVolume, sub, &rep).error_code(),
+              StatusCode::NOT_FOUND);
+    ASSERT_TRUE(Unpublish(vol, path("pods/sub/volume")).ok());
+  }
 
   // Quota enforced: 8 MiB does not fit next to 2 MiB.
   EXPECT_EQ(WriteFile(pod_a + "/too-big", 8 * kMiB), EDQUOT);
