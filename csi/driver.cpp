@@ -1,0 +1,776 @@
+#include "csi/driver.h"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+
+#include "client/meta_client.h"
+#include "common/config.h"
+#include "common/error_table.h"
+#include "common/log.h"
+#include "common/topology.h"
+#include "csi/mounts.h"
+#include "csi/v1/csi.grpc.pb.h"
+
+namespace granary::csi {
+namespace {
+
+namespace v1 = ::csi::v1;
+using AccessMode = v1::VolumeCapability::AccessMode;
+
+constexpr const char* kVersion = "0.1.0";
+
+grpc::Status Err(grpc::StatusCode code, std::string message) {
+  return grpc::Status(code, std::move(message));
+}
+grpc::Status Invalid(std::string message) {
+  return Err(grpc::StatusCode::INVALID_ARGUMENT, std::move(message));
+}
+// Storage errors reach the CO through the one table (DESIGN §6).
+grpc::Status FromStatus(const Status& s, std::string_view context) {
+  return grpc::Status(MapError(s.code()).grpc_code,
+                      fmt::format("{}: {}: {}", context, CodeName(s.code()), s.message()));
+}
+
+// Filesystem access only, in the modes a shared POSIX volume serves.
+grpc::Status CheckCapability(const v1::VolumeCapability& cap) {
+  if (cap.has_block())
+    return Invalid("block access is not supported: Granary volumes are file systems");
+  if (!cap.has_mount()) return Invalid("volume_capability: access_type (mount) is required");
+  const auto& fs = cap.mount().fs_type();
+  if (!fs.empty() && fs != "granary" && fs != "fuse.granary") {
+    return Invalid(fmt::format("volume_capability: fs_type {} is not supported (granary)", fs));
+  }
+  if (!cap.has_access_mode()) return Invalid("volume_capability: access_mode is required");
+  switch (cap.access_mode().mode()) {
+    case AccessMode::SINGLE_NODE_WRITER:
+    case AccessMode::SINGLE_NODE_READER_ONLY:
+    case AccessMode::SINGLE_NODE_SINGLE_WRITER:
+    case AccessMode::SINGLE_NODE_MULTI_WRITER:
+    case AccessMode::MULTI_NODE_READER_ONLY:
+    case AccessMode::MULTI_NODE_MULTI_WRITER:
+      return grpc::Status::OK;
+    default:
+      return Invalid(fmt::format("volume_capability: access mode {} is not supported",
+                                 AccessMode::Mode_Name(cap.access_mode().mode())));
+  }
+}
+
+grpc::Status CheckCapabilities(
+    const google::protobuf::RepeatedPtrField<v1::VolumeCapability>& caps) {
+  if (caps.empty()) return Invalid("volume_capabilities are required");
+  for (const auto& c : caps) {
+    if (auto s = CheckCapability(c); !s.ok()) return s;
+  }
+  return grpc::Status::OK;
+}
+
+bool MultiNode(const v1::VolumeCapability& cap) {
+  auto m = cap.access_mode().mode();
+  return m == AccessMode::MULTI_NODE_READER_ONLY || m == AccessMode::MULTI_NODE_MULTI_WRITER ||
+         m == AccessMode::MULTI_NODE_SINGLE_WRITER;
+}
+
+Labels NodeLabels(const DriverOptions& o) {
+  std::string text = o.labels.empty() ? EnvOr("GRANARY_LABELS", "") : o.labels;
+  Labels labels;
+  if (auto parsed = ParseLabels(text); parsed.ok()) labels = *parsed;
+  if (!labels.count("host")) labels["host"] = o.node_id;
+  return labels;
+}
+
+std::string ZoneKey() { return std::string(kTopologyPrefix) + "zone"; }
+
+// Removes everything below directory `dir` (the metanode deletes only empty volumes; a deleted
+// PV takes its data with it). Depth-first with an explicit stack: trees can be deep.
+Status EmptyDirectory(client::MetaClient& meta, uint64_t dir) {
+  struct Frame {
+    uint64_t parent;  // 0 for the root
+    std::string name;
+    uint64_t ino;
+    bool listed = false;
+  };
+  std::vector<Frame> stack{{0, "", dir}};
+  while (!stack.empty()) {
+    Frame& top = stack.back();
+    if (!top.listed) {
+      top.listed = true;
+      uint64_t ino = top.ino;
+      std::string after;
+      for (;;) {
+        auto page = meta.ReadDir(ino, after, 1024);
+        if (!page.ok()) return page.status();
+        for (const auto& e : page->entries()) {
+          after = e.name();
+          if (e.name() == "." || e.name() == "..") continue;
+          if (e.type() == DIRECTORY) {
+            stack.push_back({ino, e.name(), e.ino()});
+          } else {
+            Status s = meta.Unlink(ino, e.name());
+            if (!s.ok() && s.code() != Code::NOT_FOUND) return s;
+          }
+        }
+        if (page->eof() || page->entries().empty()) break;
+      }
+      continue;  // children pushed above are emptied first
+    }
+    Frame done = top;
+    stack.pop_back();
+    if (done.parent != 0) {
+      Status s = meta.Rmdir(done.parent, done.name);
+      if (!s.ok() && s.code() != Code::NOT_FOUND) return s;
+    }
+  }
+  return Status::Ok();
+}
+
+// ----------------------------------------------------------------- identity
+class IdentityService final : public v1::Identity::Service {
+ public:
+  IdentityService(client::MetaClient* probe, bool controller)
+      : probe_(probe), controller_(controller) {}
+
+  grpc::Status GetPluginInfo(grpc::ServerContext*, const v1::GetPluginInfoRequest*,
+                             v1::GetPluginInfoResponse* reply) override {
+    reply->set_name(kDriverName);
+    reply->set_vendor_version(kVersion);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetPluginCapabilities(grpc::ServerContext*, const v1::GetPluginCapabilitiesRequest*,
+                                     v1::GetPluginCapabilitiesResponse* reply) override {
+    if (controller_) {
+      reply->add_capabilities()->mutable_service()->set_type(
+          v1::PluginCapability::Service::CONTROLLER_SERVICE);
+    }
+    reply->add_capabilities()->mutable_service()->set_type(
+        v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);
+    reply->add_capabilities()->mutable_volume_expansion()->set_type(
+        v1::PluginCapability::VolumeExpansion::ONLINE);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Probe(grpc::ServerContext*, const v1::ProbeRequest*,
+                     v1::ProbeResponse* reply) override {
+    auto st = probe_->ClusterStatus();
+    if (!st.ok()) return FromStatus(st.status(), "probe metanode " + probe_->address());
+    reply->mutable_ready()->set_value(true);
+    return grpc::Status::OK;
+  }
+
+ private:
+  client::MetaClient* probe_;
+  bool controller_;
+};
+
+// ----------------------------------------------------------------- controller
+class ControllerService final : public v1::Controller::Service {
+ public:
+  explicit ControllerService(client::MetaClient* meta) : meta_(meta) {}
+
+  grpc::Status CreateVolume(grpc::ServerContext*, const v1::CreateVolumeRequest* req,
+                            v1::CreateVolumeResponse* reply) override {
+    if (req->name().empty()) return Invalid("name is required");
+    if (auto s = CheckCapabilities(req->volume_capabilities()); !s.ok()) return s;
+    if (req->has_volume_content_source()) {
+      return Invalid(
+          "volume_content_source: creating from a snapshot or volume is not supported yet");
+    }
+    int64_t required = req->capacity_range().required_bytes();
+    int64_t limit = req->capacity_range().limit_bytes();
+    if (required < 0 || limit < 0) return Invalid("capacity_range: bytes must not be negative");
+    if (limit > 0 && required > limit) {
+      return Err(grpc::StatusCode::OUT_OF_RANGE,
+                 fmt::format("capacity_range: required {} exceeds limit {}", required, limit));
+    }
+    std::string pool, locality = "none";
+    for (const auto& [k, v] : req->parameters()) {
+      if (k == "pool") {
+        pool = v;
+      } else if (k == "locality") {
+        if (v != "none" && v != "zone") {
+          return Invalid(fmt::format("parameters.locality: {} is not none|zone", v));
+        }
+        locality = v;
+      } else if (k.rfind("csi.storage.k8s.io/", 0) != 0) {
+        return Invalid(fmt::format("parameters: unknown key {} (pool, locality)", k));
+      }
+    }
+    uint32_t pool_id = 0;
+    if (!pool.empty()) {
+      auto pools = meta_->PoolList();
+      if (!pools.ok()) return FromStatus(pools.status(), "list pools");
+      auto it = std::find_if(pools->begin(), pools->end(),
+                             [&](const PoolSpec& p) { return p.name() == pool; });
+      if (it == pools->end()) return Invalid(fmt::format("parameters.pool: no pool {}", pool));
+      pool_id = it->id();
+    }
+    uint64_t quota = static_cast<uint64_t>(required > 0 ? required : limit);
+
+    std::lock_guard lock(create_mu_);  // one create per name at a time: idempotency check + create
+    auto existing = meta_->VolumeGet(req->name());
+    Volume vol;
+    if (existing.ok()) {
+      vol = *existing;
+      bool size_ok = required == 0 && limit == 0
+                         ? true
+                         : vol.quota_bytes() != 0 &&
+                               vol.quota_bytes() >= static_cast<uint64_t>(required) &&
+                               (limit == 0 || vol.quota_bytes() <= static_cast<uint64_t>(limit));
+      if (!size_ok || (!pool.empty() && vol.pool_id() != pool_id)) {
+        return Err(grpc::StatusCode::ALREADY_EXISTS,
+                   fmt::format("volume {} exists with quota {} in pool id {}, incompatible with "
+                               "this request",
+                               req->name(), vol.quota_bytes(), vol.pool_id()));
+      }
+    } else if (existing.status().code() == Code::NOT_FOUND) {
+      auto created = meta_->VolumeCreate(req->name(), pool, quota);
+      if (!created.ok()) return FromStatus(created.status(), "create volume " + req->name());
+      vol = *created;
+      GLOG_INFO("event=volume_created volume={} quota={} pool={}", req->name(), quota, pool);
+    } else {
+      return FromStatus(existing.status(), "get volume " + req->name());
+    }
+
+    auto* out = reply->mutable_volume();
+    out->set_volume_id(vol.name());
+    out->set_capacity_bytes(static_cast<int64_t>(vol.quota_bytes()));
+    (*out->mutable_volume_context())["pool"] = pool;
+    (*out->mutable_volume_context())["locality"] = locality;
+    // Multi-node volumes serve every zone: at most narrowed to the zones the CO requires.
+    // Single-node volumes with zone locality are pinned where the CO prefers them.
+    bool multi = std::any_of(req->volume_capabilities().begin(), req->volume_capabilities().end(),
+                             MultiNode);
+    const auto& ar = req->accessibility_requirements();
+    std::set<std::string> zones;
+    if (multi || locality == "none") {
+      for (const auto& t : ar.requisite()) {
+        if (auto it = t.segments().find(ZoneKey()); it != t.segments().end())
+          zones.insert(it->second);
+      }
+    } else {
+      for (const auto* list : {&ar.preferred(), &ar.requisite()}) {
+        for (const auto& t : *list) {
+          if (auto it = t.segments().find(ZoneKey()); it != t.segments().end() && zones.empty()) {
+            zones.insert(it->second);
+          }
+        }
+      }
+    }
+    for (const auto& z : zones) {
+      (*out->add_accessible_topology()->mutable_segments())[ZoneKey()] = z;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeleteVolume(grpc::ServerContext*, const v1::DeleteVolumeRequest* req,
+                            v1::DeleteVolumeResponse*) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    auto vol = meta_->VolumeGet(req->volume_id());
+    if (!vol.ok() && vol.status().code() == Code::NOT_FOUND) return grpc::Status::OK;
+    if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    if (Status s = EmptyDirectory(*meta_, vol->root_ino()); !s.ok()) {
+      return FromStatus(s, "empty volume " + req->volume_id());
+    }
+    Status s = meta_->VolumeDelete(req->volume_id());
+    if (!s.ok() && s.code() != Code::NOT_FOUND) {
+      return FromStatus(s, "delete volume " + req->volume_id());
+    }
+    GLOG_INFO("event=volume_deleted volume={}", req->volume_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ValidateVolumeCapabilities(grpc::ServerContext*,
+                                          const v1::ValidateVolumeCapabilitiesRequest* req,
+                                          v1::ValidateVolumeCapabilitiesResponse* reply) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->volume_capabilities().empty()) return Invalid("volume_capabilities are required");
+    auto vol = meta_->VolumeGet(req->volume_id());
+    if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    if (auto s = CheckCapabilities(req->volume_capabilities()); !s.ok()) {
+      reply->set_message(s.error_message());
+      return grpc::Status::OK;
+    }
+    auto* c = reply->mutable_confirmed();
+    *c->mutable_volume_context() = req->volume_context();
+    *c->mutable_volume_capabilities() = req->volume_capabilities();
+    *c->mutable_parameters() = req->parameters();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest* req,
+                           v1::ListVolumesResponse* reply) override {
+    if (req->max_entries() < 0) return Invalid("max_entries must not be negative");
+    auto vols = meta_->VolumeList();
+    if (!vols.ok()) return FromStatus(vols.status(), "list volumes");
+    std::sort(vols->begin(), vols->end(),
+              [](const Volume& a, const Volume& b) { return a.name() < b.name(); });
+    // The token is the last name returned: stable when volumes come and go between pages.
+    auto begin = vols->begin();
+    if (!req->starting_token().empty()) {
+      const std::string& token = req->starting_token();
+      if (token.size() < 2 || token[0] != 'n' || token[1] != ':') {
+        return Err(grpc::StatusCode::ABORTED, "starting_token: not a token this plugin issued");
+      }
+      std::string after = token.substr(2);
+      begin = std::upper_bound(vols->begin(), vols->end(), after,
+                               [](const std::string& n, const Volume& v) { return n < v.name(); });
+    }
+    size_t max = req->max_entries() == 0 ? SIZE_MAX : static_cast<size_t>(req->max_entries());
+    for (auto it = begin; it != vols->end(); ++it) {
+      if (static_cast<size_t>(reply->entries_size()) == max) {
+        reply->set_next_token("n:" + std::prev(it)->name());
+        break;
+      }
+      auto* v = reply->add_entries()->mutable_volume();
+      v->set_volume_id(it->name());
+      v->set_capacity_bytes(static_cast<int64_t>(it->quota_bytes()));
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetCapacity(grpc::ServerContext*, const v1::GetCapacityRequest* req,
+                           v1::GetCapacityResponse* reply) override {
+    for (const auto& c : req->volume_capabilities()) {
+      if (auto s = CheckCapability(c); !s.ok()) return s;
+    }
+    auto pools = meta_->PoolList();
+    if (!pools.ok()) return FromStatus(pools.status(), "list pools");
+    const PoolSpec* pool = pools->empty() ? nullptr : &pools->front();
+    if (auto it = req->parameters().find("pool"); it != req->parameters().end()) {
+      pool = nullptr;
+      for (const auto& p : *pools) {
+        if (p.name() == it->second) pool = &p;
+      }
+      if (pool == nullptr) return Invalid(fmt::format("parameters.pool: no pool {}", it->second));
+    }
+    auto status = meta_->ClusterStatus();
+    if (!status.ok()) return FromStatus(status.status(), "cluster status");
+    std::string zone;
+    if (auto it = req->accessible_topology().segments().find(ZoneKey());
+        it != req->accessible_topology().segments().end()) {
+      zone = it->second;
+    }
+    uint64_t free_raw = 0;
+    for (const auto& n : status->nodes()) {
+      if (n.state() != UP) continue;
+      if (!zone.empty()) {
+        auto it = n.labels().find("zone");
+        if (it == n.labels().end() || it->second != zone) continue;
+      }
+      if (pool != nullptr) {
+        bool selected = true;
+        for (const auto& [k, v] : pool->node_selector()) {
+          auto it = n.labels().find(k);
+          if (it == n.labels().end() || it->second != v) selected = false;
+        }
+        if (!selected) continue;
+      }
+      if (n.capacity_bytes() > n.used_bytes()) free_raw += n.capacity_bytes() - n.used_bytes();
+    }
+    // Raw free space shrinks by the pool's redundancy overhead.
+    uint64_t usable = free_raw;
+    if (pool != nullptr) {
+      if (pool->data_chunks() > 0) {
+        usable = free_raw / (pool->data_chunks() + pool->coding_chunks()) * pool->data_chunks();
+      } else if (pool->replicas() > 0) {
+        usable = free_raw / pool->replicas();
+      }
+    }
+    reply->set_available_capacity(static_cast<int64_t>(usable));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ControllerGetCapabilities(grpc::ServerContext*,
+                                         const v1::ControllerGetCapabilitiesRequest*,
+                                         v1::ControllerGetCapabilitiesResponse* reply) override {
+    using T = v1::ControllerServiceCapability::RPC;
+    for (auto t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::EXPAND_VOLUME,
+                   T::SINGLE_NODE_MULTI_WRITER}) {
+      reply->add_capabilities()->mutable_rpc()->set_type(t);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ControllerExpandVolume(grpc::ServerContext*,
+                                      const v1::ControllerExpandVolumeRequest* req,
+                                      v1::ControllerExpandVolumeResponse* reply) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (!req->has_capacity_range()) return Invalid("capacity_range is required");
+    if (req->has_volume_capability()) {
+      if (auto s = CheckCapability(req->volume_capability()); !s.ok()) return s;
+    }
+    int64_t required = req->capacity_range().required_bytes();
+    int64_t limit = req->capacity_range().limit_bytes();
+    if (required < 0 || limit < 0) return Invalid("capacity_range: bytes must not be negative");
+    if (limit > 0 && required > limit) {
+      return Err(grpc::StatusCode::OUT_OF_RANGE,
+                 fmt::format("capacity_range: required {} exceeds limit {}", required, limit));
+    }
+    auto vol = meta_->VolumeGet(req->volume_id());
+    if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    uint64_t want = static_cast<uint64_t>(required > 0 ? required : limit);
+    uint64_t quota = vol->quota_bytes();
+    // Never shrink (CSI expansion only grows); an unlimited volume stays unlimited.
+    if (quota != 0 && want > quota) {
+      auto set = meta_->VolumeSetQuota(req->volume_id(), want, vol->quota_inodes());
+      if (!set.ok()) return FromStatus(set.status(), "set quota of " + req->volume_id());
+      quota = set->quota_bytes();
+      GLOG_INFO("event=volume_expanded volume={} quota={}", req->volume_id(), quota);
+    }
+    reply->set_capacity_bytes(static_cast<int64_t>(quota));
+    // The mount reads the quota from the metanode: nothing to grow on the node.
+    reply->set_node_expansion_required(false);
+    return grpc::Status::OK;
+  }
+
+ private:
+  client::MetaClient* meta_;
+  std::mutex create_mu_;
+};
+
+// ----------------------------------------------------------------- node
+// What the plugin records per staged volume, so a restarted plugin knows what it owns.
+struct StageRecord {
+  std::string volume;
+  std::string staging;
+};
+
+class NodeService final : public v1::Node::Service {
+ public:
+  NodeService(const DriverOptions& o, client::MetaClient* meta) : o_(o), meta_(meta) {
+    Labels labels = NodeLabels(o);
+    labels_text_ = FormatLabels(labels);
+    for (const char* key : {"zone", "rack", "host", "gpu"}) {
+      if (auto it = labels.find(key); it != labels.end()) {
+        topology_[std::string(kTopologyPrefix) + key] = it->second;
+      }
+    }
+  }
+
+  // Reports each staged volume the state dir records and restages one whose mount is gone.
+  void Rediscover() {
+    std::error_code ec;
+    std::filesystem::create_directories(o_.state_dir, ec);
+    for (const auto& entry : std::filesystem::directory_iterator(o_.state_dir, ec)) {
+      if (entry.path().extension() != ".stage") continue;
+      auto rec = ReadRecord(entry.path());
+      if (!rec) continue;
+      auto mount = FindMount(rec->staging);
+      struct statvfs sv;
+      bool healthy = mount && statvfs(rec->staging.c_str(), &sv) == 0;
+      if (healthy) {
+        GLOG_INFO("event=rediscovered volume={} staging={} state=healthy", rec->volume,
+                  rec->staging);
+        continue;
+      }
+      if (mount) (void)Unmount(rec->staging);  // the daemon died: its mount only errors now
+      Status s = Stage(rec->volume, rec->staging);
+      GLOG_INFO("event=rediscovered volume={} staging={} state={} {}", rec->volume, rec->staging,
+                s.ok() ? "restaged" : "broken", s.ok() ? "" : s.ToString());
+    }
+  }
+
+  grpc::Status NodeStageVolume(grpc::ServerContext*, const v1::NodeStageVolumeRequest* req,
+                               v1::NodeStageVolumeResponse*) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->staging_target_path().empty()) return Invalid("staging_target_path is required");
+    if (!req->has_volume_capability()) return Invalid("volume_capability is required");
+    if (auto s = CheckCapability(req->volume_capability()); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    auto mounted = FindMount(req->staging_target_path());
+    if (mounted) {
+      auto rec = ReadRecord(RecordPath(req->volume_id()));
+      if (rec && rec->staging == req->staging_target_path()) return grpc::Status::OK;
+      return Err(grpc::StatusCode::ALREADY_EXISTS,
+                 fmt::format("{} already has a mount that is not volume {}",
+                             req->staging_target_path(), req->volume_id()));
+    }
+    auto vol = meta_->VolumeGet(req->volume_id());
+    if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    Status s = Stage(req->volume_id(), req->staging_target_path());
+    if (!s.ok()) return FromStatus(s, "stage " + req->volume_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeUnstageVolume(grpc::ServerContext*, const v1::NodeUnstageVolumeRequest* req,
+                                 v1::NodeUnstageVolumeResponse*) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->staging_target_path().empty()) return Invalid("staging_target_path is required");
+    std::lock_guard lock(mu_);
+    Status s = StopMountDaemon(req->staging_target_path());
+    if (!s.ok()) return FromStatus(s, "unstage " + req->volume_id());
+    std::error_code ec;
+    std::filesystem::remove(RecordPath(req->volume_id()), ec);
+    std::filesystem::remove(req->staging_target_path(), ec);  // only when empty, as it should be
+    GLOG_INFO("event=unstaged volume={} staging={}", req->volume_id(), req->staging_target_path());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodePublishVolume(grpc::ServerContext*, const v1::NodePublishVolumeRequest* req,
+                                 v1::NodePublishVolumeResponse*) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->staging_target_path().empty()) return Invalid("staging_target_path is required");
+    if (req->target_path().empty()) return Invalid("target_path is required");
+    if (!req->has_volume_capability()) return Invalid("volume_capability is required");
+    if (auto s = CheckCapability(req->volume_capability()); !s.ok()) return s;
+    std::lock_guard lock(mu_);
+    auto staged = FindMount(req->staging_target_path());
+    if (!staged) {
+      return Err(grpc::StatusCode::FAILED_PRECONDITION,
+                 fmt::format("volume {} is not staged at {}", req->volume_id(),
+                             req->staging_target_path()));
+    }
+    bool read_only =
+        req->readonly() ||
+        req->volume_capability().access_mode().mode() == AccessMode::MULTI_NODE_READER_ONLY ||
+        req->volume_capability().access_mode().mode() == AccessMode::SINGLE_NODE_READER_ONLY;
+    // A sub-path of the volume (volume_context `subdir`, e.g. set on a static PV) is published
+    // instead of its root; it must exist and stay inside the volume.
+    std::string source = req->staging_target_path();
+    std::string root = staged->root;
+    if (auto it = req->volume_context().find("subdir"); it != req->volume_context().end()) {
+      std::filesystem::path sub = std::filesystem::path(it->second).lexically_normal();
+      if (sub.is_absolute() || sub.empty() || *sub.begin() == "..") {
+        return Invalid(
+            fmt::format("volume_context.subdir {} must be relative to the volume", it->second));
+      }
+      std::error_code ec;
+      source = (std::filesystem::path(source) / sub).string();
+      if (!std::filesystem::is_directory(source, ec)) {
+        return Err(grpc::StatusCode::NOT_FOUND,
+                   fmt::format("volume {} has no directory {}", req->volume_id(), it->second));
+      }
+      root = (std::filesystem::path(root) / sub).lexically_normal().string();
+    }
+    if (auto target = FindMount(req->target_path())) {
+      if (target->device == staged->device && target->root == root &&
+          target->read_only == read_only) {
+        return grpc::Status::OK;
+      }
+      return Err(
+          grpc::StatusCode::ALREADY_EXISTS,
+          fmt::format("{} is already published with another volume or mode", req->target_path()));
+    }
+    Status s = BindMount(source, req->target_path(), read_only);
+    if (!s.ok()) return FromStatus(s, "publish " + req->volume_id());
+    GLOG_INFO("event=published volume={} target={} read_only={}", req->volume_id(),
+              req->target_path(), read_only);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeUnpublishVolume(grpc::ServerContext*, const v1::NodeUnpublishVolumeRequest* req,
+                                   v1::NodeUnpublishVolumeResponse*) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->target_path().empty()) return Invalid("target_path is required");
+    std::lock_guard lock(mu_);
+    Status s = Unmount(req->target_path());
+    if (!s.ok()) return FromStatus(s, "unpublish " + req->volume_id());
+    std::error_code ec;
+    std::filesystem::remove(req->target_path(), ec);
+    GLOG_INFO("event=unpublished volume={} target={}", req->volume_id(), req->target_path());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeGetVolumeStats(grpc::ServerContext*, const v1::NodeGetVolumeStatsRequest* req,
+                                  v1::NodeGetVolumeStatsResponse* reply) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->volume_path().empty()) return Invalid("volume_path is required");
+    std::error_code ec;
+    bool mounted = FindMount(req->volume_path()).has_value();
+    if (!mounted && !std::filesystem::exists(req->volume_path(), ec)) {
+      return Err(grpc::StatusCode::NOT_FOUND,
+                 fmt::format("volume_path {} does not exist", req->volume_path()));
+    }
+    auto* cond = reply->mutable_volume_condition();
+    struct statvfs sv;
+    if (!mounted) {
+      cond->set_abnormal(true);
+      cond->set_message(fmt::format("{} is not mounted", req->volume_path()));
+      return grpc::Status::OK;
+    }
+    if (statvfs(req->volume_path().c_str(), &sv) != 0) {
+      cond->set_abnormal(true);
+      cond->set_message(fmt::format("statfs {}: {} (the mount daemon is gone?)", req->volume_path(),
+                                    std::strerror(errno)));
+      return grpc::Status::OK;
+    }
+    auto bytes = reply->add_usage();
+    bytes->set_unit(v1::VolumeUsage::BYTES);
+    bytes->set_total(static_cast<int64_t>(sv.f_blocks * sv.f_frsize));
+    bytes->set_available(static_cast<int64_t>(sv.f_bavail * sv.f_frsize));
+    bytes->set_used(static_cast<int64_t>((sv.f_blocks - sv.f_bfree) * sv.f_frsize));
+    auto inodes = reply->add_usage();
+    inodes->set_unit(v1::VolumeUsage::INODES);
+    inodes->set_total(static_cast<int64_t>(sv.f_files));
+    inodes->set_available(static_cast<int64_t>(sv.f_favail));
+    inodes->set_used(static_cast<int64_t>(sv.f_files - sv.f_ffree));
+    cond->set_abnormal(false);
+    cond->set_message("healthy");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeExpandVolume(grpc::ServerContext*, const v1::NodeExpandVolumeRequest* req,
+                                v1::NodeExpandVolumeResponse* reply) override {
+    if (req->volume_id().empty()) return Invalid("volume_id is required");
+    if (req->volume_path().empty()) return Invalid("volume_path is required");
+    if (req->has_volume_capability()) {
+      if (auto s = CheckCapability(req->volume_capability()); !s.ok()) return s;
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(req->volume_path(), ec)) {
+      return Err(grpc::StatusCode::NOT_FOUND,
+                 fmt::format("volume_path {} does not exist", req->volume_path()));
+    }
+    // The quota lives on the metanode and the mount's statfs reads it: report it, grow nothing.
+    auto vol = meta_->VolumeGet(req->volume_id());
+    if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    reply->set_capacity_bytes(static_cast<int64_t>(vol->quota_bytes()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeGetCapabilities(grpc::ServerContext*, const v1::NodeGetCapabilitiesRequest*,
+                                   v1::NodeGetCapabilitiesResponse* reply) override {
+    using T = v1::NodeServiceCapability::RPC;
+    for (auto t : {T::STAGE_UNSTAGE_VOLUME, T::GET_VOLUME_STATS, T::EXPAND_VOLUME,
+                   T::VOLUME_CONDITION, T::SINGLE_NODE_MULTI_WRITER}) {
+      reply->add_capabilities()->mutable_rpc()->set_type(t);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status NodeGetInfo(grpc::ServerContext*, const v1::NodeGetInfoRequest*,
+                           v1::NodeGetInfoResponse* reply) override {
+    reply->set_node_id(o_.node_id);
+    auto* segs = reply->mutable_accessible_topology()->mutable_segments();
+    for (const auto& [k, v] : topology_) (*segs)[k] = v;
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::string RecordPath(const std::string& volume) const {
+    std::string safe;
+    for (unsigned char c : volume) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+        safe.push_back(static_cast<char>(c));
+      } else {
+        safe += fmt::format("%{:02x}", c);
+      }
+    }
+    return o_.state_dir + "/" + safe + ".stage";
+  }
+
+  static std::optional<StageRecord> ReadRecord(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    StageRecord rec;
+    if (!std::getline(in, rec.volume) || !std::getline(in, rec.staging)) return std::nullopt;
+    return rec;
+  }
+
+  Status Stage(const std::string& volume, const std::string& staging) {
+    std::error_code ec;
+    std::filesystem::create_directories(staging, ec);
+    std::filesystem::create_directories(o_.state_dir, ec);
+    std::string record = RecordPath(volume);
+    {
+      // Written before the mount so a plugin killed mid-stage still finds what it started.
+      std::ofstream out(record + ".tmp", std::ios::trunc);
+      out << volume << "\n" << staging << "\n";
+    }
+    std::filesystem::rename(record + ".tmp", record, ec);
+    DaemonSpec spec;
+    spec.binary = o_.granary_binary;
+    spec.meta = o_.meta;
+    spec.volume = volume;
+    spec.labels = labels_text_;
+    spec.mountpoint = staging;
+    spec.log_file = record.substr(0, record.size() - 6) + ".log";
+    Status s = StartMountDaemon(spec);
+    if (!s.ok()) {
+      std::filesystem::remove(record, ec);
+      return s;
+    }
+    GLOG_INFO("event=staged volume={} staging={} labels={}", volume, staging, labels_text_);
+    return Status::Ok();
+  }
+
+  DriverOptions o_;
+  client::MetaClient* meta_;
+  std::string labels_text_;
+  std::map<std::string, std::string> topology_;
+  std::mutex mu_;  // stage/publish steps of one node are serialised: they are rare and slow
+};
+
+}  // namespace
+
+Status Serve(const DriverOptions& options, const std::function<void()>& on_ready) {
+  DriverOptions o = options;
+  if (o.mode != "controller" && o.mode != "node" && o.mode != "all") {
+    return InvalidArgument(fmt::format("--mode {}: controller|node|all", o.mode));
+  }
+  if (o.endpoint.rfind("unix://", 0) != 0) {
+    return InvalidArgument(fmt::format("--endpoint {}: unix:///PATH", o.endpoint));
+  }
+  bool controller = o.mode != "node";
+  bool node = o.mode != "controller";
+  if (node && o.node_id.empty()) return InvalidArgument("--node-id is required for the node mode");
+  if (o.granary_binary.empty()) {
+    std::error_code ec;
+    o.granary_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  }
+  std::string socket = o.endpoint.substr(std::string("unix://").size());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(socket).parent_path(), ec);
+  std::filesystem::remove(socket, ec);  // a stale socket of a killed plugin
+
+  client::MetaClientOptions mo;
+  mo.address = o.meta;
+  auto meta = client::MetaClient::Connect(mo);
+  if (!meta.ok()) return meta.status();
+  mo.deadline = std::chrono::milliseconds(3000);  // Probe answers fast: the CO polls it
+  auto probe = client::MetaClient::Connect(mo);
+  if (!probe.ok()) return probe.status();
+
+  IdentityService identity(probe->get(), controller);
+  ControllerService ctrl(meta->get());
+  NodeService nodesvc(o, meta->get());
+  if (node) nodesvc.Rediscover();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(&identity);
+  if (controller) builder.RegisterService(&ctrl);
+  if (node) builder.RegisterService(&nodesvc);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) return Unavailable(fmt::format("cannot listen on {}", o.endpoint));
+  GLOG_INFO("event=listening endpoint={} mode={} node_id={}", o.endpoint, o.mode, o.node_id);
+  on_ready();
+
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  int sig = 0;
+  sigwait(&term, &sig);
+  GLOG_INFO("event=stopping signal={}", sig);
+  // Mounts stay: they belong to the pods, not to this process.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::filesystem::remove(socket, ec);
+  return Status::Ok();
+}
+
+}  // namespace granary::csi
