@@ -323,20 +323,24 @@ Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
                 {"volumes", {{{"name", "socket-dir"}, {"emptyDir", Json::object()}}}}}}}}}}};
 }
 
+constexpr const char* kCsiStateDir = "/var/lib/granary/csi";
+
 Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
   Json labels = CommonLabels("csi-node", ClusterName(cluster));
   std::string plugin_dir = spec.kubelet_dir + "/plugins/" + kCsiDriverName;
-  Json csi =
-      GranaryContainer("csi", spec,
-                       {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id", "$(NODE_NAME)",
-                        "--meta", MetanodeAddress(cluster), "--mode", "node"});
+  Json csi = GranaryContainer("csi", spec,
+                              {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id",
+                               "$(NODE_NAME)", "--meta", MetanodeAddress(cluster), "--mode", "node",
+                               "--labels", "host=$(NODE_NAME)", "--state-dir", kCsiStateDir});
   csi["env"] = {Env("NODE_NAME", "spec.nodeName")};
   csi["securityContext"] = {{"privileged", true}};
   csi["volumeMounts"] = {{{"name", "socket-dir"}, {"mountPath", "/csi"}},
                          {{"name", "kubelet-dir"},
                           {"mountPath", spec.kubelet_dir},
                           {"mountPropagation", "Bidirectional"}},
-                         {{"name", "fuse"}, {"mountPath", "/dev/fuse"}}};
+                         {{"name", "fuse"}, {"mountPath", "/dev/fuse"}},
+                         // Which mounts the plugin owns survives a restart of its container.
+                         {{"name", "state-dir"}, {"mountPath", kCsiStateDir}}};
   Json registrar = {
       {"name", "node-driver-registrar"},
       {"image", spec.csi_registrar_image},
@@ -360,7 +364,8 @@ Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
              {SocketVolume("socket-dir", plugin_dir, "DirectoryOrCreate"),
               SocketVolume("kubelet-dir", spec.kubelet_dir, "Directory"),
               SocketVolume("registration-dir", spec.kubelet_dir + "/plugins_registry", "Directory"),
-              SocketVolume("fuse", "/dev/fuse", "CharDevice")}}}}}}}}};
+              SocketVolume("fuse", "/dev/fuse", "CharDevice"),
+              SocketVolume("state-dir", kCsiStateDir, "DirectoryOrCreate")}}}}}}}}};
 }
 
 Json CsiDriver(const Json& cluster) {
