@@ -25,6 +25,18 @@ Handle* H(fuse_file_info* fi) {
   return reinterpret_cast<GranaryFs::HandleRef*>(fi->fh)->handle.get();
 }
 
+// Marks a commit of `h` in progress for its lifetime (see Handle::committing).
+class Committing {
+ public:
+  explicit Committing(Handle* h) : h_(h) { ++h_->committing; }
+  ~Committing() { --h_->committing; }
+  Committing(const Committing&) = delete;
+  Committing& operator=(const Committing&) = delete;
+
+ private:
+  Handle* h_;
+};
+
 void NoteWrite(Handle* h, uint64_t end) {
   uint64_t seen = h->dirty_end.load();
   while (seen < end && !h->dirty_end.compare_exchange_weak(seen, end)) {
@@ -170,6 +182,7 @@ Status GranaryFs::FlushInode(uint64_t ino) {
   if (dirty.empty()) return Status::Ok();
   Status first;
   for (const auto& h : dirty) {
+    Committing committing(h.get());
     h->dirty = false;
     Status s = h->file->Flush();
     if (!s.ok()) {
@@ -186,7 +199,9 @@ InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
   auto it = open_.find(a.ino());
   if (it == open_.end()) return a;
   for (const auto& h : it->second) {
-    if (h->dirty.load()) a.set_size(std::max(a.size(), h->dirty_end.load()));
+    if (h->dirty.load() || h->committing.load() > 0) {
+      a.set_size(std::max(a.size(), h->dirty_end.load()));
+    }
   }
   return a;
 }
@@ -490,47 +505,51 @@ void GranaryFs::WriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* bufv, off_
   fuse_reply_write(req, static_cast<size_t>(copied));
 }
 
-void GranaryFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Handle* h = H(fi);
-  // close(): commit durably, so that data survives a crash of this process and the next
-  // open anywhere sees it (close-to-open).
+Status GranaryFs::CommitHandle(Handle* h) {
+  Committing committing(h);
   bool was_dirty = h->dirty.exchange(false);
+  // Returns after every replica fsynced and the commit is durable.
   Status s = h->file->Flush();
   if (!s.ok()) {
     h->dirty = true;
-    return ReplyError(req, s, "flush");
+    return s;
   }
   if (was_dirty) {
     BumpDataVersion(h->ino);
     // The kernel's page cache holds exactly what was just committed.
     StampCache(h->file->attr());
   }
+  return Status::Ok();
+}
+
+void GranaryFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  // close(): commit durably, so that data survives a crash of this process and the next
+  // open anywhere sees it (close-to-open). The reply comes last: after it the kernel may
+  // release (and free) the handle.
+  Status s = CommitHandle(H(fi));
+  if (!s.ok()) return ReplyError(req, s, "flush");
   fuse_reply_err(req, 0);
 }
 
 void GranaryFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   std::unique_ptr<HandleRef> ref(reinterpret_cast<HandleRef*>(fi->fh));
   std::shared_ptr<Handle> h = std::move(ref->handle);
-  RemoveHandle(h.get());
   bool was_dirty = h->dirty.load();
-  Status s = h->file->Close();  // commits anything left and unpins the inode
+  Status s;
+  {
+    Committing committing(h.get());
+    s = h->file->Close();  // commits anything left and unpins the inode
+  }
+  // Out of the registry only now: until the commit is done, stat must count its bytes.
+  RemoveHandle(h.get());
   if (!s.ok()) GLOG_ERROR("event=release_failed ino={} error=\"{}\"", h->ino, s.ToString());
   if (was_dirty) BumpDataVersion(h->ino);
   fuse_reply_err(req, s.ok() ? 0 : Errno(s));
 }
 
 void GranaryFs::Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-  Handle* h = H(fi);
-  bool was_dirty = h->dirty.exchange(false);
-  Status s = h->file->Fsync();  // returns after every replica fsynced and the commit is durable
-  if (!s.ok()) {
-    h->dirty = true;
-    return ReplyError(req, s, "fsync");
-  }
-  if (was_dirty) {
-    BumpDataVersion(h->ino);
-    StampCache(h->file->attr());
-  }
+  Status s = CommitHandle(H(fi));
+  if (!s.ok()) return ReplyError(req, s, "fsync");
   fuse_reply_err(req, 0);
 }
 
@@ -545,10 +564,25 @@ void GranaryFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                         bool plus) {
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
-  std::lock_guard lock(d->mu);
-  const uint64_t g = ToGranary(ino);
   std::vector<char> out(size);
   size_t used = 0;
+  Status s;
+  {
+    std::lock_guard lock(d->mu);
+    s = FillDir(*d, req, ino, off, plus, out, used);
+  }
+  // Replied only once d's lock is released: the reply lets closedir proceed, and its
+  // RELEASEDIR (on another worker) frees d at once, so nothing of d, its mutex included, may be
+  // touched after it. (Unlocking after the reply wrote into freed memory: the heap corruption
+  // glibc reported after bench/mount.sh's `rm -f seq.*` glob.)
+  if (!s.ok()) return ReplyError(req, s, "readdir");
+  fuse_reply_buf(req, out.data(), used);
+}
+
+Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
+                          std::vector<char>& out, size_t& used) {
+  const uint64_t g = ToGranary(ino);
+  const size_t size = out.size();
   // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entries[i] (an offset is "where to continue").
   auto add = [&](const char* name, const struct stat& st, off_t next,
                  const fuse_entry_param* e) -> bool {
@@ -570,7 +604,7 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
     st.st_mode = S_IFDIR;
     fuse_entry_param e{};
     e.attr = st;
-    if (!add(".", st, 1, &e)) return (void)fuse_reply_buf(req, out.data(), used);
+    if (!add(".", st, 1, &e)) return Status::Ok();
     pos = 1;
   }
   if (pos < 2) {
@@ -579,24 +613,24 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
     st.st_mode = S_IFDIR;
     fuse_entry_param e{};
     e.attr = st;
-    if (!add("..", st, 2, &e)) return (void)fuse_reply_buf(req, out.data(), used);
+    if (!add("..", st, 2, &e)) return Status::Ok();
     pos = 2;
   }
   while (true) {
     size_t index = static_cast<size_t>(pos - 2);
-    if (index >= d->entries.size()) {
-      if (d->eof) break;
-      std::string after = d->entries.empty() ? "" : d->entries.back().name();
+    if (index >= d.entries.size()) {
+      if (d.eof) break;
+      std::string after = d.entries.empty() ? "" : d.entries.back().name();
       auto page = client_->meta().ReadDir(g, after, 0, plus);
       if (!page.ok()) {
         if (used > 0) break;
-        return ReplyError(req, page.status(), "readdir");
+        return page.status();
       }
-      for (auto& e : *page->mutable_entries()) d->entries.push_back(std::move(e));
-      d->eof = page->eof() || page->entries().empty();
+      for (auto& e : *page->mutable_entries()) d.entries.push_back(std::move(e));
+      d.eof = page->eof() || page->entries().empty();
       continue;
     }
-    const DirEntry& de = d->entries[index];
+    const DirEntry& de = d.entries[index];
     fuse_entry_param e{};
     // An entry fetched by a plain readdir has no attributes: sent with node id 0, the kernel
     // links no dentry for it (and caches nothing wrong).
@@ -615,7 +649,7 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
     if (!add(de.name().c_str(), st, pos + 1, &e)) break;
     ++pos;
   }
-  fuse_reply_buf(req, out.data(), used);
+  return Status::Ok();
 }
 
 void GranaryFs::ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

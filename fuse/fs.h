@@ -25,12 +25,18 @@ struct Handle {
   std::unique_ptr<client::File> file;
   uint64_t ino = 0;
   std::atomic<bool> dirty{false};
+  // Commits of this handle's bytes in progress. `dirty` is cleared when a commit starts, but the
+  // metanode reports the new size only once it ends: meanwhile the local size still counts
+  // (or a stat or readdirplus in that window hands the kernel the old size to cache).
+  std::atomic<int> committing{0};
   // One past the last byte written since the last commit (0 when none): the local size.
   std::atomic<uint64_t> dirty_end{0};
   CachedMap map;  // the committed slice map this handle reads through
 };
 
-// One open directory (fi->fh): entries fetched page by page, offsets are positions.
+// One open directory (fi->fh): entries fetched page by page, offsets are positions. Freed by
+// RELEASEDIR, which the kernel may deliver the moment a readdir is replied to: an operation
+// replies only after it is done with the handle.
 struct DirHandle {
   std::mutex mu;
   std::vector<DirEntry> entries;
@@ -112,6 +118,8 @@ class GranaryFs {
   // Commits every dirty local handle of `ino` (before a read through the Reader, a truncate, a
   // fallocate) and invalidates the cached maps of the inode.
   Status FlushInode(uint64_t ino);
+  // Commits one handle's buffered bytes durably (flush, fsync); done with `h` when it returns.
+  Status CommitHandle(Handle* h);
   uint64_t DataVersion(uint64_t ino);
   void BumpDataVersion(uint64_t ino);
   // Whether the kernel may keep its page cache for `a` (unchanged since cached), and records
@@ -119,6 +127,10 @@ class GranaryFs {
   bool StampCache(const InodeAttr& a);
   Status CheckName(const char* name) const;
   Result<std::unique_ptr<Handle>> OpenHandle(const InodeAttr& attr);
+  // Fills `out` with the entries of `d` from `off` on (used: bytes filled); an error only when
+  // nothing could be filled. Called under d.mu; the caller replies after releasing it.
+  Status FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
+                 std::vector<char>& out, size_t& used);
 
   client::Client* client_;
   MountOptions options_;

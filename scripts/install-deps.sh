@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libssl-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
   # tools the tests and benchmarks drive
-  fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr
+  fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr valgrind
   openssl  # the Kubernetes client TLS tests make a throwaway PKI with the CLI
   # real S3 clients for the gateway's tests, and the HTTP limit its benchmark compares against
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk

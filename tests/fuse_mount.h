@@ -32,13 +32,16 @@ inline bool IsMounted(const std::string& path) {
 
 class FuseMount {
  public:
-  FuseMount(const std::string& meta, const std::string& volume, std::vector<std::string> extra = {})
+  // `wrapper`: a command the daemon runs under (e.g. valgrind), empty for none.
+  FuseMount(const std::string& meta, const std::string& volume, std::vector<std::string> extra = {},
+            std::vector<std::string> wrapper = {})
       : path_(dir_.str() + "/mnt") {
     std::filesystem::create_directory(path_);
     // Other users reach the mount point (permission tests run as another uid).
     chmod(dir_.str().c_str(), 0755);
-    std::vector<std::string> argv = {GranaryBinary(), "mount", "--meta",      meta,
-                                     "--volume",      volume,  "--foreground"};
+    std::vector<std::string> argv = std::move(wrapper);
+    argv.insert(argv.end(),
+                {GranaryBinary(), "mount", "--meta", meta, "--volume", volume, "--foreground"});
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back(path_);
     proc_ = std::make_unique<Process>(argv);
