@@ -131,6 +131,13 @@ bool WaitReadable(int fd, int timeout_ms) {
   return r > 0;
 }
 
+// Bytes already read from the socket but not yet handed to us: TLS may have decrypted the next
+// request along with the last one, and the socket then looks idle although a request waits.
+bool Buffered(tcp::socket&) { return false; }
+bool Buffered(beast::ssl_stream<tcp::socket&>& stream) {
+  return SSL_has_pending(stream.native_handle()) == 1;
+}
+
 template <class Stream>
 class BeastBody final : public RawBody {
  public:
@@ -258,7 +265,8 @@ template <class Stream>
 void Gateway::Impl::Serve(Stream& stream, int fd) {
   beast::flat_buffer buf;
   while (true) {
-    if (buf.size() == 0 && !WaitReadable(fd, 60000)) return;  // idle keep-alive ends
+    // An idle keep-alive connection ends after a minute.
+    if (buf.size() == 0 && !Buffered(stream) && !WaitReadable(fd, 60000)) return;
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(16 << 10);
     // PUT sizes are checked by the handlers. (Boost 1.74 compares against an empty optional as
