@@ -19,6 +19,7 @@ for bin in "$G" "$CODEC"; do
   [ -x "$bin" ] || { echo "missing $bin (cmake --build $BUILD)" >&2; exit 1; }
 done
 source bench/lib/limits.sh
+source bench/lib/roles.sh
 
 "$CODEC" --shapes 4+2,8+3
 
@@ -32,19 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts a granary role in the background (pid recorded in this shell, so cleanup stops it) and
-# waits, bounded, for its "listening" line.
-start_role() {
-  local log=$1; shift
-  "$G" "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 300); do
-    grep -q '^listening' "$log" && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$* did not start:" >&2; cat "$log" >&2; return 1
-}
 
 start_role "$BENCH_DIR/meta.log" metanode --data "$BENCH_DIR/meta" --listen 127.0.0.1:0 \
   --admin 127.0.0.1:0

@@ -16,6 +16,7 @@ BENCH_DIR=${BENCH_DIR:-$(pwd)/$BUILD/bench-repair}
 G=$BUILD/bin/granary
 [ -x "$G" ] || { echo "missing $G (cmake --build $BUILD)" >&2; exit 1; }
 source bench/lib/limits.sh
+source bench/lib/roles.sh
 
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
@@ -27,17 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_role() {
-  local log=$1; shift
-  "$G" "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 300); do
-    grep -q '^listening' "$log" && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$* did not start:" >&2; cat "$log" >&2; return 1
-}
 
 now() { date +%s.%N; }
 
