@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "client/cluster_view.h"
 #include "client/meta_client.h"
@@ -188,14 +189,43 @@ Status GranaryFs::FlushInode(uint64_t ino) {
     if (!s.ok()) {
       h->dirty = true;
       if (first.ok()) first = s;
+    } else {
+      NoteCommitted(h->file->attr());
     }
   }
   BumpDataVersion(ino);
   return first;
 }
 
+namespace {
+// Data changes of one inode are ordered by (generation, commit_version): a truncate bumps the
+// first, a commit the second.
+bool Older(uint64_t generation, uint64_t commit_version, uint64_t than_generation,
+           uint64_t than_commit_version) {
+  return std::tie(generation, commit_version) < std::tie(than_generation, than_commit_version);
+}
+}  // namespace
+
+void GranaryFs::NoteCommitted(const InodeAttr& a) {
+  std::lock_guard lock(mu_);
+  Committed& c = committed_[a.ino()];
+  if (Older(c.generation, c.commit_version, a.generation(), a.commit_version())) {
+    c = Committed{a.generation(), a.commit_version(), a.size(), a.mtime(), a.ctime()};
+  }
+}
+
 InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
   std::lock_guard lock(mu_);
+  if (auto c = committed_.find(a.ino()); c != committed_.end()) {
+    const Committed& known = c->second;
+    if (Older(a.generation(), a.commit_version(), known.generation, known.commit_version)) {
+      a.set_generation(known.generation);
+      a.set_commit_version(known.commit_version);
+      a.set_size(known.size);
+      *a.mutable_mtime() = known.mtime;
+      *a.mutable_ctime() = known.ctime;
+    }
+  }
   auto it = open_.find(a.ino());
   if (it == open_.end()) return a;
   for (const auto& h : it->second) {
@@ -273,6 +303,7 @@ void GranaryFs::Forget(fuse_ino_t ino) {
   uint64_t g = ToGranary(ino);
   // The kernel dropped the inode and with it its page cache.
   stamps_.erase(g);
+  committed_.erase(g);
   if (!open_.contains(g)) data_versions_.erase(g);
 }
 
@@ -342,6 +373,7 @@ void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int t
   if (valid & SETATTR_SIZE) {
     BumpDataVersion(g);
     StampCache(*a);  // the kernel truncated its own page cache alongside
+    NoteCommitted(*a);
   }
   struct stat st = ToStat(WithLocalSize(*a));
   fuse_reply_attr(req, &st, options_.attr_timeout_s);
@@ -518,6 +550,7 @@ Status GranaryFs::CommitHandle(Handle* h) {
     BumpDataVersion(h->ino);
     // The kernel's page cache holds exactly what was just committed.
     StampCache(h->file->attr());
+    NoteCommitted(h->file->attr());
   }
   return Status::Ok();
 }
@@ -540,6 +573,7 @@ void GranaryFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Committing committing(h.get());
     s = h->file->Close();  // commits anything left and unpins the inode
   }
+  if (s.ok() && was_dirty) NoteCommitted(h->file->attr());
   // Out of the registry only now: until the commit is done, stat must count its bytes.
   RemoveHandle(h.get());
   if (!s.ok()) GLOG_ERROR("event=release_failed ino={} error=\"{}\"", h->ino, s.ToString());
