@@ -58,6 +58,13 @@ Timespec FromTimespec(const timespec& ts) {
   return t;
 }
 
+std::unique_ptr<Handle> MakeHandle(std::unique_ptr<client::File> file) {
+  auto h = std::make_unique<Handle>();
+  h->ino = file->ino();
+  h->file = std::move(file);
+  return h;
+}
+
 int Errno(const Status& s) { return MapError(s.code()).errno_value; }
 
 // One page-aligned I/O buffer per FUSE worker thread: kernel<->user copies into it run at full
@@ -441,10 +448,7 @@ void GranaryFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 Result<std::unique_ptr<Handle>> GranaryFs::OpenHandle(const InodeAttr& attr) {
   auto file = client_->OpenInode(attr);  // pins the inode until Release (unlinked-but-open)
   if (!file.ok()) return file.status();
-  auto h = std::make_unique<Handle>();
-  h->ino = attr.ino();
-  h->file = std::move(*file);
-  return h;
+  return MakeHandle(std::move(*file));
 }
 
 void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -486,21 +490,18 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   r.set_gid(ctx->gid);
   r.set_exclusive((fi->flags & O_EXCL) != 0);
   r.set_truncate((fi->flags & O_TRUNC) != 0);
-  r.set_writer_host(client_->cluster().self().host);
-  auto a = client_->meta().Create(r);
-  if (!a.ok()) return ReplyError(req, a.status(), "create");
-  if (a->type() == FileType::DIRECTORY) return (void)fuse_reply_err(req, EISDIR);
-  auto h = OpenHandle(*a);
-  if (!h.ok()) return ReplyError(req, h.status(), "create");
-  StampCache((*h)->file->attr());
+  // Created and pinned for this handle in one durable operation.
+  auto file = client_->CreateFile(std::move(r));
+  if (!file.ok()) return ReplyError(req, file.status(), "create");
+  auto h = MakeHandle(std::move(*file));
+  StampCache(h->file->attr());
   fuse_entry_param e{};
-  e.ino = ToFuse(a->ino());
+  e.ino = ToFuse(h->ino);
   e.generation = 1;
-  e.attr = ToStat((*h)->file->attr());
+  e.attr = ToStat(h->file->attr());
   e.attr_timeout = options_.attr_timeout_s;
   e.entry_timeout = options_.entry_timeout_s;
-  Publish(std::shared_ptr<Handle>(std::move(*h)), fi,
-          [&] { return fuse_reply_create(req, &e, fi); });
+  Publish(std::move(h), fi, [&] { return fuse_reply_create(req, &e, fi); });
 }
 
 void GranaryFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
