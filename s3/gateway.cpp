@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -521,6 +522,9 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
     impl->ssl->use_certificate_chain_file(options.tls_cert, ec);
     if (!ec) impl->ssl->use_private_key_file(options.tls_key, net::ssl::context::pem, ec);
     if (ec) return InvalidArgument(fmt::format("TLS certificate/key: {}", ec.message()));
+    // No client-initiated renegotiation: besides its known DoS cost, it is the one way a read
+    // makes OpenSSL write, and WaitForRequest reads with the socket non-blocking.
+    SSL_CTX_set_options(impl->ssl->native_handle(), SSL_OP_NO_RENEGOTIATION);
   }
   beast::error_code ec;
   tcp::endpoint ep(net::ip::make_address(listen->host, ec), listen->port);
