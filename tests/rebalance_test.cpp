@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "common/erasure.h"
 #include "granary/data.grpc.pb.h"
 #include "placement/placement.h"
 #include "placement/stripe.h"
@@ -61,16 +62,16 @@ class RebalanceTest : public ::testing::Test {
     return c.ok() ? std::move(*c) : nullptr;
   }
 
-  static Status Write(Client& c, const std::string& path, const std::vector<uint8_t>& data) {
-    auto f = c.Open("default", path, {.create = true, .truncate = true});
+  Status Write(Client& c, const std::string& path, const std::vector<uint8_t>& data) {
+    auto f = c.Open(volume_, path, {.create = true, .truncate = true});
     if (!f.ok()) return f.status();
     GRANARY_TRY((*f)->Pwrite(data, 0));
     return (*f)->Close();
   }
 
   // OK when the file reads back exactly.
-  static Status Check(Client& c, const std::string& path, const std::vector<uint8_t>& want) {
-    auto f = c.Open("default", path);
+  Status Check(Client& c, const std::string& path, const std::vector<uint8_t>& want) {
+    auto f = c.Open(volume_, path);
     if (!f.ok()) return f.status();
     std::vector<uint8_t> got(want.size() + 1);
     auto n = (*f)->Pread(got, 0);
@@ -113,8 +114,9 @@ class RebalanceTest : public ::testing::Test {
     return out;
   }
 
-  // Slice ids of every block stored on the datanode with control address `address`.
-  static std::set<std::pair<uint64_t, uint32_t>> StoredBlocks(const std::string& address) {
+  // (slice, block, fragment) of every block stored on the datanode at control address `address`.
+  static std::set<std::tuple<uint64_t, uint32_t, uint32_t>> StoredBlocks(
+      const std::string& address) {
     auto stub =
         DataControl::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
@@ -122,10 +124,10 @@ class RebalanceTest : public ::testing::Test {
     ListBlocksRequest req;
     req.set_all(true);
     ListBlocksReply reply;
-    std::set<std::pair<uint64_t, uint32_t>> out;
+    std::set<std::tuple<uint64_t, uint32_t, uint32_t>> out;
     if (!stub->ListBlocks(&ctx, req, &reply).ok()) return out;
     for (const BlockInfo& b : reply.blocks()) {
-      out.emplace(b.key().slice_id(), b.key().block_index());
+      out.emplace(b.key().slice_id(), b.key().block_index(), b.key().fragment());
     }
     return out;
   }
@@ -158,17 +160,22 @@ class RebalanceTest : public ::testing::Test {
     return out;
   }
 
+  // The join scenario over volume_ (a replicated or an EC pool): see the file comment.
+  void JoinWithWriterAndReader(size_t file_size, size_t probe_size, int copies);
+
   std::unique_ptr<LocalCluster> cluster_;
   std::unique_ptr<Client> client_;
+  std::string volume_ = "default";
 };
 
-TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
-  Start(3);
+// `copies`: bytes on disk per byte of file once the move is over (3 for replicated:3, 1.5 for
+// ec:2+1 is passed as 2 to leave room for headers).
+void RebalanceTest::JoinWithWriterAndReader(size_t file_size, size_t probe_size, int copies) {
   std::mutex mu;
   std::map<std::string, std::vector<uint8_t>> files;  // acknowledged writes
   uint64_t bytes = 0;
   for (int i = 0; i < 16; ++i) {
-    auto data = Pattern((1 << 20) + 4097 * i, 100 + i);
+    auto data = Pattern(file_size + 4097 * i, 100 + i);
     ASSERT_TRUE(Write(*client_, "pre" + std::to_string(i), data).ok());
     bytes += data.size();
     files["pre" + std::to_string(i)] = std::move(data);
@@ -222,13 +229,14 @@ TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
     }
   });
 
-  // A probe written during the move: every old member leaving one of its PGs got a copy.
-  const auto probe = Pattern(12 << 20, 77);
+  // A probe written during the move: every old member leaving one of its PGs got its copy (or
+  // its slot's fragment).
+  const auto probe = Pattern(probe_size, 77);
+  ASSERT_TRUE(client_->cluster().Refresh().ok());
   ASSERT_TRUE(Write(*client_, "probe", probe).ok());
   {
     const placement::PlacementMap now = Map();
-    ASSERT_EQ(now.epoch(), moving.epoch()) << "the move ended before the probe could be checked";
-    auto f = client_->Open("default", "probe");
+    auto f = client_->Open(volume_, "probe");
     ASSERT_TRUE(f.ok());
     auto map = client_->meta().ReadMap((*f)->ino(), 0, probe.size());
     ASSERT_TRUE(map.ok()) << map.status().ToString();
@@ -236,7 +244,7 @@ TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
     const PoolSpec* pool = now.FindPool(layout.pool_id());
     ASSERT_NE(pool, nullptr);
     const uint64_t block_size = layout.block_size() ? layout.block_size() : pool->block_size();
-    std::map<uint32_t, std::set<std::pair<uint64_t, uint32_t>>> stored;
+    std::map<uint32_t, std::set<std::tuple<uint64_t, uint32_t, uint32_t>>> stored;
     const ClusterStatusReply status = Cluster();
     for (const auto& n : status.nodes()) stored[n.id()] = StoredBlocks(n.address());
     int checked = 0;
@@ -244,17 +252,25 @@ TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
       for (uint32_t b = 0; uint64_t{b} * block_size < e.slice_length(); ++b) {
         auto pg = placement::BlockPg(layout, e.slice_id(), b, pool->pg_count());
         ASSERT_TRUE(pg.ok());
+        // Only PGs that moved, from the same list, all along: their writes went to both sets.
+        auto move_epoch = now.MoveEpoch(pool->id(), *pg);
+        if (*move_epoch == 0 || *move_epoch != *moving.MoveEpoch(pool->id(), *pg)) continue;
+        const uint64_t length = std::min<uint64_t>(block_size, e.slice_length() - b * block_size);
+        auto holds = [&](uint32_t id, uint32_t slot) {
+          auto fragment = StoredFragment(*pool, e.encoding(), length, block_size, slot);
+          return !fragment || stored[id].contains({e.slice_id(), b, *fragment});
+        };
         auto members = now.Members(pool->id(), *pg);
         auto from = now.MovingFrom(pool->id(), *pg);
-        for (uint32_t id : *members) {
-          EXPECT_TRUE(stored[id].contains({e.slice_id(), b}))
-              << "member " << id << " lacks slice " << e.slice_id() << " block " << b;
+        for (uint32_t slot = 0; slot < members->size(); ++slot) {
+          EXPECT_TRUE(holds((*members)[slot], slot))
+              << "member " << (*members)[slot] << " lacks slice " << e.slice_id() << " block " << b;
         }
-        for (uint32_t id : *from) {
-          if (id == placement::kNoNode) continue;
+        for (uint32_t slot = 0; slot < from->size(); ++slot) {
+          if ((*from)[slot] == placement::kNoNode) continue;
           ++checked;
-          EXPECT_TRUE(stored[id].contains({e.slice_id(), b}))
-              << "previous member " << id << " of moving pg " << *pg << " lacks slice "
+          EXPECT_TRUE(holds((*from)[slot], slot))
+              << "previous member " << (*from)[slot] << " of moving pg " << *pg << " lacks slice "
               << e.slice_id() << " block " << b;
         }
       }
@@ -283,14 +299,15 @@ TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
 
   // The newcomer holds its share; the old members dropped theirs: three copies on disk.
   EXPECT_GT(BlockBytes(cluster_->datanode_dir(added)), bytes / 8);
+  EXPECT_NE(Logs().find("event=pg_moves_completed"), std::string::npos);
   auto total = [&] {
     uint64_t sum = 0;
     for (int i = 0; i < cluster_->datanode_count(); ++i)
       sum += BlockBytes(cluster_->datanode_dir(i));
     return sum;
   };
-  ASSERT_TRUE(
-      WaitUntil([&] { return total() <= 3 * bytes + 3 * files.size() * (64 << 10); }, seconds(60)))
+  ASSERT_TRUE(WaitUntil([&] { return total() <= copies * bytes + 3 * files.size() * (64 << 10); },
+                        seconds(60)))
       << "blocks on disk: " << total() << " for " << bytes << " bytes of files";
 
   // Losing any one old member that left a PG loses nothing.
@@ -301,6 +318,21 @@ TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
     Status st = Check(*client_, path, data);
     EXPECT_TRUE(st.ok()) << st.ToString();
   }
+}
+
+TEST_F(RebalanceTest, WritesDuringAJoinReachOldAndNewMembersAndNothingIsLost) {
+  Start(3);
+  JoinWithWriterAndReader(1 << 20, 12 << 20, 3);
+}
+
+// ec:2+1 on 3 datanodes, a fourth joins: fragment i goes to slot i's new member and to its
+// previous one while the PG moves; the newcomer copies its fragments from the previous members.
+TEST_F(RebalanceTest, Ec21JoinWritesEachFragmentToTheOldAndNewSlotMember) {
+  Start(3);
+  PoolSpec spec = EcPool("ec", 2, 1, 1 << 20);
+  CreatePoolAndVolume(client_->meta(), spec);
+  volume_ = "ec";
+  JoinWithWriterAndReader(2 << 20, 8 << 20, 2);
 }
 
 TEST_F(RebalanceTest, MoveInProgressResumesAfterMetanodeRestart) {
