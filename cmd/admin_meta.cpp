@@ -263,10 +263,10 @@ int RunAdminMeta(int argc, char** argv) {
     auto r = mc.ClusterStatus();
     if (!r.ok()) return Fail(r.status());
     std::printf(
-        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu nodes-repairing=%u "
-        "garbage-slices=%lu corruptions-reported=%lu\n",
-        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->nodes_repairing(),
-        r->garbage_pending(), r->corruptions_reported());
+        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu pgs-moving=%lu "
+        "nodes-repairing=%u garbage-slices=%lu corruptions-reported=%lu\n",
+        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->pgs_moving(),
+        r->nodes_repairing(), r->garbage_pending(), r->corruptions_reported());
     for (const auto& n : r->nodes()) {
       if (n.state() != UP) {
         std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
