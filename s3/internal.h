@@ -130,6 +130,7 @@ class Body {
   Result<size_t> ReadRaw(std::span<uint8_t> out);
   Result<size_t> ReadChunked(std::span<uint8_t> out);
   Status Fail(S3Error e);
+  Status Refill();                 // the framing lookahead, when used up; IncompleteBody at the end
   Result<std::string> ReadLine();  // from the chunk framing, up to CRLF (bounded)
   Status FinishChecks();
 
@@ -156,9 +157,37 @@ class Body {
   size_t buf_pos_ = 0, buf_end_ = 0;
 };
 
-struct BucketEntry {
-  Bucket bucket;
-  std::chrono::steady_clock::time_point fetched;
+// Values looked up by name and kept for `ttl`; errors are not kept. Cleared whole past 10,000
+// entries, so a flood of names cannot grow it. Hand-written: none of the listed libraries has a
+// small expiring map.
+template <typename V>
+class TtlCache {
+ public:
+  explicit TtlCache(std::chrono::steady_clock::duration ttl) : ttl_(ttl) {}
+  // The kept value, or fetch()'s (kept when it succeeds).
+  Result<V> Get(const std::string& name, const std::function<Result<V>()>& fetch) {
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(name);
+      if (it != entries_.end() && now - it->second.second < ttl_) return it->second.first;
+    }
+    Result<V> fetched = fetch();
+    if (!fetched.ok()) return fetched;
+    std::lock_guard lock(mu_);
+    if (entries_.size() > 10000) entries_.clear();
+    entries_[name] = {*fetched, now};
+    return fetched;
+  }
+  void Forget(const std::string& name) {
+    std::lock_guard lock(mu_);
+    entries_.erase(name);
+  }
+
+ private:
+  const std::chrono::steady_clock::duration ttl_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<V, std::chrono::steady_clock::time_point>> entries_;
 };
 
 // Everything an operation handler uses.
@@ -180,9 +209,8 @@ class Context {
   GatewayOptions options_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<client::ObjectClient> objects_;
-  std::mutex mu_;
-  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> secrets_;
-  std::map<std::string, BucketEntry> buckets_;
+  TtlCache<std::string> secrets_{std::chrono::seconds(5)};
+  TtlCache<Bucket> buckets_{std::chrono::seconds(2)};
 };
 
 // What a handler sends back. Either `body` (small, in memory) or `stream` (large): `stream` is
