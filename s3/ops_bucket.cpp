@@ -1,5 +1,4 @@
-// Bucket operations: ListBuckets, CreateBucket, DeleteBucket (HeadBucket and the bucket
-// subresources are answered in dispatch.cpp).
+// Bucket operations: ListBuckets, CreateBucket, DeleteBucket (HeadBucket is in dispatch.cpp).
 #include <pugixml.hpp>
 
 #include "s3/internal.h"

@@ -1,5 +1,4 @@
-// Helpers every S3 operation shares (internal.h): XML replies, bucket authorisation, key rules,
-// object headers from a request, small request bodies, PUT preconditions, the <Error> document.
+// Helpers every S3 operation shares (declared in internal.h): XML, authorisation, keys, bodies.
 #include <fmt/format.h>
 
 #include <pugixml.hpp>

@@ -1,5 +1,4 @@
-// Copies: CopyObject (the source's slices shared, no bytes moved) and the bytes of an
-// UploadPartCopy.
+// Copies: CopyObject (shares the source's slices) and the bytes of an UploadPartCopy.
 #include "common/aligned_buffer.h"
 #include "s3/internal.h"
 #include "s3/s3_util.h"

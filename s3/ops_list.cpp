@@ -1,5 +1,4 @@
-// Object listing: ListObjects (v1 and v2) and ListObjectVersions (every object is its one null
-// version).
+// Object listings: ListObjects v1/v2 and ListObjectVersions (each object its one null version).
 #include <pugixml.hpp>
 
 #include "s3/internal.h"

@@ -1,5 +1,4 @@
-// Multipart uploads: create, upload a part (or copy one), complete, abort, and list parts and
-// uploads.
+// Multipart uploads: create, upload or copy a part, complete, abort, list parts and uploads.
 #include <fmt/format.h>
 
 #include <pugixml.hpp>

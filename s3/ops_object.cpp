@@ -1,5 +1,4 @@
-// Object reads and writes: GetObject/HeadObject (ranges, conditionals), PutObject (with the
-// request body streamed into a staged inode), DeleteObject, DeleteObjects.
+// Object reads and writes: Get/HeadObject, PutObject (body to a staged inode), DeleteObject(s).
 #include <fmt/format.h>
 
 #include <pugixml.hpp>
