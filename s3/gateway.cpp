@@ -38,43 +38,18 @@ Context::Context(GatewayOptions options, std::unique_ptr<client::Client> client,
     : options_(std::move(options)), client_(std::move(client)), objects_(std::move(objects)) {}
 
 Result<std::string> Context::Secret(const std::string& access_key) {
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu_);
-    auto it = secrets_.find(access_key);
-    if (it != secrets_.end() && now - it->second.second < std::chrono::seconds(5)) {
-      return it->second.first;
-    }
-  }
-  auto key = meta().KeyGetSecret(access_key);
-  if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  if (secrets_.size() > 10000) secrets_.clear();
-  secrets_[access_key] = {key->secret_key(), now};
-  return key->secret_key();
+  return secrets_.Get(access_key, [&]() -> Result<std::string> {
+    auto key = meta().KeyGetSecret(access_key);
+    if (!key.ok()) return key.status();
+    return key->secret_key();
+  });
 }
 
 Result<Bucket> Context::GetBucket(const std::string& name) {
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu_);
-    auto it = buckets_.find(name);
-    if (it != buckets_.end() && now - it->second.fetched < std::chrono::seconds(2)) {
-      return it->second.bucket;
-    }
-  }
-  auto b = meta().BucketGet(name);
-  if (!b.ok()) return b.status();
-  std::lock_guard lock(mu_);
-  if (buckets_.size() > 10000) buckets_.clear();
-  buckets_[name] = {*b, now};
-  return *b;
+  return buckets_.Get(name, [&] { return meta().BucketGet(name); });
 }
 
-void Context::ForgetBucket(const std::string& name) {
-  std::lock_guard lock(mu_);
-  buckets_.erase(name);
-}
+void Context::ForgetBucket(const std::string& name) { buckets_.Forget(name); }
 
 std::string HttpDate(int64_t seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
