@@ -147,6 +147,8 @@ Status Serve(const MountOptions& options, const std::function<void()>& on_mounte
   sigaddset(&term, SIGINT);
   sigaddset(&term, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &term, nullptr);
+  // A datanode that dies mid-request is an error of that request, not the end of the mount.
+  signal(SIGPIPE, SIG_IGN);
 
   client::ClientOptions co;
   co.meta = options.meta;

@@ -45,7 +45,7 @@ std::string Record(uint64_t r) {
 
 // Writes the big file through the mount, 1 MiB at a time.
 void WriteBig(const std::string& path, uint64_t size) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0) << strerror(errno);
   std::vector<uint8_t> buf(1 << 20);
   for (uint64_t off = 0; off < size; off += buf.size()) {
@@ -178,6 +178,19 @@ struct Mounted {
   }
 };
 
+// On failure, the tail of every datanode's log (a stalled or dead datanode explains a stall).
+struct DumpClusterOnFailure {
+  LocalCluster& cluster;
+  ~DumpClusterOnFailure() {
+    if (!::testing::Test::HasFailure()) return;
+    for (int d = 0; d < cluster.datanode_count(); ++d) {
+      std::string out = cluster.datanode(d).Output();
+      std::cerr << "--- datanode " << d << " ---\n"
+                << out.substr(out.size() > 3000 ? out.size() - 3000 : 0);
+    }
+  }
+};
+
 // Every pid a supervisor reported starting, in order.
 std::vector<std::string> StartedPids(const Process& supervisor) {
   std::vector<std::string> pids;
@@ -192,6 +205,7 @@ std::vector<std::string> StartedPids(const Process& supervisor) {
 TEST(FuseSurvivalTest, FiveUpgradesUnderAStreamingReaderAndAnFsyncingWriter) {
   LocalCluster cluster;
   cluster.Start();
+  DumpClusterOnFailure dump{cluster};
   Mounted m;
   Process& first = m.Start(cluster.meta_address(), {});
   ASSERT_TRUE(first.WaitForLine("event=mounted", seconds(30))) << first.Output();
@@ -200,9 +214,11 @@ TEST(FuseSurvivalTest, FiveUpgradesUnderAStreamingReaderAndAnFsyncingWriter) {
   WriteBig(m.mnt + "/big", size);
   const std::string held_content = "opened before every handoff\n";
   ASSERT_EQ(WriteAll(m.mnt + "/held", held_content), 0);
-  int held = ::open((m.mnt + "/held").c_str(), O_RDONLY);
-  int big = ::open((m.mnt + "/big").c_str(), O_RDONLY);
-  int log = ::open((m.mnt + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  // O_CLOEXEC: the successors this test starts must not inherit descriptors on the mount
+  // (closing them at exit would make each one wait for its own successor).
+  int held = ::open((m.mnt + "/held").c_str(), O_RDONLY | O_CLOEXEC);
+  int big = ::open((m.mnt + "/big").c_str(), O_RDONLY | O_CLOEXEC);
+  int log = ::open((m.mnt + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   ASSERT_GE(held, 0);
   ASSERT_GE(big, 0);
   ASSERT_GE(log, 0);
@@ -262,6 +278,7 @@ TEST(FuseSurvivalTest, FiveUpgradesUnderAStreamingReaderAndAnFsyncingWriter) {
 TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
   LocalCluster cluster;
   cluster.Start();
+  DumpClusterOnFailure dump{cluster};
   Mounted m;
   Process& sup = m.Start(cluster.meta_address(), {"--supervise"});
   ASSERT_TRUE(sup.WaitForLine("event=server_ready pid=\\d+ generation=0", seconds(30)))
@@ -272,8 +289,8 @@ TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
   const std::string held_content = "opened before every crash\n";
   ASSERT_EQ(WriteAll(m.mnt + "/held", held_content), 0);
   ASSERT_EQ(WriteAll(m.mnt + "/log", "x"), 0);
-  int held = ::open((m.mnt + "/held").c_str(), O_RDONLY);
-  int big = ::open((m.mnt + "/big").c_str(), O_RDONLY);
+  int held = ::open((m.mnt + "/held").c_str(), O_RDONLY | O_CLOEXEC);
+  int big = ::open((m.mnt + "/big").c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(held, 0);
   ASSERT_GE(big, 0);
 
@@ -293,13 +310,6 @@ TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
     ExpectMountUsable(m.mnt, held, held_content);
   }
   reader.thread.join();
-  if (reader.errors > 0) {
-    for (int d = 0; d < cluster.datanode_count(); ++d) {
-      std::string out = cluster.datanode(d).Output();
-      std::cerr << "--- datanode " << d << " ---\n"
-                << out.substr(out.size() > 3000 ? out.size() - 3000 : 0);
-    }
-  }
   // Reads are re-sent to the successor (FUSE_NOTIFY_RESEND): not one fails.
   EXPECT_EQ(reader.errors, 0) << reader.first_error << "\n" << sup.Output();
   EXPECT_EQ(reader.mismatches, 0);
