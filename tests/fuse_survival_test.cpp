@@ -275,7 +275,7 @@ TEST(FuseSurvivalTest, FiveUpgradesUnderAStreamingReaderAndAnFsyncingWriter) {
   EXPECT_FALSE(IsMounted(m.mnt));
 }
 
-TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
+TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerAndUpgradesItWhileAReaderStreams) {
   LocalCluster cluster;
   cluster.Start();
   DumpClusterOnFailure dump{cluster};
@@ -296,19 +296,28 @@ TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
 
   Reader reader;
   reader.Start(big, size);
+  // Two crashes, then an upgrade through the supervisor (SIGUSR2: a --takeover successor).
   constexpr int kKills = 2;
-  for (int k = 1; k <= kKills; ++k) {
-    ASSERT_TRUE(WaitUntil([&] { return reader.done >= size * k / (kKills + 1) || reader.errors; },
-                          seconds(120)));
+  constexpr int kHandoffs = kKills + 1;
+  for (int k = 1; k <= kHandoffs; ++k) {
+    ASSERT_TRUE(WaitUntil(
+        [&] { return reader.done >= size * k / (kHandoffs + 1) || reader.errors; }, seconds(120)));
     auto pids = StartedPids(sup);
     ASSERT_EQ(pids.size(), static_cast<size_t>(k));
-    ASSERT_EQ(::kill(std::stoi(pids.back()), SIGKILL), 0);
+    if (k <= kKills) {
+      ASSERT_EQ(::kill(std::stoi(pids.back()), SIGKILL), 0);
+    } else {
+      sup.Signal(SIGUSR2);
+    }
     ASSERT_TRUE(
         sup.WaitForLine("event=server_ready pid=\\d+ generation=" + std::to_string(k), seconds(60)))
         << sup.Output();
     EXPECT_TRUE(IsMounted(m.mnt));
     ExpectMountUsable(m.mnt, held, held_content);
   }
+  // The upgraded server handed over (75) rather than crashed.
+  EXPECT_TRUE(sup.WaitForLine("event=server_exited pid=\\d+ status=75", seconds(30)))
+      << sup.Output();
   reader.thread.join();
   // Reads are re-sent to the successor (FUSE_NOTIFY_RESEND): not one fails.
   EXPECT_EQ(reader.errors, 0) << reader.first_error << "\n" << sup.Output();
@@ -317,7 +326,7 @@ TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerWhileAReaderStreams) {
   EXPECT_LT(reader.slowest_ms, 30000);
   EXPECT_EQ(::close(big), 0);
   EXPECT_EQ(::close(held), 0);
-  std::cerr << "kills=" << kKills << " streamed_mib=" << (size >> 20)
+  std::cerr << "kills=" << kKills << " upgrades=1 streamed_mib=" << (size >> 20)
             << " slowest_read_ms=" << reader.slowest_ms << "\n";
 
   // SIGTERM to the supervisor: its server unmounts, then both exit.
