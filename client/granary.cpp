@@ -126,7 +126,6 @@ Result<std::unique_ptr<File>> Client::Open(std::string_view volume, std::string_
                                            const OpenOptions& options) {
   auto parent = ResolveParent(volume, path);
   if (!parent.ok()) return parent.status();
-  Result<InodeAttr> attr = Internal("unset");
   if (options.create) {
     CreateRequest req;
     req.set_parent(parent->first);
@@ -136,17 +135,17 @@ Result<std::unique_ptr<File>> Client::Open(std::string_view volume, std::string_
     req.set_gid(options_.gid);
     req.set_exclusive(options.exclusive);
     req.set_truncate(options.truncate);
-    req.set_writer_host(cluster_->self().host);
-    attr = meta_->Create(req);
-  } else {
-    attr = meta_->Lookup(parent->first, parent->second);
-    if (attr.ok() && options.truncate && attr->type() == FileType::REGULAR && attr->size() > 0) {
-      SetAttrRequest req;
-      req.set_ino(attr->ino());
-      req.set_valid(SETATTR_SIZE);
-      req.set_size(0);
-      attr = meta_->SetAttr(req);
-    }
+    auto file = CreateFile(std::move(req));
+    if (!file.ok()) return file.status().WithContext(fmt::format("open {}/{}", volume, path));
+    return file;
+  }
+  Result<InodeAttr> attr = meta_->Lookup(parent->first, parent->second);
+  if (attr.ok() && options.truncate && attr->type() == FileType::REGULAR && attr->size() > 0) {
+    SetAttrRequest req;
+    req.set_ino(attr->ino());
+    req.set_valid(SETATTR_SIZE);
+    req.set_size(0);
+    attr = meta_->SetAttr(req);
   }
   if (!attr.ok()) return attr.status().WithContext(fmt::format("open {}/{}", volume, path));
   if (attr->type() == FileType::DIRECTORY) {
@@ -155,13 +154,25 @@ Result<std::unique_ptr<File>> Client::Open(std::string_view volume, std::string_
   return OpenInode(*attr);
 }
 
+uint64_t Client::NextHandleOwner() {
+  return meta_->client_id() ^ (++handles_opened_ * 0x9E3779B97F4A7C15ull);
+}
+
 Result<std::unique_ptr<File>> Client::OpenInode(const InodeAttr& attr) {
   // Pins the inode: unlinked while open, it stays readable until this handle is released.
-  // Each handle is its own owner, so closing one does not unpin another.
-  const uint64_t owner = meta_->client_id() ^ (++handles_opened_ * 0x9E3779B97F4A7C15ull);
+  const uint64_t owner = NextHandleOwner();
   auto pinned = meta_->Open(attr.ino(), owner);
   if (!pinned.ok()) return pinned.status().WithContext(fmt::format("open ino {}", attr.ino()));
   return std::unique_ptr<File>(new File(this, *pinned, owner));
+}
+
+Result<std::unique_ptr<File>> Client::CreateFile(CreateRequest req) {
+  const uint64_t owner = NextHandleOwner();
+  req.set_handle_owner(owner);
+  if (req.writer_host().empty()) req.set_writer_host(cluster_->self().host);
+  auto attr = meta_->Create(std::move(req));
+  if (!attr.ok()) return attr.status();
+  return std::unique_ptr<File>(new File(this, *attr, owner));
 }
 
 Result<InodeAttr> Client::Mkdir(std::string_view volume, std::string_view path, uint32_t mode,

@@ -121,6 +121,9 @@ class Client {
   Result<std::unique_ptr<File>> Open(std::string_view volume, std::string_view path,
                                      const OpenOptions& options = {});
   Result<std::unique_ptr<File>> OpenInode(const InodeAttr& attr);
+  // Creates (or, unless exclusive, opens an existing) file and opens it in one durable metanode
+  // operation; the writer host is this client's.
+  Result<std::unique_ptr<File>> CreateFile(CreateRequest req);
   // Creates the directory (and with `parents` any missing ancestors; an existing directory is
   // then fine).
   Result<InodeAttr> Mkdir(std::string_view volume, std::string_view path, uint32_t mode = 0755,
@@ -152,6 +155,8 @@ class Client {
   std::unique_ptr<ClusterView> cluster_;
   std::unique_ptr<BlockIo> blocks_;
   std::unique_ptr<EcBlockIo> ec_blocks_;
+  // A new pin owner per handle: closing one handle does not unpin another.
+  uint64_t NextHandleOwner();
   std::atomic<uint64_t> handles_opened_{0};
 };
 

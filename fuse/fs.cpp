@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <tuple>
 
 #include "client/cluster_view.h"
 #include "client/meta_client.h"
@@ -55,6 +56,13 @@ Timespec FromTimespec(const timespec& ts) {
   t.set_sec(ts.tv_sec);
   t.set_nsec(static_cast<uint32_t>(ts.tv_nsec));
   return t;
+}
+
+std::unique_ptr<Handle> MakeHandle(std::unique_ptr<client::File> file) {
+  auto h = std::make_unique<Handle>();
+  h->ino = file->ino();
+  h->file = std::move(file);
+  return h;
 }
 
 int Errno(const Status& s) { return MapError(s.code()).errno_value; }
@@ -189,14 +197,43 @@ Status GranaryFs::FlushInode(uint64_t ino) {
     if (!s.ok()) {
       h->dirty = true;
       if (first.ok()) first = s;
+    } else {
+      NoteCommitted(h->file->attr());
     }
   }
   BumpDataVersion(ino);
   return first;
 }
 
+namespace {
+// Data changes of one inode are ordered by (generation, commit_version): a truncate bumps the
+// first, a commit the second.
+bool Older(uint64_t generation, uint64_t commit_version, uint64_t than_generation,
+           uint64_t than_commit_version) {
+  return std::tie(generation, commit_version) < std::tie(than_generation, than_commit_version);
+}
+}  // namespace
+
+void GranaryFs::NoteCommitted(const InodeAttr& a) {
+  std::lock_guard lock(mu_);
+  Committed& c = committed_[a.ino()];
+  if (Older(c.generation, c.commit_version, a.generation(), a.commit_version())) {
+    c = Committed{a.generation(), a.commit_version(), a.size(), a.mtime(), a.ctime()};
+  }
+}
+
 InodeAttr GranaryFs::WithLocalSize(InodeAttr a) {
   std::lock_guard lock(mu_);
+  if (auto c = committed_.find(a.ino()); c != committed_.end()) {
+    const Committed& known = c->second;
+    if (Older(a.generation(), a.commit_version(), known.generation, known.commit_version)) {
+      a.set_generation(known.generation);
+      a.set_commit_version(known.commit_version);
+      a.set_size(known.size);
+      *a.mutable_mtime() = known.mtime;
+      *a.mutable_ctime() = known.ctime;
+    }
+  }
   auto it = open_.find(a.ino());
   if (it == open_.end()) return a;
   for (const auto& h : it->second) {
@@ -274,6 +311,7 @@ void GranaryFs::Forget(fuse_ino_t ino) {
   uint64_t g = ToGranary(ino);
   // The kernel dropped the inode and with it its page cache.
   stamps_.erase(g);
+  committed_.erase(g);
   if (!open_.contains(g)) data_versions_.erase(g);
 }
 
@@ -343,6 +381,7 @@ void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int t
   if (valid & SETATTR_SIZE) {
     BumpDataVersion(g);
     StampCache(*a);  // the kernel truncated its own page cache alongside
+    NoteCommitted(*a);
   }
   struct stat st = ToStat(WithLocalSize(*a));
   fuse_reply_attr(req, &st, options_.attr_timeout_s);
@@ -410,10 +449,7 @@ void GranaryFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 Result<std::unique_ptr<Handle>> GranaryFs::OpenHandle(const InodeAttr& attr) {
   auto file = client_->OpenInode(attr);  // pins the inode until Release (unlinked-but-open)
   if (!file.ok()) return file.status();
-  auto h = std::make_unique<Handle>();
-  h->ino = attr.ino();
-  h->file = std::move(*file);
-  return h;
+  return MakeHandle(std::move(*file));
 }
 
 void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -455,21 +491,18 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   r.set_gid(ctx->gid);
   r.set_exclusive((fi->flags & O_EXCL) != 0);
   r.set_truncate((fi->flags & O_TRUNC) != 0);
-  r.set_writer_host(client_->cluster().self().host);
-  auto a = client_->meta().Create(r);
-  if (!a.ok()) return ReplyError(req, a.status(), "create");
-  if (a->type() == FileType::DIRECTORY) return (void)fuse_reply_err(req, EISDIR);
-  auto h = OpenHandle(*a);
-  if (!h.ok()) return ReplyError(req, h.status(), "create");
-  StampCache((*h)->file->attr());
+  // Created and pinned for this handle in one durable operation.
+  auto file = client_->CreateFile(std::move(r));
+  if (!file.ok()) return ReplyError(req, file.status(), "create");
+  auto h = MakeHandle(std::move(*file));
+  StampCache(h->file->attr());
   fuse_entry_param e{};
-  e.ino = ToFuse(a->ino());
+  e.ino = ToFuse(h->ino);
   e.generation = 1;
-  e.attr = ToStat((*h)->file->attr());
+  e.attr = ToStat(h->file->attr());
   e.attr_timeout = options_.attr_timeout_s;
   e.entry_timeout = options_.entry_timeout_s;
-  Publish(std::shared_ptr<Handle>(std::move(*h)), fi,
-          [&] { return fuse_reply_create(req, &e, fi); });
+  Publish(std::move(h), fi, [&] { return fuse_reply_create(req, &e, fi); });
 }
 
 void GranaryFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -519,6 +552,7 @@ Status GranaryFs::CommitHandle(Handle* h) {
     BumpDataVersion(h->ino);
     // The kernel's page cache holds exactly what was just committed.
     StampCache(h->file->attr());
+    NoteCommitted(h->file->attr());
   }
   return Status::Ok();
 }
@@ -541,6 +575,7 @@ void GranaryFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Committing committing(h.get());
     s = h->file->Close();  // commits anything left and unpins the inode
   }
+  if (s.ok() && was_dirty) NoteCommitted(h->file->attr());
   // Out of the registry only now: until the commit is done, stat must count its bytes.
   RemoveHandle(h.get());
   if (!s.ok()) GLOG_ERROR("event=release_failed ino={} error=\"{}\"", h->ino, s.ToString());

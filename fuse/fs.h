@@ -123,8 +123,12 @@ class GranaryFs {
   struct stat ToStat(const InodeAttr& a) const;
   void ReplyEntry(fuse_req_t req, const InodeAttr& a);
   void ReplyError(fuse_req_t req, const Status& s, const char* op);
-  // Size as this mount sees it: committed size or the end of bytes still buffered here.
+  // Size as this mount sees it: the newest size this mount committed (a metanode read that
+  // raced one of our commits, or a readdirplus page fetched before it, carries the old one), or
+  // the end of bytes still buffered here.
   InodeAttr WithLocalSize(InodeAttr a);
+  // Records the attributes a commit or truncate of this mount returned, if newer than known.
+  void NoteCommitted(const InodeAttr& a);
 
   // Open handles of one inode (for local coherence: reads, stat, truncate see buffered bytes).
   void AddHandle(const std::shared_ptr<Handle>& h);
@@ -166,6 +170,16 @@ class GranaryFs {
     uint32_t mtime_nsec = 0;
   };
   std::unordered_map<uint64_t, Stamp> stamps_;
+  // Per inode the newest (generation, commit_version) this mount committed, with its size and
+  // times; dropped when the kernel forgets the inode.
+  struct Committed {
+    uint64_t generation = 0;
+    uint64_t commit_version = 0;
+    uint64_t size = 0;
+    Timespec mtime;
+    Timespec ctime;
+  };
+  std::unordered_map<uint64_t, Committed> committed_;
   std::unordered_map<uint64_t, uint64_t> data_versions_;
   std::atomic<uint64_t> next_version_{1};
 

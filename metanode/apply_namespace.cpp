@@ -77,18 +77,25 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
     if (rec->attr().type() == DIRECTORY) {
       return Status(Code::IS_DIRECTORY, fmt::format("'{}' is a directory", req.name()));
     }
+    bool changed = false;
     if (req.truncate() && rec->attr().type() == REGULAR && rec->attr().size() != 0) {
       GRANARY_TRY(ResizeInode(ctx, *rec, e->volume, 0));
       *rec->mutable_attr()->mutable_mtime() = ctx.Now();
       *rec->mutable_attr()->mutable_ctime() = ctx.Now();
-      SaveInode(ctx.txn, *rec);
       SaveVolume(ctx.txn, e->volume);
+      changed = true;
     }
+    if (req.handle_owner() != 0) {
+      (*rec->mutable_open_handles())[req.handle_owner()] += 1;
+      changed = true;
+    }
+    if (changed) SaveInode(ctx.txn, *rec);
     *reply->mutable_entry()->mutable_attr() = rec->attr();
     return Status::Ok();
   }
   auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid(), req.writer_host());
   GRANARY_TRY(rec);
+  if (req.handle_owner() != 0) (*rec->mutable_open_handles())[req.handle_owner()] = 1;
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();
 }

@@ -250,6 +250,33 @@ TYPED_TEST(NamespaceTest, OpenFilePinsUnlinkedInodeUntilRelease) {
   EXPECT_EQ(this->GetVolume()->used_inodes(), 0u);
 }
 
+TYPED_TEST(NamespaceTest, CreateWithHandleOwnerOpensInTheSameOperation) {
+  // A new file and an existing one, each created-and-opened for its own handle owner.
+  for (bool existing : {false, true}) {
+    if (existing) {
+      ASSERT_OK(this->Create(this->root_, "f"));
+    }
+    Operation create;
+    create.mutable_create()->set_parent(this->root_);
+    create.mutable_create()->set_name("f");
+    create.mutable_create()->set_mode(0644);
+    create.mutable_create()->set_handle_owner(7);
+    auto created = this->Run(create);
+    ASSERT_OK(created);
+    const uint64_t ino = created->entry().attr().ino();
+    ASSERT_OK(this->Unlink(this->root_, "f"));
+    auto orphan = this->GetAttr(ino);
+    ASSERT_TRUE(orphan.ok()) << "pinned by the create: " << orphan.status().ToString();
+    EXPECT_EQ(orphan->nlink(), 0u);
+    Operation release;
+    release.mutable_release()->set_ino(ino);
+    release.mutable_release()->set_handle_owner(7);
+    ASSERT_OK(this->Run(release));
+    EXPECT_CODE(this->GetAttr(ino), Code::NOT_FOUND);
+  }
+  EXPECT_EQ(this->GetVolume()->used_inodes(), 0u);
+}
+
 TYPED_TEST(NamespaceTest, ReadDirPagesInNameOrderWithStableCursor) {
   for (std::string n : {"c", "a", "e", "b", "d"}) ASSERT_OK(this->Create(this->root_, n));
   ReadDirRequest req;

@@ -199,11 +199,13 @@ TEST(FuseStressTest, ConcurrentReadsThenCreateUnlinkStormKeepTheDaemonHealthy) {
         failures.Add("storm create");
         continue;
       }
-      // The size right after close is not checked here: under this load it is sometimes the
-      // pre-commit size (a known, open close-to-open bug, docs/mount.md "Known problems"); this
-      // test is about the daemon's memory safety.
+      // Right after close the size is the committed one, even while the lister's readdirplus
+      // pages (fetched before the commit) and other threads' getattrs race it.
       struct stat st {};
       if (stat(name.c_str(), &st) != 0) failures.Add("storm stat");
+      if (static_cast<size_t>(st.st_size) != body.size())
+        failures.Add("storm stat size " + std::to_string(st.st_size) + " after writing " +
+                     std::to_string(body.size()));
       int fd = ::open(name.c_str(), O_RDONLY);
       if (fd < 0) {
         failures.Add("storm open");
