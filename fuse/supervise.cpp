@@ -189,6 +189,12 @@ Status Supervise(const std::vector<std::string>& server_argv, const std::string&
         upgrading = Child{};
         continue;
       }
+      if (handed) {
+        // Taken over by a process this supervisor did not start (`granary mount --takeover`
+        // by hand): that process serves now; a second server on the connection would be wrong.
+        GLOG_WARN("event=handed_over_elsewhere mountpoint={}: supervisor exits", mountpoint);
+        return finish(Status::Ok());
+      }
       if (clean || terminating) return finish(Status::Ok());
       if (!mounted || held_fd < 0) {
         return finish(Unavailable(fmt::format("the mount server exited before mounting ({})",
