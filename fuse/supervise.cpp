@@ -204,10 +204,13 @@ Status Supervise(const std::vector<std::string>& server_argv, const std::string&
         GLOG_INFO("event=mount_gone mountpoint={}", mountpoint);
         return finish(Status::Ok());
       }
-      // A crash loop is slowed down, not given up: the mount waits rather than breaks.
+      // A crash loop is slowed down, not given up: the mount waits rather than breaks. The
+      // first quick death restarts at once (a one-off kill is not a loop).
       if (std::chrono::steady_clock::now() - last_start < std::chrono::seconds(2)) {
         ++restarts;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200 * std::min(restarts, 10)));
+        if (restarts > 1) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 * std::min(restarts - 1, 10)));
+        }
       } else {
         restarts = 0;
       }
