@@ -326,6 +326,10 @@ Status Serve(const MountOptions& options, const std::function<void()>& on_mounte
     GLOG_WARN("event=takeover_failed error=\"{}\": serving on",
               s.ok() ? "no answer" : s.ToString());
     fuse_session_reset(se);
+    // Anything a stopped worker had read goes back to the queue for the restarted loop.
+    if (Status r = NotifyResend(fuse_fd); !r.ok()) {
+      GLOG_WARN("event=resend_failed error=\"{}\"", r.ToString());
+    }
     control->Resume();
   }
   control.reset();

@@ -138,7 +138,8 @@ void ExpectMountUsable(const std::string& mnt, int held_fd, const std::string& h
     while (dirent* e = ::readdir(d)) names.insert(e->d_name);
     ::closedir(d);
   }
-  EXPECT_TRUE(names.contains("big") && names.contains("log") && names.contains("held"))
+  EXPECT_TRUE(names.contains("big") && names.contains("log") && names.contains("held") &&
+              names.contains("sub"))
       << names.size() << " names listed";
   std::string got(held_content.size(), '\0');
   EXPECT_EQ(::pread(held_fd, got.data(), got.size(), 0), static_cast<ssize_t>(got.size()))
@@ -227,6 +228,20 @@ TEST(FuseSurvivalTest, FiveUpgradesUnderAStreamingReaderAndAnFsyncingWriter) {
   Writer writer;
   reader.Start(big, size);
   writer.Start(log);
+  // A successor for another directory is refused, and the serving process serves on.
+  ASSERT_EQ(ERRNO_OF(::mkdir((m.mnt + "/sub").c_str(), 0755)), 0);
+  {
+    Process& wrong = m.Start(cluster.meta_address(), {"--takeover", m.control, "--subdir", "sub"});
+    auto status = wrong.Wait(seconds(60));
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << wrong.Output();
+    EXPECT_NE(wrong.Output().find("InvalidArgument: takeover: the mount serves default/"),
+              std::string::npos)
+        << wrong.Output();
+    EXPECT_TRUE(first.WaitForLine("event=takeover_failed", seconds(30))) << first.Output();
+    EXPECT_TRUE(first.running());
+    m.procs.pop_back();
+  }
   constexpr int kUpgrades = 5;
   for (int k = 1; k <= kUpgrades; ++k) {
     // Spread over the stream: each handoff happens while the reader is mid-file.
@@ -286,6 +301,7 @@ TEST(FuseSurvivalTest, SupervisorReplacesAKilledServerAndUpgradesItWhileAReaderS
 
   const uint64_t size = std::min<uint64_t>(BigSize(), 256ull << 20);
   WriteBig(m.mnt + "/big", size);
+  ASSERT_EQ(ERRNO_OF(::mkdir((m.mnt + "/sub").c_str(), 0755)), 0);
   const std::string held_content = "opened before every crash\n";
   ASSERT_EQ(WriteAll(m.mnt + "/held", held_content), 0);
   ASSERT_EQ(WriteAll(m.mnt + "/log", "x"), 0);
