@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -193,6 +194,7 @@ Status StartMountDaemon(const DaemonSpec& spec) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Errno(fmt::format("spawn {}", argv[0]), rc);
+  GLOG_INFO("event=mount_daemon_spawned pid={} command=\"{}\"", pid, fmt::join(args, " "));
   // `granary mount` without --foreground exits once the mount is up (0) or has failed (1).
   int status = 0;
   bool exited =

@@ -233,6 +233,12 @@ TEST_F(CsiE2eTest, MountServerKilledUnderAStagedVolumeThePodKeepsReading) {
   const std::string staging = path("plugins/staging/pvc-crash");
   const std::string pod = path("pods/crash/volume");
   ASSERT_TRUE(Stage("pvc-crash", staging).ok());
+  // Started through the launcher prefix, supervised, with a control socket for upgrades.
+  EXPECT_TRUE(plugin_->WaitForLine(
+      "event=mount_daemon_spawned pid=\\d+ command=\"/usr/bin/env .* mount .*--supervise --control "
+      ".*pvc-crash.sock",
+      seconds(5)))
+      << plugin_->Output();
   ASSERT_TRUE(Publish("pvc-crash", staging, pod).ok());
   ASSERT_EQ(WriteFile(pod + "/data", 4 << 20), 0);
   const std::string want = ReadAll(pod + "/data");
