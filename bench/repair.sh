@@ -4,7 +4,11 @@
 # Measured in the same run: repair throughput (MB restored per second, from the datanodes'
 # granary_datanode_repaired_bytes_total), a foreground write/read of FG_MIB through libgranary
 # while repair runs, the same foreground run before the failure, and fio's disk limit.
-# Prints one JSON object.
+# Prints one JSON object. Then (JOIN=1, the default) a join phase on the 5 survivors: a new
+# datanode joins, the balancer moves its share of PGs onto it while writes go to old and new
+# members (docs/maintenance.md "PG moves"), and a second JSON line reports the bytes moved per
+# second (granary_datanode_repaired_bytes_total again) and the foreground ratio during the move
+# against the 5-node cluster before it.
 #
 #   bench/repair.sh [BUILD_DIR]      (FILL_MIB=1024 FG_MIB=256 BENCH_DIR picks the disk)
 set -euo pipefail
@@ -80,6 +84,24 @@ DURING=$("$G" bench datapath --meta "$META" --size-mib "$FG_MIB" --path default/
 for _ in $(seq 6000); do healthy && break; sleep 0.05; done
 T1=$(now)
 REPAIRED=$(repaired_bytes)
+
+if [ "${JOIN:-1}" = 1 ]; then
+  BASE5=$("$G" bench datapath --meta "$META" --size-mib "$FG_MIB" --path default/fg2)
+  start_role "$BENCH_DIR/dn6.log" datanode --data "$BENCH_DIR/dn6" --listen 127.0.0.1:0 \
+    --data-listen 127.0.0.1:0 --admin 127.0.0.1:0 --meta "$META" --heartbeat-ms 300 \
+    --maintenance-ms 200
+  ADMINS+=("$(sed -n 's/^listening .* admin=\([^ ]*\).*/\1/p' "$BENCH_DIR/dn6.log")")
+  for _ in $(seq 300); do
+    "$G" admin repair --meta "$META" 2>/dev/null | grep -q 'pgs-moving=[1-9]' && break
+    sleep 0.05
+  done
+  MOVING=$("$G" admin repair --meta "$META" | sed -n 's/.*pgs-moving=\([0-9]*\).*/\1/p')
+  T2=$(now)
+  JOIN_DURING=$("$G" bench datapath --meta "$META" --size-mib "$FG_MIB" --path default/fg3)
+  for _ in $(seq 6000); do healthy && break; sleep 0.05; done
+  T3=$(now)
+  MOVED=$(($(repaired_bytes) - REPAIRED))
+fi
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
@@ -99,3 +121,18 @@ jq -nc --argjson base "$BASE" --argjson during "$DURING" --argjson bytes "$REPAI
     fio_write_MBps: ($fw|round), fio_read_MBps: ($fr|round),
     repair_vs_fio_write: (($bytes / 1e6 / ($t1 - $t0)) / $fw * 100|round/100)
   }'
+
+if [ "${JOIN:-1}" = 1 ]; then
+  jq -nc --argjson base "$BASE5" --argjson during "$JOIN_DURING" --argjson bytes "$MOVED" \
+    --argjson t0 "$T2" --argjson t1 "$T3" --argjson moving "$MOVING" --argjson fw "$FIO_W" '{
+      phase: "join", datanodes: "5+1", redundancy: "replicated:3", pgs_moving: $moving,
+      moved_MB: (($bytes / 1e6)|round), move_seconds: (($t1 - $t0)*100|round/100),
+      move_MBps: (($bytes / 1e6 / ($t1 - $t0))|round),
+      fg_write_MBps_no_move: ($base.write_MBps|round), fg_read_MBps_no_move: ($base.read_MBps|round),
+      fg_write_MBps_during_move: ($during.write_MBps|round),
+      fg_read_MBps_during_move: ($during.read_MBps|round),
+      fg_write_ratio: (($during.write_MBps / $base.write_MBps)*100|round/100),
+      fg_read_ratio: (($during.read_MBps / $base.read_MBps)*100|round/100),
+      move_vs_fio_write: (($bytes / 1e6 / ($t1 - $t0)) / $fw * 100|round/100)
+    }'
+fi

@@ -55,8 +55,8 @@ void BlockIo::WriteAsync(const BlockTarget& target, const BlockKey& key, const B
           : fmt::format("write slice {} block {} fragment {}", key.slice_id(), key.block_index(),
                         key.fragment());
   std::vector<const Replica*> up;
-  for (const Replica& r : target.members) {
-    if (r.up && !r.data_address.empty()) up.push_back(&r);
+  for (const Replica* r : target.WriteSet()) {
+    if (r->up && !r->data_address.empty()) up.push_back(r);
   }
   if (up.empty() || up.size() < min_members) {
     done(Unavailable(fmt::format("pool {} pg {}: {} of {} members up, {} needed", target.pool_id,

@@ -18,6 +18,52 @@ BlockTarget BlockTarget::FirstMembers(size_t n) const {
   for (size_t i : read_order) {
     if (i < n) t.read_order.push_back(i);
   }
+  if (!previous.empty()) {
+    t.previous.assign(previous.begin(),
+                      previous.begin() + static_cast<ptrdiff_t>(std::min(n, previous.size())));
+  }
+  return t;
+}
+
+std::vector<const Replica*> BlockTarget::WriteSet() const {
+  std::vector<const Replica*> set;
+  for (const Replica& r : members) set.push_back(&r);
+  for (const Replica& p : previous) {
+    if (p.data_address.empty()) continue;
+    const bool member = std::any_of(set.begin(), set.end(),
+                                    [&](const Replica* r) { return r->node_id == p.node_id; });
+    if (!member) set.push_back(&p);
+  }
+  return set;
+}
+
+BlockTarget BlockTarget::ForRead() const {
+  if (previous.empty()) return *this;
+  BlockTarget t;
+  t.pool_id = pool_id;
+  t.pg = pg;
+  t.pg_epoch = pg_epoch;
+  std::vector<size_t> replaced;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Replica* prev = i < previous.size() ? &previous[i] : nullptr;
+    if (members[i].filling && prev != nullptr && prev->up && !prev->data_address.empty()) {
+      t.members.push_back(*prev);
+      replaced.push_back(i);
+    } else {
+      t.members.push_back(members[i]);
+    }
+  }
+  for (size_t i : replaced) {
+    const bool listed = std::any_of(t.members.begin(), t.members.end(), [&](const Replica& r) {
+      return r.node_id == members[i].node_id;
+    });
+    if (!listed) t.members.push_back(members[i]);
+  }
+  // Holders (up) nearest first, then filling members, then members that are not up.
+  auto rank = [](const Replica& r) { return !r.up ? 8 : (r.filling ? 4 : 0) + r.distance; };
+  for (size_t i = 0; i < t.members.size(); ++i) t.read_order.push_back(i);
+  std::stable_sort(t.read_order.begin(), t.read_order.end(),
+                   [&](size_t a, size_t b) { return rank(t.members[a]) < rank(t.members[b]); });
   return t;
 }
 
@@ -28,6 +74,7 @@ BlockTarget BlockTarget::OnlyMember(size_t i) const {
   t.pg_epoch = pg_epoch;
   t.members.push_back(members[i]);
   t.read_order.push_back(0);
+  if (i < previous.size()) t.previous.push_back(previous[i]);
   return t;
 }
 
@@ -93,11 +140,11 @@ Result<BlockTarget> ClusterView::Locate(const Layout& layout, uint64_t slice_id,
   auto pg_epoch = s->map->PgEpoch(layout.pool_id(), *pg);
   if (!pg_epoch.ok()) return pg_epoch.status();
 
-  BlockTarget target;
-  target.pool_id = layout.pool_id();
-  target.pg = *pg;
-  target.pg_epoch = *pg_epoch;
-  for (uint32_t id : *members) {
+  auto from = s->map->MovingFrom(layout.pool_id(), *pg);
+  if (!from.ok()) return from.status();
+  const std::vector<uint32_t> filling = s->map->FillingMembers(layout.pool_id(), *pg);
+
+  auto replica = [&](uint32_t id) {
     Replica r;
     r.node_id = id;
     auto it = s->nodes.find(id);
@@ -110,13 +157,26 @@ Result<BlockTarget> ClusterView::Locate(const Layout& layout, uint64_t slice_id,
     } else {
       r.up = false;
     }
+    return r;
+  };
+  BlockTarget target;
+  target.pool_id = layout.pool_id();
+  target.pg = *pg;
+  target.pg_epoch = *pg_epoch;
+  for (uint32_t id : *members) {
+    Replica r = replica(id);
+    r.filling = std::find(filling.begin(), filling.end(), id) != filling.end();
     target.members.push_back(std::move(r));
   }
+  for (uint32_t id : *from) target.previous.push_back(replica(id));
   for (uint32_t id : s->map->OrderByDistance(*members, self_)) {
     for (size_t i = 0; i < target.members.size(); ++i) {
       if (target.members[i].node_id == id) target.read_order.push_back(i);
     }
   }
+  // Members still filling after a move are tried last (ForRead also uses the previous ones).
+  std::stable_partition(target.read_order.begin(), target.read_order.end(),
+                        [&](size_t i) { return !target.members[i].filling; });
   return target;
 }
 

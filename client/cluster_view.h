@@ -24,6 +24,9 @@ struct Replica {
   // From the client's Location (common/topology.h Distance): 0 same host, 1 same rack,
   // 2 same zone, 3 elsewhere or unknown.
   int distance = 3;
+  // The PG is moving and this member does not hold its data yet (docs/maintenance.md "PG
+  // moves"): written to, read from last.
+  bool filling = false;
 };
 
 // Where one block lives: its PG, the PG's epoch and members in placement order (primary /
@@ -34,12 +37,27 @@ struct BlockTarget {
   uint64_t pg_epoch = 0;
   std::vector<Replica> members;
   std::vector<size_t> read_order;  // indices into members
+  // While the PG moves: slot by slot, the member that held the PG's data before the move (an
+  // entry with an empty address where there was none). Writers also write to the ones that are
+  // not members any more, so that nothing acknowledged lives only on filling members. Empty
+  // when the PG is not moving.
+  std::vector<Replica> previous;
 
   // The same PG narrowed to its first `n` members (replicated blocks of an EC pool live on
   // members 0..M), read order kept.
   BlockTarget FirstMembers(size_t n) const;
-  // The same PG narrowed to member `i` alone (one EC fragment).
+  // The same PG narrowed to member `i` alone (one EC fragment), with the previous member of
+  // that slot while moving.
   BlockTarget OnlyMember(size_t i) const;
+  // Every member a write goes to: the members, then previous members that are not members any
+  // more (a move in progress).
+  std::vector<const Replica*> WriteSet() const;
+  // The target a reader uses: while the PG moves, each slot whose member is still filling is
+  // served by the slot's previous member when that one is up (it has the data; for EC slot i is
+  // fragment i), and the filling members come last in the read order (after them, appended,
+  // the filling members that were replaced, so a replicated reader still tries every copy).
+  // Unchanged when the PG is not moving.
+  BlockTarget ForRead() const;
 };
 
 class ClusterView {

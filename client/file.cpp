@@ -405,8 +405,9 @@ Status File::ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64
         return Corrupt(fmt::format("slice {} is erasure-coded but pool {} is not", e.slice_id(),
                                    pool->name()));
       }
-      p.target = ec_pool && !p.erasure_coded ? target->FirstMembers(EcReplicaCount(*pool))
-                                             : std::move(*target);
+      // During a PG move the previous members serve what the new ones still lack.
+      p.target = ec_pool && !p.erasure_coded ? target->ForRead().FirstMembers(EcReplicaCount(*pool))
+                                             : target->ForRead();
       p.key.set_slice_id(e.slice_id());
       p.key.set_block_index(static_cast<uint32_t>(b));
       p.block_offset = b_from - b * block_size;

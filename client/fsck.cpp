@@ -77,7 +77,11 @@ Result<FsckReport> Fsck(MetaClient& meta, bool repair) {
   for (const PoolSpec& pool : placement->pools()) {
     for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
       auto members = placement->Members(pool.id(), pg);
-      if (!members.ok()) continue;
+      auto from = placement->MovingFrom(pool.id(), pg);
+      if (!members.ok() || !from.ok()) continue;
+      // A PG moving: its previous members keep their copies (not misplaced) and its filling
+      // members are still being filled by repair (not missing) until the move completes.
+      const std::vector<uint32_t> filling = placement->FillingMembers(pool.id(), pg);
       PgBlocksRequest req;
       req.set_pool_id(pool.id());
       req.set_pg(pg);
@@ -87,6 +91,13 @@ Result<FsckReport> Fsck(MetaClient& meta, bool repair) {
         GRANARY_TRY(page);
         for (const PgBlock& b : page->blocks()) {
           ++report.blocks_indexed;
+          for (uint32_t pos = 0; pos < from->size(); ++pos) {
+            auto fragment = StoredFragment(pool, b.encoding(), b.length(), b.block_size(), pos);
+            auto it = nodes.find((*from)[pos]);
+            if (fragment && it != nodes.end()) {
+              it->second.expected.insert(Key{b.slice_id(), b.block_index(), *fragment});
+            }
+          }
           for (uint32_t pos = 0; pos < members->size(); ++pos) {
             auto fragment = StoredFragment(pool, b.encoding(), b.length(), b.block_size(), pos);
             auto it = nodes.find((*members)[pos]);
@@ -96,7 +107,11 @@ Result<FsckReport> Fsck(MetaClient& meta, bool repair) {
             ++report.copies_checked;
             node.expected.insert(key);
             auto stored = node.stored.find(key);
-            if (stored == node.stored.end()) {
+            const bool is_filling =
+                std::find(filling.begin(), filling.end(), node.info->id()) != filling.end();
+            if (stored == node.stored.end() && is_filling) {
+              continue;
+            } else if (stored == node.stored.end()) {
               ++report.missing;
               node.missing_any = true;
               note(fmt::format(

@@ -299,7 +299,7 @@ Status ObjectClient::Read(const ObjectGetReply& object, uint64_t offset, std::sp
         auto target = view.Locate(layout, e.slice_id(), b);
         if (!target.ok()) return target.status();
         Piece p;
-        p.target = std::move(*target);
+        p.target = target->ForRead();  // a PG move: the previous members hold the data
         p.key.set_slice_id(e.slice_id());
         p.key.set_block_index(static_cast<uint32_t>(b));
         p.block_offset = b_from - b * block_size;

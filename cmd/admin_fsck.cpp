@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "client/fsck.h"
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
 
@@ -16,18 +17,14 @@ int RunAdminFsck(int argc, char** argv) {
   app.add_option("--meta", meta, "metanode address")->capture_default_str();
   app.add_flag("--repair", repair,
                "delete dead blocks and ask datanodes missing copies to repair now");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
   client::MetaClientOptions options;
   options.address = meta;
   options.deadline = std::chrono::seconds(60);
   auto mc = client::MetaClient::Connect(options);
   auto report = mc.ok() ? client::Fsck(**mc, repair) : Result<client::FsckReport>(mc.status());
   if (!report.ok()) {
-    std::fprintf(stderr, "granary admin fsck: %s\n", report.status().ToString().c_str());
+    ReportFailure("admin fsck", report.status());
     return 2;
   }
   const client::FsckReport& r = *report;

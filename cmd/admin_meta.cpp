@@ -7,6 +7,7 @@
 #include <string>
 
 #include "client/meta_client.h"
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
 
@@ -14,10 +15,7 @@ namespace granary::cmd {
 
 namespace {
 
-int Fail(const Status& status) {
-  std::fprintf(stderr, "granary admin: %s\n", status.ToString().c_str());
-  return 1;
-}
+int Fail(const Status& status) { return ReportFailure("admin", status); }
 
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
   std::map<std::string, std::string> sorted(labels.begin(), labels.end());
@@ -157,11 +155,7 @@ int RunAdminMeta(int argc, char** argv) {
   auto* backup = app.add_subcommand("backup", "write a RocksDB checkpoint of the metadata");
   backup->add_option("dir", backup_dir, "target dir (default DATA/backups/<ms>)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
 
   client::MetaClientOptions options;
   options.address = meta;
@@ -263,10 +257,10 @@ int RunAdminMeta(int argc, char** argv) {
     auto r = mc.ClusterStatus();
     if (!r.ok()) return Fail(r.status());
     std::printf(
-        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu nodes-repairing=%u "
-        "garbage-slices=%lu corruptions-reported=%lu\n",
-        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->nodes_repairing(),
-        r->garbage_pending(), r->corruptions_reported());
+        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu pgs-moving=%lu "
+        "nodes-repairing=%u garbage-slices=%lu corruptions-reported=%lu\n",
+        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->pgs_moving(),
+        r->nodes_repairing(), r->garbage_pending(), r->corruptions_reported());
     for (const auto& n : r->nodes()) {
       if (n.state() != UP) {
         std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());

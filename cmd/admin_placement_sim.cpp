@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/topology.h"
 #include "placement/placement.h"
@@ -19,10 +20,7 @@ namespace granary::cmd {
 
 namespace {
 
-int Fail(const Status& status) {
-  std::fprintf(stderr, "granary admin placement-sim: %s\n", status.ToString().c_str());
-  return 1;
-}
+int Fail(const Status& status) { return ReportFailure("admin placement-sim", status); }
 
 Result<PoolSpec> SimulatedPool(const std::string& redundancy, const std::string& domain,
                                uint32_t pgs, uint64_t seed) {
@@ -95,11 +93,7 @@ int RunAdminPlacementSim(int argc, char** argv) {
   app.add_option("--tolerance", tolerance, "balancer target: within this fraction of the share");
   app.add_option("--joins", joins, "datanode joins to average over");
   app.add_option("--leaves", leaves, "datanode leaves to average over");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
 
   auto pool = SimulatedPool(redundancy, domain, pgs, seed);
   if (!pool.ok()) return Fail(pool.status());

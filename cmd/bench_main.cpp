@@ -115,11 +115,7 @@ int RunBench(int argc, char** argv) {
   datapath->add_option("--inflight", inflight, "blocks in flight")->capture_default_str();
   datapath->add_option("--labels", labels,
                        "where this client runs, e.g. host=h2 (default $GRANARY_LABELS)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
   InitLogging("bench", EnvOr("GRANARY_LOG_LEVEL", "warn"));
   UseHeapForLargeBuffers();
   if (datapath->parsed()) {

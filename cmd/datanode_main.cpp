@@ -1,25 +1,17 @@
 // `granary datanode --data DIR --listen HOST:PORT --data-listen HOST:PORT --meta HOST:PORT[,…]
 //                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]`
-#include <fmt/format.h>
-
-#include <csignal>
 #include <cstdio>
 
 #include "cmd/process.h"
 #include "cmd/roles.h"
-#include "common/admin_server.h"
 #include "common/config.h"
-#include "common/log.h"
-#include "common/metrics.h"
+#include "common/net.h"
 #include "datanode/datanode.h"
 
 namespace granary::cmd {
 namespace {
 
-int Fail(const Status& st) {
-  std::fprintf(stderr, "granary datanode: %s\n", st.ToString().c_str());
-  return 1;
-}
+int Fail(const Status& st) { return ReportFailure("datanode", st); }
 
 }  // namespace
 
@@ -28,7 +20,7 @@ int RunDatanode(int argc, char** argv) {
   datanode::DatanodeOptions options;
   std::string listen = "127.0.0.1:7430", data_listen = "127.0.0.1:7431";
   std::string meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
-  std::string labels, admin, log_level;
+  std::string labels, admin;
   uint64_t heartbeat_ms = 2000, budget_mib = 256;
   app.add_option("--data", options.data_dir, "data directory")->required();
   app.add_option("--listen", listen, "gRPC DataControl address (port 0 picks one)")
@@ -52,14 +44,7 @@ int RunDatanode(int argc, char** argv) {
   app.add_option("--maintenance-ms", maintenance_ms,
                  "how often repair/reconcile/scrub look for work")
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
-  AddYamlConfig(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  InitLogging("datanode", log_level);
+  if (auto exit_code = ParseRoleFlags(app, argc, argv, "datanode")) return *exit_code;
   // Every payload is a page-aligned buffer of up to 64 MiB (common/frame.h allocates one per
   // frame); as fresh mmaps each 4 MiB block paid ~1000 faults and zeroing.
   UseHeapForLargeBuffers();
@@ -88,24 +73,16 @@ int RunDatanode(int argc, char** argv) {
 
   auto node = datanode::Datanode::Start(options);
   if (!node.ok()) return Fail(node.status());
-  std::unique_ptr<AdminServer> admin_server;
-  if (!admin.empty()) {
-    auto admin_hp = ParseHostPort(admin);
-    if (!admin_hp.ok()) return Fail(admin_hp.status().WithContext("--admin"));
-    auto started =
-        AdminServer::Start(*admin_hp, Metrics(), [raw = node->get()] { return raw->healthy(); });
-    if (!started.ok()) return Fail(started.status().WithContext("--admin"));
-    admin_server = std::move(*started);
-  }
+  auto admin_server = StartAdminServer(admin, [raw = node->get()] { return raw->healthy(); });
+  if (!admin_server.ok()) return Fail(admin_server.status());
   std::printf("listening control=%s data=%s admin=%s\n",
               (*node)->control_address().ToString().c_str(),
               (*node)->data_address().ToString().c_str(),
-              admin_server ? admin_server->address().ToString().c_str() : "-");
+              *admin_server ? (*admin_server)->address().ToString().c_str() : "-");
   std::fflush(stdout);
-  int sig = signals.Wait();
-  GLOG_INFO("event=signal signal={}", sig);
+  signals.Wait();
   (*node)->Stop();
-  if (admin_server) admin_server->Stop();
+  if (*admin_server) (*admin_server)->Stop();
   return 0;
 }
 

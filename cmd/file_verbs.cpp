@@ -247,11 +247,7 @@ int RunFileVerb(int argc, char** argv) {
   }
   if (verb == "mkdir")
     app.add_flag("-p,--parents", parents, "create missing parents; no error if it exists");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
   if (args.size() != want) return Fail(verb, InvalidArgument("wrong number of arguments"));
   InitLogging("cli", EnvOr("GRANARY_LOG_LEVEL", "warn"));
   UseHeapForLargeBuffers();

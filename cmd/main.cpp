@@ -16,7 +16,8 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"server", granary::cmd::RunServer,
      "embedded all-in-one: metanode + datanodes + S3 gateway under one data dir"},
-    {"metanode", granary::cmd::RunMetanode, "metadata service (namespace, slices, PG map) on RocksDB"},
+    {"metanode", granary::cmd::RunMetanode,
+     "metadata service (namespace, slices, PG map) on RocksDB"},
     {"datanode", granary::cmd::RunDatanode, "block store on local disks (io_uring), data protocol"},
     {"s3", granary::cmd::RunS3, "stateless S3 gateway"},
     {"mount", granary::cmd::RunMount, "FUSE client: mount a volume"},
@@ -28,7 +29,8 @@ constexpr Subcommand kSubcommands[] = {
     {"stat", granary::cmd::RunFileVerb, "show a file's attributes"},
     {"rm", granary::cmd::RunFileVerb, "remove a file or an empty directory"},
     {"mkdir", granary::cmd::RunFileVerb, "create a directory"},
-    {"admin", granary::cmd::RunAdmin, "pools, volumes, keys, buckets, nodes, repair, placement-sim"},
+    {"admin", granary::cmd::RunAdmin,
+     "pools, volumes, keys, buckets, nodes, repair, placement-sim"},
     {"bench", granary::cmd::RunBench, "built-in benchmarks"},
 };
 

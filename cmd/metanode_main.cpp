@@ -1,15 +1,11 @@
 // `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]`
 #include <absl/synchronization/mutex.h>
-#include <fmt/format.h>
 
-#include <csignal>
 #include <cstdio>
 
 #include "client/compactor.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
-#include "common/config.h"
-#include "common/log.h"
 #include "metanode/metanode.h"
 
 namespace granary::cmd {
@@ -18,7 +14,6 @@ int RunMetanode(int argc, char** argv) {
   CLI::App app{"granary metanode: metadata service on RocksDB"};
   metanode::MetanodeOptions options;
   options.admin = "127.0.0.1:0";
-  std::string log_level;
   app.add_option("--data", options.core.data_dir, "data directory")->required();
   app.add_option("--listen", options.listen, "gRPC address (port 0 picks one)")
       ->capture_default_str();
@@ -43,14 +38,7 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--compact-interval-ms", compact_interval_ms,
                  "how often fragmented chunk ranges are compacted (0 = never)")
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
-  AddYamlConfig(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  InitLogging("metanode", log_level);
+  if (auto exit_code = ParseRoleFlags(app, argc, argv, "metanode")) return *exit_code;
   // Debian's abseil checks every gRPC-internal mutex acquisition for lock-order cycles, ~8% of
   // the metanode's CPU under load; not needed in production.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -58,25 +46,18 @@ int RunMetanode(int argc, char** argv) {
   TerminationSignals signals;  // before any thread starts
 
   auto node = metanode::Metanode::Start(options);
-  if (!node.ok()) {
-    std::fprintf(stderr, "granary metanode: %s\n", node.status().ToString().c_str());
-    return 1;
-  }
+  if (!node.ok()) return ReportFailure("metanode", node.status());
   std::unique_ptr<client::Compactor> compactor;
   if (compact_interval_ms > 0) {
     auto started = client::Compactor::Start((*node)->address(),
                                             std::chrono::milliseconds(compact_interval_ms));
-    if (!started.ok()) {
-      std::fprintf(stderr, "granary metanode: %s\n", started.status().ToString().c_str());
-      return 1;
-    }
+    if (!started.ok()) return ReportFailure("metanode", started.status());
     compactor = std::move(*started);
   }
   std::printf("listening meta=%s admin=%s\n", (*node)->address().c_str(),
               (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str());
   std::fflush(stdout);
-  int sig = signals.Wait();
-  GLOG_INFO("event=signal signal={}", sig);
+  signals.Wait();
   compactor.reset();
   (*node)->Shutdown();
   return 0;

@@ -1,6 +1,5 @@
 // `granary operator [--kubeconfig FILE] [--namespace NS]`: reconciles StorageCluster,
 // StoragePool and Bucket (docs/operator.md) with leader election on a Lease.
-#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -36,16 +35,9 @@ int RunOperator(int argc, char** argv) {
                  "metanode address for every StorageCluster instead of its Service (an operator "
                  "outside the cluster)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  CLI11_PARSE(app, argc, argv);
   InitLogging("operator", log_level);
-  auto fail = [](const Status& s) {
-    std::fprintf(stderr, "granary operator: %s\n", s.ToString().c_str());
-    return 1;
-  };
+  auto fail = [](const Status& s) { return ReportFailure("operator", s); };
   TerminationSignals signals;
 
   auto config = kube::LoadConfig(kubeconfig);
@@ -79,8 +71,7 @@ int RunOperator(int argc, char** argv) {
               manager.admin_address().ToString().c_str());
   std::fflush(stdout);
   GLOG_INFO("event=started identity={} namespace={}", manager.identity(), ns.empty() ? "*" : ns);
-  int sig = signals.Wait();
-  GLOG_INFO("event=signal signal={}", sig);
+  signals.Wait();
   manager.Stop();  // releases the Lease so a standby takes over at once
   return 0;
 }

@@ -3,7 +3,6 @@
 // process under one data dir — the embedded default (DESIGN §1).
 #include <fmt/format.h>
 
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -29,7 +28,6 @@ struct ServerFlags {
   std::string admin;
   std::string access_key;
   std::string secret_key;
-  std::string log_level;
 };
 
 // Waits until `count` datanodes are registered and up in the cluster map.
@@ -97,18 +95,8 @@ int RunServer(int argc, char** argv) {
   app.add_option("--admin", f.admin, "/metrics and /healthz address (port 0 picks one)");
   app.add_option("--access-key", f.access_key, "S3 access key (or GRANARY_ACCESS_KEY)");
   app.add_option("--secret-key", f.secret_key, "S3 secret key (or GRANARY_SECRET_KEY)");
-  app.add_option("--log-level", f.log_level, "trace|debug|info|warn|error");
-  AddYamlConfig(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  InitLogging("server", f.log_level);
-  auto fail = [](const Status& s) {
-    std::fprintf(stderr, "granary server: %s\n", s.ToString().c_str());
-    return 1;
-  };
+  if (auto exit_code = ParseRoleFlags(app, argc, argv, "server")) return *exit_code;
+  auto fail = [](const Status& s) { return ReportFailure("server", s); };
 
   TerminationSignals signals;
   UseHeapForLargeBuffers();
@@ -163,8 +151,7 @@ int RunServer(int argc, char** argv) {
   std::fflush(stdout);
   GLOG_INFO("event=ready meta={} datanodes={}", (*metanode)->address(), f.datanodes);
 
-  int sig = signals.Wait();
-  GLOG_INFO("event=signal signal={}", sig);
+  signals.Wait();
   (*gateway)->Stop();
   compactor->reset();
   for (auto& dn : datanodes) dn->Stop();

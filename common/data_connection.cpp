@@ -310,12 +310,17 @@ Result<std::shared_ptr<DataConnection>> DataConnectionPool::Get(const std::strin
     auto it = conns_.find(address);
     if (it != conns_.end() && it->second->healthy()) return it->second;
   }
-  // Dial outside the lock; two racing dials both work, the later one is kept.
+  // Dial outside the lock. When dials race, the first one stored wins and the others are closed
+  // unused: replacing a connection that already carries requests would drop its last reference
+  // once its callers return, and its destructor would fail those requests ("connection closed")
+  // although nothing went wrong on the wire.
   auto conn = DataConnection::Connect(address, deadline);
   if (!conn.ok()) return conn.status();
   std::lock_guard lock(mu_);
-  conns_[address] = *conn;
-  return *conn;
+  std::shared_ptr<DataConnection>& slot = conns_[address];
+  if (slot && slot->healthy()) return slot;  // ours is closed when `conn` goes out of scope
+  slot = *conn;
+  return slot;
 }
 
 Result<DataReply> DataConnectionPool::Call(const std::string& address, DataRequest request,

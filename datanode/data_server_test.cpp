@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <latch>
 #include <random>
 
 #include "common/crc32c.h"
@@ -374,6 +375,34 @@ TEST(DataServerTest, DiskEioIsUnavailableAndMarksTheNodeUnhealthy) {
   EXPECT_NE(r->header.message().find("EIO"), std::string::npos) << r->header.message();
   EXPECT_FALSE(n.dn->healthy());
   EXPECT_EQ(pool->Call(n.data, Read(5), {}, DeadlineIn(10s))->header.code(), Code::NOT_FOUND);
+}
+
+// A datanode's first forwards to its next chain member dial from several workers at once. Every
+// one of those requests must be answered: a racing dial must not close a connection that already
+// carries requests (it once failed them with "connection closed", flaking the chain test).
+TEST(DataConnectionTest, RacingFirstCallsThroughAFreshPoolAllSucceed) {
+  Node n;
+  constexpr int kThreads = 8;
+  for (int round = 0; round < 20; ++round) {
+    auto pool = DataConnectionPool::Create();
+    std::latch start(kThreads);
+    std::vector<std::future<Result<DataReply>>> replies(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        DataRequest ping;
+        ping.set_op(PING);
+        start.arrive_and_wait();
+        replies[t] = pool->CallAsync(n.data, ping, {}, DeadlineIn(10s));
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (auto& f : replies) {
+      auto r = f.get();
+      ASSERT_TRUE(r.ok()) << "round " << round << ": " << r.status().ToString();
+      EXPECT_EQ(r->header.code(), Code::OK) << r->header.message();
+    }
+  }
 }
 
 TEST(DataConnectionTest, DeadlineAndConnectionLossFailPendingRequestsWithTheAddress) {

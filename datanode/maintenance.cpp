@@ -121,7 +121,8 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
     for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
       auto members = placement->Members(pool.id(), pg);
       auto epoch = placement->PgEpoch(pool.id(), pg);
-      if (!members.ok() || !epoch.ok()) continue;
+      auto from = placement->MovingFrom(pool.id(), pg);
+      if (!members.ok() || !epoch.ok() || !from.ok()) continue;
       auto mine = std::find(members->begin(), members->end(), me);
       if (mine == members->end()) continue;
       PgView view{&pool,
@@ -129,6 +130,7 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
                   *epoch,
                   {members->begin(), members->end()},
                   static_cast<uint32_t>(mine - members->begin()),
+                  {from->begin(), from->end()},
                   &nodes};
       PgBlocksRequest req;
       req.set_pool_id(pool.id());
@@ -212,20 +214,42 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
   origin.set_encoding(b.encoding());
   origin.set_pool_id(pg.pool->id());
   origin.set_pg(pg.pg);
-  auto address = [&](uint32_t slot) -> const NodeInfo* {
-    if (slot == pg.position || slot >= pg.members.size()) return nullptr;
-    auto it = pg.nodes->find(pg.members[slot]);
+  const uint32_t me = pg.members[pg.position];
+  auto up_node = [&](uint32_t id) -> const NodeInfo* {
+    if (id == me) return nullptr;
+    auto it = pg.nodes->find(id);
     if (it == pg.nodes->end() || it->second->state() != UP) return nullptr;
     return it->second;
+  };
+  // Who may hold slot `slot`'s data, best first: during a move the slot's previous member (it
+  // has everything), then the slot's member.
+  auto sources = [&](uint32_t slot) {
+    std::vector<const NodeInfo*> out;
+    if (slot < pg.from.size() && pg.from[slot] != pg.members[slot]) {
+      if (const NodeInfo* n = up_node(pg.from[slot])) out.push_back(n);
+    }
+    if (slot != pg.position && slot < pg.members.size()) {
+      if (const NodeInfo* n = up_node(pg.members[slot])) out.push_back(n);
+    }
+    return out;
   };
   const bool fragmented = pg.pool->redundancy() == ERASURE_CODED_POOL &&
                           b.encoding() == ERASURE_CODED && b.length() == b.block_size();
   if (!fragmented) {
-    // A copy: take it from any other member holding one.
+    // A copy: take it from any other member holding one, previous members (a move) first.
     Status last = Unavailable("no other up member holds a copy");
+    std::vector<const NodeInfo*> copies;
+    for (uint32_t slot = 0; slot < pg.from.size(); ++slot) {
+      for (const NodeInfo* n : sources(slot)) {
+        if (std::find(copies.begin(), copies.end(), n) == copies.end()) copies.push_back(n);
+      }
+    }
     for (uint32_t slot = 0; slot < pg.members.size(); ++slot) {
-      const NodeInfo* node = address(slot);
-      if (node == nullptr) continue;
+      for (const NodeInfo* n : sources(slot)) {
+        if (std::find(copies.begin(), copies.end(), n) == copies.end()) copies.push_back(n);
+      }
+    }
+    for (const NodeInfo* node : copies) {
       auto copy = ReadWhole(node->data_address(), pg, key);
       if (!copy.ok()) {
         last = copy.status();
@@ -234,6 +258,13 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
       return store_->Write(key, origin, copy->first.span(), copy->second);
     }
     return last;
+  }
+  // A fragment moving off another node: copy it from the slot's previous member.
+  if (pg.position < pg.from.size() && pg.from[pg.position] != me) {
+    if (const NodeInfo* prev = up_node(pg.from[pg.position])) {
+      auto copy = ReadWhole(prev->data_address(), pg, key);
+      if (copy.ok()) return store_->Write(key, origin, copy->first.span(), copy->second);
+    }
   }
   // A fragment: rebuild it from any K others (the shared Reed-Solomon code, as readers do).
   const int k = static_cast<int>(pg.pool->data_chunks());
@@ -249,18 +280,20 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
   int have = 0;
   Status last = Unavailable("fewer than K fragments readable");
   for (uint32_t slot = 0; slot < pg.members.size() && have < k; ++slot) {
-    const NodeInfo* node = address(slot);
-    if (node == nullptr) continue;
+    if (slot == pg.position) continue;
     BlockKey other = key;
     other.set_fragment(slot);
-    auto piece = ReadWhole(node->data_address(), pg, other);
-    if (!piece.ok() || piece->first.size() != fragment_size) {
-      last = piece.ok() ? Status(Code::CORRUPT, "fragment of unexpected size") : piece.status();
-      continue;
+    for (const NodeInfo* node : sources(slot)) {
+      auto piece = ReadWhole(node->data_address(), pg, other);
+      if (!piece.ok() || piece->first.size() != fragment_size) {
+        last = piece.ok() ? Status(Code::CORRUPT, "fragment of unexpected size") : piece.status();
+        continue;
+      }
+      std::memcpy(pieces[slot].data(), piece->first.data(), fragment_size);
+      present[slot] = true;
+      ++have;
+      break;
     }
-    std::memcpy(pieces[slot].data(), piece->first.data(), fragment_size);
-    present[slot] = true;
-    ++have;
   }
   if (have < k) {
     return last.WithContext(fmt::format("rebuild fragment {}: {} of {} needed fragments read",
@@ -300,6 +333,9 @@ bool Maintenance::Reconcile(const ClusterMap& map) {
     auto members = placement->Members(info.origin().pool_id(), info.origin().pg());
     if (!members.ok()) continue;  // unknown pool or PG: keep, fsck decides
     if (std::find(members->begin(), members->end(), me) != members->end()) continue;
+    // A PG moving off this node: its new members may still lack what this copy holds.
+    auto from = placement->MovingFrom(info.origin().pool_id(), info.origin().pg());
+    if (!from.ok() || std::find(from->begin(), from->end(), me) != from->end()) continue;
     GLOG_INFO("event=reclaim_left_pg slice={} block={} pool={} pg={}", info.key().slice_id(),
               info.key().block_index(), info.origin().pool_id(), info.origin().pg());
     if (store_->Delete(info.key()).ok()) M().reclaimed.Add();

@@ -3,7 +3,9 @@
 //   PG -> blocks index and fetch every block it lacks from another member (CRC-checked),
 //   throttled; progress goes out with the heartbeat;
 // - reconcile: ask the metanode which stored slices are dead (collected while this node was
-//   away) and delete them; drop blocks of PGs it no longer serves once the cluster is healthy;
+//   away) and delete them; drop blocks of PGs it no longer serves once the cluster is healthy
+//   (never those of a PG still moving off this node: writers and readers use it until the move
+//   completes);
 // - scrub: re-read every block at a bounded rate and verify its CRCs; a corrupt copy is
 //   reported, deleted and rebuilt by the next repair pass.
 #pragma once
@@ -62,6 +64,9 @@ class Maintenance {
     uint64_t epoch = 0;
     std::vector<uint32_t> members;
     uint32_t position = 0;  // this node's slot
+    // While the PG moves: the previous member of each slot (placement::kNoNode where none);
+    // they hold the data the new members are filling in. Empty otherwise.
+    std::vector<uint32_t> from;
     const std::map<uint32_t, const NodeInfo*>* nodes = nullptr;
   };
   // Whether this node should hold `b`, and under which key.

@@ -309,6 +309,9 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kSetNodeState:
       status = ApplySetNodeState(ctx, &reply);
       break;
+    case Operation::kCompleteMoves:
+      status = ApplyCompleteMoves(ctx, &reply);
+      break;
     case Operation::kReapIntents:
       status = ApplyReapIntents(ctx, &reply);
       break;

@@ -124,4 +124,25 @@ Status ApplySetNodeState(Ctx& ctx, OpReply* reply) {
   return BumpClusterMap(ctx);
 }
 
+Status ApplyCompleteMoves(Ctx& ctx, OpReply*) {
+  ClusterRecord cluster;
+  auto found = ctx.txn.GetRecord(Cf::kSystem, kClusterKey, &cluster);
+  GRANARY_TRY(found);
+  if (!*found || cluster.placement().empty()) return Status::Ok();
+  std::vector<PgMove> moves;
+  for (const PgMoveRef& m : ctx.op.complete_moves().moves()) {
+    moves.push_back({m.pool_id(), m.pg(), m.move_epoch()});
+  }
+  const uint64_t epoch = cluster.epoch() + 1;
+  auto placement = ctx.mapper.CompleteMoves(epoch, cluster.placement(), moves);
+  GRANARY_TRY(placement);
+  // Every listed PG moved again (or completed) since the caller looked: nothing to publish.
+  if (!*placement) return Status::Ok();
+  cluster.set_format(kFormat);
+  cluster.set_epoch(epoch);
+  cluster.set_placement(**placement);
+  ctx.txn.PutRecord(Cf::kSystem, kClusterKey, cluster);
+  return Status::Ok();
+}
+
 }  // namespace granary::metanode

@@ -123,5 +123,6 @@ Status ApplyBucketGrant(Ctx& ctx, OpReply* reply);
 Status ApplyBootstrap(Ctx& ctx, OpReply* reply);
 Status ApplyRegister(Ctx& ctx, OpReply* reply);
 Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
+Status ApplyCompleteMoves(Ctx& ctx, OpReply* reply);
 
 }  // namespace granary::metanode

@@ -226,6 +226,52 @@ TYPED_TEST(CatalogTest, SilentDatanodeIsMarkedDownAndBackUpOnHeartbeat) {
   EXPECT_CODE(this->core_->Heartbeat(hb), Code::NOT_FOUND);
 }
 
+// A join moves PGs onto the newcomer; the moves complete (one new epoch, previous lists
+// dropped) only once the newcomer reports a complete repair pass at the move's epoch.
+TYPED_TEST(CatalogTest, JoinMovesCompleteOnlyAfterTheNewMemberRepaired) {
+  std::vector<uint32_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = this->Register("uuid-" + std::to_string(i), "h" + std::to_string(i));
+    ASSERT_OK(r);
+    ids.push_back(r->node_id());
+  }
+  EXPECT_EQ(this->core_->ClusterStatus()->pgs_moving(), 0u);
+  auto joined = this->Register("uuid-new", "h-new");
+  ASSERT_OK(joined);
+  auto status = this->core_->ClusterStatus();
+  ASSERT_OK(status);
+  ASSERT_GT(status->pgs_moving(), 0u);
+  EXPECT_FALSE(status->healthy());
+  const uint64_t move_epoch = status->epoch();
+
+  auto heartbeat = [&](uint32_t id, uint64_t repaired) {
+    HeartbeatRequest hb;
+    hb.set_node_id(id);
+    hb.set_healthy(true);
+    hb.set_repair_epoch(repaired);
+    ASSERT_OK(this->core_->Heartbeat(hb));
+  };
+  for (uint32_t id : ids) heartbeat(id, move_epoch);
+  // No report from the newcomer, then one from before the move: the PGs keep moving.
+  this->core_->Housekeep();
+  EXPECT_EQ(this->core_->ClusterStatus()->pgs_moving(), status->pgs_moving());
+  heartbeat(joined->node_id(), move_epoch - 1);
+  this->core_->Housekeep();
+  EXPECT_EQ(this->core_->ClusterStatus()->pgs_moving(), status->pgs_moving());
+  EXPECT_EQ(this->core_->ClusterStatus()->epoch(), move_epoch);
+
+  heartbeat(joined->node_id(), move_epoch);
+  this->core_->Housekeep();
+  auto done = this->core_->ClusterStatus();
+  EXPECT_EQ(done->pgs_moving(), 0u);
+  EXPECT_EQ(done->epoch(), move_epoch + 1);
+  auto map = this->core_->GetClusterMap(0);
+  auto placement = placement::PlacementMap::Deserialize(map->placement());
+  ASSERT_OK(placement);
+  EXPECT_EQ(placement->MovingPgs(), 0u);
+  EXPECT_EQ(placement->epoch(), move_epoch + 1);
+}
+
 TYPED_TEST(CatalogTest, BackupWritesCheckpoint) {
   if (TypeParam::kInMemory) GTEST_SKIP() << "checkpoints need a file system";
   ASSERT_OK(this->Create(this->root_, "f"));

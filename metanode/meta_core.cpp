@@ -199,6 +199,7 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
       if (degraded) reply.set_pgs_degraded(reply.pgs_degraded() + 1);
     }
   }
+  if (placement.ok()) reply.set_pgs_moving(placement->MovingPgs());
   for (auto& n : *map->mutable_nodes()) *reply.add_nodes() = std::move(n);
   uint64_t garbage = 0;
   GRANARY_TRY(Snapshot()->Scan(Cf::kSystem, kGarbagePrefix, "", false,
@@ -217,8 +218,8 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
     reply.set_repair_pending(reply.repair_pending() + l.repair_pending);
     if (l.repair_epoch < reply.epoch()) reply.set_nodes_repairing(reply.nodes_repairing() + 1);
   }
-  reply.set_healthy(reply.pgs_degraded() == 0 && reply.repair_pending() == 0 &&
-                    reply.nodes_repairing() == 0);
+  reply.set_healthy(reply.pgs_degraded() == 0 && reply.pgs_moving() == 0 &&
+                    reply.repair_pending() == 0 && reply.nodes_repairing() == 0);
   return reply;
 }
 
@@ -331,7 +332,54 @@ void MetaCore::Housekeep() {
     op.mutable_set_node_state()->set_state(state);
     Mutate(std::move(op));
   }
+  CompleteReadyMoves();
   CollectGarbage();
+}
+
+void MetaCore::CompleteReadyMoves() {
+  auto snapshot = Snapshot();
+  auto cluster = QueryCluster(*snapshot);
+  if (!cluster.ok() || cluster->placement().empty()) return;
+  auto map = placement::PlacementMap::Deserialize(cluster->placement());
+  if (!map.ok() || map->MovingPgs() == 0) return;
+  auto nodes = QueryNodes(*snapshot);
+  if (!nodes.ok()) return;
+  // A filling member holds every block of the PG once it is up and has finished a repair pass
+  // at a map no older than the move: that pass walked the PG's index with it as a member, and
+  // everything committed since was written to it directly (writers use the dual set).
+  std::map<uint32_t, uint64_t> repaired;
+  {
+    std::lock_guard lock(mu_);
+    for (const NodeInfo& n : *nodes) {
+      auto it = liveness_.find(n.id());
+      if (n.state() == UP && it != liveness_.end()) repaired[n.id()] = it->second.repair_epoch;
+    }
+  }
+  Operation op;
+  CompleteMovesOp& done = *op.mutable_complete_moves();
+  for (const PoolSpec& pool : map->pools()) {
+    for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
+      auto move_epoch = map->MoveEpoch(pool.id(), pg);
+      if (!move_epoch.ok() || *move_epoch == 0) continue;
+      bool ready = true;
+      for (uint32_t id : map->FillingMembers(pool.id(), pg)) {
+        auto it = repaired.find(id);
+        ready = ready && it != repaired.end() && it->second >= *move_epoch;
+      }
+      if (!ready) continue;
+      PgMoveRef& ref = *done.add_moves();
+      ref.set_pool_id(pool.id());
+      ref.set_pg(pg);
+      ref.set_move_epoch(*move_epoch);
+    }
+  }
+  if (done.moves_size() == 0) return;
+  GLOG_INFO("event=pg_moves_completed count={} of={} epoch={}", done.moves_size(), map->MovingPgs(),
+            cluster->epoch());
+  OpReply reply = Mutate(std::move(op));
+  if (reply.code() != Code::OK) {
+    GLOG_WARN("event=pg_moves_complete_failed error=\"{}\"", reply.message());
+  }
 }
 
 void MetaCore::HousekeepingLoop() {

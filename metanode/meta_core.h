@@ -24,9 +24,9 @@ struct MetaCoreOptions {
   std::string data_dir;    // RocksDB lives in data_dir/db, the secret key beside it
   bool in_memory = false;  // tests: RocksDB in a memory Env, key in memory
   std::string default_pool = "default";
-  int64_t lease_ms = 60000;        // allocation intent lease
-  int64_t reap_grace_ms = 60000;   // an expired intent is reaped this long after its lease
-  int64_t down_after_ms = 30000;   // a datanode silent this long is marked down
+  int64_t lease_ms = 60000;       // allocation intent lease
+  int64_t reap_grace_ms = 60000;  // an expired intent is reaped this long after its lease
+  int64_t down_after_ms = 30000;  // a datanode silent this long is marked down
   // A down datanode silent this long is marked out: its PGs are remapped and repaired elsewhere.
   int64_t out_after_ms = 10 * 60 * 1000;
   // An unreferenced slice's blocks are deleted this long after it lost its last reference
@@ -76,6 +76,9 @@ class MetaCore {
   // Deletes the blocks of slices unreferenced for the grace period on every up datanode, then
   // drops their records (collector.cpp).
   void CollectGarbage();
+  // Completes the PG moves whose filling members finished a repair pass at or after the move's
+  // epoch: one operation, one new map epoch (docs/maintenance.md "PG moves").
+  void CompleteReadyMoves();
 
   int64_t NowMs() const;
   Store& store() { return *store_; }

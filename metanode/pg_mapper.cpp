@@ -42,6 +42,20 @@ class PlacementPgMapper : public PgMapper {
     return partial->Serialize();
   }
 
+  Result<std::optional<std::string>> CompleteMoves(
+      uint64_t epoch, std::string_view previous, const std::vector<PgMove>& moves) const override {
+    auto base = placement::PlacementMap::Deserialize(previous);
+    if (!base.ok()) return base.status().WithContext("complete PG moves");
+    std::vector<placement::MoveRef> refs;
+    refs.reserve(moves.size());
+    for (const PgMove& m : moves) refs.push_back({m.pool, m.pg, m.move_epoch});
+    uint64_t completed = 0;
+    auto map = base->CompleteMoves(refs, std::max<uint64_t>(epoch, base->epoch() + 1), &completed);
+    if (!map.ok()) return map.status().WithContext("complete PG moves");
+    if (completed == 0) return std::optional<std::string>();
+    return std::optional<std::string>(map->Serialize());
+  }
+
   Result<Layout> WriterLocalLayout(std::string_view placement, uint32_t pool, std::string_view host,
                                    uint32_t block_size, uint32_t stripe_width,
                                    uint64_t seed) const override {

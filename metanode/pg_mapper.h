@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,13 @@
 #include "granary/types.pb.h"
 
 namespace granary::metanode {
+
+// A PG move to complete: (pool, pg) and the epoch its move started.
+struct PgMove {
+  uint32_t pool = 0;
+  uint32_t pg = 0;
+  uint64_t move_epoch = 0;
+};
 
 class PgMapper {
  public:
@@ -23,6 +31,12 @@ class PgMapper {
   virtual Result<std::string> Compute(uint64_t epoch, const std::vector<PoolSpec>& pools,
                                       const std::vector<NodeInfo>& nodes,
                                       std::string_view previous) const = 0;
+
+  // The map `previous` at `epoch` with the listed moves completed (their previous member lists
+  // dropped, their PG epochs bumped). nullopt when none of them is still moving at its listed
+  // move epoch (nothing to publish). Pure, like Compute.
+  virtual Result<std::optional<std::string>> CompleteMoves(
+      uint64_t epoch, std::string_view previous, const std::vector<PgMove>& moves) const = 0;
 
   // The layout of a new file written from `host` in a writer-local pool (DESIGN §2 GPU
   // locality): explicit PGs whose primary / fragment 0 is on that host, read from the serialised

@@ -40,6 +40,12 @@ class MapBuilder {
   static void OrderMembers(const PoolSpec& spec, PgIndex pg, std::span<const Node> nodes,
                            std::span<const uint32_t> previous, std::span<uint32_t> slots);
 
+  // After `now`'s members were recomputed from `old` (same shape and PG count, or null for a
+  // fresh placement): PGs whose holders changed start (or keep) a move from the list that held
+  // their data; PGs back on that list stop moving. `node_index` is the new map's node table.
+  static void TrackMoves(const PoolSpec& spec, const PoolMap* old, PoolMap& now,
+                         const std::unordered_map<NodeId, uint32_t>& node_index, Epoch epoch);
+
   static PlacementMap& Index(PlacementMap& map) {
     map.Index();
     return map;

@@ -416,9 +416,60 @@ Result<PlacementMap> MapBuilder::Update(const PlacementMap& previous,
       GRANARY_TRY(moved);
       changed = changed || *moved > 0;
     }
+    TrackMoves(spec, ctx.previous != nullptr ? old_map : nullptr, pool, node_index, epoch);
   }
   if (!changed && options.epoch == 0) return previous;  // nothing to publish
   return MapBuilder::Index(map);
+}
+
+namespace {
+
+// Whether two member lists hold the same data: the same slots for EC pools (slot i is fragment
+// i), the same set for replicated ones (reordering a chain moves no data).
+bool SameHolders(bool erasure_coded, std::span<const NodeId> a, std::span<const NodeId> b) {
+  if (erasure_coded) return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  std::array<NodeId, kMaxWidth> x{}, y{};
+  std::copy(a.begin(), a.end(), x.begin());
+  std::copy(b.begin(), b.end(), y.begin());
+  std::sort(x.begin(), x.begin() + a.size());
+  std::sort(y.begin(), y.begin() + b.size());
+  return a.size() == b.size() && std::equal(x.begin(), x.begin() + a.size(), y.begin());
+}
+
+}  // namespace
+
+void MapBuilder::TrackMoves(const PoolSpec& spec, const PoolMap* old, PoolMap& now,
+                            const std::unordered_map<NodeId, uint32_t>& node_index, Epoch epoch) {
+  const uint32_t pg_count = spec.pg_count();
+  const size_t w = now.width;
+  std::vector<Epoch> move_epochs(pg_count, 0);
+  std::vector<NodeId> from(pg_count * w, kNoNode);
+  // A split or a reshape re-places the data wholesale; it is not tracked as a move.
+  if (old != nullptr && old->width == w && old->pg_epochs.size() == pg_count) {
+    const bool ec = internal::IsErasureCoded(spec);
+    for (PgIndex pg = 0; pg < pg_count; ++pg) {
+      const size_t at = static_cast<size_t>(pg) * w;
+      std::span<const NodeId> cur(now.members.data() + at, w);
+      std::span<const NodeId> prev(old->members.data() + at, w);
+      const bool was_moving = !old->move_epochs.empty() && old->move_epochs[pg] != 0;
+      // The list that holds the PG's data: the previous members, or, while a move is still
+      // filling its new members, the list that move started from.
+      std::span<const NodeId> holders =
+          was_moving ? std::span<const NodeId>(old->from.data() + at, w) : prev;
+      if (SameHolders(ec, holders, cur)) {
+        if (was_moving) now.pg_epochs[pg] = epoch;  // moved back: the dual write set is gone
+        continue;
+      }
+      const bool same_members = std::equal(cur.begin(), cur.end(), prev.begin(), prev.end());
+      move_epochs[pg] = was_moving && same_members ? old->move_epochs[pg] : epoch;
+      if (move_epochs[pg] == epoch) now.pg_epochs[pg] = epoch;
+      for (size_t s = 0; s < w; ++s) {
+        from[at + s] = node_index.contains(holders[s]) ? holders[s] : kNoNode;
+      }
+    }
+  }
+  now.move_epochs = std::move(move_epochs);
+  now.from = std::move(from);
 }
 
 // ---- PlacementMap -----------------------------------------------------------------------------
@@ -457,6 +508,8 @@ Result<PlacementMap> PlacementMap::Balance(double tolerance, uint64_t max_moves,
                                      true);
     if (!n.ok()) return n.status().WithContext("balance");
     moved += *n;
+    MapBuilder::TrackMoves(specs_[p], &pool_maps_[p], map.pool_maps_[p], map.node_index_,
+                           map.epoch_);
     if (max_moves != 0 && moved >= max_moves) break;
   }
   if (moved == 0 && epoch == 0) return *this;
@@ -519,6 +572,72 @@ Result<Epoch> PlacementMap::PgEpoch(PoolId pool, PgIndex pg) const {
   return pool_maps_[it->second].pg_epochs[pg];
 }
 
+Result<std::span<const NodeId>> PlacementMap::MovingFrom(PoolId pool, PgIndex pg) const {
+  auto members = Members(pool, pg);  // validates pool and pg
+  GRANARY_TRY(members);
+  const PoolMap& map = *FindPoolMap(pool);
+  if (map.move_epochs.empty() || map.move_epochs[pg] == 0) return std::span<const NodeId>();
+  return std::span<const NodeId>(map.from.data() + static_cast<size_t>(pg) * map.width, map.width);
+}
+
+Result<Epoch> PlacementMap::MoveEpoch(PoolId pool, PgIndex pg) const {
+  auto members = Members(pool, pg);
+  GRANARY_TRY(members);
+  const PoolMap& map = *FindPoolMap(pool);
+  return map.move_epochs.empty() ? 0 : map.move_epochs[pg];
+}
+
+uint64_t PlacementMap::MovingPgs() const {
+  uint64_t n = 0;
+  for (const PoolMap& map : pool_maps_) {
+    n += std::count_if(map.move_epochs.begin(), map.move_epochs.end(),
+                       [](Epoch e) { return e != 0; });
+  }
+  return n;
+}
+
+std::vector<NodeId> PlacementMap::FillingMembers(PoolId pool, PgIndex pg) const {
+  auto members = Members(pool, pg);
+  auto from = MovingFrom(pool, pg);
+  std::vector<NodeId> filling;
+  if (!members.ok() || !from.ok() || from->empty()) return filling;
+  const PoolSpec* spec = FindPool(pool);
+  const bool ec = internal::IsErasureCoded(*spec);
+  for (size_t s = 0; s < members->size(); ++s) {
+    const NodeId id = (*members)[s];
+    const bool holds = ec ? (*from)[s] == id : Contains(*from, id);
+    if (!holds) filling.push_back(id);
+  }
+  return filling;
+}
+
+Result<PlacementMap> PlacementMap::CompleteMoves(std::span<const MoveRef> moves, Epoch epoch,
+                                                 uint64_t* completed) const {
+  if (epoch != 0 && epoch <= epoch_) {
+    return InvalidArgument(
+        fmt::format("complete moves: epoch {} is not after the current epoch {}", epoch, epoch_));
+  }
+  PlacementMap map = *this;
+  map.epoch_ = epoch != 0 ? epoch : epoch_ + 1;
+  uint64_t n = 0;
+  for (const MoveRef& ref : moves) {
+    auto it = map.pool_index_.find(ref.pool);
+    if (it == map.pool_index_.end() || ref.pg >= map.specs_[it->second].pg_count()) continue;
+    PoolMap& pool = map.pool_maps_[it->second];
+    if (pool.move_epochs.empty() || ref.move_epoch == 0 ||
+        pool.move_epochs[ref.pg] != ref.move_epoch) {
+      continue;
+    }
+    pool.move_epochs[ref.pg] = 0;
+    std::fill_n(pool.from.begin() + static_cast<ptrdiff_t>(ref.pg) * pool.width, pool.width,
+                kNoNode);
+    pool.pg_epochs[ref.pg] = map.epoch_;
+    ++n;
+  }
+  if (completed != nullptr) *completed = n;
+  return map;
+}
+
 std::vector<NodeId> PlacementMap::OrderByDistance(std::span<const NodeId> members,
                                                   const Location& reader) const {
   std::vector<std::pair<int, NodeId>> keyed;
@@ -564,7 +683,9 @@ bool PlacementMap::operator==(const PlacementMap& other) const {
   for (size_t p = 0; p < specs_.size(); ++p) {
     if (!SameSpec(specs_[p], other.specs_[p]) ||
         pool_maps_[p].members != other.pool_maps_[p].members ||
-        pool_maps_[p].pg_epochs != other.pool_maps_[p].pg_epochs) {
+        pool_maps_[p].pg_epochs != other.pool_maps_[p].pg_epochs ||
+        pool_maps_[p].move_epochs != other.pool_maps_[p].move_epochs ||
+        pool_maps_[p].from != other.pool_maps_[p].from) {
       return false;
     }
   }

@@ -25,8 +25,16 @@
 // - Locality: writer-local layouts pick PGs by primary (stripe.h, WriterLocalLayout); in a
 //   prefer-gpu replicated pool the primary is a member on a gpu=true host whenever the PG has
 //   one (reordering moves no data; EC pools keep fragment order). Readers use OrderByDistance.
-// - Epochs: the map has an epoch; each PG has the epoch at which its ordered member list last
-//   changed. A datanode rejects a write whose PG epoch is older than its own (StaleEpoch).
+// - Epochs: the map has an epoch; each PG has the epoch at which its ordered member list (or
+//   its move state) last changed. A datanode rejects a write whose PG epoch is older than its
+//   own (StaleEpoch).
+// - Moves (docs/maintenance.md "PG moves"): when Update or Balance changes which datanodes hold
+//   a PG, the PG keeps the member list that held its data (MovingFrom) and the epoch the move
+//   started (MoveEpoch). Writers write to both sets, readers prefer the previous one, and
+//   previous members keep their copies until CompleteMoves drops the previous list (the
+//   metanode calls it once the new members report a complete repair pass at the move's epoch).
+//   A PG that moves again before completing keeps the list of the first move (the one that holds
+//   everything); a move back onto that list cancels the move.
 //
 // Thread safety: a PlacementMap is immutable after construction; concurrent reads are safe.
 #pragma once
@@ -48,6 +56,17 @@ using NodeId = uint32_t;
 using PoolId = uint32_t;
 using PgIndex = uint32_t;
 using Epoch = uint64_t;
+
+// An empty slot in a MovingFrom list (a previous member no longer in the node table).
+inline constexpr NodeId kNoNode = 0xFFFFFFFFu;
+
+// One PG whose move the metanode wants to complete, named with the move's start epoch so that a
+// PG that moved again meanwhile is left alone.
+struct MoveRef {
+  PoolId pool = 0;
+  PgIndex pg = 0;
+  Epoch move_epoch = 0;
+};
 
 enum class NodeState : uint8_t { kUp = 0, kDown = 1, kOut = 2 };
 
@@ -143,8 +162,27 @@ class PlacementMap {
   // Ordered members of a PG: primary / fragment 0 first. NotFound for an unknown pool,
   // InvalidArgument for pg >= pg_count. The span lives as long as the map.
   Result<std::span<const NodeId>> Members(PoolId pool, PgIndex pg) const;
-  // Epoch at which the PG's member list last changed.
+  // Epoch at which the PG's member list (or move state) last changed.
   Result<Epoch> PgEpoch(PoolId pool, PgIndex pg) const;
+
+  // While the PG moves: the ordered member list that held its data when the move started
+  // (slot i = fragment i for EC pools; kNoNode for a member that left the node table). Empty
+  // when the PG is not moving. Errors as Members.
+  Result<std::span<const NodeId>> MovingFrom(PoolId pool, PgIndex pg) const;
+  // Epoch the PG's current move started at; 0 when it is not moving.
+  Result<Epoch> MoveEpoch(PoolId pool, PgIndex pg) const;
+  // PGs moving in every pool.
+  uint64_t MovingPgs() const;
+  // Members of the PG that are filling: in Members but not holding the data yet (replicated:
+  // not in MovingFrom; EC: a slot whose MovingFrom entry is another node). Empty when not moving.
+  std::vector<NodeId> FillingMembers(PoolId pool, PgIndex pg) const;
+
+  // The next map (epoch as in UpdateOptions, 0 = +1) with the listed moves completed: their
+  // previous member lists dropped and their PG epochs set to the new epoch (so writers still on
+  // the dual set refresh). A ref whose PG is not moving, or moved again since (another
+  // move_epoch), is skipped; `completed` (optional) counts the others.
+  Result<PlacementMap> CompleteMoves(std::span<const MoveRef> moves, Epoch epoch = 0,
+                                     uint64_t* completed = nullptr) const;
 
   // `members` ordered nearest first for a reader at `reader`: up nodes before down/out/unknown
   // ones, then by Distance (same host < rack < zone < elsewhere), then in the given order (so the
@@ -179,6 +217,10 @@ class PlacementMap {
     uint32_t width = 0;
     std::vector<NodeId> members;  // pg_count * width, each PG's ordered list
     std::vector<Epoch> pg_epochs;
+    // Moves: per PG the epoch its move started (0 = not moving) and, pg-major like `members`,
+    // the previous member list while moving (kNoNode otherwise).
+    std::vector<Epoch> move_epochs;
+    std::vector<NodeId> from;
     // host -> PGs whose Members()[0] is on that host (ascending); rebuilt by Index().
     std::unordered_map<std::string, std::vector<PgIndex>> primaries_by_host;
   };

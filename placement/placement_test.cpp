@@ -229,6 +229,97 @@ TEST(PlacementMapTest, EpochsChangeOnlyWhereMembersChange) {
   EXPECT_EQ(map.Members(1, 512).status().code(), Code::INVALID_ARGUMENT);
 }
 
+// A join starts a move on every PG whose holders change: the PG keeps the list that holds its
+// data until CompleteMoves; a second change meanwhile keeps that first list.
+TEST(MoveTest, JoinMovesKeepThePreviousMembersUntilCompleted) {
+  std::vector<Node> nodes = Cluster(1, 1, 4, 1);
+  const std::vector<PoolSpec> pools = {Replicated(1, 3, DOMAIN_DATANODE, 64),
+                                       Erasure(2, 2, 1, DOMAIN_DATANODE, 32)};
+  PlacementMap map = BuildOrDie(nodes, pools);
+  EXPECT_EQ(map.MovingPgs(), 0u);
+  Node joined = nodes.back();
+  joined.id = 1000;
+  joined.location.host = "joined";
+  nodes.push_back(joined);
+  auto next = map.Update(nodes);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  uint64_t moving = 0;
+  std::vector<MoveRef> refs;
+  for (const PoolSpec& pool : pools) {
+    for (PgIndex pg = 0; pg < pool.pg_count(); ++pg) {
+      const auto before = MembersOf(map, pool.id(), pg);
+      const auto after = MembersOf(*next, pool.id(), pg);
+      auto from = next->MovingFrom(pool.id(), pg);
+      ASSERT_TRUE(from.ok());
+      std::set<NodeId> a(before.begin(), before.end()), b(after.begin(), after.end());
+      if (a == b) {
+        EXPECT_TRUE(from->empty()) << "pg " << pg;
+        EXPECT_TRUE(next->FillingMembers(pool.id(), pg).empty());
+        continue;
+      }
+      ++moving;
+      EXPECT_EQ(std::vector<NodeId>(from->begin(), from->end()), before) << "pg " << pg;
+      EXPECT_EQ(*next->MoveEpoch(pool.id(), pg), next->epoch());
+      EXPECT_EQ(*next->PgEpoch(pool.id(), pg), next->epoch());
+      EXPECT_EQ(next->FillingMembers(pool.id(), pg), std::vector<NodeId>{1000});
+      refs.push_back({pool.id(), pg, *next->MoveEpoch(pool.id(), pg)});
+    }
+  }
+  EXPECT_GT(moving, 0u);
+  EXPECT_EQ(next->MovingPgs(), moving);
+
+  // The state survives serialisation, and a later unrelated update keeps it.
+  auto back = PlacementMap::Deserialize(next->Serialize());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == *next);
+  nodes[0].used_bytes = 1;  // a change that moves nothing
+  auto later = back->Update(nodes);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->MovingPgs(), moving);
+  EXPECT_EQ(*later->MoveEpoch(refs[0].pool, refs[0].pg), refs[0].move_epoch);
+
+  // A stale ref (another move epoch) is skipped; the right ones complete and bump PG epochs.
+  uint64_t completed = 0;
+  std::vector<MoveRef> stale = {{refs[0].pool, refs[0].pg, refs[0].move_epoch + 7}};
+  auto none = later->CompleteMoves(stale, 0, &completed);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(completed, 0u);
+  auto done = later->CompleteMoves(refs, 0, &completed);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(completed, moving);
+  EXPECT_EQ(done->MovingPgs(), 0u);
+  EXPECT_EQ(done->epoch(), later->epoch() + 1);
+  EXPECT_EQ(*done->PgEpoch(refs[0].pool, refs[0].pg), done->epoch());
+  EXPECT_EQ(MembersOf(*done, refs[0].pool, refs[0].pg),
+            MembersOf(*later, refs[0].pool, refs[0].pg));
+}
+
+TEST(MoveTest, SecondChangeDuringAMoveKeepsTheFirstListAndMovingBackCancels) {
+  std::vector<Node> nodes = Cluster(1, 1, 5, 1);
+  PlacementMap map = BuildOrDie(nodes, {Replicated(1, 3, DOMAIN_DATANODE, 128)});
+  std::vector<Node> out = nodes;
+  out[4].state = NodeState::kOut;
+  auto first = map.Update(out);
+  ASSERT_TRUE(first.ok());
+  ASSERT_GT(first->MovingPgs(), 0u);
+  // The node comes back: PGs that return to their first list stop moving; a PG still moving
+  // keeps the list from before the first change.
+  auto second = first->Update(nodes);
+  ASSERT_TRUE(second.ok());
+  for (PgIndex pg = 0; pg < 128; ++pg) {
+    auto from = second->MovingFrom(1, pg);
+    ASSERT_TRUE(from.ok());
+    auto original = MembersOf(map, 1, pg);
+    auto now = MembersOf(*second, 1, pg);
+    std::set<NodeId> a(original.begin(), original.end()), b(now.begin(), now.end());
+    if (a == b) {
+      EXPECT_TRUE(from->empty()) << "pg " << pg;
+    } else {
+      EXPECT_EQ(std::vector<NodeId>(from->begin(), from->end()), original) << "pg " << pg;
+    }
+  }
+}
+
 TEST(PlacementMapTest, DoublingPgCountSplitsOntoTheParentsMembers) {
   const std::vector<Node> nodes = Cluster(1, 2, 5, 2);
   PlacementMap map = BuildOrDie(nodes, {Replicated(1, 3, DOMAIN_HOST, 128)});
@@ -430,10 +521,10 @@ TEST(SerializeTest, RejectsCorruptTruncatedAndFutureInput) {
     EXPECT_EQ(PlacementMap::Deserialize(damaged).status().code(), Code::CORRUPT) << "at " << at;
   }
   std::string future = bytes;
-  future[4] = 2;
+  future[4] = 3;
   auto status = PlacementMap::Deserialize(future).status();
   EXPECT_EQ(status.code(), Code::INVALID_ARGUMENT);
-  EXPECT_NE(status.message().find("version 2"), std::string::npos) << status.ToString();
+  EXPECT_NE(status.message().find("version 3"), std::string::npos) << status.ToString();
   EXPECT_EQ(PlacementMap::Deserialize(bytes + "x").status().code(), Code::CORRUPT);
 }
 

@@ -6,7 +6,10 @@
 //            f64 weight (IEEE-754, little-endian), varint used bytes, varint capacity bytes,
 //            varint label count, (str key, str value)*
 //   pool   = str PoolSpec (protobuf, deterministic), varint width, then per PG:
-//            varint (map epoch - PG epoch), width x varint node-table index
+//            varint (map epoch - PG epoch) * 2 + moving, width x varint node-table index,
+//            and when moving: varint (map epoch - move epoch), width x varint (index + 1, 0 for
+//            none) of the previous members
+//   (format 1: varint (map epoch - PG epoch), no moves)
 //   str    = varint length, bytes
 // Members are node-table indices, so a 10,000-node map spends two bytes per member.
 // Hand-written rather than a .proto message: the byte layout is small, lets the whole map carry
@@ -27,7 +30,7 @@ namespace granary::placement {
 namespace {
 
 constexpr char kMagic[4] = {'G', 'R', 'P', 'M'};
-constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kFormatVersion = 2;
 
 class Writer {
  public:
@@ -164,9 +167,17 @@ std::string MapBuilder::Serialize(const PlacementMap& map) {
     w.Str(DeterministicBytes(map.specs_[p]));
     w.Varint(pool.width);
     for (PgIndex pg = 0; pg < map.specs_[p].pg_count(); ++pg) {
-      w.Varint(map.epoch_ - pool.pg_epochs[pg]);
+      const bool moving = !pool.move_epochs.empty() && pool.move_epochs[pg] != 0;
+      w.Varint((map.epoch_ - pool.pg_epochs[pg]) * 2 + (moving ? 1 : 0));
       for (size_t s = 0; s < pool.width; ++s) {
         w.Varint(map.node_index_.at(pool.members[static_cast<size_t>(pg) * pool.width + s]));
+      }
+      if (!moving) continue;
+      w.Varint(map.epoch_ - pool.move_epochs[pg]);
+      for (size_t s = 0; s < pool.width; ++s) {
+        const NodeId id = pool.from[static_cast<size_t>(pg) * pool.width + s];
+        auto it = map.node_index_.find(id);
+        w.Varint(it == map.node_index_.end() ? 0 : it->second + 1);
       }
     }
   }
@@ -259,8 +270,12 @@ Result<PlacementMap> MapBuilder::Deserialize(std::string_view bytes) {
     }
     pool.members.resize(static_cast<size_t>(pg_count) * *width);
     pool.pg_epochs.resize(pg_count);
+    pool.move_epochs.assign(pg_count, 0);
+    pool.from.assign(static_cast<size_t>(pg_count) * *width, kNoNode);
     for (PgIndex pg = 0; pg < pg_count && r.ok(); ++pg) {
-      const uint64_t age = r.Varint("PG epoch");
+      uint64_t age = r.Varint("PG epoch");
+      const bool moving = version >= 2 && (age & 1) != 0;
+      if (version >= 2) age >>= 1;
       if (age > map.epoch_)
         r.Fail(fmt::format("pool {} PG {}: epoch after the map's", spec.id(), pg));
       pool.pg_epochs[pg] = map.epoch_ - age;
@@ -276,6 +291,22 @@ Result<PlacementMap> MapBuilder::Deserialize(std::string_view bytes) {
         if (std::find(out, out + s, out[s]) != out + s) {
           r.Fail(fmt::format("pool {} PG {}: datanode {} listed twice", spec.id(), pg, out[s]));
         }
+      }
+      if (!moving || !r.ok()) continue;
+      const uint64_t move_age = r.Varint("move epoch");
+      if (move_age >= map.epoch_) {
+        r.Fail(fmt::format("pool {} PG {}: move epoch not before the map's", spec.id(), pg));
+      }
+      pool.move_epochs[pg] = map.epoch_ - move_age;
+      NodeId* from = &pool.from[static_cast<size_t>(pg) * *width];
+      for (size_t s = 0; s < *width && r.ok(); ++s) {
+        const uint64_t index = r.Varint("previous member");
+        if (index > map.nodes_.size()) {
+          r.Fail(fmt::format("pool {} PG {}: previous member index {} outside {} nodes", spec.id(),
+                             pg, index, map.nodes_.size()));
+          break;
+        }
+        from[s] = index == 0 ? kNoNode : map.nodes_[index - 1].id;
       }
     }
     map.specs_.push_back(std::move(spec));

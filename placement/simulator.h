@@ -44,7 +44,6 @@ Result<ChurnResult> MeasureChurn(const PlacementMap& base, const ChurnOptions& o
 // Members of `pool` whose datanode differs between two maps: replicated pools compare member
 // sets, EC pools compare fragment by fragment. `involving` counts the moves onto `onto` or off
 // `off` (pass kNoNode for neither).
-inline constexpr NodeId kNoNode = ~NodeId{0};
 struct MoveCount {
   uint64_t moved = 0;
   uint64_t involving = 0;

@@ -16,21 +16,6 @@ S3Error ErrorFromStatus(const Status& status) {
   return S3Error{m.http_status, std::string(m.s3_code), status.message()};
 }
 
-namespace {
-
-bool IsHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-constexpr std::string_view kStreamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
-constexpr std::string_view kStreamingSignedTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
-constexpr std::string_view kStreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
-
-}  // namespace
-
 std::optional<S3Error> Authenticate(Context& ctx, const Request& req, Identity* id) {
   const std::string* auth = req.headers.Find("authorization");
   std::vector<std::string> signed_headers;
@@ -64,7 +49,7 @@ std::optional<S3Error> Authenticate(Context& ctx, const Request& req, Identity* 
                  "Missing required header for this request: x-amz-content-sha256");
     }
     id->payload_hash = *hash;
-    if (!IsHex64(*hash) && *hash != "UNSIGNED-PAYLOAD" && *hash != kStreamingSigned &&
+    if (!IsSha256Hex(*hash) && *hash != "UNSIGNED-PAYLOAD" && *hash != kStreamingSigned &&
         *hash != kStreamingSignedTrailer && *hash != kStreamingUnsignedTrailer) {
       return Err(400, "InvalidArgument", "x-amz-content-sha256 must be a hash or a known mode");
     }

@@ -9,21 +9,6 @@
 
 namespace granary::s3 {
 
-namespace {
-
-bool IsHex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-constexpr std::string_view kStreamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
-constexpr std::string_view kStreamingSignedTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
-constexpr std::string_view kStreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
-
-}  // namespace
-
 Digest::Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, md, nullptr); }
 Digest::~Digest() { EVP_MD_CTX_free(ctx_); }
 void Digest::Update(const void* data, size_t n) { EVP_DigestUpdate(ctx_, data, n); }
@@ -67,7 +52,7 @@ Body::Body(Request& req, const Identity& id) : req_(req), id_(id), md5_(EVP_md5(
              mode == kStreamingUnsignedTrailer;
   signed_chunks_ = mode == kStreamingSigned || mode == kStreamingSignedTrailer;
   trailer_ = mode == kStreamingSignedTrailer || mode == kStreamingUnsignedTrailer;
-  if (IsHex64(mode)) sha_ = std::make_unique<Digest>(EVP_sha256());
+  if (IsSha256Hex(mode)) sha_ = std::make_unique<Digest>(EVP_sha256());
   if (chunked_) {
     prev_signature_ = id.seed_signature;
     buf_.resize(64 << 10);
@@ -116,17 +101,21 @@ Result<size_t> Body::ReadRaw(std::span<uint8_t> out) {
   return n;
 }
 
+Status Body::Refill() {
+  if (buf_pos_ != buf_end_) return Status::Ok();
+  auto n = req_.raw->ReadSome(std::span<uint8_t>(buf_.data(), buf_.size()));
+  if (!n.ok() || *n == 0) {
+    return Fail(Err(400, "IncompleteBody", "the aws-chunked body ended early"));
+  }
+  buf_pos_ = 0;
+  buf_end_ = *n;
+  return Status::Ok();
+}
+
 Result<std::string> Body::ReadLine() {
   std::string line;
   while (true) {
-    if (buf_pos_ == buf_end_) {
-      auto n = req_.raw->ReadSome(std::span<uint8_t>(buf_.data(), buf_.size()));
-      if (!n.ok() || *n == 0) {
-        return Fail(Err(400, "IncompleteBody", "the aws-chunked body ended early"));
-      }
-      buf_pos_ = 0;
-      buf_end_ = *n;
-    }
+    GRANARY_TRY(Refill());
     char c = static_cast<char>(buf_[buf_pos_++]);
     if (c == '\n') {
       if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -196,14 +185,7 @@ Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
       continue;
     }
     size_t want = std::min<uint64_t>(chunk_left_, out.size() - filled);
-    if (buf_pos_ == buf_end_) {
-      auto n = req_.raw->ReadSome(std::span<uint8_t>(buf_.data(), buf_.size()));
-      if (!n.ok() || *n == 0) {
-        return Fail(Err(400, "IncompleteBody", "the aws-chunked body ended early"));
-      }
-      buf_pos_ = 0;
-      buf_end_ = *n;
-    }
+    GRANARY_TRY(Refill());
     size_t n = std::min(want, buf_end_ - buf_pos_);
     std::memcpy(out.data() + filled, buf_.data() + buf_pos_, n);
     chunk_sha_->Update(buf_.data() + buf_pos_, n);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -37,43 +38,18 @@ Context::Context(GatewayOptions options, std::unique_ptr<client::Client> client,
     : options_(std::move(options)), client_(std::move(client)), objects_(std::move(objects)) {}
 
 Result<std::string> Context::Secret(const std::string& access_key) {
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu_);
-    auto it = secrets_.find(access_key);
-    if (it != secrets_.end() && now - it->second.second < std::chrono::seconds(5)) {
-      return it->second.first;
-    }
-  }
-  auto key = meta().KeyGetSecret(access_key);
-  if (!key.ok()) return key.status();
-  std::lock_guard lock(mu_);
-  if (secrets_.size() > 10000) secrets_.clear();
-  secrets_[access_key] = {key->secret_key(), now};
-  return key->secret_key();
+  return secrets_.Get(access_key, [&]() -> Result<std::string> {
+    auto key = meta().KeyGetSecret(access_key);
+    if (!key.ok()) return key.status();
+    return key->secret_key();
+  });
 }
 
 Result<Bucket> Context::GetBucket(const std::string& name) {
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard lock(mu_);
-    auto it = buckets_.find(name);
-    if (it != buckets_.end() && now - it->second.fetched < std::chrono::seconds(2)) {
-      return it->second.bucket;
-    }
-  }
-  auto b = meta().BucketGet(name);
-  if (!b.ok()) return b.status();
-  std::lock_guard lock(mu_);
-  if (buckets_.size() > 10000) buckets_.clear();
-  buckets_[name] = {*b, now};
-  return *b;
+  return buckets_.Get(name, [&] { return meta().BucketGet(name); });
 }
 
-void Context::ForgetBucket(const std::string& name) {
-  std::lock_guard lock(mu_);
-  buckets_.erase(name);
-}
+void Context::ForgetBucket(const std::string& name) { buckets_.Forget(name); }
 
 std::string HttpDate(int64_t seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
@@ -131,11 +107,42 @@ bool WaitReadable(int fd, int timeout_ms) {
   return r > 0;
 }
 
-// Bytes already read from the socket but not yet handed to us: TLS may have decrypted the next
-// request along with the last one, and the socket then looks idle although a request waits.
-bool Buffered(tcp::socket&) { return false; }
-bool Buffered(beast::ssl_stream<tcp::socket&>& stream) {
-  return SSL_has_pending(stream.native_handle()) == 1;
+// Waits up to `timeout_ms` for the next request on an idle keep-alive connection. Plain TCP:
+// anything not yet parsed is in `buf`, so an empty buffer and a quiet socket mean idle.
+bool WaitForRequest(tcp::socket&, beast::flat_buffer& buf, int fd, int timeout_ms) {
+  return buf.size() > 0 || WaitReadable(fd, timeout_ms);
+}
+
+// TLS: a quiet socket proves nothing. Asio reads up to 17 KiB of records at a time into its own
+// input buffer and OpenSSL's BIO pair, so the request a client sends right behind its handshake
+// (or behind the previous request) can sit there, invisible to poll() and to SSL_has_pending,
+// while the socket stays empty. So read through the TLS layer without blocking, and poll the
+// socket only when OpenSSL itself asks for more bytes (would_block).
+bool WaitForRequest(beast::ssl_stream<tcp::socket&>& stream, beast::flat_buffer& buf, int fd,
+                    int timeout_ms) {
+  if (buf.size() > 0) return true;
+  tcp::socket& socket = beast::get_lowest_layer(stream);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) return false;
+  bool ready = false;
+  while (true) {
+    const size_t n = stream.read_some(buf.prepare(16 << 10), ec);
+    if (!ec) {
+      buf.commit(n);
+      ready = n > 0;
+      if (ready) break;
+      continue;
+    }
+    if (ec != net::error::would_block && ec != net::error::try_again) break;  // EOF, reset
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !WaitReadable(fd, static_cast<int>(left.count()))) break;
+  }
+  beast::error_code ignored;
+  socket.non_blocking(false, ignored);
+  return ready;
 }
 
 template <class Stream>
@@ -244,7 +251,13 @@ void Gateway::Impl::Worker() {
         beast::ssl_stream<tcp::socket&> stream(socket, *ssl);
         beast::error_code ec;
         stream.handshake(net::ssl::stream_base::server, ec);
-        if (!ec) Serve(stream, fd);
+        if (!ec) {
+          Serve(stream, fd);
+          // Say close_notify, so a client can tell our close from a truncation, but never wait
+          // for the peer's: a blocking SSL shutdown reads until the client answers or closes.
+          socket.non_blocking(true, ec);
+          stream.shutdown(ec);
+        }
       } else {
         Serve(socket, fd);
       }
@@ -266,7 +279,7 @@ void Gateway::Impl::Serve(Stream& stream, int fd) {
   beast::flat_buffer buf;
   while (true) {
     // An idle keep-alive connection ends after a minute.
-    if (buf.size() == 0 && !Buffered(stream) && !WaitReadable(fd, 60000)) return;
+    if (!WaitForRequest(stream, buf, fd, 60000)) return;
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(16 << 10);
     // PUT sizes are checked by the handlers. (Boost 1.74 compares against an empty optional as
@@ -349,25 +362,30 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
   std::string op = "unknown";
   Identity id;
   Outcome outcome = S3Error{};
+  const bool expects_continue = req.headers.Get("expect") == "100-continue";
+  bool continued = false;
   if (early) {
     outcome = *early;
   } else if (auto denied = Authenticate(*ctx, req, &id)) {
     outcome = *denied;
   } else {
-    if (req.headers.Get("expect") == "100-continue" && !parser.is_done()) {
+    if (expects_continue && !parser.is_done()) {
       http::response<http::empty_body> cont{http::status::continue_, 11};
       beast::error_code ec;
       http::write(stream, cont, ec);
+      continued = !ec;
     }
     outcome = Dispatch(*ctx, req, id, &op);
   }
 
   beast::error_code ec;
   bool keep_alive = h.keep_alive();
-  // An unread request body would be parsed as the next request: read it away if small.
+  // An unread request body would be parsed as the next request: read it away if small. A
+  // client that asked for 100-continue and got a final answer instead may never send its body
+  // (or send it after its own timeout), so neither wait for it nor guess: close after replying.
   const bool small_rest = !req.has_content_length || req.content_length <= (1 << 20);
-  if (!parser.is_done() && !small_rest) keep_alive = false;
-  if (!parser.is_done() && small_rest) {
+  if (!parser.is_done() && (!small_rest || (expects_continue && !continued))) keep_alive = false;
+  if (keep_alive && !parser.is_done()) {
     std::vector<uint8_t> sink(64 << 10);
     uint64_t drained = 0;
     while (!parser.is_done() && drained < (1 << 20)) {
@@ -479,6 +497,9 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
     impl->ssl->use_certificate_chain_file(options.tls_cert, ec);
     if (!ec) impl->ssl->use_private_key_file(options.tls_key, net::ssl::context::pem, ec);
     if (ec) return InvalidArgument(fmt::format("TLS certificate/key: {}", ec.message()));
+    // No client-initiated renegotiation: besides its known DoS cost, it is the one way a read
+    // makes OpenSSL write, and WaitForRequest reads with the socket non-blocking.
+    SSL_CTX_set_options(impl->ssl->native_handle(), SSL_OP_NO_RENEGOTIATION);
   }
   beast::error_code ec;
   tcp::endpoint ep(net::ip::make_address(listen->host, ec), listen->port);

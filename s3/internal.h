@@ -1,5 +1,5 @@
-// Internal types of the S3 gateway shared by gateway.cpp (HTTP), auth.cpp (SigV4 and request
-// bodies) and ops_*.cpp (the operations). Not a public header.
+// Internal types of the S3 gateway shared by gateway.cpp (HTTP), auth.cpp (SigV4), body.cpp
+// (request bodies), dispatch.cpp (routing) and ops_*.cpp (the operations). Not a public header.
 #pragma once
 
 #include <openssl/evp.h>
@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pugixml.hpp>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@
 #include "common/status.h"
 #include "s3/gateway.h"
 #include "s3/sigv4.h"
+#include "s3/ttl_cache.h"
 
 namespace granary::s3 {
 
@@ -129,6 +131,7 @@ class Body {
   Result<size_t> ReadRaw(std::span<uint8_t> out);
   Result<size_t> ReadChunked(std::span<uint8_t> out);
   Status Fail(S3Error e);
+  Status Refill();                 // the framing lookahead, when used up; IncompleteBody at the end
   Result<std::string> ReadLine();  // from the chunk framing, up to CRLF (bounded)
   Status FinishChecks();
 
@@ -155,11 +158,6 @@ class Body {
   size_t buf_pos_ = 0, buf_end_ = 0;
 };
 
-struct BucketEntry {
-  Bucket bucket;
-  std::chrono::steady_clock::time_point fetched;
-};
-
 // Everything an operation handler uses.
 class Context {
  public:
@@ -179,9 +177,8 @@ class Context {
   GatewayOptions options_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<client::ObjectClient> objects_;
-  std::mutex mu_;
-  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> secrets_;
-  std::map<std::string, BucketEntry> buckets_;
+  TtlCache<std::string> secrets_{std::chrono::seconds(5)};
+  TtlCache<Bucket> buckets_{std::chrono::seconds(2)};
 };
 
 // What a handler sends back. Either `body` (small, in memory) or `stream` (large): `stream` is
@@ -211,5 +208,92 @@ Outcome Dispatch(Context& ctx, Request& req, const Identity& id, std::string* op
 std::string ErrorXml(const S3Error& e, const Request& req);
 std::string HttpDate(int64_t seconds);
 std::string IsoDate(const Timespec& t);
+
+// ---------------------------------------------------------------- shared by the operations
+// (ops_common.cpp unless noted)
+
+// An S3 XML document whose root element carries the S3 namespace.
+class Xml {
+ public:
+  explicit Xml(const char* root_name);
+  pugi::xml_node root() { return root_; }
+  std::string str() const;
+
+ private:
+  pugi::xml_document doc_;
+  pugi::xml_node root_;
+};
+pugi::xml_node Add(pugi::xml_node parent, const char* name, const std::string& value);
+Response XmlResponse(const Xml& x, int status = 200);
+Response Empty(int status);
+
+std::string Quote(std::string_view hex);
+std::string OwnerId(const std::string& access_key);
+
+// Authorises `id` on `name`: owner, or a grant of enough access.
+std::variant<Bucket, S3Error> Authorize(Context& ctx, const Request& req, const Identity& id,
+                                        bool write);
+// A storage error of an object operation (NOT_FOUND is NoSuchKey).
+S3Error ObjectError(const Status& s);
+// Keys are file paths: no empty, '.' or '..' segment, segments of at most 255 bytes.
+std::optional<S3Error> CheckKey(const std::string& key);
+
+inline uint32_t FileMode(const Bucket& b) { return 0666 & ~b.umask(); }
+inline uint32_t DirMode(const Bucket& b) { return 0777 & ~b.umask(); }
+
+// Object headers taken from a PUT / CreateMultipartUpload / CopyObject REPLACE.
+ObjectMeta MetaFromRequest(const Request& req);
+// Reads a small XML request body (bounded), checking its signature and digest.
+std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit);
+// If-None-Match: * and If-Match of a write, for the Publish to check.
+std::optional<S3Error> PutPrecondition(const Request& req, Precondition* pre);
+S3Error PublishError(const Status& s);
+
+// Streams the body into a staged inode: the bytes, their MD5, or the S3 error.
+struct Uploaded {
+  client::ObjectClient::Staged staged;
+  std::string md5;  // raw
+  uint64_t size = 0;
+  std::optional<CommitRequest> commit;  // small bodies: for the Publish to apply
+};
+// The request body staged in a new inode of `layout` (the bucket's when null). ops_object.cpp.
+std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Identity& id,
+                                            const Bucket& bucket, const Layout* layout);
+// UploadPartCopy's bytes: the x-amz-copy-source object (or its x-amz-copy-source-range) copied
+// into a new inode of `layout`. ops_copy.cpp.
+std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const Identity& id,
+                                             const Bucket& b, const Layout& layout);
+
+struct ByteRange {
+  uint64_t first = 0, last = 0;  // inclusive
+};
+// A Range header. monostate: none (or not usable, so the whole object); S3Error:
+// unsatisfiable. ops_object.cpp.
+std::variant<std::monostate, ByteRange, S3Error> ParseRange(const std::string* header,
+                                                            uint64_t size);
+
+// ---------------------------------------------------------------- the operations (Dispatch's)
+
+// ops_bucket.cpp
+Outcome ListBuckets(Context& ctx, const Identity& id);
+Outcome CreateBucket(Context& ctx, Request& req, const Identity& id);
+Outcome DeleteBucket(Context& ctx, const Request& req, const Identity& id);
+// ops_list.cpp
+Outcome ListObjects(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+Outcome ListVersions(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+// ops_object.cpp
+Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head);
+Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome DeleteObject(Context& ctx, const Request& req, const Bucket& b);
+Outcome DeleteObjects(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+// ops_copy.cpp
+Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+// ops_multipart.cpp
+Outcome CreateUpload(Context& ctx, const Request& req, const Bucket& b);
+Outcome UploadPartOp(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome AbortUpload(Context& ctx, const Request& req, const Bucket& b);
+Outcome ListParts(Context& ctx, const Request& req, const Bucket& b);
+Outcome ListUploads(Context& ctx, const Request& req, const Bucket& b);
 
 }  // namespace granary::s3

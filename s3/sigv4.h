@@ -60,6 +60,14 @@ struct AuthHeader {
 std::optional<AuthHeader> ParseAuthorization(std::string_view value);
 std::optional<Credential> ParseCredential(std::string_view value);
 
+// The x-amz-content-sha256 values that announce an aws-chunked body.
+inline constexpr std::string_view kStreamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+inline constexpr std::string_view kStreamingSignedTrailer =
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+inline constexpr std::string_view kStreamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+// A payload hash as SigV4 writes one: 64 lower-case hex digits.
+bool IsSha256Hex(std::string_view s);
+
 // Signature of one aws-chunked chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD).
 std::string ChunkSignature(std::string_view signing_key, std::string_view amz_date,
                            std::string_view scope, std::string_view previous_signature,

@@ -26,6 +26,7 @@ if [[ "${SKIP_ASAN:-0}" != 1 ]]; then
             jq -r '.tests[].command[0]' | xargs -n1 basename | sort -u | grep '_test$')
   cmake --build "$ASAN_BUILD" -j "$JOBS" --target $targets granary
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions=$PWD/scripts/lsan.supp \
     ctest --test-dir "$ASAN_BUILD" -j "$JOBS" -L unit --output-on-failure --timeout 900
 fi
 

@@ -3,3 +3,9 @@ granary_add_test(maintenance_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/maintenance_test.cpp
   DEPS granary_test_harness granary_client granary_placement
   LABELS integration TIMEOUT 300)
+
+# PG moves: dual writes to old and new members while a joining datanode fills (docs/maintenance.md).
+granary_add_test(rebalance_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/rebalance_test.cpp
+  DEPS granary_test_harness granary_client granary_placement
+  LABELS integration TIMEOUT 400)

@@ -1,0 +1,327 @@
+// Object reads and writes: Get/HeadObject, PutObject (body to a staged inode), DeleteObject(s).
+#include <fmt/format.h>
+
+#include <pugixml.hpp>
+
+#include "common/aligned_buffer.h"
+#include "s3/internal.h"
+#include "s3/s3_util.h"
+
+namespace granary::s3 {
+
+namespace {
+
+void ObjectHeaders(Response& r, const ObjectInfo& info, const Request& req) {
+  r.Header("ETag", info.etag());
+  r.Header("Last-Modified", HttpDate(info.attr().mtime().sec()));
+  r.Header("Accept-Ranges", "bytes");
+  bool has_type = false;
+  for (auto& [k, v] : info.headers()) {
+    if (k == "content-type") has_type = true;
+    r.Header(k, v);
+  }
+  if (!has_type) {
+    r.Header("Content-Type",
+             info.is_directory() ? "application/x-directory" : "binary/octet-stream");
+  }
+  static const std::pair<const char*, const char*> kOverrides[] = {
+      {"response-content-type", "Content-Type"},
+      {"response-content-disposition", "Content-Disposition"},
+      {"response-cache-control", "Cache-Control"},
+      {"response-content-encoding", "Content-Encoding"},
+      {"response-content-language", "Content-Language"},
+      {"response-expires", "Expires"}};
+  for (auto& [q, h] : kOverrides) {
+    if (!req.Has(q)) continue;
+    std::erase_if(r.headers, [&](const auto& kv) { return strcasecmp(kv.first.c_str(), h) == 0; });
+    r.Header(h, req.Q(q));
+  }
+}
+
+// RFC 7232 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+std::optional<Outcome> Conditionals(const Request& req, const ObjectInfo& info) {
+  const int64_t mtime = info.attr().mtime().sec();
+  auto etag_in = [&](const std::string& list) {
+    for (auto& e : SplitList(list))
+      if (e == "*" || Unquote(e) == Unquote(info.etag())) return true;
+    return false;
+  };
+  auto not_modified = [&] {
+    Response r = Empty(304);
+    r.Header("ETag", info.etag());
+    r.Header("Last-Modified", HttpDate(mtime));
+    return Outcome(r);
+  };
+  auto* im = req.headers.Find("if-match");
+  if (im && !etag_in(*im)) {
+    return Outcome(Err(412, "PreconditionFailed",
+                       "At least one of the pre-conditions you specified did not hold"));
+  }
+  if (!im) {
+    if (auto* ius = req.headers.Find("if-unmodified-since")) {
+      auto t = ParseHttpDate(*ius);
+      if (t && mtime > *t) {
+        return Outcome(Err(412, "PreconditionFailed",
+                           "At least one of the pre-conditions you specified did not hold"));
+      }
+    }
+  }
+  auto* inm = req.headers.Find("if-none-match");
+  if (inm && etag_in(*inm)) return not_modified();
+  if (!inm) {
+    if (auto* ims = req.headers.Find("if-modified-since")) {
+      auto t = ParseHttpDate(*ims);
+      if (t && mtime <= *t) return not_modified();
+    }
+  }
+  return std::nullopt;
+}
+
+// Bodies up to this size are buffered whole and written in two metanode operations.
+constexpr uint64_t kSmallPut = 1 << 20;
+
+}  // namespace
+
+std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Identity& id,
+                                            const Bucket& bucket, const Layout* layout) {
+  Body body(req, id);
+  if (!req.has_content_length && !body.length()) {
+    return Err(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+  }
+  if (body.length() && *body.length() > ctx.options().max_put_bytes) {
+    return Err(400, "EntityTooLarge",
+               fmt::format("Your proposed upload exceeds the maximum allowed size ({} bytes)",
+                           ctx.options().max_put_bytes));
+  }
+  if (!layout && body.length() && *body.length() <= kSmallPut) {
+    // A small object: buffered whole and checked (signature, length, MD5) before anything is
+    // stored, then staged with its allocation in one metanode operation; the Publish commits it.
+    // Half the fsync'd metanode operations of the streaming path below.
+    const uint64_t want = *body.length();
+    AlignedBuffer buf(std::max<uint64_t>(want, 1) + 1);  // +1: a longer body is seen, not cut
+    uint64_t got = 0;
+    while (true) {
+      auto n = body.Read(std::span<uint8_t>(buf.data() + got, buf.size() - got));
+      if (!n.ok()) return body.error();
+      if (*n == 0) break;
+      got += *n;
+      if (got > want) {
+        return Err(400, "IncompleteBody", "the body is longer than its declared length");
+      }
+    }
+    Uploaded up;
+    CommitRequest commit;
+    auto staged = ctx.objects().StageWithData(bucket.volume_id(), bucket.uid(), bucket.gid(),
+                                              FileMode(bucket),
+                                              std::span<const uint8_t>(buf.data(), got), &commit);
+    if (!staged.ok()) return ErrorFromStatus(staged.status());
+    up.staged = std::move(*staged);
+    if (commit.ino() != 0) up.commit = std::move(commit);  // an empty body allocates nothing
+    up.size = got;
+    up.md5 = body.md5();
+    return up;
+  }
+  auto staged =
+      ctx.objects().Stage(bucket.volume_id(), bucket.uid(), bucket.gid(), FileMode(bucket), layout);
+  if (!staged.ok()) return ErrorFromStatus(staged.status());
+  Uploaded up;
+  up.staged = std::move(*staged);
+  AlignedBuffer buf(1 << 20);
+  while (true) {
+    auto n = body.Read(std::span<uint8_t>(buf.data(), buf.size()));
+    if (!n.ok()) {
+      up.staged.file->Close().PermitUnchecked();  // releases the stage pin: nothing stays
+      return body.error();
+    }
+    if (*n == 0) break;
+    if (up.size + *n > ctx.options().max_put_bytes) {
+      up.staged.file->Close().PermitUnchecked();
+      return Err(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+    }
+    Status s = up.staged.file->Pwrite(std::span<const uint8_t>(buf.data(), *n), up.size);
+    if (!s.ok()) {
+      up.staged.file->Close().PermitUnchecked();
+      return ErrorFromStatus(s);
+    }
+    up.size += *n;
+  }
+  Status s = up.staged.file->Flush();
+  if (!s.ok()) {
+    up.staged.file->Close().PermitUnchecked();
+    return ErrorFromStatus(s);
+  }
+  up.md5 = body.md5();
+  return up;
+}
+
+std::variant<std::monostate, ByteRange, S3Error> ParseRange(const std::string* header,
+                                                            uint64_t size) {
+  if (!header) return std::monostate{};
+  std::string_view h = *header;
+  if (!h.starts_with("bytes=") || h.find(',') != h.npos) return std::monostate{};
+  h.remove_prefix(6);
+  size_t dash = h.find('-');
+  if (dash == h.npos) return std::monostate{};
+  auto num = [](std::string_view s) -> std::optional<uint64_t> {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  };
+  auto a = num(h.substr(0, dash));
+  auto b = num(h.substr(dash + 1));
+  auto unsatisfiable = [] {
+    return Err(416, "InvalidRange", "The requested range is not satisfiable");
+  };
+  if (!a && b) {  // suffix: the last b bytes
+    if (*b == 0) return unsatisfiable();
+    if (size == 0) return unsatisfiable();
+    return ByteRange{size - std::min(*b, size), size - 1};
+  }
+  if (!a) return std::monostate{};
+  if (*a >= size) return unsatisfiable();
+  if (b && *b < *a) return std::monostate{};
+  return ByteRange{*a, b ? std::min(*b, size - 1) : size - 1};
+}
+
+Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head) {
+  auto obj = ctx.objects().Get(b.volume_id(), req.key, !head);
+  if (!obj.ok()) return ObjectError(obj.status());
+  const ObjectInfo& info = obj->info();
+  if (auto c = Conditionals(req, info)) return *c;
+  const uint64_t size = info.is_directory() ? 0 : info.attr().size();
+  Response r;
+  ObjectHeaders(r, info, req);
+  uint64_t first = 0, length = size;
+  auto range = ParseRange(req.headers.Find("range"), size);
+  if (auto* e = std::get_if<S3Error>(&range)) {
+    S3Error err = *e;
+    return err;
+  }
+  if (auto* br = std::get_if<ByteRange>(&range)) {
+    first = br->first;
+    length = br->last - br->first + 1;
+    r.status = 206;
+    r.Header("Content-Range", fmt::format("bytes {}-{}/{}", br->first, br->last, size));
+  }
+  r.stream_length = length;
+  auto shared = std::make_shared<ObjectGetReply>(std::move(*obj));
+  client::ObjectClient* objects = &ctx.objects();
+  r.stream = [shared, objects, first, length](const Response::Sink& sink) -> Status {
+    // Bounded memory: one window at a time, whatever the object size.
+    const uint64_t window = std::min<uint64_t>(length, 4ull << 20);
+    if (length == 0) return Status::Ok();
+    AlignedBuffer buf(window);
+    for (uint64_t done = 0; done < length;) {
+      uint64_t n = std::min(window, length - done);
+      std::span<uint8_t> out(buf.data(), n);
+      GRANARY_TRY(objects->Read(*shared, first + done, out));
+      GRANARY_TRY(sink(out));
+      done += n;
+    }
+    return Status::Ok();
+  };
+  return r;
+}
+
+Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& b) {
+  if (auto e = CheckKey(req.key)) return *e;
+  Precondition pre;
+  if (auto e = PutPrecondition(req, &pre)) return *e;
+  if (req.key.ends_with('/')) {  // a directory marker: no body allowed
+    auto body = SmallBody(req, id, 0);
+    if (auto* e = std::get_if<S3Error>(&body)) {
+      if (e->code == "MalformedXML") {
+        return Err(400, "InvalidRequest", "a key ending in '/' is a directory and takes no body");
+      }
+      return *e;
+    }
+    PublishRequest pr;
+    pr.set_volume_id(b.volume_id());
+    pr.set_key(req.key);
+    *pr.mutable_precondition() = pre;
+    pr.set_uid(b.uid());
+    pr.set_gid(b.gid());
+    pr.set_dir_mode(DirMode(b));
+    auto info = ctx.objects().Publish(pr);
+    if (!info.ok()) return PublishError(info.status());
+    Response r = Empty(200);
+    r.Header("ETag", info->etag());
+    return r;
+  }
+  auto up = ReceiveInto(ctx, req, id, b, nullptr);
+  if (auto* e = std::get_if<S3Error>(&up)) return *e;
+  Uploaded& u = std::get<Uploaded>(up);
+  PublishRequest pr;
+  pr.set_volume_id(b.volume_id());
+  pr.set_key(req.key);
+  pr.set_ino(u.staged.attr.ino());
+  pr.set_handle_owner(u.staged.handle_owner);
+  *pr.mutable_precondition() = pre;
+  *pr.mutable_meta() = MetaFromRequest(req);
+  pr.mutable_meta()->set_etag(Quote(Hex(u.md5)));
+  pr.set_uid(b.uid());
+  pr.set_gid(b.gid());
+  pr.set_dir_mode(DirMode(b));
+  pr.set_file_mode(FileMode(b));
+  if (u.commit) *pr.mutable_commit() = std::move(*u.commit);
+  auto info = ctx.objects().Publish(pr);
+  if (!info.ok()) {
+    u.staged.file->Close().PermitUnchecked();  // the unpublished inode goes away
+    return PublishError(info.status());
+  }
+  client::ObjectClient::Detach(*u.staged.file);
+  Response r = Empty(200);
+  r.Header("ETag", info->etag());
+  r.bytes_in = u.size;
+  return r;
+}
+
+Outcome DeleteObject(Context& ctx, const Request& req, const Bucket& b) {
+  if (auto e = CheckKey(req.key)) return *e;
+  auto existed = ctx.objects().Delete(b.volume_id(), req.key);
+  if (!existed.ok()) return ObjectError(existed.status());
+  return Empty(204);
+}
+
+Outcome DeleteObjects(Context& ctx, Request& req, const Identity& id, const Bucket& b) {
+  auto body = SmallBody(req, id, 2 << 20);
+  if (auto* e = std::get_if<S3Error>(&body)) return *e;
+  const std::string& xml = std::get<std::string>(body);
+  pugi::xml_document doc;
+  auto malformed = Err(400, "MalformedXML",
+                       "The XML you provided was not well-formed or did not validate against our "
+                       "published schema.");
+  if (!doc.load_buffer(xml.data(), xml.size())) return malformed;
+  auto del = doc.child("Delete");
+  if (!del) return malformed;
+  const bool quiet = std::string(del.child_value("Quiet")) == "true";
+  std::vector<std::string> keys;
+  for (auto o : del.children("Object")) {
+    if (!o.child("Key")) return malformed;
+    keys.emplace_back(o.child_value("Key"));
+  }
+  if (keys.empty() || keys.size() > 1000) return malformed;
+  Xml x("DeleteResult");
+  for (const std::string& key : keys) {
+    std::optional<S3Error> err = CheckKey(key);
+    if (!err) {
+      auto existed = ctx.objects().Delete(b.volume_id(), key);
+      if (!existed.ok()) err = ObjectError(existed.status());
+    }
+    if (err) {
+      auto e = x.root().append_child("Error");
+      Add(e, "Key", key);
+      Add(e, "Code", err->code);
+      Add(e, "Message", err->message);
+    } else if (!quiet) {
+      Add(x.root().append_child("Deleted"), "Key", key);
+    }
+  }
+  return XmlResponse(x);
+}
+
+}  // namespace granary::s3
