@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <deque>
 #include <thread>
 
@@ -12,8 +11,10 @@
 #include "client/cluster_view.h"
 #include "client/ec_block_io.h"
 #include "client/ec_codec.h"
+#include "client/extent_reader.h"
 #include "client/granary.h"
 #include "client/meta_client.h"
+#include "client/pool_rules.h"
 #include "common/log.h"
 
 namespace granary::client {
@@ -34,48 +35,6 @@ Timespec Now() {
 // Errors after which the same operation may succeed once the cluster map is fresh.
 bool Retryable(const Status& s) {
   return s.code() == Code::STALE_EPOCH || s.code() == Code::UNAVAILABLE;
-}
-
-bool IsEcPool(const PoolSpec& pool) { return pool.redundancy() == Redundancy::ERASURE_CODED_POOL; }
-
-// Members needed to acknowledge a write: Ceph's rules, size - size/2 for replicated pools
-// (3 -> 2, 2 -> 1) and K+1 fragments for EC pools.
-uint32_t MinMembers(const PoolSpec& pool) {
-  if (pool.min_size() > 0) return pool.min_size();
-  if (IsEcPool(pool))
-    return std::min(pool.data_chunks() + 1, pool.data_chunks() + pool.coding_chunks());
-  uint32_t size = pool.replicas() ? pool.replicas() : 1;
-  return size - size / 2;
-}
-
-// Replicated blocks of an EC pool: M+1 copies on the PG's first M+1 members, so that any M
-// losses leave one, as for the fragments. A write may skip as many down members as an EC write
-// may (K+M - min_size), but always needs one copy.
-uint32_t EcReplicaCount(const PoolSpec& pool) { return pool.coding_chunks() + 1; }
-uint32_t EcReplicaMinimum(const PoolSpec& pool) {
-  const uint32_t tolerated = pool.data_chunks() + pool.coding_chunks() - MinMembers(pool);
-  const uint32_t copies = EcReplicaCount(pool);
-  return copies > tolerated ? copies - tolerated : 1;
-}
-
-// The pool of a layout from the cached map, refetched once when the map does not know it yet.
-// A pool the metanode has but could not place (fewer failure domains than its width, e.g.
-// ec:8+3 on 6 datanodes) is absent from the map: Unavailable, since it may be placed once
-// enough datanodes join.
-Result<PoolSpec> LayoutPool(ClusterView& view, uint32_t pool_id) {
-  auto pool = view.Pool(pool_id);
-  if (pool.ok()) return pool;
-  GRANARY_TRY(view.Refresh());
-  pool = view.Pool(pool_id);
-  if (pool.ok() || pool.status().code() != Code::NOT_FOUND) return pool;
-  return Unavailable(
-      fmt::format("pool {} is not placed in cluster map epoch {}: not enough "
-                  "datanodes in distinct failure domains for its width",
-                  pool_id, view.epoch()));
-}
-
-uint32_t LayoutBlockSize(const Layout& layout, const PoolSpec& pool) {
-  return layout.block_size() ? layout.block_size() : pool.block_size();
 }
 
 }  // namespace
@@ -169,11 +128,10 @@ Status File::CompactRange(uint64_t range_index) {
   const Extent& last = map->extents(map->extents_size() - 1);
   const uint64_t hi = last.file_offset() + last.length();
   AlignedBuffer bytes(hi - lo);
-  std::memset(bytes.data(), 0, bytes.size());  // holes between extents are written as zeros
-  Status read = ReadExtents(*map, bytes.span(), lo);
+  Status read = ReadExtents(*client_, map->attr().layout(), map->extents(), bytes.span(), lo);
   if (read.code() == Code::STALE_EPOCH) {
     GRANARY_TRY(client_->cluster().Refresh());
-    read = ReadExtents(*map, bytes.span(), lo);
+    read = ReadExtents(*client_, map->attr().layout(), map->extents(), bytes.span(), lo);
   }
   GRANARY_TRY(read);
   std::vector<PlannedSlice> slices = PlanSlices({{lo, hi - lo, bytes.data()}});
@@ -345,112 +303,16 @@ Result<size_t> File::Pread(std::span<uint8_t> out, uint64_t offset) {
   if (offset >= size) return size_t{0};
   const size_t n = std::min<uint64_t>(out.size(), size - offset);
   std::span<uint8_t> window = out.first(n);
-  std::memset(window.data(), 0, n);  // holes read as zeros
 
-  Status s = ReadExtents(*map, window, offset);
+  Status s = ReadExtents(*client_, map->attr().layout(), map->extents(), window, offset);
   // A datanode on a newer epoch: refresh once and read again.
   if (s.code() == Code::STALE_EPOCH) {
     GRANARY_TRY(client_->cluster().Refresh());
-    s = ReadExtents(*map, window, offset);
+    s = ReadExtents(*client_, map->attr().layout(), map->extents(), window, offset);
   }
   if (!s.ok()) return s.WithContext(fmt::format("read ino {} at {}", ino_, offset));
   buffer_.Overlay(offset, window);
   return n;
-}
-
-Status File::ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset) {
-  ClusterView& view = client_->cluster();
-  BlockIo& io = client_->blocks();
-  EcBlockIo& ec_io = client_->ec_blocks();
-  const Layout& layout = map.attr().layout();
-  if (view.epoch() == 0) GRANARY_TRY(view.Refresh());
-  auto pool = LayoutPool(view, layout.pool_id());
-  if (!pool.ok()) return pool.status();
-  const uint32_t block_size = LayoutBlockSize(layout, *pool);
-  const bool ec_pool = IsEcPool(*pool);
-  std::shared_ptr<const EcCodec> codec;
-  if (ec_pool) {
-    auto c = EcCodec::Get(static_cast<int>(pool->data_chunks()),
-                          static_cast<int>(pool->coding_chunks()));
-    if (!c.ok()) return c.status().WithContext(fmt::format("pool {}", pool->name()));
-    codec = std::move(*c);
-  }
-
-  struct Piece {
-    BlockTarget target;
-    BlockKey key;
-    uint64_t block_offset;
-    uint64_t block_length;
-    bool erasure_coded;
-    std::span<uint8_t> dest;
-  };
-  std::vector<Piece> pieces;
-  const uint64_t end = offset + out.size();
-  for (const Extent& e : map.extents()) {
-    uint64_t from = std::max(e.file_offset(), offset);
-    uint64_t to = std::min(e.file_offset() + e.length(), end);
-    if (from >= to) continue;
-    // Slice bytes [s_from, s_to) hold file bytes [from, to).
-    uint64_t s_from = e.offset_in_slice() + (from - e.file_offset());
-    uint64_t s_to = s_from + (to - from);
-    for (uint64_t b = s_from / block_size; b * block_size < s_to; ++b) {
-      uint64_t b_from = std::max(s_from, b * block_size);
-      uint64_t b_to = std::min(s_to, (b + 1) * block_size);
-      auto target = view.Locate(layout, e.slice_id(), b);
-      if (!target.ok()) return target.status();
-      Piece p;
-      p.erasure_coded =
-          BlockIsErasureCoded(e.encoding(), e.slice_length(), block_size, static_cast<uint32_t>(b));
-      if (p.erasure_coded && !codec) {
-        return Corrupt(fmt::format("slice {} is erasure-coded but pool {} is not", e.slice_id(),
-                                   pool->name()));
-      }
-      // During a PG move the previous members serve what the new ones still lack.
-      p.target = ec_pool && !p.erasure_coded ? target->ForRead().FirstMembers(EcReplicaCount(*pool))
-                                             : target->ForRead();
-      p.key.set_slice_id(e.slice_id());
-      p.key.set_block_index(static_cast<uint32_t>(b));
-      p.block_offset = b_from - b * block_size;
-      p.block_length = BlockLength(e.slice_length(), block_size, static_cast<uint32_t>(b));
-      p.dest = out.subspan(from + (b_from - s_from) - offset, b_to - b_from);
-      pieces.push_back(std::move(p));
-    }
-  }
-
-  // Up to max_inflight_blocks reads in flight; each verified (and failed over or rebuilt) in
-  // order.
-  struct Inflight {
-    size_t piece;
-    BlockIo::PendingRead replicated;
-    EcBlockIo::PendingReadPtr ec;
-  };
-  const size_t window = client_->options().max_inflight_blocks;
-  std::deque<Inflight> inflight;
-  Status first_error;
-  size_t next = 0;
-  while ((next < pieces.size() || !inflight.empty())) {
-    while (next < pieces.size() && inflight.size() < window && first_error.ok()) {
-      const Piece& p = pieces[next];
-      Inflight f{next, {}, nullptr};
-      if (p.erasure_coded) {
-        f.ec =
-            ec_io.StartRead(p.target, p.key, *codec, p.block_length, p.block_offset, p.dest.size());
-      } else {
-        f.replicated = io.StartRead(p.target, p.key, p.block_offset, p.dest.size());
-      }
-      inflight.push_back(std::move(f));
-      ++next;
-    }
-    if (inflight.empty()) break;
-    Inflight f = std::move(inflight.front());
-    inflight.pop_front();
-    const Piece& p = pieces[f.piece];
-    Status s = p.erasure_coded ? ec_io.FinishRead(std::move(f.ec), p.dest)
-                               : io.FinishRead(std::move(f.replicated), p.target, p.key,
-                                               p.block_offset, p.dest);
-    if (!s.ok() && first_error.ok()) first_error = std::move(s);
-  }
-  return first_error;
 }
 
 }  // namespace granary::client

@@ -99,7 +99,6 @@ class File {
                    const ReadMapReply* replacing = nullptr);
   Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
                      const PoolSpec& pool);
-  Status ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset);
 
   Client* client_;
   const uint64_t ino_;

@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
-#include <cstring>
-#include <deque>
 #include <thread>
 
-#include "client/block_io.h"
 #include "client/cluster_view.h"
+#include "client/extent_reader.h"
 #include "client/meta_client.h"
+#include "client/pool_rules.h"
 #include "common/rpc_status.h"
 
 namespace granary::client {
@@ -97,72 +96,14 @@ Result<ObjectClient::Staged> ObjectClient::StageWithData(uint64_t volume_id, uin
     s.file->Close().PermitUnchecked();  // drops the staged inode
     return st.WithContext(fmt::format("write staged object inode {}", s.attr.ino()));
   };
-  ClusterView& view = client_.cluster();
-  BlockIo& io = client_.blocks();
-  const Layout& layout = alloc.layout();
-  auto pool = view.Pool(layout.pool_id());
-  if (!pool.ok()) {
-    Status r = view.Refresh();
-    if (!r.ok()) return fail(r);
-    pool = view.Pool(layout.pool_id());
-  }
+  // The same block writes as a file's flush: EC-coded or replicated per slice, in parallel,
+  // retried on a fresh map, to old and new members while a PG moves.
+  auto pool = LayoutPool(client_.cluster(), alloc.layout().pool_id());
   if (!pool.ok()) return fail(pool.status());
-  if (pool->redundancy() == Redundancy::ERASURE_CODED_POOL) {
-    return fail(InvalidArgument(
-        fmt::format("pool {} is erasure-coded; EC writes are not built yet", pool->name())));
-  }
-  const uint32_t block_size = layout.block_size() ? layout.block_size() : pool->block_size();
-  const uint32_t size = pool->replicas() ? pool->replicas() : 1;
-  const uint32_t min_members = pool->min_size() ? pool->min_size() : size - size / 2;
-  struct Job {
-    BlockKey key;
-    BlockOrigin origin;
-    std::span<const uint8_t> data;
-    std::future<Status> done;
-  };
-  std::vector<Job> jobs;
-  for (size_t i = 0; i < slices.size(); ++i) {
-    for (uint32_t b = 0; b < BlockCount(slices[i].length, block_size); ++b) {
-      Job j;
-      j.key.set_slice_id(alloc.first_slice_id() + i);
-      j.key.set_block_index(b);
-      j.origin.set_ino(s.attr.ino());
-      j.origin.set_range_index(slices[i].file_offset / kChunkRangeSize);
-      j.origin.set_encoding(Encoding::REPLICATED);
-      j.data = {slices[i].data + uint64_t{b} * block_size,
-                BlockLength(slices[i].length, block_size, b)};
-      jobs.push_back(std::move(j));
-    }
-  }
-  // Small bodies: every block in flight at once; a failed one is retried on a fresh map.
-  for (Job& j : jobs) {
-    auto target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
-    if (!target.ok()) {
-      Status r = view.Refresh();
-      if (r.ok()) target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
-    }
-    if (!target.ok()) return fail(target.status());
-    j.done = io.WriteAsync(*target, j.key, j.origin, j.data, min_members);
-  }
-  for (Job& j : jobs) {
-    Status st = j.done.get();
-    auto backoff = std::chrono::milliseconds(50);
-    for (int attempt = 0; !st.ok() && attempt < 5 &&
-                          (st.code() == Code::STALE_EPOCH || st.code() == Code::UNAVAILABLE);
-         ++attempt) {
-      std::this_thread::sleep_for(backoff);  // back-off between retries, not synchronisation
-      backoff *= 2;
-      Status r = view.Refresh();
-      if (!r.ok()) {
-        st = r;
-        continue;
-      }
-      auto target = view.Locate(layout, j.key.slice_id(), j.key.block_index());
-      if (!target.ok()) return fail(target.status());
-      st = io.WriteAsync(*target, j.key, j.origin, j.data, min_members).get();
-    }
-    if (!st.ok()) return fail(st);
-  }
+  const uint32_t block_size = LayoutBlockSize(alloc.layout(), *pool);
+  for (PlannedSlice& slice : slices)
+    slice.encoding = SliceEncoding(*pool, slice.length, block_size);
+  if (Status w = s.file->WriteBlocks(slices, alloc, *pool); !w.ok()) return fail(w);
   commit->set_ino(s.attr.ino());
   commit->set_intent_id(alloc.intent_id());
   commit->set_generation(alloc.generation());
@@ -266,77 +207,13 @@ Result<UploadListReply> ObjectClient::UploadList(uint64_t volume_id, const std::
 }
 
 Status ObjectClient::Read(const ObjectGetReply& object, uint64_t offset, std::span<uint8_t> out) {
-  // The same block walk as File::ReadExtents, but over a read map fixed at open (File re-reads
-  // the map on every Pread, which would mix versions of a replaced object).
-  ClusterView& view = client_.cluster();
-  BlockIo& io = client_.blocks();
+  // Over the read map fixed at open (File re-reads the map on every Pread, which would mix
+  // versions of a replaced object).
   const Layout& layout = object.info().attr().layout();
-  if (view.epoch() == 0) GRANARY_TRY(view.Refresh());
-  uint32_t block_size = layout.block_size();
-  if (block_size == 0) {
-    auto pool = view.Pool(layout.pool_id());
-    if (!pool.ok()) return pool.status();
-    block_size = pool->block_size();
-  }
-  std::memset(out.data(), 0, out.size());
-  struct Piece {
-    BlockTarget target;
-    BlockKey key;
-    uint64_t block_offset;
-    std::span<uint8_t> dest;
-  };
-  auto plan = [&](std::vector<Piece>& pieces) -> Status {
-    const uint64_t end = offset + out.size();
-    for (const Extent& e : object.extents()) {
-      uint64_t from = std::max(e.file_offset(), offset);
-      uint64_t to = std::min(e.file_offset() + e.length(), end);
-      if (from >= to) continue;
-      uint64_t s_from = e.offset_in_slice() + (from - e.file_offset());
-      uint64_t s_to = s_from + (to - from);
-      for (uint64_t b = s_from / block_size; b * block_size < s_to; ++b) {
-        uint64_t b_from = std::max(s_from, b * block_size);
-        uint64_t b_to = std::min(s_to, (b + 1) * block_size);
-        auto target = view.Locate(layout, e.slice_id(), b);
-        if (!target.ok()) return target.status();
-        Piece p;
-        p.target = target->ForRead();  // a PG move: the previous members hold the data
-        p.key.set_slice_id(e.slice_id());
-        p.key.set_block_index(static_cast<uint32_t>(b));
-        p.block_offset = b_from - b * block_size;
-        p.dest = out.subspan(from + (b_from - s_from) - offset, b_to - b_from);
-        pieces.push_back(std::move(p));
-      }
-    }
-    return Status::Ok();
-  };
-  auto run = [&](const std::vector<Piece>& pieces) -> Status {
-    const size_t window = client_.options().max_inflight_blocks;
-    std::deque<std::pair<size_t, BlockIo::PendingRead>> inflight;
-    Status first_error;
-    size_t next = 0;
-    while (next < pieces.size() || !inflight.empty()) {
-      while (next < pieces.size() && inflight.size() < window && first_error.ok()) {
-        const Piece& p = pieces[next];
-        inflight.emplace_back(next, io.StartRead(p.target, p.key, p.block_offset, p.dest.size()));
-        ++next;
-      }
-      if (inflight.empty()) break;
-      auto [index, pending] = std::move(inflight.front());
-      inflight.pop_front();
-      const Piece& p = pieces[index];
-      Status s = io.FinishRead(std::move(pending), p.target, p.key, p.block_offset, p.dest);
-      if (!s.ok() && first_error.ok()) first_error = std::move(s);
-    }
-    return first_error;
-  };
-  std::vector<Piece> pieces;
-  GRANARY_TRY(plan(pieces));
-  Status s = run(pieces);
+  Status s = ReadExtents(client_, layout, object.extents(), out, offset);
   if (s.code() == Code::STALE_EPOCH || s.code() == Code::UNAVAILABLE) {
-    GRANARY_TRY(view.Refresh());
-    pieces.clear();
-    GRANARY_TRY(plan(pieces));
-    s = run(pieces);
+    GRANARY_TRY(client_.cluster().Refresh());
+    s = ReadExtents(client_, layout, object.extents(), out, offset);
   }
   return s.WithContext(fmt::format("read object '{}' at {}", object.info().key(), offset));
 }

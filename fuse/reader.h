@@ -32,7 +32,6 @@ class Reader {
 
  private:
   Result<std::shared_ptr<const ReadMapReply>> Map(uint64_t ino, CachedMap& cache, uint64_t version);
-  Status ReadExtents(const ReadMapReply& map, std::span<uint8_t> out, uint64_t offset);
 
   client::Client* client_;
 };
