@@ -29,6 +29,10 @@ int RunCsi(int argc, char** argv) {
   app.add_option("--labels", o.labels, "topology of this node, e.g. zone=a,rack=r1,gpu=a100");
   app.add_option("--state-dir", o.state_dir, "where the node plugin records staged volumes")
       ->capture_default_str();
+  app.add_option("--mount-launcher", o.mount_launcher,
+                 "auto|none|COMMAND PREFIX that starts mount supervisors outside this process's "
+                 "cgroup")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   try {
     app.parse(argc, argv);

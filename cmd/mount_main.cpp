@@ -1,5 +1,5 @@
 // `granary mount --meta HOST:PORT --volume NAME [--subdir P] [--read-only] [--labels …]
-//                MOUNTPOINT [--foreground]`
+//                MOUNTPOINT [--foreground] [--supervise] [--control SOCKET] [--takeover SOCKET]`
 // Without --foreground the process detaches once the mount is up (or exits 1 with the reason
 // when it cannot be), as mount(8) helpers are expected to.
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include "cmd/roles.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "fuse/handoff.h"
 #include "fuse/mount.h"
 
 namespace granary::cmd {
@@ -32,6 +33,7 @@ int RunMount(int argc, char** argv) {
   fuse::MountOptions o;
   o.meta = EnvOr("GRANARY_META", "127.0.0.1:7410");
   bool foreground = false;
+  bool supervise = false;
   std::string log_level;
   uint64_t write_buffer_mib = o.write_buffer_bytes >> 20;
   app.add_option("--meta", o.meta, "metanode address(es), HOST:PORT[,HOST:PORT…]")
@@ -56,6 +58,14 @@ int RunMount(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::string log_file;
   app.add_option("--log-file", log_file, "append logs here (detached mounts)");
+  app.add_flag("--supervise", supervise,
+               "serve from a child process and restart it on the same mount when it dies");
+  app.add_option("--control", o.control_socket,
+                 "unix socket where a successor (`--takeover`) may take the mount over");
+  app.add_option("--takeover", o.takeover_socket,
+                 "take the mount over from the process listening on this socket (an upgrade)");
+  app.add_option("--supervisor-fd", o.supervisor_fd)->group("");  // set by --supervise
+  app.add_flag("--adopt", o.adopt_from_supervisor)->group("");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -64,6 +74,7 @@ int RunMount(int argc, char** argv) {
   o.write_buffer_bytes = write_buffer_mib << 20;
   o.splice = splice;
   std::error_code ec;
+  const std::string given_mountpoint = o.mountpoint;
   o.mountpoint = std::filesystem::absolute(o.mountpoint, ec).string();
 
   int ready[2] = {-1, -1};
@@ -90,6 +101,11 @@ int RunMount(int argc, char** argv) {
   sigaddset(&term, SIGTERM);
   sigaddset(&term, SIGINT);
   sigaddset(&term, SIGHUP);
+  if (supervise) {
+    // The supervisor waits for these on a signalfd: no thread may take them first.
+    sigaddset(&term, SIGCHLD);
+    sigaddset(&term, SIGUSR2);
+  }
   pthread_sigmask(SIG_BLOCK, &term, nullptr);
   if (!log_file.empty()) {
     int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -98,8 +114,10 @@ int RunMount(int argc, char** argv) {
     close(fd);
   }
   InitLogging("mount", log_level);
-  Status s = fuse::Serve(o, [&] {
-    std::printf("granary mount: %s mounted on %s\n", o.volume.c_str(), o.mountpoint.c_str());
+  auto mounted = [&] {
+    if (o.supervisor_fd < 0) {
+      std::printf("granary mount: %s mounted on %s\n", o.volume.c_str(), o.mountpoint.c_str());
+    }
     std::fflush(stdout);
     if (ready[1] >= 0) {
       char ok = 0;
@@ -115,10 +133,33 @@ int RunMount(int argc, char** argv) {
         close(null_fd);
       }
     }
-  });
+  };
+  if (supervise) {
+    // The serving child is this same command in the foreground, without --supervise.
+    std::vector<std::string> server = {std::filesystem::read_symlink("/proc/self/exe", ec)};
+    for (int i = 0; i < argc; ++i) {
+      std::string_view a = argv[i];
+      if (a == "--supervise" || a == "--foreground" || a == "-f") continue;
+      server.emplace_back(a);
+    }
+    // The mount point as resolved here: the supervisor's children run from "/".
+    for (auto it = server.rbegin(); it != server.rend(); ++it) {
+      if (*it == given_mountpoint) {
+        *it = o.mountpoint;
+        break;
+      }
+    }
+    server.emplace_back("--foreground");
+    Status s = fuse::Supervise(server, o.mountpoint, mounted);
+    if (ready[1] >= 0) close(ready[1]);
+    if (!s.ok()) return Fail(s);
+    return 0;
+  }
+  fuse::ServeEnd end = fuse::ServeEnd::kUnmounted;
+  Status s = fuse::Serve(o, mounted, &end);
   if (ready[1] >= 0) close(ready[1]);  // the parent reads EOF: failure
   if (!s.ok()) return Fail(s);
-  return 0;
+  return end == fuse::ServeEnd::kHandedOver ? fuse::kExitHandedOver : 0;
 }
 
 }  // namespace granary::cmd

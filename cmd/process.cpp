@@ -17,6 +17,9 @@ TerminationSignals::TerminationSignals() {
   sigaddset(&set_, SIGTERM);
   sigaddset(&set_, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  // A peer that vanishes mid-reply (a killed client while sendfile() streams to it) must cost
+  // an EPIPE, not the server: SIGPIPE killed datanodes under fuse_survival_test.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 int TerminationSignals::Wait() {

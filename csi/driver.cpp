@@ -455,6 +455,7 @@ class NodeService final : public v1::Node::Service {
   NodeService(const DriverOptions& o, client::MetaClient* meta) : o_(o), meta_(meta) {
     Labels labels = NodeLabels(o);
     labels_text_ = FormatLabels(labels);
+    launcher_ = ResolveLauncher(o.mount_launcher);
     for (const char* key : {"zone", "rack", "host", "gpu"}) {
       if (auto it = labels.find(key); it != labels.end()) {
         topology_[std::string(kTopologyPrefix) + key] = it->second;
@@ -699,6 +700,8 @@ class NodeService final : public v1::Node::Service {
     spec.labels = labels_text_;
     spec.mountpoint = staging;
     spec.log_file = record.substr(0, record.size() - 6) + ".log";
+    spec.control_socket = record.substr(0, record.size() - 6) + ".sock";
+    spec.launcher = launcher_;
     Status s = StartMountDaemon(spec);
     if (!s.ok()) {
       std::filesystem::remove(record, ec);
@@ -711,6 +714,7 @@ class NodeService final : public v1::Node::Service {
   DriverOptions o_;
   client::MetaClient* meta_;
   std::string labels_text_;
+  std::vector<std::string> launcher_;
   std::map<std::string, std::string> topology_;
   std::mutex mu_;  // stage/publish steps of one node are serialised: they are rare and slow
 };

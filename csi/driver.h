@@ -28,6 +28,10 @@ struct DriverOptions {
   std::string labels;        // zone=a,rack=r1,host=h1,gpu=a100 (topology of this node)
   std::string state_dir = "/var/lib/granary/csi";
   std::string granary_binary;  // for `granary mount`; default /proc/self/exe
+  // What starts each staged volume's mount supervisor outside the plugin's lifetime
+  // (docs/csi.md): "auto" (systemd-run --scope when systemd runs this host), "none", or a
+  // command prefix such as "systemd-run --scope --collect --quiet --".
+  std::string mount_launcher = "auto";
 };
 
 // Serves until SIGTERM/SIGINT (the caller blocks them first). `on_ready` runs once the socket

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -136,9 +138,32 @@ Status Unmount(const std::string& path) {
   return Status::Ok();
 }
 
+std::vector<std::string> ResolveLauncher(const std::string& setting) {
+  if (setting == "none" || setting.empty()) return {};
+  if (setting == "auto") {
+    // A host whose init is systemd: the supervisor goes into its own transient scope, out of
+    // the plugin container's cgroup, so a container restart does not kill it.
+    if (access("/run/systemd/system", F_OK) == 0 && access("/usr/bin/systemd-run", X_OK) == 0) {
+      return {"/usr/bin/systemd-run", "--scope", "--collect", "--quiet", "--"};
+    }
+    return {};
+  }
+  std::vector<std::string> out;
+  std::istringstream words(setting);
+  for (std::string w; words >> w;) out.push_back(w);
+  return out;
+}
+
 Status StartMountDaemon(const DaemonSpec& spec) {
-  std::vector<std::string> args = {"granary",  "mount",     "--meta",     spec.meta,
-                                   "--volume", spec.volume, "--log-file", spec.log_file};
+  std::vector<std::string> args = spec.launcher;
+  std::vector<std::string> mount = {spec.binary,  "mount",       "--meta",
+                                    spec.meta,    "--volume",    spec.volume,
+                                    "--log-file", spec.log_file, "--supervise"};
+  args.insert(args.end(), mount.begin(), mount.end());
+  if (!spec.control_socket.empty()) {
+    args.push_back("--control");
+    args.push_back(spec.control_socket);
+  }
   if (!spec.labels.empty()) {
     args.push_back("--labels");
     args.push_back(spec.labels);
@@ -165,10 +190,11 @@ Status StartMountDaemon(const DaemonSpec& spec) {
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, spec.binary.c_str(), &fa, &attr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Errno(fmt::format("spawn {}", spec.binary), rc);
+  if (rc != 0) return Errno(fmt::format("spawn {}", argv[0]), rc);
+  GLOG_INFO("event=mount_daemon_spawned pid={} command=\"{}\"", pid, fmt::join(args, " "));
   // `granary mount` without --foreground exits once the mount is up (0) or has failed (1).
   int status = 0;
   bool exited =
@@ -192,10 +218,14 @@ Status StartMountDaemon(const DaemonSpec& spec) {
   return Status::Ok();
 }
 
-std::optional<pid_t> FindMountDaemon(const std::string& mountpoint) {
+namespace {
+
+// Every live `granary mount` process whose arguments name `mountpoint`, with its arguments.
+std::vector<std::pair<pid_t, std::vector<std::string>>> MountProcesses(
+    const std::string& mountpoint) {
+  std::vector<std::pair<pid_t, std::vector<std::string>>> out;
   DIR* proc = opendir("/proc");
-  if (proc == nullptr) return std::nullopt;
-  std::optional<pid_t> found;
+  if (proc == nullptr) return out;
   while (dirent* d = readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(d->d_name, &end, 10);
@@ -212,14 +242,35 @@ std::optional<pid_t> FindMountDaemon(const std::string& mountpoint) {
         cur.push_back(c);
       }
     }
-    if (args.size() >= 3 && args[1] == "mount" && args.back() == mountpoint &&
+    if (args.size() >= 3 && args[1] == "mount" &&
+        std::find(args.begin(), args.end(), mountpoint) != args.end() &&
         !ProcessGone(static_cast<pid_t>(pid))) {
-      found = static_cast<pid_t>(pid);
-      break;
+      out.emplace_back(static_cast<pid_t>(pid), std::move(args));
     }
   }
   closedir(proc);
-  return found;
+  return out;
+}
+
+bool Has(const std::vector<std::string>& args, std::string_view flag) {
+  return std::find(args.begin(), args.end(), flag) != args.end();
+}
+
+}  // namespace
+
+std::optional<pid_t> FindMountDaemon(const std::string& mountpoint) {
+  // The supervisor (its children carry --supervisor-fd), or an unsupervised daemon.
+  for (const auto& [pid, args] : MountProcesses(mountpoint)) {
+    if (!Has(args, "--supervisor-fd")) return pid;
+  }
+  return std::nullopt;
+}
+
+std::optional<pid_t> FindMountServer(const std::string& mountpoint) {
+  for (const auto& [pid, args] : MountProcesses(mountpoint)) {
+    if (Has(args, "--supervisor-fd")) return pid;
+  }
+  return std::nullopt;
 }
 
 Status StopMountDaemon(const std::string& mountpoint) {

@@ -38,14 +38,24 @@ struct DaemonSpec {
   std::string labels;
   std::string mountpoint;
   std::string log_file;
+  // Where a successor may take the mount over (`granary mount --control`; an upgrade is SIGUSR2
+  // to the supervisor).
+  std::string control_socket;
+  // Command prefix the supervisor is started under (e.g. systemd-run --scope …); empty: none.
+  std::vector<std::string> launcher;
   bool read_only = false;
 };
-// Starts `granary mount` detached (its own session, reparented away from this process) and
-// returns once it reports the mount up or failed.
+// The launcher DriverOptions::mount_launcher names ("auto", "none" or a command prefix).
+std::vector<std::string> ResolveLauncher(const std::string& setting);
+// Starts `granary mount --supervise` detached (its own session, reparented away from this
+// process): the supervisor restarts the serving process on the same kernel connection when it
+// dies (docs/mount-survival.md). Returns once the mount is up or has failed.
 Status StartMountDaemon(const DaemonSpec& spec);
-// The pid of the `granary mount` daemon serving `mountpoint`, found in /proc (survives plugin
-// restarts, which a remembered pid would not).
+// The pid of the `granary mount` daemon (the supervisor) of `mountpoint`, found in /proc
+// (survives plugin restarts, which a remembered pid would not).
 std::optional<pid_t> FindMountDaemon(const std::string& mountpoint);
+// The pid of the process serving `mountpoint` under its supervisor.
+std::optional<pid_t> FindMountServer(const std::string& mountpoint);
 // SIGTERM to the daemon (it commits, unmounts and exits), waited on; umount as the fallback.
 Status StopMountDaemon(const std::string& mountpoint);
 

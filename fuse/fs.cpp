@@ -151,9 +151,10 @@ template <typename Reply>
 void GranaryFs::Publish(std::shared_ptr<Handle> h, fuse_file_info* fi, Reply reply) {
   AddHandle(h);
   auto* ref = new HandleRef{h};
-  fi->fh = reinterpret_cast<uint64_t>(ref);
+  fi->fh = NewFh(reinterpret_cast<uint64_t>(ref), (fi->flags & O_ACCMODE) != O_RDONLY);
   if (reply() == -ENOENT) {
     // The opener was interrupted: nobody will release this handle.
+    ForgetFh(fi->fh);
     RemoveHandle(h.get());
     delete ref;
   }
@@ -592,8 +593,12 @@ void GranaryFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto a = client_->meta().GetAttr(ToGranary(ino));
   if (!a.ok()) return ReplyError(req, a.status(), "opendir");
   if (a->type() != FileType::DIRECTORY) return (void)fuse_reply_err(req, ENOTDIR);
-  fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
-  if (fuse_reply_open(req, fi) == -ENOENT) delete reinterpret_cast<DirHandle*>(fi->fh);
+  auto* d = new DirHandle();
+  fi->fh = NewFh(reinterpret_cast<uint64_t>(d), false);
+  if (fuse_reply_open(req, fi) == -ENOENT) {
+    ForgetFh(fi->fh);
+    delete d;
+  }
 }
 
 void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
@@ -805,6 +810,7 @@ void GranaryFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 
 const fuse_lowlevel_ops& GranaryFs::Ops() {
   static const fuse_lowlevel_ops ops = [] {
+    using Unknown = GranaryFs::Unknown;
     fuse_lowlevel_ops o{};
     o.init = [](void* userdata, fuse_conn_info* conn) {
       static_cast<GranaryFs*>(userdata)->Init(conn);
@@ -835,26 +841,49 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
       Fs(r)->Link(r, i, np, nn);
     };
     o.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Open(r, i, fi); };
+    // File and directory handles arrive as numbers and are swapped for this process's
+    // pointers first (fs_handles.cpp).
     o.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
-      Fs(r)->Read(r, i, s, o2, fi);
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardFile(r, i, &f, Unknown::kAdopt)) Fs(r)->Read(r, i, s, o2, &f);
     };
     o.write_buf = [](fuse_req_t r, fuse_ino_t i, fuse_bufvec* b, off_t o2, fuse_file_info* fi) {
-      Fs(r)->WriteBuf(r, i, b, o2, fi);
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardFile(r, i, &f, Unknown::kAdopt)) Fs(r)->WriteBuf(r, i, b, o2, &f);
     };
-    o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Flush(r, i, fi); };
-    o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Release(r, i, fi); };
+    o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardFile(r, i, &f, Unknown::kNothingHere)) Fs(r)->Flush(r, i, &f);
+    };
+    o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
+      // r is gone once Inward replied: fs is taken first.
+      GranaryFs* fs = Fs(r);
+      fuse_file_info f = *fi;
+      bool mine = fs->InwardFile(r, i, &f, Unknown::kNothingHere);
+      fs->ForgetFh(fi->fh);
+      if (mine) fs->Release(r, i, &f);
+    };
     o.fsync = [](fuse_req_t r, fuse_ino_t i, int d, fuse_file_info* fi) {
-      Fs(r)->Fsync(r, i, d, fi);
+      fuse_file_info f = *fi;
+      if (!Fs(r)->InwardFile(r, i, &f, Unknown::kNothingHere)) return;
+      if (Fs(r)->TakeFsyncDebt(fi->fh)) return (void)fuse_reply_err(r, EIO);
+      Fs(r)->Fsync(r, i, d, &f);
     };
     o.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->OpenDir(r, i, fi); };
     o.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
-      Fs(r)->ReadDir(r, i, s, o2, fi, false);
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardDir(r, &f, true)) Fs(r)->ReadDir(r, i, s, o2, &f, false);
     };
     o.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o2, fuse_file_info* fi) {
-      Fs(r)->ReadDir(r, i, s, o2, fi, true);
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardDir(r, &f, true)) Fs(r)->ReadDir(r, i, s, o2, &f, true);
     };
     o.releasedir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
-      Fs(r)->ReleaseDir(r, i, fi);
+      GranaryFs* fs = Fs(r);
+      fuse_file_info f = *fi;
+      bool mine = fs->InwardDir(r, &f, false);
+      fs->ForgetFh(fi->fh);
+      if (mine) fs->ReleaseDir(r, i, &f);
     };
     // Every metadata operation is durable when it returns (group-committed by the metanode).
     o.fsyncdir = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(r, 0); };
@@ -871,7 +900,8 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
       Fs(r)->Create(r, p, n, m, fi);
     };
     o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o2, off_t l, fuse_file_info* fi) {
-      Fs(r)->Fallocate(r, i, m, o2, l, fi);
+      fuse_file_info f = *fi;
+      if (Fs(r)->InwardFile(r, i, &f, Unknown::kAdopt)) Fs(r)->Fallocate(r, i, m, o2, l, &f);
     };
     return o;
   }();

@@ -58,6 +58,24 @@ class GranaryFs {
   static const fuse_lowlevel_ops& Ops();
 
   void set_session(fuse_session* se) { session_ = se; }
+  // Handles this process hands out are numbered from generation << 40: a successor (mount
+  // survival, docs/mount-survival.md) never reuses a number the kernel still holds. Bit 0 of a
+  // handle says it was opened for writing.
+  void set_generation(uint64_t generation) { next_fh_ = (generation << 39) + 1; }
+  // After a crash of the predecessor, buffered bytes of its handles may be lost: the first
+  // fsync of such a handle reports EIO instead of claiming durability.
+  void set_predecessor_crashed(bool crashed) { predecessor_crashed_ = crashed; }
+
+  // fi->fh, as the kernel holds it, is a number; Inward swaps it for this process's handle
+  // (re-opening by inode a handle opened by a predecessor) and returns false when it replied
+  // itself. `adopt`: re-open an unknown handle (read, write) rather than treat it as having
+  // nothing here (flush, fsync, release).
+  enum class Unknown { kAdopt, kNothingHere };
+  bool InwardFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, Unknown unknown);
+  bool InwardDir(fuse_req_t req, fuse_file_info* fi, bool create_missing);
+  void ForgetFh(uint64_t fh);
+  // Whether fsync of `fh` owes an EIO (a handle adopted after a crash; once).
+  bool TakeFsyncDebt(uint64_t fh);
   const MountOptions& options() const { return options_; }
 
   // Commits every open file's buffered bytes (at unmount). Returns how many failed.
@@ -164,6 +182,14 @@ class GranaryFs {
   std::unordered_map<uint64_t, Committed> committed_;
   std::unordered_map<uint64_t, uint64_t> data_versions_;
   std::atomic<uint64_t> next_version_{1};
+
+  // Kernel-visible handle number -> HandleRef* or DirHandle* (see InwardFile).
+  uint64_t NewFh(uint64_t pointer, bool writable);
+  std::mutex fh_mu_;
+  std::unordered_map<uint64_t, uint64_t> fh_;
+  std::unordered_map<uint64_t, bool> fsync_owes_eio_;
+  std::atomic<uint64_t> next_fh_{1};
+  bool predecessor_crashed_ = false;
 };
 
 }  // namespace granary::fuse

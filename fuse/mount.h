@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -43,11 +44,36 @@ struct MountOptions {
   // root-caused (docs/mount.md).
   bool splice = false;
   std::chrono::milliseconds operation_timeout{120000};
+
+  // Mount survival (docs/mount-survival.md).
+  // Listen here for a successor's takeover request (`granary mount --control`).
+  std::string control_socket;
+  // Take the mount over from the process listening here instead of mounting.
+  std::string takeover_socket;
+  // A supervisor's end of a socketpair: this process reports its state there after mounting,
+  // or (adopt_from_supervisor) first receives the state of its crashed predecessor from it.
+  int supervisor_fd = -1;
+  bool adopt_from_supervisor = false;
 };
+
+// How Serve ended when it returned Ok.
+enum class ServeEnd { kUnmounted, kHandedOver };
 
 // Mounts, serves until SIGTERM/SIGINT or an external unmount, commits what open files still
 // buffer, unmounts. `on_mounted` runs once the mount is visible. Errors before the mount is
 // up (unknown volume, missing subdir, mount refused) are returned.
-Status Serve(const MountOptions& options, const std::function<void()>& on_mounted);
+// With control_socket set, a successor can take the mount over: this process then stops reading
+// requests, commits what open files buffer, hands the descriptor over and returns kHandedOver
+// without unmounting.
+Status Serve(const MountOptions& options, const std::function<void()>& on_mounted,
+             ServeEnd* end = nullptr);
+
+// `granary mount --supervise`: runs the serving process `server_argv` (a `granary mount
+// --foreground` command line) as a child, keeps a duplicate of its /dev/fuse descriptor and its
+// INIT state, and when the child dies without unmounting starts a successor on the same
+// connection. `on_mounted` runs once the first child has mounted. Returns when the mount is
+// gone (unmounted, or the child exited cleanly).
+Status Supervise(const std::vector<std::string>& server_argv, const std::string& mountpoint,
+                 const std::function<void()>& on_mounted);
 
 }  // namespace granary::fuse

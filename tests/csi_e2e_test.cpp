@@ -1,6 +1,7 @@
 // The CSI node path for real: a staged `granary mount`, bind mounts into two "pods", writes
-// through one and reads through the other, quota and expansion, and a node plugin SIGKILLed
-// while a reader streams from a published volume.
+// through one and reads through the other, quota and expansion, a node plugin SIGKILLed
+// while a reader streams from a published volume, and the mount's serving process SIGKILLed
+// under a published volume (its supervisor replaces it; the pod notices nothing).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -226,6 +227,67 @@ TEST_F(CsiE2eTest, NodePluginKilledWhileAReaderStreamsDisturbsNothing) {
   EXPECT_FALSE(csi::FindMountDaemon(staging).has_value());
 }
 
+TEST_F(CsiE2eTest, MountServerKilledUnderAStagedVolumeThePodKeepsReading) {
+  v1::CreateVolumeResponse created;
+  ASSERT_TRUE(Create(CreateReq("pvc-crash"), &created).ok());
+  const std::string staging = path("plugins/staging/pvc-crash");
+  const std::string pod = path("pods/crash/volume");
+  ASSERT_TRUE(Stage("pvc-crash", staging).ok());
+  // Started through the launcher prefix, supervised, with a control socket for upgrades.
+  EXPECT_TRUE(plugin_->WaitForLine(
+      "event=mount_daemon_spawned pid=\\d+ command=\"/usr/bin/env .* mount .*--supervise --control "
+      ".*pvc-crash.sock",
+      seconds(5)))
+      << plugin_->Output();
+  ASSERT_TRUE(Publish("pvc-crash", staging, pod).ok());
+  ASSERT_EQ(WriteFile(pod + "/data", 4 << 20), 0);
+  const std::string want = ReadAll(pod + "/data");
+  ASSERT_EQ(want.size(), 4u << 20);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, failures{0};
+  std::thread reader([&] {
+    std::string buf(1 << 20, '\0');
+    while (!stop) {
+      int fd = ::open((pod + "/data").c_str(), O_RDONLY);
+      if (fd < 0) {
+        ++failures;
+        continue;
+      }
+      std::string got;
+      ssize_t n;
+      while ((n = ::read(fd, buf.data(), buf.size())) > 0) got.append(buf.data(), n);
+      if (n < 0 || got != want) ++failures;
+      ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+      ::close(fd);
+      ++reads;
+    }
+  });
+  EXPECT_TRUE(WaitUntil([&] { return reads > 3; }));
+  // Twice: the supervisor's first successor is as replaceable as the original server.
+  for (int k = 0; k < 2; ++k) {
+    auto server = csi::FindMountServer(staging);
+    ASSERT_TRUE(server.has_value());
+    ::kill(*server, SIGKILL);
+    EXPECT_TRUE(WaitUntil([&] {
+      auto next = csi::FindMountServer(staging);
+      return next.has_value() && *next != *server;
+    })) << "the supervisor starts a successor";
+    int before = reads;
+    EXPECT_TRUE(WaitUntil([&] { return reads > before + 3; })) << "reads go on";
+    EXPECT_FALSE(Stats("pvc-crash", pod).volume_condition().abnormal());
+  }
+  stop = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << reads.load() << " reads";
+
+  ASSERT_TRUE(Unpublish("pvc-crash", pod).ok());
+  ASSERT_TRUE(Unstage("pvc-crash", staging).ok());
+  EXPECT_FALSE(csi::FindMount(staging).has_value());
+  EXPECT_FALSE(csi::FindMountDaemon(staging).has_value());
+  EXPECT_FALSE(csi::FindMountServer(staging).has_value());
+}
+
 TEST_F(CsiE2eTest, BrokenMountIsReportedAbnormalAndRestagedByARestartedPlugin) {
   v1::CreateVolumeResponse created;
   ASSERT_TRUE(Create(CreateReq("pvc-broken"), &created).ok());
@@ -236,9 +298,10 @@ TEST_F(CsiE2eTest, BrokenMountIsReportedAbnormalAndRestagedByARestartedPlugin) {
   ASSERT_EQ(WriteFile(pod + "/kept", 4096), 0);
   EXPECT_FALSE(Stats("pvc-broken", pod).volume_condition().abnormal());
 
+  // The supervisor and its server both (their process group): nothing is left to restart it.
   auto daemon = csi::FindMountDaemon(staging);
   ASSERT_TRUE(daemon.has_value());
-  ::kill(*daemon, SIGKILL);
+  ::kill(-::getpgid(*daemon), SIGKILL);
   EXPECT_TRUE(WaitUntil([&] { return Stats("pvc-broken", pod).volume_condition().abnormal(); }))
       << "a dead mount daemon shows as an abnormal volume";
 

@@ -62,7 +62,10 @@ class CsiFixture : public ::testing::Test {
     plugin_ = std::make_unique<Process>(std::vector<std::string>{
         GranaryBinary(), "csi", "--endpoint", "unix://" + socket(), "--node-id", "node-1", "--meta",
         cluster_->meta_address(), "--mode", "all", "--labels", "zone=z1,rack=r1,host=h1,gpu=a100",
-        "--state-dir", dir_.str() + "/state"});
+        "--state-dir", dir_.str() + "/state",
+        // A command-prefix launcher (as systemd-run --scope is in a cluster): env execs what
+        // follows, so the staging path is the prefix one without needing systemd here.
+        "--mount-launcher", "/usr/bin/env"});
     if (!plugin_->WaitForLine("serving csi.granary.io", seconds(30))) {
       throw std::runtime_error("csi plugin did not start:\n" + plugin_->Output());
     }

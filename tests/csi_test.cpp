@@ -8,6 +8,21 @@
 namespace granary::testing {
 namespace {
 
+TEST(CsiLauncherTest, AutoNoneAndPrefixResolveToTheCommandPrefix) {
+  EXPECT_TRUE(csi::ResolveLauncher("none").empty());
+  EXPECT_TRUE(csi::ResolveLauncher("").empty());
+  EXPECT_EQ(csi::ResolveLauncher("systemd-run  --scope --"),
+            (std::vector<std::string>{"systemd-run", "--scope", "--"}));
+  // auto: systemd-run --scope only where systemd is this host's init.
+  auto launcher = csi::ResolveLauncher("auto");
+  if (access("/run/systemd/system", F_OK) == 0 && access("/usr/bin/systemd-run", X_OK) == 0) {
+    ASSERT_FALSE(launcher.empty());
+    EXPECT_EQ(launcher[1], "--scope");
+  } else {
+    EXPECT_TRUE(launcher.empty());
+  }
+}
+
 using Mode = v1::VolumeCapability::AccessMode;
 using grpc::StatusCode;
 

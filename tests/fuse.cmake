@@ -23,3 +23,10 @@ granary_add_test(fuse_s3_test
   DEPS granary_test_harness granary_client
   LABELS integration TIMEOUT 180)
 target_compile_definitions(fuse_s3_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Mount survival: the serving process replaced by upgrade (5x) and by SIGKILL under the
+# supervisor while a reader streams 1 GiB and a writer appends with fsync.
+granary_add_test(fuse_survival_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_survival_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)
