@@ -2,7 +2,8 @@
 #   docker build -t ghcr.io/granary/granary:dev .
 # Stage 1 builds on Debian 12 with the project's own install script; stage 2 is Debian 12 slim
 # with exactly the shared libraries the binary links (found by ldd, mapped to their packages)
-# plus fuse3 for the CSI node plugin's mounts.
+# plus fuse3 for the CSI node plugin's mounts and systemd for its systemd-run (mount supervisors
+# outside the plugin container's cgroup).
 
 FROM debian:12 AS builder
 ENV DEBIAN_FRONTEND=noninteractive
@@ -31,7 +32,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=builder /build/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -qq \
     && xargs -a /tmp/runtime-packages.txt apt-get install -y -qq --no-install-recommends \
-    && apt-get install -y -qq --no-install-recommends fuse3 ca-certificates util-linux \
+    && apt-get install -y -qq --no-install-recommends fuse3 ca-certificates util-linux systemd \
     && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
 COPY --from=builder /build/bin/granary /usr/local/bin/granary
 RUN granary --help >/dev/null

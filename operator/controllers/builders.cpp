@@ -340,7 +340,12 @@ Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
                           {"mountPropagation", "Bidirectional"}},
                          {{"name", "fuse"}, {"mountPath", "/dev/fuse"}},
                          // Which mounts the plugin owns survives a restart of its container.
-                         {{"name", "state-dir"}, {"mountPath", kCsiStateDir}}};
+                         {{"name", "state-dir"}, {"mountPath", kCsiStateDir}},
+                         // The mount supervisors leave the container's cgroup through the host's
+                         // systemd (`systemd-run --scope`, docs/csi.md), so that a restart of
+                         // this container does not take the pods' mounts with it.
+                         {{"name", "host-systemd"}, {"mountPath", "/run/systemd"}},
+                         {{"name", "host-cgroup"}, {"mountPath", "/sys/fs/cgroup"}}};
   Json registrar = {
       {"name", "node-driver-registrar"},
       {"image", spec.csi_registrar_image},
@@ -359,13 +364,17 @@ Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
          {{"metadata", {{"labels", labels}}},
           {"spec",
            {{"serviceAccountName", "granary-csi"},
+            // The host's systemd places a scope by PID: the plugin's PIDs must be the host's.
+            {"hostPID", true},
             {"containers", {csi, registrar}},
             {"volumes",
              {SocketVolume("socket-dir", plugin_dir, "DirectoryOrCreate"),
               SocketVolume("kubelet-dir", spec.kubelet_dir, "Directory"),
               SocketVolume("registration-dir", spec.kubelet_dir + "/plugins_registry", "Directory"),
               SocketVolume("fuse", "/dev/fuse", "CharDevice"),
-              SocketVolume("state-dir", kCsiStateDir, "DirectoryOrCreate")}}}}}}}}};
+              SocketVolume("state-dir", kCsiStateDir, "DirectoryOrCreate"),
+              SocketVolume("host-systemd", "/run/systemd", "DirectoryOrCreate"),
+              SocketVolume("host-cgroup", "/sys/fs/cgroup", "Directory")}}}}}}}}};
 }
 
 Json CsiDriver(const Json& cluster) {
