@@ -2,7 +2,6 @@
 // thin main: parse flags, call the component.
 #pragma once
 
-#include <string_view>
 
 namespace granary::cmd {
 
@@ -18,8 +17,5 @@ int RunAdmin(int argc, char** argv);
 int RunBench(int argc, char** argv);
 // put get ls stat rm mkdir
 int RunFileVerb(int argc, char** argv);
-
-// Reports a role that is not built yet and returns the exit code for it.
-int NotBuilt(std::string_view role, std::string_view issue);
 
 }  // namespace granary::cmd
