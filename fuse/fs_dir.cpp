@@ -1,0 +1,118 @@
+// Directory operations of the mount: open, list (readdir and readdirplus, paged from the
+// metanode) and release.
+#include <sys/stat.h>
+
+#include "client/meta_client.h"
+#include "fuse/fs.h"
+
+namespace granary::fuse {
+
+void GranaryFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto a = client_->meta().GetAttr(ToGranary(ino));
+  if (!a.ok()) return ReplyError(req, a.status(), "opendir");
+  if (a->type() != FileType::DIRECTORY) return (void)fuse_reply_err(req, ENOTDIR);
+  auto* d = new DirHandle();
+  fi->fh = NewFh(reinterpret_cast<uint64_t>(d), false);
+  if (fuse_reply_open(req, fi) == -ENOENT) {
+    ForgetFh(fi->fh);
+    delete d;
+  }
+}
+
+void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                        bool plus) {
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> out(size);
+  size_t used = 0;
+  Status s;
+  {
+    std::lock_guard lock(d->mu);
+    s = FillDir(*d, req, ino, off, plus, out, used);
+  }
+  // Replied only once d's lock is released: the reply lets closedir proceed, and its
+  // RELEASEDIR (on another worker) frees d at once, so nothing of d, its mutex included, may be
+  // touched after it. (Unlocking after the reply wrote into freed memory: the heap corruption
+  // glibc reported after bench/mount.sh's `rm -f seq.*` glob.)
+  if (!s.ok()) return ReplyError(req, s, "readdir");
+  fuse_reply_buf(req, out.data(), used);
+}
+
+Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
+                          std::vector<char>& out, size_t& used) {
+  const uint64_t g = ToGranary(ino);
+  const size_t size = out.size();
+  // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entries[i] (an offset is "where to continue").
+  auto add = [&](const char* name, const struct stat& st, off_t next,
+                 const fuse_entry_param* e) -> bool {
+    size_t need = plus ? fuse_add_direntry_plus(req, nullptr, 0, name, e, next)
+                       : fuse_add_direntry(req, nullptr, 0, name, &st, next);
+    if (used + need > size) return false;
+    if (plus) {
+      fuse_add_direntry_plus(req, out.data() + used, size - used, name, e, next);
+    } else {
+      fuse_add_direntry(req, out.data() + used, size - used, name, &st, next);
+    }
+    used += need;
+    return true;
+  };
+  off_t pos = off;
+  if (pos < 1) {
+    struct stat st {};
+    st.st_ino = ino;
+    st.st_mode = S_IFDIR;
+    fuse_entry_param e{};
+    e.attr = st;
+    if (!add(".", st, 1, &e)) return Status::Ok();
+    pos = 1;
+  }
+  if (pos < 2) {
+    struct stat st {};
+    st.st_ino = FUSE_ROOT_ID;
+    st.st_mode = S_IFDIR;
+    fuse_entry_param e{};
+    e.attr = st;
+    if (!add("..", st, 2, &e)) return Status::Ok();
+    pos = 2;
+  }
+  while (true) {
+    size_t index = static_cast<size_t>(pos - 2);
+    if (index >= d.entries.size()) {
+      if (d.eof) break;
+      std::string after = d.entries.empty() ? "" : d.entries.back().name();
+      auto page = client_->meta().ReadDir(g, after, 0, plus);
+      if (!page.ok()) {
+        if (used > 0) break;
+        return page.status();
+      }
+      for (auto& e : *page->mutable_entries()) d.entries.push_back(std::move(e));
+      d.eof = page->eof() || page->entries().empty();
+      continue;
+    }
+    const DirEntry& de = d.entries[index];
+    fuse_entry_param e{};
+    // An entry fetched by a plain readdir has no attributes: sent with node id 0, the kernel
+    // links no dentry for it (and caches nothing wrong).
+    if (plus && de.attr().ino() != 0) {
+      e.ino = ToFuse(de.ino());
+      e.generation = 1;
+      e.attr = ToStat(WithLocalSize(de.attr()));
+      e.attr_timeout = options_.attr_timeout_s;
+      e.entry_timeout = options_.entry_timeout_s;
+    }
+    struct stat st {};
+    st.st_ino = ToFuse(de.ino());
+    st.st_mode = de.type() == FileType::DIRECTORY ? S_IFDIR
+                 : de.type() == FileType::SYMLINK ? S_IFLNK
+                                                  : S_IFREG;
+    if (!add(de.name().c_str(), st, pos + 1, &e)) break;
+    ++pos;
+  }
+  return Status::Ok();
+}
+
+void GranaryFs::ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+}  // namespace granary::fuse
