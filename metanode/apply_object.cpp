@@ -20,15 +20,6 @@ namespace {
 // Parts of an upload are pinned by the upload itself (not by a gateway handle) until completion.
 constexpr uint64_t kUploadPin = 1;
 
-std::string UploadPrefix(uint64_t volume_id) {
-  std::string k = "U";
-  AppendU64(&k, volume_id);
-  return k;
-}
-std::string UploadKey(uint64_t volume_id, std::string_view upload_id) {
-  return UploadPrefix(volume_id) + std::string(upload_id);
-}
-
 std::string Hex(const unsigned char* p, size_t n) {
   static const char* digits = "0123456789abcdef";
   std::string out;
@@ -43,34 +34,6 @@ std::string Unquote(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
     etag = etag.substr(1, etag.size() - 2);
   return std::string(etag);
-}
-
-Result<uint64_t> RootOf(Txn& txn, uint64_t volume_id) {
-  auto v = LoadVolume(txn, volume_id);
-  GRANARY_TRY(v);
-  return v->volume().root_ino();
-}
-
-// The object as S3 shows it; `rec` is a regular file or (directory marker) a directory.
-ObjectInfo MakeInfo(const InodeRecord& rec, std::string key) {
-  ObjectInfo info;
-  info.set_key(std::move(key));
-  *info.mutable_attr() = rec.attr();
-  if (rec.attr().type() == DIRECTORY) {
-    info.set_is_directory(true);
-    info.set_etag("\"d41d8cd98f00b204e9800998ecf8427e\"");  // MD5 of no bytes
-    return info;
-  }
-  ObjectMeta meta;
-  auto it = rec.xattrs().find(std::string(kObjectMetaXattr));
-  if (it != rec.xattrs().end()) meta.ParseFromString(it->second);
-  if (it != rec.xattrs().end() && meta.commit_version() == rec.attr().commit_version()) {
-    info.set_etag(meta.etag());
-  } else {
-    info.set_etag(PosixEtag(rec.attr()));
-  }
-  for (auto& [k, v] : meta.headers()) (*info.mutable_headers())[k] = v;
-  return info;
 }
 
 bool EtagMatches(std::string_view want, std::string_view have) {
@@ -92,44 +55,6 @@ Status CheckPrecondition(const Precondition& pre, const std::optional<ObjectInfo
     }
   }
   return Status::Ok();
-}
-
-// Walks (and with `create` makes) the directories `dirs` below `root`. Returns the inodes on the
-// path, root first. Without `create`, a missing or non-directory component ends the walk early.
-Result<std::vector<uint64_t>> WalkDirs(Ctx* ctx, Txn& txn, VolumeRecord* vol, uint64_t root,
-                                       const std::vector<std::string>& dirs, uint32_t uid,
-                                       uint32_t gid, uint32_t mode) {
-  std::vector<uint64_t> path{root};
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    auto d = LoadDentry(txn, path.back(), dirs[i]);
-    GRANARY_TRY(d);
-    if (*d) {
-      if ((*d)->type() != DIRECTORY) {
-        if (!ctx) return path;
-        std::string prefix;
-        for (size_t j = 0; j <= i; ++j) prefix += (j ? "/" : "") + dirs[j];
-        return Status(Code::NOT_DIRECTORY,
-                      fmt::format("'{}' is an object, so it cannot hold keys below it", prefix));
-      }
-      path.push_back((*d)->ino());
-      continue;
-    }
-    if (!ctx) return path;
-    auto parent = LoadDir(txn, path.back());
-    GRANARY_TRY(parent);
-    auto rec = NewInode(*ctx, *vol, DIRECTORY, mode ? mode : 0755, uid, gid);
-    GRANARY_TRY(rec);
-    rec->mutable_attr()->set_parent(path.back());
-    SaveInode(txn, *rec);
-    SaveDentry(txn, path.back(), dirs[i], rec->attr().ino(), DIRECTORY);
-    InodeAttr& pa = *parent->mutable_attr();
-    pa.set_nlink(pa.nlink() + 1);
-    *pa.mutable_mtime() = ctx->Now();
-    *pa.mutable_ctime() = ctx->Now();
-    SaveInode(txn, *parent);
-    path.push_back(rec->attr().ino());
-  }
-  return path;
 }
 
 // Appends the bytes of `sources` to `rec` as slice references (no data is copied).
@@ -328,12 +253,85 @@ Result<ObjectInfo> PublishAt(Ctx& ctx, VolumeRecord& vol, const PublishArgs& arg
   return MakeInfo(rec, args.key);
 }
 
+}  // namespace
+
+std::string UploadPrefix(uint64_t volume_id) {
+  std::string k = "U";
+  AppendU64(&k, volume_id);
+  return k;
+}
+
+std::string UploadKey(uint64_t volume_id, std::string_view upload_id) {
+  return UploadPrefix(volume_id) + std::string(upload_id);
+}
+
+Result<uint64_t> RootOf(Txn& txn, uint64_t volume_id) {
+  auto v = LoadVolume(txn, volume_id);
+  GRANARY_TRY(v);
+  return v->volume().root_ino();
+}
+
+ObjectInfo MakeInfo(const InodeRecord& rec, std::string key) {
+  ObjectInfo info;
+  info.set_key(std::move(key));
+  *info.mutable_attr() = rec.attr();
+  if (rec.attr().type() == DIRECTORY) {
+    info.set_is_directory(true);
+    info.set_etag("\"d41d8cd98f00b204e9800998ecf8427e\"");  // MD5 of no bytes
+    return info;
+  }
+  ObjectMeta meta;
+  auto it = rec.xattrs().find(std::string(kObjectMetaXattr));
+  if (it != rec.xattrs().end()) meta.ParseFromString(it->second);
+  if (it != rec.xattrs().end() && meta.commit_version() == rec.attr().commit_version()) {
+    info.set_etag(meta.etag());
+  } else {
+    info.set_etag(PosixEtag(rec.attr()));
+  }
+  for (auto& [k, v] : meta.headers()) (*info.mutable_headers())[k] = v;
+  return info;
+}
+
+Result<std::vector<uint64_t>> WalkDirs(Ctx* ctx, Txn& txn, VolumeRecord* vol, uint64_t root,
+                                       const std::vector<std::string>& dirs, uint32_t uid,
+                                       uint32_t gid, uint32_t mode) {
+  std::vector<uint64_t> path{root};
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    auto d = LoadDentry(txn, path.back(), dirs[i]);
+    GRANARY_TRY(d);
+    if (*d) {
+      if ((*d)->type() != DIRECTORY) {
+        if (!ctx) return path;
+        std::string prefix;
+        for (size_t j = 0; j <= i; ++j) prefix += (j ? "/" : "") + dirs[j];
+        return Status(Code::NOT_DIRECTORY,
+                      fmt::format("'{}' is an object, so it cannot hold keys below it", prefix));
+      }
+      path.push_back((*d)->ino());
+      continue;
+    }
+    if (!ctx) return path;
+    auto parent = LoadDir(txn, path.back());
+    GRANARY_TRY(parent);
+    auto rec = NewInode(*ctx, *vol, DIRECTORY, mode ? mode : 0755, uid, gid);
+    GRANARY_TRY(rec);
+    rec->mutable_attr()->set_parent(path.back());
+    SaveInode(txn, *rec);
+    SaveDentry(txn, path.back(), dirs[i], rec->attr().ino(), DIRECTORY);
+    InodeAttr& pa = *parent->mutable_attr();
+    pa.set_nlink(pa.nlink() + 1);
+    *pa.mutable_mtime() = ctx->Now();
+    *pa.mutable_ctime() = ctx->Now();
+    SaveInode(txn, *parent);
+    path.push_back(rec->attr().ino());
+  }
+  return path;
+}
+
 Result<UploadRecord> LoadUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id) {
   return LoadRecord<UploadRecord>(txn, Cf::kSystem, UploadKey(volume_id, upload_id),
                                   fmt::format("upload '{}'", upload_id));
 }
-
-}  // namespace
 
 std::string PosixEtag(const InodeAttr& attr) {
   // Not the MD5 of the bytes (unknown without reading them): a digest of identity and commit
@@ -624,184 +622,5 @@ Status ApplyUploadAbort(Ctx& ctx, OpReply* reply) {
 }
 
 // ---------------------------------------------------------------- queries
-
-Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req) {
-  bool marker = false;
-  auto comps = SplitObjectKey(req.key(), &marker);
-  GRANARY_TRY(comps);
-  auto root = RootOf(txn, req.volume_id());
-  GRANARY_TRY(root);
-  std::vector<std::string> dirs(comps->begin(), comps->end() - 1);
-  auto path = WalkDirs(nullptr, txn, nullptr, *root, dirs, 0, 0, 0);
-  GRANARY_TRY(path);
-  auto missing = [&] { return NotFound(fmt::format("object '{}'", req.key())); };
-  if (path->size() != dirs.size() + 1) return missing();
-  auto d = LoadDentry(txn, path->back(), comps->back());
-  GRANARY_TRY(d);
-  if (!*d) return missing();
-  const bool is_dir = (*d)->type() == DIRECTORY;
-  if (marker != is_dir || (!is_dir && (*d)->type() != REGULAR)) return missing();
-  auto rec = LoadInode(txn, (*d)->ino());
-  GRANARY_TRY(rec);
-  ObjectGetReply reply;
-  *reply.mutable_info() = MakeInfo(*rec, req.key());
-  if (req.with_extents() && !is_dir) {
-    ReadMapRequest rm;
-    rm.set_ino(rec->attr().ino());
-    auto map = QueryReadMap(txn, rm);
-    GRANARY_TRY(map);
-    for (auto& e : *map->mutable_extents()) *reply.add_extents() = std::move(e);
-  }
-  return reply;
-}
-
-namespace {
-
-struct Lister {
-  Txn& txn;
-  const ObjectListRequest& req;
-  uint32_t max;
-  ObjectListReply reply;
-  uint32_t emitted = 0;
-  bool done = false;
-
-  // Returns false once the page is full (and marks it truncated when more follows).
-  bool Emit(std::string key, const InodeRecord* rec) {
-    if (emitted == max) {
-      reply.set_truncated(true);
-      done = true;
-      return false;
-    }
-    if (rec) {
-      *reply.add_objects() = MakeInfo(*rec, key);
-    } else {
-      reply.add_common_prefixes(key);
-    }
-    reply.set_next_marker(key);
-    ++emitted;
-    return true;
-  }
-
-  // Visits directory `dir` whose keys start with `path` ("" or "a/b/"), in S3 order.
-  Status Visit(uint64_t dir, const std::string& path) {
-    struct Entry {
-      std::string sort_key;  // name, or name + "/" for a directory: S3's order
-      uint64_t ino;
-      bool is_dir;
-    };
-    std::vector<Entry> entries;
-    const std::string prefix = DentryPrefix(dir);
-    GRANARY_TRY(txn.Scan(Cf::kDentries, prefix, "", false,
-                         [&](std::string_view key, std::string_view value) {
-                           DentryRecord d;
-                           d.ParseFromArray(value.data(), static_cast<int>(value.size()));
-                           if (d.type() != DIRECTORY && d.type() != REGULAR) return true;
-                           std::string name(key.substr(prefix.size()));
-                           bool is_dir = d.type() == DIRECTORY;
-                           entries.push_back({path + name + (is_dir ? "/" : ""), d.ino(), is_dir});
-                           return true;
-                         }));
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.sort_key < b.sort_key; });
-    const std::string& want = req.prefix();
-    const std::string& after = req.start_after();
-    const std::string& delim = req.delimiter();
-    for (const Entry& e : entries) {
-      if (done) break;
-      const std::string& k = e.sort_key;
-      const bool under = k.starts_with(want);
-      // A directory may still hold matching keys when the prefix reaches into it.
-      if (!under && !(e.is_dir && want.starts_with(k))) continue;
-      if (under && !delim.empty()) {
-        size_t at = k.find(delim, want.size());
-        if (at != std::string::npos) {
-          std::string common = k.substr(0, at + delim.size());
-          if (!(common <= after || after.starts_with(common)) &&
-              (reply.common_prefixes_size() == 0 ||
-               reply.common_prefixes(reply.common_prefixes_size() - 1) != common)) {
-            if (!Emit(common, nullptr)) break;
-          }
-          if (common.size() <= k.size()) continue;
-        }
-      }
-      if (e.is_dir) {
-        // Every key in the subtree sorts before `after`: skip it whole.
-        if (!after.empty() && k < after && !after.starts_with(k)) continue;
-        bool empty = true;
-        GRANARY_TRY(txn.Scan(Cf::kDentries, DentryPrefix(e.ino), "", false,
-                             [&](std::string_view, std::string_view) {
-                               empty = false;
-                               return false;
-                             }));
-        if (empty) {
-          if (under && k > after) {  // an empty directory is its marker object "k"
-            auto rec = LoadInode(txn, e.ino);
-            GRANARY_TRY(rec);
-            if (!Emit(k, &*rec)) break;
-          }
-          continue;
-        }
-        GRANARY_TRY(Visit(e.ino, k));
-        continue;
-      }
-      if (!under || k <= after) continue;
-      auto rec = LoadInode(txn, e.ino);
-      GRANARY_TRY(rec);
-      if (!Emit(k, &*rec)) break;
-    }
-    return Status::Ok();
-  }
-};
-
-}  // namespace
-
-Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req) {
-  auto root = RootOf(txn, req.volume_id());
-  GRANARY_TRY(root);
-  Lister l{txn, req, req.max_keys() == 0 ? 1000u : std::min(req.max_keys(), 1000u), {}};
-  // Start in the deepest directory the prefix names completely.
-  uint64_t dir = *root;
-  std::string path;
-  size_t start = 0;
-  while (true) {
-    size_t slash = req.prefix().find('/', start);
-    if (slash == std::string::npos) break;
-    std::string name = req.prefix().substr(start, slash - start);
-    if (name.empty()) return l.reply;
-    auto d = LoadDentry(txn, dir, name);
-    GRANARY_TRY(d);
-    if (!*d || (*d)->type() != DIRECTORY) return l.reply;
-    dir = (*d)->ino();
-    path = req.prefix().substr(0, slash + 1);
-    start = slash + 1;
-  }
-  GRANARY_TRY(l.Visit(dir, path));
-  if (!l.reply.truncated()) l.reply.clear_next_marker();
-  return l.reply;
-}
-
-Result<Upload> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id) {
-  auto up = LoadUpload(txn, volume_id, upload_id);
-  GRANARY_TRY(up);
-  return std::move(*up->mutable_upload());
-}
-
-Result<UploadListReply> QueryUploads(Txn& txn, const UploadListRequest& req) {
-  UploadListReply reply;
-  GRANARY_TRY(txn.Scan(Cf::kSystem, UploadPrefix(req.volume_id()), "", false,
-                       [&](std::string_view, std::string_view value) {
-                         UploadRecord r;
-                         r.ParseFromArray(value.data(), static_cast<int>(value.size()));
-                         if (r.upload().key().starts_with(req.prefix())) {
-                           *reply.add_uploads() = std::move(*r.mutable_upload());
-                         }
-                         return reply.uploads_size() < 10000;
-                       }));
-  std::sort(reply.mutable_uploads()->begin(), reply.mutable_uploads()->end(),
-            [](const Upload& a, const Upload& b) {
-              return a.key() != b.key() ? a.key() < b.key() : a.initiated_ms() < b.initiated_ms();
-            });
-  return reply;
-}
 
 }  // namespace granary::metanode

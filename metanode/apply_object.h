@@ -31,6 +31,20 @@ Status ApplyUploadPart(Ctx& ctx, OpReply* reply);
 Status ApplyUploadComplete(Ctx& ctx, OpReply* reply);
 Status ApplyUploadAbort(Ctx& ctx, OpReply* reply);
 
+// Shared by the operations (apply_object.cpp) and the queries (query_object.cpp).
+std::string UploadPrefix(uint64_t volume_id);
+std::string UploadKey(uint64_t volume_id, std::string_view upload_id);
+Result<uint64_t> RootOf(Txn& txn, uint64_t volume_id);
+// The object as S3 shows it; `rec` is a regular file or (directory marker) a directory.
+ObjectInfo MakeInfo(const InodeRecord& rec, std::string key);
+// Walks (and with `ctx`, makes: uid, gid, mode, counted in `vol`) the directories `dirs` below
+// `root`. Returns the inodes on the path, root first. Without `ctx`, a missing or non-directory
+// component ends the walk early.
+Result<std::vector<uint64_t>> WalkDirs(Ctx* ctx, Txn& txn, VolumeRecord* vol, uint64_t root,
+                                       const std::vector<std::string>& dirs, uint32_t uid,
+                                       uint32_t gid, uint32_t mode);
+Result<UploadRecord> LoadUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id);
+
 Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req);
 Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req);
 Result<Upload> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id);
