@@ -140,6 +140,7 @@ class Client {
 
  private:
   friend class File;
+  friend class ObjectClient;  // staged objects pin their inodes with this client's owners
   Client() = default;
   Result<uint64_t> VolumeRoot(std::string_view volume);
   // The volume root's attributes and the components of `path` below it.

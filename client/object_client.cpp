@@ -55,8 +55,7 @@ Result<ObjectClient::Staged> ObjectClient::Stage(uint64_t volume_id, uint32_t ui
   req.set_gid(gid);
   req.set_mode(mode);
   if (layout) *req.mutable_layout() = *layout;
-  const uint64_t owner =
-      client_.meta().client_id() ^ ((++handles_ | (1ull << 62)) * 0x9E3779B97F4A7C15ull);
+  const uint64_t owner = client_.NextHandleOwner();
   req.set_handle_owner(owner);
   AttrReply reply;
   GRANARY_TRY(Call("stage object", &Objects::Stub::Stage, req, &reply));
@@ -81,8 +80,7 @@ Result<ObjectClient::Staged> ObjectClient::StageWithData(uint64_t volume_id, uin
   req.set_mode(mode);
   req.set_allocate_slices(static_cast<uint32_t>(slices.size()));
   req.set_allocate_bytes(data.size());
-  const uint64_t owner =
-      client_.meta().client_id() ^ ((++handles_ | (1ull << 62)) * 0x9E3779B97F4A7C15ull);
+  const uint64_t owner = client_.NextHandleOwner();
   req.set_handle_owner(owner);
   StageReply reply;
   GRANARY_TRY(Call("stage object", &Objects::Stub::StageWrite, req, &reply));

@@ -65,7 +65,6 @@ class ObjectClient {
 
   Client& client_;
   std::unique_ptr<Objects::Stub> stub_;
-  std::atomic<uint64_t> handles_{0};
 };
 
 }  // namespace granary::client

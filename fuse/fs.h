@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "client/granary.h"
@@ -187,7 +188,7 @@ class GranaryFs {
   uint64_t NewFh(uint64_t pointer, bool writable);
   std::mutex fh_mu_;
   std::unordered_map<uint64_t, uint64_t> fh_;
-  std::unordered_map<uint64_t, bool> fsync_owes_eio_;
+  std::unordered_set<uint64_t> fsync_owes_eio_;
   std::atomic<uint64_t> next_fh_{1};
   bool predecessor_crashed_ = false;
 };

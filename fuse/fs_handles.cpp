@@ -65,7 +65,7 @@ bool GranaryFs::InwardFile(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, U
   if (inserted) {
     AddHandle(handle);
     it->second = reinterpret_cast<uint64_t>(new HandleRef{handle});
-    if (predecessor_crashed_ && Writable(fh)) fsync_owes_eio_[fh] = true;
+    if (predecessor_crashed_ && Writable(fh)) fsync_owes_eio_.insert(fh);
     GLOG_INFO("event=handle_adopted fh={} ino={}", fh, g);
   }
   fi->fh = it->second;
