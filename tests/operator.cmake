@@ -24,3 +24,9 @@ target_compile_definitions(operator_process_test
 add_dependencies(operator_process_test granary-kubeapi)
 target_compile_definitions(operator_e2e_test PRIVATE GRANARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 target_link_libraries(operator_e2e_test PRIVATE yaml-cpp)
+
+# The real kubectl applies crds/ and deploy/samples/ while `granary operator` reconciles them.
+add_test(NAME operator_kubectl_test
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_kubectl_test.sh $<TARGET_FILE:granary>
+          $<TARGET_FILE:granary-kubeapi> ${PROJECT_SOURCE_DIR})
+set_tests_properties(operator_kubectl_test PROPERTIES LABELS integration TIMEOUT 120)

@@ -219,6 +219,9 @@ struct KubeApiServer::Impl {
                std::map<std::string, std::string>& query) {
     if (path.rfind("/testing/", 0) == 0) return Testing(req, path, query);
     if (path == "/healthz" || path == "/readyz" || path == "/livez") return {200, "ok"};
+    if (req.method() == http::verb::get) {
+      if (auto doc = Discovery(path)) return {200, std::move(*doc)};
+    }
     Route r;
     if (auto err = Resolve(path, r)) return *err;
     Json body;
@@ -269,6 +272,77 @@ struct KubeApiServer::Impl {
       default:
         return ErrorReply(405, "MethodNotAllowed", "method not allowed");
     }
+  }
+
+  // The discovery documents kubectl reads before it sends anything (legacy, non-aggregated
+  // form: a client asking for aggregated discovery falls back to it on a plain JSON reply).
+  std::optional<Json> Discovery(const std::string& path) {
+    auto seg = SplitPath(path);
+    const auto types = store.Types();
+    if (seg.size() == 1 && seg[0] == "version") {
+      return Json{{"major", "1"},
+                  {"minor", "31"},
+                  {"gitVersion", "v1.31.0-granary-kubeapi"},
+                  {"platform", "linux/amd64"}};
+    }
+    if (seg.size() == 1 && seg[0] == "api") {
+      return Json{{"kind", "APIVersions"},
+                  {"versions", {"v1"}},
+                  {"serverAddressByClientCIDRs",
+                   {{{"clientCIDR", "0.0.0.0/0"},
+                     {"serverAddress", fmt::format("{}:{}", options.listen_host, Port())}}}}};
+    }
+    if (seg.size() == 1 && seg[0] == "apis") {
+      std::map<std::string, std::set<std::string>> versions;
+      for (const auto& t : types)
+        if (!t.group.empty()) versions[t.group].insert(t.version);
+      Json groups = Json::array();
+      for (const auto& [group, vs] : versions) {
+        Json list = Json::array();
+        for (const auto& v : vs)
+          list.push_back({{"groupVersion", group + "/" + v}, {"version", v}});
+        groups.push_back({{"name", group}, {"versions", list}, {"preferredVersion", list.back()}});
+      }
+      return Json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
+    }
+    std::string group, version;
+    if (seg.size() == 2 && seg[0] == "api") {
+      version = seg[1];
+    } else if (seg.size() == 3 && seg[0] == "apis") {
+      group = seg[1];
+      version = seg[2];
+    } else {
+      return std::nullopt;
+    }
+    Json resources = Json::array();
+    for (const auto& t : types) {
+      if (t.group != group || t.version != version) continue;
+      std::string singular = t.kind;
+      for (auto& c : singular) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      resources.push_back(
+          {{"name", t.plural},
+           {"singularName", singular},
+           {"namespaced", t.namespaced},
+           {"kind", t.kind},
+           {"verbs", {"create", "delete", "get", "list", "patch", "update", "watch"}}});
+      if (t.has_status) {
+        resources.push_back({{"name", t.plural + "/status"},
+                             {"singularName", ""},
+                             {"namespaced", t.namespaced},
+                             {"kind", t.kind},
+                             {"verbs", {"get", "patch", "update"}}});
+      }
+    }
+    if (resources.empty()) return std::nullopt;  // an unknown group/version: 404 as usual
+    return Json{{"kind", "APIResourceList"},
+                {"apiVersion", "v1"},
+                {"groupVersion", group.empty() ? version : group + "/" + version},
+                {"resources", resources}};
+  }
+
+  uint16_t Port() const {
+    beast::error_code ec;
+    return acceptor.local_endpoint(ec).port();
   }
 
   Reply Testing(const http::request<http::string_body>& req, const std::string& path,

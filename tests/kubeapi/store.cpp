@@ -231,6 +231,13 @@ const ResourceType* Store::FindType(const std::string& group, const std::string&
   return it == types_.end() ? nullptr : &it->second;  // map nodes are stable
 }
 
+std::vector<ResourceType> Store::Types() const {
+  std::lock_guard lock(mu_);
+  std::vector<ResourceType> out;
+  for (const auto& [key, type] : types_) out.push_back(type);
+  return out;
+}
+
 Store::Objects& Store::ObjectsOf(const ResourceType& t) {
   return objects_[TypeKey(t.group, t.plural)];
 }

@@ -69,6 +69,8 @@ class Store {
   void AddType(ResourceType type);
   // By group and plural; null when unknown.
   const ResourceType* FindType(const std::string& group, const std::string& plural) const;
+  // Every registered resource (built-in and CRD-served), for the discovery documents.
+  std::vector<ResourceType> Types() const;
 
   Reply Get(const ResourceType& t, const std::string& ns, const std::string& name);
   Reply List(const ResourceType& t, const std::string& ns, const ListQuery& q);
