@@ -16,15 +16,8 @@ COPY . .
 RUN cmake -G Ninja -S . -B /build -DCMAKE_BUILD_TYPE=Release -Wno-dev \
     && cmake --build /build --target granary \
     && strip /build/bin/granary
-# The Debian packages that own every shared library the binary loads (usrmerge: dpkg may know a
-# library by its /lib or its /usr/lib path, so both are asked).
-RUN for p in $(ldd /build/bin/granary | awk '/=> \//{print $3}'); do \
-      r=$(realpath "$p"); \
-      for c in "$p" "$r" "/usr$p" "${p#/usr}" "/usr$r" "${r#/usr}"; do \
-        o=$(dpkg -S "$c" 2>/dev/null | head -1 | cut -d: -f1); \
-        if [ -n "$o" ]; then echo "$o"; break; fi; \
-      done; \
-    done | sort -u | grep -v -E '^(libc6|libgcc-s1|libstdc\+\+6)$' >/build/runtime-packages.txt \
+# The Debian packages that own every shared library the binary loads.
+RUN scripts/runtime-packages.sh /build/bin/granary >/build/runtime-packages.txt \
     && cat /build/runtime-packages.txt
 
 FROM debian:12-slim

