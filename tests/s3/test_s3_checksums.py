@@ -393,3 +393,42 @@ def test_copy_keeps_the_source_checksum(s3, server, bucket):
                        ChecksumAlgorithm="CRC32")
     assert e.value.response["Error"]["Code"] == "NotImplemented"
     assert_absent(server, bucket, "dst2")
+
+
+def test_upload_part_copy_computes_the_upload_algorithm(s3, bucket):
+    data = os.urandom(6 << 20)
+    s3.put_object(Bucket=bucket, Key="src", Body=data)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="SHA1")
+    uid = up["UploadId"]
+    r = s3.upload_part_copy(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1,
+                            CopySource={"Bucket": bucket, "Key": "src"},
+                            CopySourceRange=f"bytes=0-{(5 << 20) - 1}")
+    assert r["CopyPartResult"]["ChecksumSHA1"] == b64("sha1", data[:5 << 20])
+    parts = s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid)["Parts"]
+    assert parts[0]["ChecksumSHA1"] == b64("sha1", data[:5 << 20])
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid)
+
+
+def test_create_upload_with_an_unknown_or_full_object_checksum_is_refused(server, bucket):
+    status, _, resp = s3raw.request(server.endpoint, "POST", f"/{bucket}/mp",
+                                    query=[("uploads", "")],
+                                    headers={"x-amz-checksum-algorithm": "CRC16"},
+                                    access=ACCESS, secret=SECRET)
+    assert status == 400 and error_code(resp) == "InvalidRequest"
+    status, _, resp = s3raw.request(server.endpoint, "POST", f"/{bucket}/mp",
+                                    query=[("uploads", "")],
+                                    headers={"x-amz-checksum-algorithm": "CRC32",
+                                             "x-amz-checksum-type": "FULL_OBJECT"},
+                                    access=ACCESS, secret=SECRET)
+    assert status == 501 and error_code(resp) == "NotImplemented"
+
+
+def test_a_posix_rewrite_drops_the_checksum(server, s3, bucket, tmp_path):
+    data = b"written through S3"
+    s3.put_object(Bucket=bucket, Key="f", Body=data, ChecksumAlgorithm="CRC32")
+    assert s3.head_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")["ChecksumCRC32"]
+    local = tmp_path / "f"
+    local.write_bytes(b"rewritten through the file system")
+    server.cli("put", str(local), f"{bucket}/f")
+    h = s3.head_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")
+    assert "ChecksumCRC32" not in h and h["ETag"].endswith('-1"')
