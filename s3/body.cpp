@@ -49,7 +49,8 @@ std::optional<std::string> Base64Decode(std::string_view text) {
 
 // ---------------------------------------------------------------- body
 
-Body::Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute)
+Body::Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute,
+           bool header_checksums)
     : req_(req), id_(id), md5_(EVP_md5()) {
   const std::string& mode = id.payload_hash;
   chunked_ = mode == kStreamingSigned || mode == kStreamingSignedTrailer ||
@@ -69,7 +70,7 @@ Body::Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> co
   } else if (req.has_content_length) {
     length_ = req.content_length;
   }
-  setup_error_ = SetupChecksum(compute);
+  setup_error_ = SetupChecksum(compute, header_checksums);
 }
 
 namespace {
@@ -99,12 +100,13 @@ std::optional<ChecksumAlgorithm> AlgorithmOfHeader(std::string_view name) {
 
 }  // namespace
 
-std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> compute) {
+std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> compute,
+                                           bool header_checksums) {
   std::optional<ChecksumAlgorithm> alg;
   const std::string* value = nullptr;
   for (auto& [name, v] : req_.headers.all) {
     auto a = AlgorithmOfHeader(name);
-    if (!a) continue;
+    if (!a || !header_checksums) continue;
     if (alg) {
       return InvalidRequest(
           "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");

@@ -119,8 +119,10 @@ struct Identity {
 class Body {
  public:
   // `compute`: the checksum to compute when the client sends none (an upload's algorithm);
-  // a client value of another algorithm is then an InvalidRequest.
-  Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute = std::nullopt);
+  // a client value of another algorithm is then an InvalidRequest. `header_checksums`: false
+  // when x-amz-checksum-* headers describe something else (CompleteMultipartUpload's object).
+  Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute = std::nullopt,
+       bool header_checksums = true);
   Result<size_t> Read(
       std::span<uint8_t> out);  // S3 errors arrive as Status with code InvalidArgument
   // The error of the last failed Read as S3 reports it.
@@ -137,7 +139,8 @@ class Body {
   const std::optional<Checksum>& checksum() const { return checksum_; }
 
  private:
-  std::optional<S3Error> SetupChecksum(std::optional<ChecksumAlgorithm> compute);
+  std::optional<S3Error> SetupChecksum(std::optional<ChecksumAlgorithm> compute,
+                                       bool header_checksums);
   Status ParseTrailerLine(std::string_view line);
   Status CheckTrailers();
   Result<size_t> ReadRaw(std::span<uint8_t> out);
@@ -262,8 +265,10 @@ inline uint32_t DirMode(const Bucket& b) { return 0777 & ~b.umask(); }
 
 // Object headers taken from a PUT / CreateMultipartUpload / CopyObject REPLACE.
 ObjectMeta MetaFromRequest(const Request& req);
-// Reads a small XML request body (bounded), checking its signature and digest.
-std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit);
+// Reads a small XML request body (bounded), checking its signature and digests (x-amz-checksum-*
+// headers too, unless `header_checksums` is false).
+std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit,
+                                             bool header_checksums = true);
 // If-None-Match: * and If-Match of a write, for the Publish to check.
 std::optional<S3Error> PutPrecondition(const Request& req, Precondition* pre);
 S3Error PublishError(const Status& s);

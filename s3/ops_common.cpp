@@ -113,8 +113,9 @@ ObjectMeta MetaFromRequest(const Request& req) {
   return m;
 }
 
-std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit) {
-  Body body(req, id);
+std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit,
+                                             bool header_checksums) {
+  Body body(req, id, std::nullopt, header_checksums);
   std::string out;
   std::vector<uint8_t> buf(64 << 10);
   while (true) {

@@ -132,7 +132,8 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
   auto up = LoadUpload(ctx, req, b);
   if (auto* e = std::get_if<S3Error>(&up)) return *e;
   const Upload& u = std::get<Upload>(up);
-  auto body = SmallBody(req, id, 4 << 20);
+  // x-amz-checksum-* of a Complete is the object's (checked below), not the XML's.
+  auto body = SmallBody(req, id, 4 << 20, /*header_checksums=*/false);
   if (auto* e = std::get_if<S3Error>(&body)) return *e;
   const std::string& xml = std::get<std::string>(body);
   auto malformed = Err(400, "MalformedXML",
@@ -231,6 +232,23 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
     }
     if (!values.empty()) {
       if (auto v = CompositeChecksum(*alg, values)) composite = Checksum{*alg, *v, true};
+    }
+  }
+  // A client may state the object's checksum: it must be the composite.
+  for (auto& [name, value] : req.headers.all) {
+    if (!name.starts_with("x-amz-checksum-")) continue;
+    auto a = ParseChecksumAlgorithm(std::string_view(name).substr(15));
+    if (!a) continue;
+    if (!composite || composite->algorithm != *a) {
+      return Err(
+          400, "InvalidRequest",
+          fmt::format("{} was given, but the parts have no {} checksums", name, AlgorithmName(*a)));
+    }
+    std::string_view v = value;
+    if (v != composite->value && composite->value.substr(0, composite->value.rfind('-')) != v) {
+      return Err(400, "BadDigest",
+                 fmt::format("The {} you specified did not match the calculated checksum.",
+                             AlgorithmName(*a)));
     }
   }
   auto info = ctx.objects().UploadComplete(cr);

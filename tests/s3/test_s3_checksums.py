@@ -432,3 +432,26 @@ def test_a_posix_rewrite_drops_the_checksum(server, s3, bucket, tmp_path):
     server.cli("put", str(local), f"{bucket}/f")
     h = s3.head_object(Bucket=bucket, Key="f", ChecksumMode="ENABLED")
     assert "ChecksumCRC32" not in h and h["ETag"].endswith('-1"')
+
+
+def test_complete_with_the_object_checksum_header_must_match_the_composite(s3, server, bucket):
+    p1 = os.urandom(5 << 20)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp", ChecksumAlgorithm="CRC32")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=p1,
+                          ChecksumAlgorithm="CRC32")["ETag"]
+    xml = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag>"
+           "</Part></CompleteMultipartUpload>").encode()
+    composite = base64.b64encode(digest("crc32", digest("crc32", p1))).decode() + "-1"
+
+    def complete(headers):
+        return s3raw.request(server.endpoint, "POST", f"/{bucket}/mp", body=xml,
+                             query=[("uploadId", uid)], headers=headers, access=ACCESS,
+                             secret=SECRET)
+    status, _, resp = complete({"x-amz-checksum-crc32": b64("crc32", b"other")})
+    assert status == 400 and error_code(resp) == "BadDigest"
+    status, _, resp = complete({"x-amz-checksum-sha1": b64("sha1", p1)})
+    assert status == 400 and error_code(resp) == "InvalidRequest"
+    assert_absent(server, bucket, "mp")
+    status, h, resp = complete({"x-amz-checksum-crc32": composite})
+    assert status == 200, resp
+    assert h["x-amz-checksum-crc32"] == composite
