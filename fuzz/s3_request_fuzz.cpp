@@ -1,11 +1,12 @@
 // libFuzzer target for the S3 gateway's request parsing: query strings, percent-decoding,
 // Authorization headers, dates, the SigV4 canonical request, and the aws-chunked body decoder
-// (signed and unsigned framing, trailers) fed in arbitrary read sizes. Nothing may crash, hang
+// (signed and unsigned framing, trailers with their checksums and signature) fed in arbitrary
+// read sizes. Nothing may crash, hang
 // or read out of bounds; decoded bytes never exceed the input.
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,8 @@ void FuzzParsers(std::string_view text) {
   (void)ParseAuthorization(text);
   (void)ParseCredential(text);
   (void)ParseAmzDate(text);
+  (void)ParseChecksumAlgorithm(text);
+  (void)CompositeChecksum(ChecksumAlgorithm::kCrc32c, {std::string(text), std::string(text)});
   if (q) {
     CanonicalInput in;
     in.method = "GET";
@@ -58,13 +61,25 @@ void FuzzChunked(std::string_view data, uint8_t mode, size_t step, size_t out_si
   req.raw = &raw;
   req.has_content_length = true;
   req.content_length = data.size();
+  // The checksum the request announces: none, or one algorithm in x-amz-trailer (or, for the
+  // non-trailer mode, as a header whose value must then match).
+  static const char* kAlgs[] = {"crc32", "crc32c", "crc64nvme", "sha1", "sha256", "md5"};
+  const int announce = (mode >> 2) % 7;
+  if (announce > 0) {
+    std::string name = std::string("x-amz-checksum-") + kAlgs[announce - 1];
+    if (mode % 4 == 1 || mode % 4 == 2) {
+      req.headers.all.emplace("x-amz-trailer", name);
+    } else {
+      req.headers.all.emplace(name, "AAAAAA==");
+    }
+  }
   Identity id;
   id.payload_hash = kModes[mode % 4];
   id.signing_key = std::string(32, 'k');
   id.amz_date = "20130524T000000Z";
   id.credential = {"AK", "20130524", "us-east-1", "s3"};
   id.seed_signature = std::string(64, '0');
-  Body body(req, id);
+  Body body(req, id, (mode & 0x40) ? std::optional(ChecksumAlgorithm::kSha1) : std::nullopt);
   std::string out(out_size ? out_size : 1, '\0');
   size_t total = 0;
   for (int i = 0; i < 100000; ++i) {

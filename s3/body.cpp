@@ -1,8 +1,11 @@
 // The request body pipeline: aws-chunked decoding (signed, unsigned, trailers), payload hash,
-// chunk signatures and Content-MD5 (internal.h: Body). Depends on nothing but OpenSSL, so the
-// fuzz target builds it alone.
+// chunk and trailer signatures, Content-MD5 and x-amz-checksum-* (internal.h: Body). Depends on
+// nothing but OpenSSL, zlib and checksum.cpp, so the fuzz target builds it alone.
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "s3/internal.h"
@@ -46,7 +49,9 @@ std::optional<std::string> Base64Decode(std::string_view text) {
 
 // ---------------------------------------------------------------- body
 
-Body::Body(Request& req, const Identity& id) : req_(req), id_(id), md5_(EVP_md5()) {
+Body::Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute,
+           bool header_checksums)
+    : req_(req), id_(id), md5_(EVP_md5()) {
   const std::string& mode = id.payload_hash;
   chunked_ = mode == kStreamingSigned || mode == kStreamingSignedTrailer ||
              mode == kStreamingUnsignedTrailer;
@@ -65,6 +70,96 @@ Body::Body(Request& req, const Identity& id) : req_(req), id_(id), md5_(EVP_md5(
   } else if (req.has_content_length) {
     length_ = req.content_length;
   }
+  setup_error_ = SetupChecksum(compute, header_checksums);
+}
+
+namespace {
+
+S3Error InvalidRequest(std::string message) {
+  return Err(400, "InvalidRequest", std::move(message));
+}
+
+std::string Trimmed(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return std::string(v);
+}
+
+std::string Lower(std::string_view v) {
+  std::string out(v);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "x-amz-checksum-crc32" -> kCrc32; nullopt for other names (x-amz-checksum-mode, ...).
+std::optional<ChecksumAlgorithm> AlgorithmOfHeader(std::string_view name) {
+  constexpr std::string_view kPrefix = "x-amz-checksum-";
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  return ParseChecksumAlgorithm(name.substr(kPrefix.size()));
+}
+
+}  // namespace
+
+std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> compute,
+                                           bool header_checksums) {
+  std::optional<ChecksumAlgorithm> alg;
+  const std::string* value = nullptr;
+  for (auto& [name, v] : req_.headers.all) {
+    auto a = AlgorithmOfHeader(name);
+    if (!a || !header_checksums) continue;
+    if (alg) {
+      return InvalidRequest(
+          "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+    }
+    alg = a;
+    value = &v;
+  }
+  if (auto* t = req_.headers.Find("x-amz-trailer")) {
+    const std::string name = Lower(Trimmed(*t));
+    auto a = AlgorithmOfHeader(name);
+    if (!a) {
+      return InvalidRequest(fmt::format(
+          "The value specified in the x-amz-trailer header is not supported: '{}'", *t));
+    }
+    if (!trailer_) {
+      return InvalidRequest(
+          "x-amz-trailer needs a STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or "
+          "STREAMING-UNSIGNED-PAYLOAD-TRAILER payload");
+    }
+    if (alg) {
+      return InvalidRequest(
+          "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+    }
+    alg = a;
+    checksum_in_trailer_ = true;
+  }
+  std::optional<ChecksumAlgorithm> sdk;
+  if (auto* s = req_.headers.Find("x-amz-sdk-checksum-algorithm")) {
+    sdk = ParseChecksumAlgorithm(Trimmed(*s));
+    if (!sdk) {
+      return InvalidRequest(
+          "Checksum algorithm provided is unsupported. Please try again with any of the valid "
+          "types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+    }
+    if (alg && *alg != *sdk) {
+      return InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.");
+    }
+  }
+  if (compute && alg && *alg != *compute) {
+    return InvalidRequest(fmt::format(
+        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+        Lower(AlgorithmName(*compute)), Lower(AlgorithmName(*alg))));
+  }
+  if (value) {
+    auto raw = Base64Decode(Trimmed(*value));
+    if (!raw || raw->size() != DigestSize(*alg)) {
+      return InvalidRequest(fmt::format("Value for {} header is invalid.", ChecksumHeader(*alg)));
+    }
+    want_checksum_ = std::move(*raw);
+  }
+  if (!alg) alg = sdk ? sdk : compute;
+  if (alg) checksummer_ = std::make_unique<Checksummer>(*alg);
+  return std::nullopt;
 }
 
 Status Body::Fail(S3Error e) {
@@ -76,10 +171,12 @@ Status Body::Fail(S3Error e) {
 Result<size_t> Body::Read(std::span<uint8_t> out) {
   if (done_) return size_t{0};
   if (failed_) return InvalidArgument(error_.message);
+  if (setup_error_) return Fail(*setup_error_);
   auto n = chunked_ ? ReadChunked(out) : ReadRaw(out);
   if (!n.ok()) return n;
   if (*n > 0) {
     md5_.Update(out.data(), *n);
+    if (checksummer_) checksummer_->Update(out.data(), *n);
     delivered_ += *n;
     if (length_ && delivered_ > *length_) {
       return Fail(Err(400, "IncompleteBody", "more bytes than the declared length"));
@@ -169,6 +266,7 @@ Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
           if (!SafeEqual(want, chunk_signature_)) {
             return Fail(Err(403, "SignatureDoesNotMatch", "final chunk signature mismatch"));
           }
+          prev_signature_ = chunk_signature_;  // the trailer signature chains on it
         }
         // Trailer headers (x-amz-checksum-*, x-amz-trailer-signature) up to an empty line; a
         // body without trailers ends with one empty line too.
@@ -176,9 +274,11 @@ Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
           auto t = ReadLine();
           GRANARY_TRY(t);
           if (t->empty()) {
+            GRANARY_TRY(CheckTrailers());
             last_chunk_seen_ = true;
             return filled;
           }
+          GRANARY_TRY(ParseTrailerLine(*t));
         }
         return Fail(Err(400, "MalformedTrailerError", "too many trailer lines"));
       }
@@ -210,6 +310,66 @@ Result<size_t> Body::ReadChunked(std::span<uint8_t> out) {
   return filled;
 }
 
+Status Body::ParseTrailerLine(std::string_view line) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return Fail(Err(400, "MalformedTrailerError",
+                    "The request contained trailing data that was not well-formed or did not "
+                    "conform to our published schema."));
+  }
+  std::string name = Lower(Trimmed(line.substr(0, colon)));
+  std::string value = Trimmed(line.substr(colon + 1));
+  if (name == "x-amz-trailer-signature") {
+    trailer_signature_ = std::move(value);
+  } else {
+    trailers_.emplace_back(std::move(name), std::move(value));
+  }
+  return Status::Ok();
+}
+
+Status Body::CheckTrailers() {
+  if (signed_chunks_ && trailer_) {
+    // STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the trailer is signed, chained on the final
+    // chunk's signature, over its lines in canonical form (sorted "name:value\n").
+    auto sorted = trailers_;
+    std::sort(sorted.begin(), sorted.end());
+    std::string canonical;
+    for (auto& [k, v] : sorted) canonical += k + ":" + v + "\n";
+    std::string want = TrailerSignature(id_.signing_key, id_.amz_date, id_.credential.scope(),
+                                        prev_signature_, Sha256Hex(canonical));
+    if (trailer_signature_.empty() || !SafeEqual(want, trailer_signature_)) {
+      return Fail(Err(403, "SignatureDoesNotMatch",
+                      "The request signature we calculated does not match the signature you "
+                      "provided (x-amz-trailer-signature)."));
+    }
+  }
+  const std::string declared = checksummer_ && checksum_in_trailer_
+                                   ? ChecksumHeader(checksummer_->algorithm())
+                                   : std::string();
+  for (auto& [name, value] : trailers_) {
+    auto a = AlgorithmOfHeader(name);
+    if (!a) continue;
+    if (name != declared) {
+      return Fail(
+          InvalidRequest(fmt::format("The trailer sends {} but x-amz-trailer named {}", name,
+                                     declared.empty() ? std::string("no checksum") : declared)));
+    }
+    if (want_checksum_) {
+      return Fail(InvalidRequest(fmt::format("The trailer sends {} twice", name)));
+    }
+    auto raw = Base64Decode(value);
+    if (!raw || raw->size() != DigestSize(*a)) {
+      return Fail(InvalidRequest(fmt::format("Value for {} trailing header is invalid.", name)));
+    }
+    want_checksum_ = std::move(*raw);
+  }
+  if (!declared.empty() && !want_checksum_) {
+    return Fail(InvalidRequest(
+        fmt::format("x-amz-trailer names {} but the trailer did not send it", declared)));
+  }
+  return Status::Ok();
+}
+
 Status Body::FinishChecks() {
   md5_result_ = md5_.Final();
   if (length_ && delivered_ != *length_) {
@@ -230,6 +390,16 @@ Status Body::FinishChecks() {
       return Fail(
           Err(400, "BadDigest", "The Content-MD5 you specified did not match what we received."));
     }
+  }
+  if (checksummer_) {
+    const ChecksumAlgorithm alg = checksummer_->algorithm();
+    std::string got = checksummer_->Final();
+    if (want_checksum_ && *want_checksum_ != got) {
+      return Fail(Err(400, "BadDigest",
+                      fmt::format("The {} you specified did not match the calculated checksum.",
+                                  AlgorithmName(alg))));
+    }
+    checksum_ = Checksum{alg, Base64(got), false};
   }
   return Status::Ok();
 }

@@ -22,6 +22,7 @@
 #include "client/object_client.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "s3/checksum.h"
 #include "s3/gateway.h"
 #include "s3/sigv4.h"
 #include "s3/ttl_cache.h"
@@ -112,11 +113,16 @@ struct Identity {
   std::string payload_hash;  // x-amz-content-sha256 or UNSIGNED-PAYLOAD
 };
 
-// The request body after SigV4: aws-chunked decoded, payload hash and chunk signatures checked.
+// The request body after SigV4: aws-chunked decoded, payload hash, chunk and trailer signatures,
+// Content-MD5 and the x-amz-checksum-* value (header or trailer) checked, in one pass.
 // Read returns the decoded bytes; the last Read (0) fails when a check fails.
 class Body {
  public:
-  Body(Request& req, const Identity& id);
+  // `compute`: the checksum to compute when the client sends none (an upload's algorithm);
+  // a client value of another algorithm is then an InvalidRequest. `header_checksums`: false
+  // when x-amz-checksum-* headers describe something else (CompleteMultipartUpload's object).
+  Body(Request& req, const Identity& id, std::optional<ChecksumAlgorithm> compute = std::nullopt,
+       bool header_checksums = true);
   Result<size_t> Read(
       std::span<uint8_t> out);  // S3 errors arrive as Status with code InvalidArgument
   // The error of the last failed Read as S3 reports it.
@@ -126,8 +132,17 @@ class Body {
   // MD5 of every byte returned so far (valid after the end).
   std::string md5() const { return md5_result_; }
   bool done() const { return done_; }
+  // Wrong checksum headers (malformed, two of them, unknown algorithm), found before any byte
+  // is read: the request fails without storing anything. Read fails with it too.
+  const std::optional<S3Error>& setup_error() const { return setup_error_; }
+  // The verified (or computed) checksum, valid after the end; nullopt when none was asked for.
+  const std::optional<Checksum>& checksum() const { return checksum_; }
 
  private:
+  std::optional<S3Error> SetupChecksum(std::optional<ChecksumAlgorithm> compute,
+                                       bool header_checksums);
+  Status ParseTrailerLine(std::string_view line);
+  Status CheckTrailers();
   Result<size_t> ReadRaw(std::span<uint8_t> out);
   Result<size_t> ReadChunked(std::span<uint8_t> out);
   Status Fail(S3Error e);
@@ -154,6 +169,13 @@ class Body {
   bool failed_ = false;
   bool last_chunk_seen_ = false;
   S3Error error_;
+  std::optional<S3Error> setup_error_;
+  std::unique_ptr<Checksummer> checksummer_;
+  std::optional<std::string> want_checksum_;  // raw digest the client sent
+  bool checksum_in_trailer_ = false;
+  std::optional<Checksum> checksum_;
+  std::vector<std::pair<std::string, std::string>> trailers_;  // lower-case name, value
+  std::string trailer_signature_;
   std::vector<uint8_t> buf_;  // lookahead for chunk framing
   size_t buf_pos_ = 0, buf_end_ = 0;
 };
@@ -243,8 +265,10 @@ inline uint32_t DirMode(const Bucket& b) { return 0777 & ~b.umask(); }
 
 // Object headers taken from a PUT / CreateMultipartUpload / CopyObject REPLACE.
 ObjectMeta MetaFromRequest(const Request& req);
-// Reads a small XML request body (bounded), checking its signature and digest.
-std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit);
+// Reads a small XML request body (bounded), checking its signature and digests (x-amz-checksum-*
+// headers too, unless `header_checksums` is false).
+std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit,
+                                             bool header_checksums = true);
 // If-None-Match: * and If-Match of a write, for the Publish to check.
 std::optional<S3Error> PutPrecondition(const Request& req, Precondition* pre);
 S3Error PublishError(const Status& s);
@@ -255,14 +279,34 @@ struct Uploaded {
   std::string md5;  // raw
   uint64_t size = 0;
   std::optional<CommitRequest> commit;  // small bodies: for the Publish to apply
+  std::optional<Checksum> checksum;     // verified x-amz-checksum-* (or computed, see Body)
 };
-// The request body staged in a new inode of `layout` (the bucket's when null). ops_object.cpp.
+// The request body staged in a new inode of `layout` (the bucket's when null); `compute`: the
+// checksum to compute when the client sends none. ops_object.cpp.
 std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Identity& id,
-                                            const Bucket& bucket, const Layout* layout);
+                                            const Bucket& bucket, const Layout* layout,
+                                            std::optional<ChecksumAlgorithm> compute = {});
 // UploadPartCopy's bytes: the x-amz-copy-source object (or its x-amz-copy-source-range) copied
-// into a new inode of `layout`. ops_copy.cpp.
+// into a new inode of `layout`, with the `compute` checksum of the copied bytes. ops_copy.cpp.
 std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const Identity& id,
-                                             const Bucket& b, const Layout& layout);
+                                             const Bucket& b, const Layout& layout,
+                                             std::optional<ChecksumAlgorithm> compute);
+
+// ---------------------------------------------------------------- checksums (ops_common.cpp)
+
+// The xattr holding an object's ObjectMeta (the metanode's kObjectMetaXattr).
+inline constexpr std::string_view kObjectMetaXattr = "granary.s3";
+void SetMetaChecksum(ObjectMeta* m, const Checksum& c);
+// The checksum stored with an object, if it still describes the bytes `info` describes (no
+// POSIX write since). One metanode read, so only for requests that ask for it.
+Result<std::optional<Checksum>> StoredChecksum(Context& ctx, const ObjectInfo& info);
+// Adds the checksum to the ObjectMeta of a just-published object (multipart: the metanode's
+// Complete keeps the upload's meta); a no-op when the object changed since.
+Status AttachChecksum(Context& ctx, const ObjectInfo& info, const Checksum& c);
+// x-amz-checksum-<alg> and x-amz-checksum-type response headers.
+void ChecksumHeaders(Response& r, const Checksum& c);
+// x-amz-checksum-algorithm of CreateMultipartUpload / CopyObject; InvalidRequest when unknown.
+std::variant<std::optional<ChecksumAlgorithm>, S3Error> RequestedAlgorithm(const Request& req);
 
 struct ByteRange {
   uint64_t first = 0, last = 0;  // inclusive

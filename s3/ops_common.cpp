@@ -113,8 +113,9 @@ ObjectMeta MetaFromRequest(const Request& req) {
   return m;
 }
 
-std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit) {
-  Body body(req, id);
+std::variant<std::string, S3Error> SmallBody(Request& req, const Identity& id, size_t limit,
+                                             bool header_checksums) {
+  Body body(req, id, std::nullopt, header_checksums);
   std::string out;
   std::vector<uint8_t> buf(64 << 10);
   while (true) {
@@ -163,6 +164,61 @@ std::string ErrorXml(const S3Error& e, const Request& req) {
   std::ostringstream out;
   doc.save(out, "", pugi::format_raw);
   return out.str();
+}
+
+// ---------------------------------------------------------------- checksums
+
+void SetMetaChecksum(ObjectMeta* m, const Checksum& c) {
+  m->set_checksum_algorithm(std::string(AlgorithmName(c.algorithm)));
+  m->set_checksum(c.value);
+  m->set_checksum_composite(c.composite);
+}
+
+Result<std::optional<Checksum>> StoredChecksum(Context& ctx, const ObjectInfo& info) {
+  if (info.is_directory()) return std::optional<Checksum>();
+  auto raw = ctx.meta().GetXattr(info.attr().ino(), kObjectMetaXattr);
+  if (!raw.ok()) {
+    if (raw.status().code() == Code::NOT_FOUND) return std::optional<Checksum>();  // POSIX file
+    return raw.status().WithContext(
+        fmt::format("read the checksum of '{}' (inode {})", info.key(), info.attr().ino()));
+  }
+  ObjectMeta m;
+  if (!m.ParseFromString(*raw) || m.checksum().empty() ||
+      m.commit_version() != info.attr().commit_version()) {
+    return std::optional<Checksum>();
+  }
+  auto a = ParseChecksumAlgorithm(m.checksum_algorithm());
+  if (!a) return std::optional<Checksum>();
+  return std::optional<Checksum>(Checksum{*a, m.checksum(), m.checksum_composite()});
+}
+
+Status AttachChecksum(Context& ctx, const ObjectInfo& info, const Checksum& c) {
+  const uint64_t ino = info.attr().ino();
+  auto raw = ctx.meta().GetXattr(ino, kObjectMetaXattr);
+  if (!raw.ok()) return raw.status().WithContext(fmt::format("read ObjectMeta of inode {}", ino));
+  ObjectMeta m;
+  if (!m.ParseFromString(*raw)) return Status(Code::INTERNAL, "unparsable ObjectMeta");
+  if (m.commit_version() != info.attr().commit_version()) return Status::Ok();  // rewritten
+  SetMetaChecksum(&m, c);
+  return ctx.meta().SetXattr(ino, kObjectMetaXattr, m.SerializeAsString(),
+                             SetXattrRequest::XATTR_MODE_REPLACE);
+}
+
+void ChecksumHeaders(Response& r, const Checksum& c) {
+  r.Header(ChecksumHeader(c.algorithm), c.value);
+  r.Header("x-amz-checksum-type", c.composite ? "COMPOSITE" : "FULL_OBJECT");
+}
+
+std::variant<std::optional<ChecksumAlgorithm>, S3Error> RequestedAlgorithm(const Request& req) {
+  auto* h = req.headers.Find("x-amz-checksum-algorithm");
+  if (!h) return std::optional<ChecksumAlgorithm>();
+  auto a = ParseChecksumAlgorithm(*h);
+  if (!a) {
+    return Err(400, "InvalidRequest",
+               "Checksum algorithm provided is unsupported. Please try again with any of the "
+               "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+  }
+  return std::optional<ChecksumAlgorithm>(*a);
 }
 
 }  // namespace granary::s3

@@ -1,4 +1,6 @@
 // Copies: CopyObject (shares the source's slices) and the bytes of an UploadPartCopy.
+#include <fmt/format.h>
+
 #include "common/aligned_buffer.h"
 #include "s3/internal.h"
 #include "s3/s3_util.h"
@@ -91,6 +93,18 @@ Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket&
   }
   Precondition pre;
   if (auto e = PutPrecondition(req, &pre)) return *e;
+  // The copy shares the source's blocks and keeps its checksum; computing another one would
+  // mean reading every byte, which this metadata-only copy does not do (docs/s3.md).
+  auto requested = RequestedAlgorithm(req);
+  if (auto* e = std::get_if<S3Error>(&requested)) return *e;
+  auto checksum = StoredChecksum(ctx, s);
+  if (!checksum.ok()) return ErrorFromStatus(checksum.status());
+  if (auto want = std::get<std::optional<ChecksumAlgorithm>>(requested);
+      want && (!*checksum || (*checksum)->algorithm != *want)) {
+    return Err(501, "NotImplemented",
+               fmt::format("CopyObject keeps the source's checksum and cannot compute {} for it",
+                           AlgorithmName(*want)));
+  }
   PublishRequest pr;
   pr.set_volume_id(b.volume_id());
   pr.set_key(req.key);
@@ -103,6 +117,7 @@ Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket&
     for (auto& [k, v] : s.headers()) (*pr.mutable_meta()->mutable_headers())[k] = v;
   }
   pr.mutable_meta()->set_etag(s.etag());  // same bytes, same ETag
+  if (*checksum) SetMetaChecksum(pr.mutable_meta(), **checksum);
   pr.set_uid(b.uid());
   pr.set_gid(b.gid());
   pr.set_dir_mode(DirMode(b));
@@ -112,11 +127,16 @@ Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket&
   Xml x("CopyObjectResult");
   Add(x.root(), "LastModified", IsoDate(info->attr().mtime()));
   Add(x.root(), "ETag", info->etag());
+  if (*checksum) {
+    Add(x.root(), ChecksumElement((*checksum)->algorithm).c_str(), (*checksum)->value);
+    Add(x.root(), "ChecksumType", (*checksum)->composite ? "COMPOSITE" : "FULL_OBJECT");
+  }
   return XmlResponse(x);
 }
 
 std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const Identity& id,
-                                             const Bucket& b, const Layout& layout) {
+                                             const Bucket& b, const Layout& layout,
+                                             std::optional<ChecksumAlgorithm> compute) {
   // The source has its own layout, so its bytes are copied (not its slices).
   auto src = LoadCopySource(ctx, req, id, true);
   if (auto* e = std::get_if<S3Error>(&src)) return *e;
@@ -136,6 +156,8 @@ std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const I
   Uploaded out;
   out.staged = std::move(*staged);
   Digest md5(EVP_md5());
+  std::optional<Checksummer> checksummer;
+  if (compute) checksummer.emplace(*compute);
   AlignedBuffer buf(4 << 20);
   for (uint64_t done = 0; done < length;) {
     uint64_t n = std::min<uint64_t>(buf.size(), length - done);
@@ -147,6 +169,7 @@ std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const I
       return ErrorFromStatus(st);
     }
     md5.Update(span.data(), n);
+    if (checksummer) checksummer->Update(span.data(), n);
     done += n;
   }
   Status st = out.staged.file->Flush();
@@ -155,6 +178,7 @@ std::variant<Uploaded, S3Error> CopyIntoPart(Context& ctx, Request& req, const I
     return ErrorFromStatus(st);
   }
   out.md5 = md5.Final();
+  if (checksummer) out.checksum = Checksum{*compute, Base64(checksummer->Final()), false};
   out.size = length;
   return out;
 }

@@ -83,8 +83,10 @@ constexpr uint64_t kSmallPut = 1 << 20;
 }  // namespace
 
 std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Identity& id,
-                                            const Bucket& bucket, const Layout* layout) {
-  Body body(req, id);
+                                            const Bucket& bucket, const Layout* layout,
+                                            std::optional<ChecksumAlgorithm> compute) {
+  Body body(req, id, compute);
+  if (body.setup_error()) return *body.setup_error();
   if (!req.has_content_length && !body.length()) {
     return Err(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
   }
@@ -119,6 +121,7 @@ std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Id
     if (commit.ino() != 0) up.commit = std::move(commit);  // an empty body allocates nothing
     up.size = got;
     up.md5 = body.md5();
+    up.checksum = body.checksum();
     return up;
   }
   auto staged =
@@ -151,6 +154,7 @@ std::variant<Uploaded, S3Error> ReceiveInto(Context& ctx, Request& req, const Id
     return ErrorFromStatus(s);
   }
   up.md5 = body.md5();
+  up.checksum = body.checksum();
   return up;
 }
 
@@ -206,6 +210,13 @@ Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head) 
     length = br->last - br->first + 1;
     r.status = 206;
     r.Header("Content-Range", fmt::format("bytes {}-{}/{}", br->first, br->last, size));
+  }
+  // A checksum describes the whole object, so a range gets none (as in S3).
+  if (r.status == 200 &&
+      strcasecmp(req.headers.Get("x-amz-checksum-mode").c_str(), "ENABLED") == 0) {
+    auto c = StoredChecksum(ctx, info);
+    if (!c.ok()) return ErrorFromStatus(c.status());
+    if (*c) ChecksumHeaders(r, **c);
   }
   r.stream_length = length;
   auto shared = std::make_shared<ObjectGetReply>(std::move(*obj));
@@ -263,6 +274,7 @@ Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& 
   *pr.mutable_precondition() = pre;
   *pr.mutable_meta() = MetaFromRequest(req);
   pr.mutable_meta()->set_etag(Quote(Hex(u.md5)));
+  if (u.checksum) SetMetaChecksum(pr.mutable_meta(), *u.checksum);
   pr.set_uid(b.uid());
   pr.set_gid(b.gid());
   pr.set_dir_mode(DirMode(b));
@@ -276,6 +288,7 @@ Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& 
   client::ObjectClient::Detach(*u.staged.file);
   Response r = Empty(200);
   r.Header("ETag", info->etag());
+  if (u.checksum) ChecksumHeaders(r, *u.checksum);
   r.bytes_in = u.size;
   return r;
 }

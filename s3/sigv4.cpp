@@ -221,6 +221,15 @@ std::string ChunkSignature(std::string_view signing_key, std::string_view amz_da
   return Hex(HmacSha256(signing_key, sts));
 }
 
+std::string TrailerSignature(std::string_view signing_key, std::string_view amz_date,
+                             std::string_view scope, std::string_view previous_signature,
+                             std::string_view trailer_sha256_hex) {
+  std::string sts = "AWS4-HMAC-SHA256-TRAILER\n" + std::string(amz_date) + "\n" +
+                    std::string(scope) + "\n" + std::string(previous_signature) + "\n" +
+                    std::string(trailer_sha256_hex);
+  return Hex(HmacSha256(signing_key, sts));
+}
+
 std::optional<int64_t> ParseAmzDate(std::string_view s) {
   if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return std::nullopt;
   auto num = [&](size_t at, size_t n) -> int {

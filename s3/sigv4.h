@@ -73,6 +73,13 @@ std::string ChunkSignature(std::string_view signing_key, std::string_view amz_da
                            std::string_view scope, std::string_view previous_signature,
                            std::string_view chunk_sha256_hex);
 
+// Signature of the trailer of STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER (x-amz-trailer-signature):
+// chained on the final (empty) chunk's signature, over the SHA-256 of the trailer lines in
+// canonical form ("name:value\n" each, lower-case names, sorted).
+std::string TrailerSignature(std::string_view signing_key, std::string_view amz_date,
+                             std::string_view scope, std::string_view previous_signature,
+                             std::string_view trailer_sha256_hex);
+
 // "20130524T000000Z" -> seconds since the epoch; nullopt when malformed.
 std::optional<int64_t> ParseAmzDate(std::string_view s);
 

@@ -177,7 +177,31 @@ assert got == data[1000:3146728], len(got)
 s3.put_object(Bucket="tls-bucket", Key="three", Body=data[: 3 << 20])
 assert s3.get_object(Bucket="tls-bucket", Key="three")["Body"].read() == data[: 3 << 20]
 s3.delete_object(Bucket="tls-bucket", Key="three")
+# Over HTTPS boto3 sends ChecksumAlgorithm= as an aws-chunked trailer
+# (STREAMING-UNSIGNED-PAYLOAD-TRAILER): verified, stored, returned with checksum mode.
+import base64, zlib
+modes = []
+s3.meta.events.register("before-send.s3.PutObject",
+                        lambda request, **_: modes.append(request.headers.get("x-amz-content-sha256")))
+small = data[:300_000]
+want = {"CRC32": zlib.crc32(small).to_bytes(4, "big"), "SHA256": hashlib.sha256(small).digest()}
+for alg, digest in want.items():
+    r = s3.put_object(Bucket="tls-bucket", Key="cksum", Body=small, ChecksumAlgorithm=alg)
+    assert r[f"Checksum{alg}"] == base64.b64encode(digest).decode(), r
+    h = s3.head_object(Bucket="tls-bucket", Key="cksum", ChecksumMode="ENABLED")
+    assert h[f"Checksum{alg}"] == base64.b64encode(digest).decode(), h
+assert modes and all(m == b"STREAMING-UNSIGNED-PAYLOAD-TRAILER" or
+                     m == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" for m in modes), modes
+s3.delete_object(Bucket="tls-bucket", Key="cksum")
 PY
+# aws-cli's --checksum-algorithm over HTTPS, read back with --checksum-mode.
+$AWS_TLS s3api put-object --bucket tls-bucket --key cksum --body "$TMP/small.txt" \
+  --checksum-algorithm SHA256 >/dev/null || fail "aws-cli put-object --checksum-algorithm"
+want=$(openssl dgst -sha256 -binary "$TMP/small.txt" | base64)
+got=$($AWS_TLS s3api head-object --bucket tls-bucket --key cksum --checksum-mode ENABLED \
+  --query ChecksumSHA256 --output text)
+[ "$got" = "$want" ] || fail "aws-cli checksum: got $got, want $want"
+$AWS_TLS s3 rm --only-show-errors s3://tls-bucket/cksum
 $AWS_TLS s3 rm --only-show-errors s3://tls-bucket/big.bin
 $AWS_TLS s3 rb s3://tls-bucket >/dev/null
 echo "tls ok"

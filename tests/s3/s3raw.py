@@ -77,9 +77,22 @@ def request(endpoint, method, path, body=b"", query=(), headers=None, access=Non
     return out
 
 
-def chunked_body(data, chunk, key, amz_date, scope, seed, signed=True, trailer=None):
-    """aws-chunked framing of `data`: signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) or
-    unsigned ones with a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER)."""
+def trailer_signature(key, amz_date, scope, prev, lines):
+    """x-amz-trailer-signature of STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: chained on the
+    final chunk's signature, over the trailer lines in canonical form."""
+    canonical = "".join(f"{n.strip().lower()}:{v.strip()}\n" for n, v in
+                        sorted(line.split(":", 1) for line in lines))
+    sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, prev,
+                     hashlib.sha256(canonical.encode()).hexdigest()])
+    return hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+
+
+def chunked_body(data, chunk, key, amz_date, scope, seed, signed=True, trailer=None,
+                 trailer_sig=None):
+    """aws-chunked framing of `data`: signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, and
+    -TRAILER when `trailer` is given: the trailer is signed too, or carries `trailer_sig`) or
+    unsigned ones with a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER). `trailer`: one line or a
+    list of lines."""
     out = b""
     prev = seed
     pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)] + [b""]
@@ -95,7 +108,12 @@ def chunked_body(data, chunk, key, amz_date, scope, seed, signed=True, trailer=N
         if p:
             out += p + b"\r\n"
     if trailer:
-        out += trailer.encode() + b"\r\n"
+        lines = [trailer] if isinstance(trailer, str) else list(trailer)
+        for line in lines:
+            out += line.encode() + b"\r\n"
+        if signed:
+            sig = trailer_sig or trailer_signature(key, amz_date, scope, prev, lines)
+            out += f"x-amz-trailer-signature:{sig}\r\n".encode()
     out += b"\r\n"
     return out
 
