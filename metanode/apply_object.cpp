@@ -587,6 +587,11 @@ Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
   args.precondition = req.precondition();
   args.meta = u.meta();
   args.meta.set_etag(req.etag());
+  if (!req.checksum().empty()) {
+    args.meta.set_checksum_algorithm(req.checksum_algorithm());
+    args.meta.set_checksum(req.checksum());
+    args.meta.set_checksum_composite(true);
+  }
   args.uid = u.uid();
   args.gid = u.gid();
   args.dir_mode = req.dir_mode() ? req.dir_mode() : 0755;

@@ -300,9 +300,6 @@ void SetMetaChecksum(ObjectMeta* m, const Checksum& c);
 // The checksum stored with an object, if it still describes the bytes `info` describes (no
 // POSIX write since). One metanode read, so only for requests that ask for it.
 Result<std::optional<Checksum>> StoredChecksum(Context& ctx, const ObjectInfo& info);
-// Adds the checksum to the ObjectMeta of a just-published object (multipart: the metanode's
-// Complete keeps the upload's meta); a no-op when the object changed since.
-Status AttachChecksum(Context& ctx, const ObjectInfo& info, const Checksum& c);
 // x-amz-checksum-<alg> and x-amz-checksum-type response headers.
 void ChecksumHeaders(Response& r, const Checksum& c);
 // x-amz-checksum-algorithm of CreateMultipartUpload / CopyObject; InvalidRequest when unknown.

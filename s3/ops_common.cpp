@@ -192,18 +192,6 @@ Result<std::optional<Checksum>> StoredChecksum(Context& ctx, const ObjectInfo& i
   return std::optional<Checksum>(Checksum{*a, m.checksum(), m.checksum_composite()});
 }
 
-Status AttachChecksum(Context& ctx, const ObjectInfo& info, const Checksum& c) {
-  const uint64_t ino = info.attr().ino();
-  auto raw = ctx.meta().GetXattr(ino, kObjectMetaXattr);
-  if (!raw.ok()) return raw.status().WithContext(fmt::format("read ObjectMeta of inode {}", ino));
-  ObjectMeta m;
-  if (!m.ParseFromString(*raw)) return Status(Code::INTERNAL, "unparsable ObjectMeta");
-  if (m.commit_version() != info.attr().commit_version()) return Status::Ok();  // rewritten
-  SetMetaChecksum(&m, c);
-  return ctx.meta().SetXattr(ino, kObjectMetaXattr, m.SerializeAsString(),
-                             SetXattrRequest::XATTR_MODE_REPLACE);
-}
-
 void ChecksumHeaders(Response& r, const Checksum& c) {
   r.Header(ChecksumHeader(c.algorithm), c.value);
   r.Header("x-amz-checksum-type", c.composite ? "COMPOSITE" : "FULL_OBJECT");

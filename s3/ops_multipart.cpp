@@ -251,19 +251,12 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
                              AlgorithmName(*a)));
     }
   }
+  if (composite) {  // stored by the Complete itself
+    cr.set_checksum_algorithm(std::string(AlgorithmName(composite->algorithm)));
+    cr.set_checksum(composite->value);
+  }
   auto info = ctx.objects().UploadComplete(cr);
   if (!info.ok()) return PublishError(info.status());
-  if (composite) {
-    // The metanode's Complete stores the upload's meta; the composite value follows in a
-    // second operation (docs/s3.md "Checksums": a crash in between leaves none). The object
-    // exists either way, so a failure here is not the request's: it just has no checksum.
-    Status s = AttachChecksum(ctx, *info, *composite);
-    if (!s.ok()) {
-      GLOG_WARN("event=composite_checksum_not_stored key={} ino={} error=\"{}\"", req.key,
-                info->attr().ino(), s.ToString());
-      composite.reset();
-    }
-  }
   Xml x("CompleteMultipartUploadResult");
   Add(x.root(), "Location", "/" + req.bucket + "/" + req.key);
   Add(x.root(), "Bucket", req.bucket);
