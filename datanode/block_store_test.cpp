@@ -41,8 +41,11 @@ BlockOrigin Origin(uint32_t pool = 1, uint32_t pg = 7) {
   return o;
 }
 
-std::unique_ptr<BlockStore> OpenStore(const std::string& dir, std::shared_ptr<Device> dev) {
-  auto r = BlockStore::Open(dir, std::move(dev));
+// Stores every block as a file unless told otherwise: most tests here are about files, and
+// FaultInjectionDevice does not wrap the small-block RocksDB.
+std::unique_ptr<BlockStore> OpenStore(const std::string& dir, std::shared_ptr<Device> dev,
+                                      uint64_t small_block_max = 0) {
+  auto r = BlockStore::Open(dir, std::move(dev), BlockStoreOptions{small_block_max});
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? std::move(*r) : nullptr;
 }
@@ -66,12 +69,19 @@ std::vector<uint8_t> ReadAll(BlockStore& store, const BlockKey& key, uint64_t of
   return v;
 }
 
+// The contract tests that hold for both homes of a block: a file (0) and the small-block
+// RocksDB (every block here is well under 64 KiB).
+class BlockStoreBothWaysTest : public ::testing::TestWithParam<uint64_t> {};
+INSTANTIATE_TEST_SUITE_P(FilesAndSmall, BlockStoreBothWaysTest,
+                         ::testing::Values(uint64_t{0}, uint64_t{64} << 10),
+                         [](const auto& info) { return info.param ? "Small" : "Files"; });
+
 TEST(BlockStoreTest, WritesAreDurableAtomicAndSelfDescribing) {
   TempDir dir;
   auto data = RandomBytes(3 * 4096 + 100, 1);
   auto crcs = BlockCrcs(data.data(), data.size());
   {
-    auto store = BlockStore::Open(dir.str(), NewUringDevice());
+    auto store = BlockStore::Open(dir.str(), NewUringDevice(), BlockStoreOptions{0});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     ASSERT_TRUE((*store)->Write(Key(5, 1), Origin(), data.span(), crcs).ok());
     // Only the final file exists; nothing remains in tmp/.
@@ -146,9 +156,9 @@ TEST(BlockStoreTest, LeftoverTempFilesAreSweptOnOpen) {
   EXPECT_EQ((*store)->capacity().blocks, 0u);
 }
 
-TEST(BlockStoreTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
+TEST_P(BlockStoreBothWaysTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
   TempDir dir;
-  auto store = OpenStore(dir.str(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice(), GetParam());
   auto data = RandomBytes(5 * 4096 + 10, 2);
   auto crcs = BlockCrcs(data.data(), data.size());
   ASSERT_TRUE(store->Write(Key(9), Origin(), data.span(), crcs).ok());
@@ -171,9 +181,9 @@ TEST(BlockStoreTest, SubRangeReadsCoverWholeCrcUnitsAndCarryStoredCrcs) {
   EXPECT_EQ(store->PrepareRead(Key(10), 0, 0).status().code(), Code::NOT_FOUND);
 }
 
-TEST(BlockStoreTest, CrcMismatchIsCorruptAndStoresNothing) {
+TEST_P(BlockStoreBothWaysTest, CrcMismatchIsCorruptAndStoresNothing) {
   TempDir dir;
-  auto store = OpenStore(dir.str(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice(), GetParam());
   auto data = RandomBytes(2 * 4096, 3);
   auto crcs = BlockCrcs(data.data(), data.size());
   crcs[1] ^= 1;
@@ -182,12 +192,14 @@ TEST(BlockStoreTest, CrcMismatchIsCorruptAndStoresNothing) {
   EXPECT_NE(st.message().find("unit 1"), std::string::npos) << st.message();
   crcs.pop_back();
   EXPECT_EQ(store->Write(Key(1), Origin(), data.span(), crcs).code(), Code::INVALID_ARGUMENT);
-  EXPECT_EQ(FilesUnder(dir.str()), 0u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/blocks"), 0u);
+  EXPECT_EQ(store->capacity().blocks, 0u);
+  EXPECT_EQ(store->Stat(Key(1)).status().code(), Code::NOT_FOUND);
 }
 
-TEST(BlockStoreTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
+TEST_P(BlockStoreBothWaysTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
   TempDir dir;
-  auto store = OpenStore(dir.str(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice(), GetParam());
   auto a = RandomBytes(4096, 4);
   auto b = RandomBytes(4096, 5);
   ASSERT_TRUE(store->Write(Key(2), Origin(), a.span(), BlockCrcs(a.data(), a.size())).ok());
@@ -198,9 +210,9 @@ TEST(BlockStoreTest, IdenticalRewriteIsOkAndDifferentContentIsRefused) {
   EXPECT_EQ(0, std::memcmp(back.data(), a.data(), 4096));
 }
 
-TEST(BlockStoreTest, DeleteAndListByPg) {
+TEST_P(BlockStoreBothWaysTest, DeleteAndListByPg) {
   TempDir dir;
-  auto store = OpenStore(dir.str(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice(), GetParam());
   auto a = RandomBytes(100, 6);
   auto crcs = BlockCrcs(a.data(), a.size());
   ASSERT_TRUE(store->Write(Key(1), Origin(1, 1), a.span(), crcs).ok());
@@ -214,9 +226,9 @@ TEST(BlockStoreTest, DeleteAndListByPg) {
   EXPECT_EQ(store->PrepareRead(Key(2), 0, 0).status().code(), Code::NOT_FOUND);
 }
 
-TEST(BlockStoreTest, EmptyBlockRoundTrips) {
+TEST_P(BlockStoreBothWaysTest, EmptyBlockRoundTrips) {
   TempDir dir;
-  auto store = OpenStore(dir.str(), NewUringDevice());
+  auto store = OpenStore(dir.str(), NewUringDevice(), GetParam());
   ASSERT_TRUE(store->Write(Key(8), Origin(), {}, {}).ok());
   auto plan = store->PrepareRead(Key(8), 0, 0);
   ASSERT_TRUE(plan.ok());
@@ -238,7 +250,7 @@ TEST(BlockStoreTest, InjectedEioAtEachStepIsUnavailableAndLeavesNothing) {
     EXPECT_EQ(st.code(), Code::UNAVAILABLE) << st.ToString();
     EXPECT_NE(st.message().find("EIO"), std::string::npos) << st.message();
     EXPECT_NE(st.message().find("slice 0x4d"), std::string::npos) << st.message();
-    EXPECT_EQ(FilesUnder(dir.str()), 0u);
+    EXPECT_EQ(FilesUnder(dir.str() + "/blocks") + FilesUnder(dir.str() + "/tmp"), 0u);
     EXPECT_EQ(store->PrepareRead(Key(77), 0, 0).status().code(), Code::NOT_FOUND);
     EXPECT_EQ(store->io_errors(), 1u);
     // The fault was one-shot: the retry succeeds.
@@ -254,7 +266,7 @@ TEST(BlockStoreTest, InjectedEnospcIsNoSpace) {
   dev->Inject("write", ENOSPC, 1);
   Status st = store->Write(Key(3), Origin(), data.span(), BlockCrcs(data.data(), 4096));
   EXPECT_EQ(st.code(), Code::NO_SPACE) << st.ToString();
-  EXPECT_EQ(FilesUnder(dir.str()), 0u);
+  EXPECT_EQ(FilesUnder(dir.str() + "/blocks") + FilesUnder(dir.str() + "/tmp"), 0u);
 }
 
 // A real full file system: a few MiB ext4 image on a loop device.

@@ -103,7 +103,9 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   if (!o.device) o.device = NewUringDevice();
   if (o.advertise.empty()) o.advertise = o.listen.host;
 
-  auto store = BlockStore::Open(o.data_dir, o.device);
+  BlockStoreOptions store_options;
+  store_options.small_block_max = o.small_block_max;
+  auto store = BlockStore::Open(o.data_dir, o.device, store_options);
   if (!store.ok()) return store.status().WithContext("datanode: open " + o.data_dir);
   impl->store = std::move(*store);
 
