@@ -1,5 +1,6 @@
 // `granary server --data DIR [--datanodes 3] [--meta 127.0.0.1:7410] [--s3 127.0.0.1:9000]
-//                 [--access-key K --secret-key S] [--small-block-kib 64]`: metanode + N datanodes + the S3 gateway in one
+//                 [--access-key K --secret-key S] [--small-block-kib 64]`: metanode + N datanodes +
+//                 the S3 gateway in one
 // process under one data dir — the embedded default (DESIGN §1).
 #include <fmt/format.h>
 

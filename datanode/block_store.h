@@ -1,9 +1,9 @@
 // The datanode's block store (docs/data-path.md): blocks of at most small_block_max bytes live
 // in a RocksDB in DIR/small/ (datanode/small_store.h, "Small blocks"); every other block of a
-// slice (or EC fragment) is one self-describing file under DIR/blocks/XX/YY/ (65,536 fan-out directories, so millions of blocks
-// stay a few dozen per directory). Writes go to DIR/tmp/, are fsynced, renamed into place and
-// the directory fsynced: a block is either wholly visible and durable, or absent. DIR/tmp/ is
-// emptied on open, so a crash leaves nothing half-written in view.
+// slice (or EC fragment) is one self-describing file under DIR/blocks/XX/YY/ (65,536 fan-out
+// directories, so millions of blocks stay a few dozen per directory). Writes go to DIR/tmp/, are
+// fsynced, renamed into place and the directory fsynced: a block is either wholly visible and
+// durable, or absent. DIR/tmp/ is emptied on open, so a crash leaves nothing half-written in view.
 #pragma once
 
 #include <atomic>

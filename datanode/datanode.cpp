@@ -24,8 +24,7 @@ class ControlService final : public DataControl::Service {
         epochs_(epochs),
         maintenance_(std::move(maintenance)) {}
 
-  grpc::Status RepairNow(grpc::ServerContext*, const RepairNowRequest*,
-                         RepairNowReply*) override {
+  grpc::Status RepairNow(grpc::ServerContext*, const RepairNowRequest*, RepairNowReply*) override {
     Maintenance* m = maintenance_();
     if (m == nullptr) {
       return ToGrpcStatus(InvalidArgument("datanode runs without a metanode"));

@@ -376,8 +376,8 @@ bool Maintenance::ScrubBlock(const BlockInfo& info) {
     Status st = store_->ReadInto(*plan, buffer.span());
     if (!st.ok() && st.code() != Code::CORRUPT) return false;
     M().scrubbed_bytes.Add(plan->length);
-    if (st.ok() && FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(),
-                                    plan->crcs.size()) == -1) {
+    if (st.ok() &&
+        FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size()) == -1) {
       return false;
     }
     if (!st.ok()) detail = "scrub: " + st.message();

@@ -70,8 +70,7 @@ Result<BlockMeta> DecodeMeta(std::string_view v, const std::string& where) {
   if (static_cast<uint8_t>(v[0]) != kSmallRecordVersion) {
     return Corrupt(fmt::format("{}: unknown record version {}", where, uint8_t(v[0])));
   }
-  if (Get32(v.data() + 1) !=
-      Crc32c(reinterpret_cast<const uint8_t*>(v.data()) + 5, v.size() - 5)) {
+  if (Get32(v.data() + 1) != Crc32c(reinterpret_cast<const uint8_t*>(v.data()) + 5, v.size() - 5)) {
     return Corrupt(fmt::format("{}: record CRC mismatch", where));
   }
   uint32_t info_len = Get32(v.data() + 5);
@@ -84,8 +83,8 @@ Result<BlockMeta> DecodeMeta(std::string_view v, const std::string& where) {
   }
   size_t table = v.size() - kMetaFixed - info_len;
   if (table != CrcCount(meta.info.length()) * 4) {
-    return Corrupt(fmt::format("{}: crc table has {} bytes for length {}", where, table,
-                               meta.info.length()));
+    return Corrupt(
+        fmt::format("{}: crc table has {} bytes for length {}", where, table, meta.info.length()));
   }
   meta.crcs.resize(table / 4);
   if (table > 0) std::memcpy(meta.crcs.data(), v.data() + kMetaFixed + info_len, table);
@@ -93,6 +92,8 @@ Result<BlockMeta> DecodeMeta(std::string_view v, const std::string& where) {
 }
 
 }  // namespace
+
+uint64_t SmallStore::wal_syncs() const { return stats_->getTickerCount(rocksdb::WAL_FILE_SYNCED); }
 
 uint64_t SmallStore::StoredBytes(uint64_t length) {
   return kKeySize * 2 + kMetaFixed + 64 + CrcCount(length) * 4 + length;
@@ -105,6 +106,10 @@ Result<std::unique_ptr<SmallStore>> SmallStore::Open(const std::string& path) {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
+  // Tickers only (no timers or histograms): cheap, and wal_syncs() needs them.
+  store->stats_ = rocksdb::CreateDBStatistics();
+  store->stats_->set_stats_level(rocksdb::kExceptHistogramOrTimers);
+  options.statistics = store->stats_;
   // Block data is mostly incompressible and CRC-checked by us; spend no CPU trying.
   options.compression = rocksdb::kNoCompression;
   rocksdb::ColumnFamilyOptions meta_options(options);
@@ -139,8 +144,7 @@ Status SmallStore::ForEach(const std::function<void(BlockMeta&&, uint64_t)>& fn)
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto meta = DecodeMeta(it->value().ToStringView(), path_);
     if (!meta.ok()) {
-      GLOG_WARN("event=small_block_unreadable db={} error=\"{}\"", path_,
-                meta.status().ToString());
+      GLOG_WARN("event=small_block_unreadable db={} error=\"{}\"", path_, meta.status().ToString());
       continue;
     }
     uint64_t bytes = StoredBytes(meta->info.length());
@@ -159,6 +163,7 @@ Status SmallStore::Sync(rocksdb::WriteBatch* batch, std::string_view what) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
+  batches_.fetch_add(1);
   Status st = FromRocks(db_->Write(wo, batch), what);
   if (!st.ok()) needs_resume_ = true;
   return st;
@@ -169,10 +174,10 @@ Status SmallStore::Put(const BlockInfo& info, std::span<const uint8_t> data,
   const std::string key = EncodeKey(info.key());
   rocksdb::WriteBatch batch;
   GRANARY_TRY(FromRocks(batch.Put(meta_cf_, key, EncodeMeta(info, crcs)), "batch"));
-  GRANARY_TRY(FromRocks(
-      batch.Put(data_cf_, key,
-                rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size())),
-      "batch"));
+  GRANARY_TRY(
+      FromRocks(batch.Put(data_cf_, key,
+                          rocksdb::Slice(reinterpret_cast<const char*>(data.data()), data.size())),
+                "batch"));
   return Sync(&batch, "put " + KeyText(info.key()));
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/statistics.h>
 
 #include <atomic>
 #include <functional>
@@ -54,6 +55,10 @@ class SmallStore {
   // RocksDB's block checksums cannot see, e.g. a bit flipped in memory before the write).
   Status OverwriteDataForTest(const BlockKey& key, std::span<const uint8_t> bytes);
 
+  // WAL syncs and synced batches since open: syncs < batches shows group commit at work.
+  uint64_t wal_syncs() const;
+  uint64_t batches() const { return batches_.load(); }
+
   const std::string& path() const { return path_; }
 
  private:
@@ -61,6 +66,8 @@ class SmallStore {
   Status Sync(rocksdb::WriteBatch* batch, std::string_view what);
 
   std::string path_;
+  std::shared_ptr<rocksdb::Statistics> stats_;
+  std::atomic<uint64_t> batches_{0};
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
