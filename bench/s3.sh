@@ -5,6 +5,8 @@
 # proxy (keep-alive upstream) in front of a static nginx serving files of the same sizes.
 # Targets: GET 1 MiB >= 0.7 x proxy limit; 4 KiB PUT ops/s >= 0.5 x proxy 4 KiB GET rate.
 #   bench/s3.sh [GRANARY_BINARY] [SECONDS]
+# SERVER_FLAGS adds `granary server` flags, e.g. SERVER_FLAGS="--small-block-kib 0" for an A/B
+# run against small blocks stored as files.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 GRANARY=${1:-$HERE/../build/bin/granary}
@@ -82,7 +84,7 @@ export AWS_ACCESS_KEY_ID=BENCHKEY AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 "$GRANARY" server --data "$DIR/data" --meta 127.0.0.1:0 --s3 127.0.0.1:0 \
   --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" --log-level warn \
-  >"$DIR/server.log" 2>&1 &
+  ${SERVER_FLAGS:-} >"$DIR/server.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 600); do grep -q '^ready$' "$DIR/server.log" && break; sleep 0.1; done
 EP=$(grep -oE 's3=http://[0-9.:]+' "$DIR/server.log" | cut -d= -f2)

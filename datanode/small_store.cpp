@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <rocksdb/write_batch.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -91,6 +93,30 @@ Result<BlockMeta> DecodeMeta(std::string_view v, const std::string& where) {
   return meta;
 }
 
+// RocksDB's warnings and errors go to our log, and nothing goes to a LOG file on the data disk:
+// on a full disk RocksDB's own info-log writer trips an assertion after its first failed write
+// (seen with the Debian 7.8 build), and the block store must keep answering NO_SPACE instead.
+class LogBridge final : public rocksdb::Logger {
+ public:
+  explicit LogBridge(std::string db) : rocksdb::Logger(rocksdb::WARN_LEVEL), db_(std::move(db)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::WARN_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof(buf), format, ap);
+    while (n > 0 && static_cast<size_t>(n) < sizeof(buf) && buf[n - 1] == '\n') buf[--n] = '\0';
+    if (level >= rocksdb::ERROR_LEVEL) {
+      GLOG_ERROR("event=rocksdb db={} message=\"{}\"", db_, buf);
+    } else {
+      GLOG_WARN("event=rocksdb db={} message=\"{}\"", db_, buf);
+    }
+  }
+
+ private:
+  std::string db_;
+};
+
 }  // namespace
 
 uint64_t SmallStore::wal_syncs() const { return stats_->getTickerCount(rocksdb::WAL_FILE_SYNCED); }
@@ -106,16 +132,20 @@ Result<std::unique_ptr<SmallStore>> SmallStore::Open(const std::string& path) {
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
+  options.info_log = std::make_shared<LogBridge>(path);
   // Tickers only (no timers or histograms): cheap, and wal_syncs() needs them.
   store->stats_ = rocksdb::CreateDBStatistics();
   store->stats_->set_stats_level(rocksdb::kExceptHistogramOrTimers);
   options.statistics = store->stats_;
   // Block data is mostly incompressible and CRC-checked by us; spend no CPU trying.
   options.compression = rocksdb::kNoCompression;
+  // 16 MiB memtables (RocksDB's default is 64): after ENOSPC RocksDB resumes writes by itself
+  // only once the largest memtable's size is free again, and each datanode of `granary
+  // server` holds its own.
+  options.write_buffer_size = 16 << 20;
   rocksdb::ColumnFamilyOptions meta_options(options);
   rocksdb::ColumnFamilyOptions data_options(options);
-  // Small memtables for the few-dozen-byte records; the data family gets the usual 64 MiB.
-  meta_options.write_buffer_size = 8 << 20;
+  meta_options.write_buffer_size = 4 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(options)},
       {"meta", meta_options},
@@ -158,6 +188,12 @@ Status SmallStore::Sync(rocksdb::WriteBatch* batch, std::string_view what) {
     // A failed write may have left RocksDB in read-only mode (a background error); ask it to
     // recover before trying again. If the disk is still bad this write fails like the last.
     rocksdb::Status r = db_->Resume();
+    if (r.IsBusy()) {
+      // RocksDB is already recovering by itself (after ENOSPC it polls free space): the
+      // earlier answer still holds until it is done.
+      return Status(static_cast<Code>(last_error_.load()),
+                    fmt::format("{}: RocksDB is still recovering from an earlier error", what));
+    }
     if (!r.ok()) return FromRocks(r, fmt::format("{}: resume after an earlier error", what));
     needs_resume_ = false;
   }
@@ -165,7 +201,10 @@ Status SmallStore::Sync(rocksdb::WriteBatch* batch, std::string_view what) {
   wo.sync = true;
   batches_.fetch_add(1);
   Status st = FromRocks(db_->Write(wo, batch), what);
-  if (!st.ok()) needs_resume_ = true;
+  if (!st.ok()) {
+    last_error_ = static_cast<int>(st.code());
+    needs_resume_ = true;
+  }
   return st;
 }
 

@@ -74,6 +74,7 @@ class SmallStore {
   rocksdb::ColumnFamilyHandle* data_cf_ = nullptr;
   // Set after a failed write: RocksDB stops writes after a background error until Resume().
   std::atomic<bool> needs_resume_{false};
+  std::atomic<int> last_error_{static_cast<int>(Code::UNAVAILABLE)};
 };
 
 }  // namespace granary::datanode
