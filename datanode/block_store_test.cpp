@@ -458,6 +458,7 @@ TEST(SmallBlockTest, ConcurrentWritersShareWalSyncs) {
   EXPECT_EQ(failures.load(), 0);
   const uint64_t batches = store->small_store().batches();
   const uint64_t syncs = store->small_store().wal_syncs();
+  RecordProperty("wal_syncs", std::to_string(syncs));
   EXPECT_EQ(batches, uint64_t{kThreads * kPerThread});
   // Every write is synced, but writers that queue behind a sync ride on the next one.
   EXPECT_LT(syncs, batches) << syncs << " WAL syncs for " << batches << " batches";
