@@ -143,6 +143,9 @@ Result<std::unique_ptr<SmallStore>> SmallStore::Open(const std::string& path) {
   // only once the largest memtable's size is free again, and each datanode of `granary
   // server` holds its own.
   options.write_buffer_size = 16 << 20;
+  // The small "meta" memtable fills ~800x slower than "data" and would otherwise pin old WAL
+  // files for long; past this much WAL RocksDB flushes it, which bounds replay after a crash.
+  options.max_total_wal_size = 64 << 20;
   rocksdb::ColumnFamilyOptions meta_options(options);
   rocksdb::ColumnFamilyOptions data_options(options);
   meta_options.write_buffer_size = 4 << 20;
