@@ -388,7 +388,10 @@ TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteInASmallBlock) {
   ASSERT_TRUE(WaitUntil(
       [&] {
         auto [code, body] = HttpGet(admin, "/metrics");
-        return body.find("granary_datanode_repaired_blocks_total 1") != std::string::npos;
+        std::smatch n;
+        return std::regex_search(body, n,
+                                 std::regex(R"(granary_datanode_repaired_blocks_total (\d+))")) &&
+               std::stoull(n[1]) >= 1;
       },
       seconds(30)))
       << "the small block was not rebuilt" << Logs();
