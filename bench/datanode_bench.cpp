@@ -3,7 +3,7 @@
 // from the page cache with sendfile, CRC-verified by the client). The datanode runs in this
 // process with injected epochs, so no metanode is needed. Prints one JSON object.
 //
-//   datanode_bench --dir DIR [--mib 256] [--block-kib 4096] [--depth 8]
+//   datanode_bench --dir DIR [--mib 256] [--block-kib 4096] [--depth 8] [--small-block-kib 64]
 #include <fmt/format.h>
 #include <malloc.h>
 
@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--mib", mib, "MiB to write and read")->capture_default_str();
   app.add_option("--block-kib", block_kib, "block size in KiB")->capture_default_str();
   app.add_option("--depth", depth, "requests in flight")->capture_default_str();
+  uint64_t small_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
+  app.add_option("--small-block-kib", small_kib, "blocks up to this size go to RocksDB (0: off)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   InitLogging("bench", "warn");
   // As `granary datanode` does (cmd/datanode_main.cpp): large frame buffers come from the heap
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   datanode::DatanodeOptions o;
   o.data_dir = dir;
   o.epochs = epochs;
+  o.small_block_max = small_kib << 10;
   auto dn = datanode::Datanode::Start(o);
   if (!dn.ok()) {
     std::fprintf(stderr, "%s\n", dn.status().ToString().c_str());
@@ -99,7 +103,11 @@ int main(int argc, char** argv) {
   (*dn)->Stop();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  std::printf("{\"write_MBps\": %.1f, \"read_MBps\": %.1f, \"block_KiB\": %lu, \"depth\": %zu}\n",
-              write_mbps, read_mbps, static_cast<unsigned long>(block_kib), depth);
+  const double mb_per_block = static_cast<double>(block) / 1e6;
+  std::printf(
+      "{\"write_MBps\": %.1f, \"read_MBps\": %.1f, \"write_ops\": %.0f, \"read_ops\": %.0f, "
+      "\"block_KiB\": %lu, \"depth\": %zu, \"small_block_kib\": %lu}\n",
+      write_mbps, read_mbps, write_mbps / mb_per_block, read_mbps / mb_per_block,
+      static_cast<unsigned long>(block_kib), depth, static_cast<unsigned long>(small_kib));
   return 0;
 }

@@ -5,6 +5,11 @@
 # proxy (keep-alive upstream) in front of a static nginx serving files of the same sizes.
 # Targets: GET 1 MiB >= 0.7 x proxy limit; 4 KiB PUT ops/s >= 0.5 x proxy 4 KiB GET rate.
 #   bench/s3.sh [GRANARY_BINARY] [SECONDS]
+# SERVER_FLAGS adds `granary server` flags, e.g. SERVER_FLAGS="--small-block-kib 0" for an A/B
+# run against small blocks stored as files. PROFILE_DIR=DIR adds two more 4 KiB PUT runs after
+# the measured ones: one under `perf stat` (fsync/fdatasync syscalls per PUT, a JSON line) and
+# one under `perf record -e cpu-clock -g` of the server (DIR/put4k.perf.data); the server's
+# /metrics after the runs go to DIR/metrics.txt.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 GRANARY=${1:-$HERE/../build/bin/granary}
@@ -80,10 +85,13 @@ rm -f "$DIR"/fsync.*
 # ---------------------------------------------------------------- granary
 export AWS_ACCESS_KEY_ID=BENCHKEY AWS_SECRET_ACCESS_KEY=bench-secret-0123456789
 export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+ADMIN_PORT=$(free_port)
 "$GRANARY" server --data "$DIR/data" --meta 127.0.0.1:0 --s3 127.0.0.1:0 \
   --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" --log-level warn \
+  ${SERVER_FLAGS:-} ${PROFILE_DIR:+--admin 127.0.0.1:$ADMIN_PORT} \
   >"$DIR/server.log" 2>&1 &
-PIDS+=($!)
+SERVER_PID=$!
+PIDS+=($SERVER_PID)
 for _ in $(seq 600); do grep -q '^ready$' "$DIR/server.log" && break; sleep 0.1; done
 EP=$(grep -oE 's3=http://[0-9.:]+' "$DIR/server.log" | cut -d= -f2)
 /usr/bin/aws --endpoint-url "$EP" s3 mb s3://bench >/dev/null
@@ -134,3 +142,26 @@ jq -nc --argjson f "$FSYNC_IOPS" --argjson p "$G_PUT_4K" \
   '{bench:"s3", metric:"disk_fsyncs", value:$f, unit:"fsync/s", connections:16,
     put_4kib_fsync_bound:($f / 3), put_4kib_of_fsync_bound:($p / ($f / 3))}'
 line put_4kib "$G_PUT_4K" ops/s nginx_proxy_get_4kib "$P_GET_4K" "$(ratio "$G_PUT_4K" "$P_GET_4K")" 0.5
+
+if [[ -n ${PROFILE_DIR:-} ]]; then
+  mkdir -p "$PROFILE_DIR"
+  perf stat -x, -e 'syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync' -p "$SERVER_PID" \
+    -o "$DIR/perf.stat" &
+  STAT_PID=$!
+  P_PUT_4K=$(wrk_rps "$EP/" "$DIR/put4k.lua")
+  kill -INT "$STAT_PID"
+  wait "$STAT_PID" || true
+  FSYNCS=$(awk -F, '/sys_enter_fsync/ {print $1}' "$DIR/perf.stat")
+  FDATASYNCS=$(awk -F, '/sys_enter_fdatasync/ {print $1}' "$DIR/perf.stat")
+  jq -nc --argjson p "$P_PUT_4K" --argjson d "$DURATION" --argjson f "$FSYNCS" \
+    --argjson fd "$FDATASYNCS" \
+    '{bench:"s3", metric:"put_4kib_syncs", put_ops_per_s:$p, fsync_per_put:($f / ($p * $d)),
+      fdatasync_per_put:($fd / ($p * $d))}'
+  # Where a PUT's time goes: the server's latency histograms after the measured runs.
+  curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$PROFILE_DIR/metrics.txt"
+  perf record -e cpu-clock -g -p "$SERVER_PID" -o "$PROFILE_DIR/put4k.perf.data" \
+    -- sleep "$DURATION" >/dev/null 2>&1 &
+  REC_PID=$!
+  wrk_rps "$EP/" "$DIR/put4k.lua" >/dev/null
+  wait "$REC_PID" || true
+fi

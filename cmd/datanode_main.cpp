@@ -1,5 +1,6 @@
 // `granary datanode --data DIR --listen HOST:PORT --data-listen HOST:PORT --meta HOST:PORT[,…]
-//                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]`
+//                   [--labels zone=a,rack=r1,host=h1,gpu=true] [--admin HOST:PORT]
+//                   [--small-block-kib 64]`
 #include <cstdio>
 
 #include "cmd/process.h"
@@ -33,6 +34,10 @@ int RunDatanode(int argc, char** argv) {
   app.add_option("--advertise", options.advertise, "host others use to reach this datanode");
   app.add_option("--admin", admin, "/metrics and /healthz address (port 0 picks one)");
   app.add_option("--workers", options.workers, "disk worker threads")->capture_default_str();
+  uint64_t small_kib = options.small_block_max >> 10;
+  app.add_option("--small-block-kib", small_kib,
+                 "blocks up to this size go to the datanode's RocksDB, not files (0: off)")
+      ->capture_default_str();
   app.add_option("--memory-budget-mib", budget_mib, "payload bytes admitted at once")
       ->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->capture_default_str();
@@ -64,6 +69,7 @@ int RunDatanode(int argc, char** argv) {
   if (!options.labels.contains("host")) options.labels["host"] = LocalHostname();
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.memory_budget = budget_mib << 20;
+  options.small_block_max = small_kib << 10;
   options.maintenance.repair_bytes_per_second = repair_mib << 20;
   options.maintenance.scrub_bytes_per_second = scrub_mib << 20;
   options.maintenance.scrub_every = std::chrono::seconds(scrub_interval_s);

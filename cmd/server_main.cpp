@@ -1,5 +1,6 @@
 // `granary server --data DIR [--datanodes 3] [--meta 127.0.0.1:7410] [--s3 127.0.0.1:9000]
-//                 [--access-key K --secret-key S]`: metanode + N datanodes + the S3 gateway in one
+//                 [--access-key K --secret-key S] [--small-block-kib 64]`: metanode + N datanodes +
+//                 the S3 gateway in one
 // process under one data dir — the embedded default (DESIGN §1).
 #include <fmt/format.h>
 
@@ -28,6 +29,7 @@ struct ServerFlags {
   std::string admin;
   std::string access_key;
   std::string secret_key;
+  uint64_t small_block_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
 };
 
 // Waits until `count` datanodes are registered and up in the cluster map.
@@ -93,6 +95,9 @@ int RunServer(int argc, char** argv) {
   app.add_option("--meta", f.meta, "metanode gRPC address")->capture_default_str();
   app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
   app.add_option("--admin", f.admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--small-block-kib", f.small_block_kib,
+                 "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")
+      ->capture_default_str();
   app.add_option("--access-key", f.access_key, "S3 access key (or GRANARY_ACCESS_KEY)");
   app.add_option("--secret-key", f.secret_key, "S3 secret key (or GRANARY_SECRET_KEY)");
   if (auto exit_code = ParseRoleFlags(app, argc, argv, "server")) return *exit_code;
@@ -120,6 +125,7 @@ int RunServer(int argc, char** argv) {
     o.data_dir = fmt::format("{}/dn{}", f.data, i);
     o.meta = {*meta_address};
     o.labels = {{"host", LocalHostname()}, {"datanode", std::to_string(i)}};
+    o.small_block_max = f.small_block_kib << 10;
     auto dn = datanode::Datanode::Start(o);
     if (!dn.ok()) return fail(dn.status().WithContext(fmt::format("start datanode {}", i)));
     datanodes.push_back(std::move(*dn));

@@ -4,10 +4,12 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "common/crc32c.h"
 #include "common/log.h"
+#include "datanode/small_store.h"
 
 namespace granary::datanode {
 namespace fs = std::filesystem;
@@ -31,15 +33,43 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// Where [offset, offset+length) of a `len`-byte block ends once rounded up to whole CRC units.
+Result<uint64_t> ReadEnd(const BlockKey& key, uint64_t len, uint64_t offset, uint64_t length) {
+  if (offset > len) {
+    return InvalidArgument(
+        fmt::format("read {}: offset {} beyond block length {}", KeyName(key), offset, len));
+  }
+  if (length == 0) return len;
+  uint64_t want = offset + length;
+  want = (want + kCrcBlockSize - 1) / kCrcBlockSize * kCrcBlockSize;
+  return std::min(len, want);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BlockStore>> BlockStore::Open(const std::string& dir,
-                                                     std::shared_ptr<Device> device) {
-  std::unique_ptr<BlockStore> store(new BlockStore(dir, std::move(device)));
+                                                     std::shared_ptr<Device> device,
+                                                     BlockStoreOptions options) {
+  std::unique_ptr<BlockStore> store(new BlockStore(dir, std::move(device), options));
   GRANARY_TRY(store->device_->MakeDirs(dir + "/blocks"));
   GRANARY_TRY(store->device_->MakeDirs(dir + "/tmp"));
+  // Opened even with small_block_max 0: blocks stored small earlier stay readable.
+  auto small = SmallStore::Open(dir + "/small");
+  if (!small.ok()) return small.status();
+  store->small_ = std::move(*small);
   GRANARY_TRY(store->Scan());
   return store;
+}
+
+BlockStore::BlockStore(std::string dir, std::shared_ptr<Device> device, BlockStoreOptions options)
+    : dir_(std::move(dir)), device_(std::move(device)), options_(options) {}
+
+BlockStore::~BlockStore() = default;
+
+bool BlockStore::IsSmall(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(KeyOf(key));
+  return it != index_.end() && it->second.small;
 }
 
 std::string BlockStore::DirOf(const BlockKey& key) const {
@@ -58,7 +88,7 @@ Status BlockStore::Scan() {
     device_->Unlink(entry.path().string()).PermitUnchecked();
   }
   uint64_t used = 0;
-  std::map<Key, BlockInfo> index;
+  std::map<Key, Entry> index;
   for (auto it = fs::recursive_directory_iterator(dir_ + "/blocks", ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file()) continue;
@@ -73,9 +103,25 @@ Status BlockStore::Scan() {
     }
     auto size = (*file)->Size();
     used += size.ok() ? *size : 0;
-    index[KeyOf(meta->info.key())] = meta->info;
+    index[KeyOf(meta->info.key())] = Entry{meta->info, false};
   }
   if (ec) return ErrnoStatus(ec.value(), "scan", dir_ + "/blocks");
+  std::vector<BlockKey> doubles;
+  GRANARY_TRY(small_->ForEach([&](BlockMeta&& meta, uint64_t bytes) {
+    auto [it, inserted] = index.try_emplace(KeyOf(meta.info.key()), Entry{meta.info, true});
+    if (!inserted) {
+      doubles.push_back(meta.info.key());
+      return;
+    }
+    used += bytes;
+  }));
+  for (const BlockKey& key : doubles) {
+    // No write path stores a block twice; should one appear, the file (checked header) wins
+    // so that a block is only ever in one place.
+    GLOG_WARN("event=small_block_duplicate slice={} block={} fragment={}", key.slice_id(),
+              key.block_index(), key.fragment());
+    GRANARY_TRY(small_->Delete(key));
+  }
   std::lock_guard lock(mu_);
   index_ = std::move(index);
   used_bytes_ = used;
@@ -112,12 +158,14 @@ Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
                                std::min<uint64_t>(data.size(), (bad + 1) * kCrcBlockSize)));
   }
   Key k = KeyOf(key);
-  bool exists;
+  bool exists, small = false;
   {
     std::unique_lock lock(mu_);
     key_done_.wait(lock, [&] { return !writing_.contains(k); });
     writing_.insert(k);
-    exists = index_.contains(k);
+    auto it = index_.find(k);
+    exists = it != index_.end();
+    if (exists) small = it->second.small;
   }
   struct Release {
     BlockStore* s;
@@ -132,10 +180,8 @@ Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
   } release{this, k};
 
   if (exists) {
-    auto file = device_->OpenForRead(PathOf(key));
-    if (!file.ok()) return file.status().WithContext("write " + KeyName(key));
-    auto meta = LoadMeta(**file);
-    if (!meta.ok()) return meta.status().WithContext("write " + KeyName(key));
+    auto meta = LoadStoredMeta(key, small);
+    if (!meta.ok()) return CountIoError(meta.status().WithContext("write " + KeyName(key)));
     if (meta->info.length() == data.size() &&
         std::equal(meta->crcs.begin(), meta->crcs.end(), crcs.begin(), crcs.end())) {
       return Status::Ok();  // an idempotent retry
@@ -147,7 +193,22 @@ Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
   *info.mutable_key() = key;
   *info.mutable_origin() = origin;
   info.set_length(data.size());
+  if (options_.small_block_max > 0 && data.size() <= options_.small_block_max) {
+    Status st = small_->Put(info, data, crcs);
+    if (!st.ok()) return CountIoError(st.WithContext("write " + KeyName(key)));
+    std::lock_guard lock(mu_);
+    index_[k] = Entry{info, true};
+    used_bytes_ += SmallStore::StoredBytes(data.size());
+    return Status::Ok();
+  }
   return CountIoError(WriteNew(key, info, data, crcs).WithContext("write " + KeyName(key)));
+}
+
+Result<BlockMeta> BlockStore::LoadStoredMeta(const BlockKey& key, bool small) {
+  if (small) return small_->GetMeta(key);
+  auto file = device_->OpenForRead(PathOf(key));
+  if (!file.ok()) return file.status();
+  return LoadMeta(**file);
 }
 
 Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
@@ -196,7 +257,7 @@ Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
     return st;
   }
   std::lock_guard lock(mu_);
-  index_[KeyOf(key)] = info;
+  index_[KeyOf(key)] = Entry{info, false};
   used_bytes_ += prefix.size() + data.size();
   return Status::Ok();
 }
@@ -206,21 +267,15 @@ Result<ReadPlan> BlockStore::PrepareRead(const BlockKey& key, uint64_t offset, u
     return InvalidArgument(fmt::format("read {}: offset {} is not a multiple of {}", KeyName(key),
                                        offset, kCrcBlockSize));
   }
+  if (IsSmall(key)) return PrepareSmallRead(key, offset, length);
   auto file = device_->OpenForRead(PathOf(key));
   if (!file.ok()) return file.status().WithContext("read " + KeyName(key));
   auto meta = LoadMeta(**file);
   if (!meta.ok()) return CountIoError(meta.status().WithContext("read " + KeyName(key)));
   uint64_t len = meta->info.length();
-  if (offset > len) {
-    return InvalidArgument(
-        fmt::format("read {}: offset {} beyond block length {}", KeyName(key), offset, len));
-  }
-  uint64_t end = len;
-  if (length != 0) {
-    uint64_t want = offset + length;
-    want = (want + kCrcBlockSize - 1) / kCrcBlockSize * kCrcBlockSize;
-    end = std::min(len, want);
-  }
+  auto end_or = ReadEnd(key, len, offset, length);
+  if (!end_or.ok()) return end_or.status();
+  const uint64_t end = *end_or;
   ReadPlan plan;
   plan.file = std::move(*file);
   plan.file_offset = meta->data_offset() + offset;
@@ -231,7 +286,41 @@ Result<ReadPlan> BlockStore::PrepareRead(const BlockKey& key, uint64_t offset, u
   return plan;
 }
 
+Result<ReadPlan> BlockStore::PrepareSmallRead(const BlockKey& key, uint64_t offset,
+                                              uint64_t length) {
+  auto meta = small_->GetMeta(key);
+  if (!meta.ok()) return CountIoError(meta.status().WithContext("read " + KeyName(key)));
+  const uint64_t len = meta->info.length();
+  auto end = ReadEnd(key, len, offset, length);
+  if (!end.ok()) return end.status();
+  rocksdb::PinnableSlice value;
+  Status st = small_->GetData(key, &value);
+  if (!st.ok()) {
+    // The metadata is there, so a missing data value is damage, not absence.
+    if (st.code() == Code::NOT_FOUND) st = Corrupt(st.message() + ": data value missing");
+    return CountIoError(st.WithContext("read " + KeyName(key)));
+  }
+  if (value.size() != len) {
+    return Corrupt(fmt::format("read {}: small-block data is {} bytes, its record says {}",
+                               KeyName(key), value.size(), len));
+  }
+  ReadPlan plan;
+  plan.length = *end - offset;
+  plan.block_length = len;
+  plan.crc_offset = offset;
+  plan.crcs.assign(meta->crcs.begin() + offset / kCrcBlockSize,
+                   meta->crcs.begin() + CrcCount(*end));
+  // One copy out of RocksDB's pinned block into a page-aligned buffer that outlives the read.
+  plan.memory = AlignedBuffer(plan.length);
+  if (plan.length > 0) std::memcpy(plan.memory.data(), value.data() + offset, plan.length);
+  return plan;
+}
+
 Status BlockStore::ReadInto(ReadPlan& plan, std::span<uint8_t> dst) {
+  if (!plan.file) {
+    if (plan.length > 0) std::memcpy(dst.data(), plan.memory.data(), plan.length);
+    return Status::Ok();
+  }
   auto n = plan.file->ReadAt(dst.first(plan.length), plan.file_offset);
   if (!n.ok()) return n.status();
   if (*n != plan.length) {
@@ -244,10 +333,23 @@ Status BlockStore::ReadInto(ReadPlan& plan, std::span<uint8_t> dst) {
 Status BlockStore::Delete(const BlockKey& key) {
   std::string path = PathOf(key);
   uint64_t size = 0;
+  bool small = false;
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(KeyOf(key));
-    if (it != index_.end()) size = DataOffset(it->second.length()) + it->second.length();
+    if (it != index_.end()) {
+      small = it->second.small;
+      uint64_t len = it->second.info.length();
+      size = small ? SmallStore::StoredBytes(len) : DataOffset(len) + len;
+    }
+  }
+  if (small) {
+    Status st = small_->Delete(key);
+    if (!st.ok()) return CountIoError(st.WithContext("delete " + KeyName(key)));
+    std::lock_guard lock(mu_);
+    index_.erase(KeyOf(key));
+    used_bytes_ -= std::min(used_bytes_, size);
+    return Status::Ok();
   }
   Status st = device_->Unlink(path);
   if (!st.ok()) return st.WithContext("delete " + KeyName(key));
@@ -262,7 +364,7 @@ Result<BlockInfo> BlockStore::Stat(const BlockKey& key) {
   std::lock_guard lock(mu_);
   auto it = index_.find(KeyOf(key));
   if (it == index_.end()) return NotFound("stat " + KeyName(key));
-  return it->second;
+  return it->second.info;
 }
 
 std::vector<BlockKey> BlockStore::KeysOfSlice(uint64_t slice_id) {
@@ -270,7 +372,7 @@ std::vector<BlockKey> BlockStore::KeysOfSlice(uint64_t slice_id) {
   std::vector<BlockKey> out;
   for (auto it = index_.lower_bound(Key{slice_id, 0, 0});
        it != index_.end() && std::get<0>(it->first) == slice_id; ++it) {
-    out.push_back(it->second.key());
+    out.push_back(it->second.info.key());
   }
   return out;
 }
@@ -278,7 +380,7 @@ std::vector<BlockKey> BlockStore::KeysOfSlice(uint64_t slice_id) {
 std::vector<uint64_t> BlockStore::SliceIds() {
   std::lock_guard lock(mu_);
   std::vector<uint64_t> out;
-  for (const auto& [k, info] : index_) {
+  for (const auto& [k, entry] : index_) {
     if (out.empty() || out.back() != std::get<0>(k)) out.push_back(std::get<0>(k));
   }
   return out;
@@ -287,7 +389,8 @@ std::vector<uint64_t> BlockStore::SliceIds() {
 std::vector<BlockInfo> BlockStore::List(uint32_t pool, uint32_t pg, bool all) {
   std::lock_guard lock(mu_);
   std::vector<BlockInfo> out;
-  for (const auto& [k, info] : index_) {
+  for (const auto& [k, entry] : index_) {
+    const BlockInfo& info = entry.info;
     if (all || (info.origin().pool_id() == pool && info.origin().pg() == pg)) {
       out.push_back(info);
     }

@@ -1,8 +1,9 @@
-// The datanode's block store (docs/data-path.md): one self-describing file per block of a slice
-// (or EC fragment), under DIR/blocks/XX/YY/ (65,536 fan-out directories, so millions of blocks
-// stay a few dozen per directory). Writes go to DIR/tmp/, are fsynced, renamed into place and
-// the directory fsynced: a block is either wholly visible and durable, or absent. DIR/tmp/ is
-// emptied on open, so a crash leaves nothing half-written in view.
+// The datanode's block store (docs/data-path.md): blocks of at most small_block_max bytes live
+// in a RocksDB in DIR/small/ (datanode/small_store.h, "Small blocks"); every other block of a
+// slice (or EC fragment) is one self-describing file under DIR/blocks/XX/YY/ (65,536 fan-out
+// directories, so millions of blocks stay a few dozen per directory). Writes go to DIR/tmp/, are
+// fsynced, renamed into place and the directory fsynced: a block is either wholly visible and
+// durable, or absent. DIR/tmp/ is emptied on open, so a crash leaves nothing half-written in view.
 #pragma once
 
 #include <atomic>
@@ -24,6 +25,8 @@
 
 namespace granary::datanode {
 
+class SmallStore;
+
 struct Capacity {
   uint64_t capacity_bytes = 0;   // file system size
   uint64_t available_bytes = 0;  // free for us (statvfs f_bavail)
@@ -33,8 +36,10 @@ struct Capacity {
 
 // An open block ready to be streamed: `length` data bytes at `file_offset` in `file`, with the
 // stored CRCs of each 4 KiB unit covered, the first starting at block offset `crc_offset`.
+// A small block has no file: its bytes are already in `memory` (page-aligned, `length` long).
 struct ReadPlan {
   std::unique_ptr<File> file;
+  AlignedBuffer memory;
   uint64_t file_offset = 0;
   uint64_t length = 0;
   uint64_t block_length = 0;
@@ -42,13 +47,23 @@ struct ReadPlan {
   std::vector<uint32_t> crcs;
 };
 
+struct BlockStoreOptions {
+  // Blocks of at most this many bytes go to the small-block RocksDB; 0 stores every block as a
+  // file. Blocks already stored stay where they are whatever this says.
+  uint64_t small_block_max = 64 << 10;
+};
+
 class BlockStore {
  public:
-  // Creates DIR/blocks and DIR/tmp if needed, removes leftovers in DIR/tmp, indexes blocks.
+  // Creates DIR/blocks, DIR/tmp and DIR/small if needed, removes leftovers in DIR/tmp, indexes
+  // blocks (block file headers and the small store's metadata column family).
   static Result<std::unique_ptr<BlockStore>> Open(const std::string& dir,
-                                                  std::shared_ptr<Device> device);
+                                                  std::shared_ptr<Device> device,
+                                                  BlockStoreOptions options = {});
+  ~BlockStore();
 
-  // Stores `data` under `key` durably; returns after the file and its directory are fsynced.
+  // Stores `data` under `key` durably; returns after the file and its directory are fsynced
+  // (a small block: after its RocksDB batch's WAL sync, shared with concurrent writers).
   // `crcs` must hold CRC32C of each 4 KiB of `data`: a mismatch is CORRUPT and nothing is
   // stored. Rewriting a key with identical content is Ok; with different content
   // ALREADY_EXISTS (blocks are immutable). Disk errors: NO_SPACE (ENOSPC), UNAVAILABLE (EIO);
@@ -59,7 +74,8 @@ class BlockStore {
   // Opens [offset, min(len, round_up(offset+length, 4096))) of a block; length 0 = to the end.
   // offset must be a multiple of 4096 (else INVALID_ARGUMENT); NOT_FOUND when absent.
   Result<ReadPlan> PrepareRead(const BlockKey& key, uint64_t offset, uint64_t length);
-  // Reads a plan's bytes into `dst` (dst.size() >= plan.length).
+  // Reads a plan's bytes into `dst` (dst.size() >= plan.length). Like PrepareRead it does not
+  // check the data against the CRCs: the reader (or the scrubber) does.
   Status ReadInto(ReadPlan& plan, std::span<uint8_t> dst);
 
   // NOT_FOUND when absent.
@@ -76,27 +92,41 @@ class BlockStore {
   // Disk errors (EIO) seen since open; a datanode with any reports itself unhealthy.
   uint64_t io_errors() const { return io_errors_.load(); }
 
+  // Where a file block lives (or would); small blocks have no path.
   std::string PathOf(const BlockKey& key) const;
   const std::string& dir() const { return dir_; }
+  uint64_t small_block_max() const { return options_.small_block_max; }
+  // True when `key` is stored in the small-block RocksDB.
+  bool IsSmall(const BlockKey& key);
+  SmallStore& small_store() { return *small_; }
 
  private:
   using Key = std::tuple<uint64_t, uint32_t, uint32_t>;
   static Key KeyOf(const BlockKey& k) { return {k.slice_id(), k.block_index(), k.fragment()}; }
-  BlockStore(std::string dir, std::shared_ptr<Device> device)
-      : dir_(std::move(dir)), device_(std::move(device)) {}
+  // One stored block: its description and where it lives (never both places).
+  struct Entry {
+    BlockInfo info;
+    bool small = false;
+  };
+  BlockStore(std::string dir, std::shared_ptr<Device> device, BlockStoreOptions options);
   Status Scan();
   Result<BlockMeta> LoadMeta(File& file);
+  // The stored meta of an indexed block, from its file or its small record.
+  Result<BlockMeta> LoadStoredMeta(const BlockKey& key, bool small);
+  Result<ReadPlan> PrepareSmallRead(const BlockKey& key, uint64_t offset, uint64_t length);
   Status WriteNew(const BlockKey& key, const BlockInfo& info, std::span<const uint8_t> data,
                   std::span<const uint32_t> crcs);
   std::string DirOf(const BlockKey& key) const;
 
   const std::string dir_;
   std::shared_ptr<Device> device_;
+  const BlockStoreOptions options_;
+  std::unique_ptr<SmallStore> small_;
 
   std::mutex mu_;
   std::condition_variable key_done_;
   std::set<Key> writing_;  // keys with a write in progress; a second writer waits
-  std::map<Key, BlockInfo> index_;
+  std::map<Key, Entry> index_;
   std::set<std::string> made_dirs_;
   uint64_t used_bytes_ = 0;
   uint64_t tmp_seq_ = 0;

@@ -452,12 +452,14 @@ void DataServer::HandleRead(std::shared_ptr<Request> req) {
       ok = n > 0;
       if (ok) sent += static_cast<size_t>(n);
     }
-    // The payload goes from the page cache to the socket without passing through us; the
-    // reader checks it against the CRCs in the header.
+    // The payload goes from the page cache to the socket without passing through us (a small
+    // block's from the plan's buffer); the reader checks it against the CRCs in the header.
     off_t off = static_cast<off_t>(plan->file_offset);
     uint64_t left = plan->length;
     while (ok && left > 0) {
-      ssize_t n = sendfile(conn.fd, plan->file->fd(), &off, left);
+      ssize_t n = plan->file ? sendfile(conn.fd, plan->file->fd(), &off, left)
+                             : send(conn.fd, plan->memory.data() + (plan->length - left), left,
+                                    MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       ok = n > 0;
       if (ok) left -= static_cast<uint64_t>(n);

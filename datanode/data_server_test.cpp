@@ -58,6 +58,8 @@ struct Node {
   explicit Node(uint64_t budget = 256ull << 20, std::shared_ptr<Device> device = nullptr) {
     DatanodeOptions o;
     o.data_dir = dir.str();
+    // An injected device sees only file blocks (it does not wrap the small-block RocksDB).
+    if (device) o.small_block_max = 0;
     o.device = std::move(device);
     o.epochs = epochs;
     o.memory_budget = budget;

@@ -24,8 +24,7 @@ class ControlService final : public DataControl::Service {
         epochs_(epochs),
         maintenance_(std::move(maintenance)) {}
 
-  grpc::Status RepairNow(grpc::ServerContext*, const RepairNowRequest*,
-                         RepairNowReply*) override {
+  grpc::Status RepairNow(grpc::ServerContext*, const RepairNowRequest*, RepairNowReply*) override {
     Maintenance* m = maintenance_();
     if (m == nullptr) {
       return ToGrpcStatus(InvalidArgument("datanode runs without a metanode"));
@@ -103,7 +102,9 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   if (!o.device) o.device = NewUringDevice();
   if (o.advertise.empty()) o.advertise = o.listen.host;
 
-  auto store = BlockStore::Open(o.data_dir, o.device);
+  BlockStoreOptions store_options;
+  store_options.small_block_max = o.small_block_max;
+  auto store = BlockStore::Open(o.data_dir, o.device, store_options);
   if (!store.ok()) return store.status().WithContext("datanode: open " + o.data_dir);
   impl->store = std::move(*store);
 

@@ -40,6 +40,9 @@ struct DatanodeOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   // Repair, reconciliation and scrub (only with a metanode).
   MaintenanceOptions maintenance;
+  // Blocks of at most this many bytes are stored in the datanode's RocksDB (DIR/small), not as
+  // files; 0 turns that off (docs/data-path.md "Small blocks").
+  uint64_t small_block_max = 64 << 10;
   size_t workers = 16;
   uint64_t memory_budget = 256ull << 20;
 };

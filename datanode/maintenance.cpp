@@ -364,12 +364,23 @@ uint64_t Maintenance::ScrubAll() {
 
 bool Maintenance::ScrubBlock(const BlockInfo& info) {
   auto plan = store_->PrepareRead(info.key(), 0, 0);
-  if (!plan.ok()) return false;  // deleted meanwhile
-  AlignedBuffer buffer(plan->length);
-  if (!store_->ReadInto(*plan, buffer.span()).ok()) return false;  // EIO: the disk is unhealthy
-  M().scrubbed_bytes.Add(plan->length);
-  if (FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size()) == -1) {
-    return false;
+  // CORRUPT here is a damaged header or small-block record (or RocksDB's own checksum): the
+  // copy is as useless as one with a bad data CRC. Anything else: deleted meanwhile, or EIO
+  // (the disk is unhealthy and reported so).
+  std::string detail = "scrub: stored CRC mismatch";
+  if (!plan.ok()) {
+    if (plan.status().code() != Code::CORRUPT) return false;
+    detail = "scrub: " + plan.status().message();
+  } else {
+    AlignedBuffer buffer(plan->length);
+    Status st = store_->ReadInto(*plan, buffer.span());
+    if (!st.ok() && st.code() != Code::CORRUPT) return false;
+    M().scrubbed_bytes.Add(plan->length);
+    if (st.ok() &&
+        FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size()) == -1) {
+      return false;
+    }
+    if (!st.ok()) detail = "scrub: " + st.message();
   }
   M().scrub_corrupt.Add();
   const BlockKey& key = info.key();
@@ -380,7 +391,7 @@ bool Maintenance::ScrubBlock(const BlockInfo& info) {
   report.set_slice_id(key.slice_id());
   report.set_block_index(key.block_index());
   report.set_fragment(key.fragment());
-  report.set_detail("scrub: stored CRC mismatch");
+  report.set_detail(detail);
   session_->ReportCorruption(report);
   // The copy is useless; without it the next repair pass fetches a good one from a peer.
   Status st = store_->Delete(key);

@@ -91,6 +91,29 @@ class EcTest : public ::testing::Test {
     return "";
   }
 
+  // Whether datanode `index` stores {slice, block, fragment} of PG `t` in any form (a file or a
+  // small block in its RocksDB, which the running datanode keeps locked): asked over the data
+  // protocol, a 1-byte read is OK where it is stored and NOT_FOUND elsewhere.
+  bool Holds(int index, const client::BlockTarget& t, uint64_t slice, uint32_t block,
+             uint32_t fragment) {
+    DataRequest req;
+    req.set_op(DataOp::READ_BLOCK);
+    req.set_pool_id(t.pool_id);
+    req.set_pg(t.pg);
+    req.set_pg_epoch(t.pg_epoch);
+    req.mutable_block()->set_slice_id(slice);
+    req.mutable_block()->set_block_index(block);
+    req.mutable_block()->set_fragment(fragment);
+    req.set_length(1);
+    auto reply = data_->Call(cluster_->datanode_data_address(index), req, {},
+                             DeadlineIn(std::chrono::seconds(5)));
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return false;
+    const Code code = reply->header.code();
+    EXPECT_TRUE(code == Code::OK || code == Code::NOT_FOUND) << reply->header.message();
+    return code == Code::OK;
+  }
+
   Status DeleteFragment(const client::BlockTarget& t, uint64_t slice, uint32_t block,
                         uint32_t fragment) {
     DataRequest req;
@@ -171,7 +194,7 @@ TEST_F(Ec42Test, FragmentIOfEveryBlockLivesOnMemberIAndTheShortTailOnMembers0ToM
   client::BlockTarget t1 = Target(map, slice, 1);
   std::set<int> holders;
   for (int node = 0; node < cluster_->datanode_count(); ++node) {
-    if (BlockFile(node, slice, 1, 0) != "") holders.insert(node);
+    if (Holds(node, t1, slice, 1, 0)) holders.insert(node);
   }
   std::set<int> expected;
   for (uint32_t i = 0; i <= m_; ++i)

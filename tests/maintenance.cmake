@@ -1,7 +1,7 @@
 # Failure detection, repair, reconciliation, scrub and garbage collection on real processes.
 granary_add_test(maintenance_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/maintenance_test.cpp
-  DEPS granary_test_harness granary_client granary_placement
+  DEPS granary_test_harness granary_client granary_placement granary_datanode
   LABELS integration TIMEOUT 300)
 
 # PG moves: dual writes to old and new members while a joining datanode fills (docs/maintenance.md).

@@ -13,6 +13,7 @@
 
 #include "common/crc32c.h"
 #include "common/data_connection.h"
+#include "datanode/small_store.h"
 #include "granary/data.grpc.pb.h"
 #include "placement/placement.h"
 #include "tests/ec_support.h"
@@ -342,6 +343,68 @@ TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteWithoutAnyRead) {
       << "the block was not rebuilt";
   ASSERT_TRUE(WaitHealthy()) << AdminRepair();
   ExpectContent("scrubbed", data);
+}
+
+// The same for a block kept in the datanode's RocksDB (a 16 KiB file is one small block): the
+// scrubber reads it through the same PrepareRead/ReadInto, and repair rewrites it there.
+TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteInASmallBlock) {
+  Start(3, {"--scrub-interval-s", "1"});
+  const auto data = Pattern(16 << 10, 4);
+  Write("scrubbed-small", data);
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  // The running datanode holds its RocksDB locked: stop it, damage the stored value the way a
+  // bad DIMM or firmware would (RocksDB's own checksums cover the damaged bytes), restart it.
+  const std::string small_dir = cluster_->datanode_dir(0) + "/small";
+  cluster_->KillDatanode(0);
+  BlockKey victim;
+  std::vector<uint32_t> stored_crcs;
+  {
+    auto store = datanode::SmallStore::Open(small_dir);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    int blocks = 0;
+    ASSERT_TRUE((*store)
+                    ->ForEach([&](datanode::BlockMeta&& meta, uint64_t) {
+                      victim = meta.info.key();
+                      stored_crcs = meta.crcs;
+                      ++blocks;
+                    })
+                    .ok());
+    ASSERT_EQ(blocks, 1);
+    rocksdb::PinnableSlice value;
+    ASSERT_TRUE((*store)->GetData(victim, &value).ok());
+    std::vector<uint8_t> bytes(value.data(), value.data() + value.size());
+    ASSERT_EQ(bytes.size(), data.size());
+    bytes[9000] ^= 0x5a;
+    ASSERT_TRUE((*store)->OverwriteDataForTest(victim, bytes).ok());
+  }
+  const uint64_t reported = Cluster().corruptions_reported();
+  cluster_->RestartDatanode(0);
+  ASSERT_TRUE(WaitUntil([&] { return Cluster().corruptions_reported() > reported; }, seconds(30)))
+      << "scrub never reported the flipped byte" << Logs();
+  std::smatch m;
+  const std::string output = cluster_->datanode(0).Output();
+  ASSERT_TRUE(std::regex_search(output, m, std::regex(R"(admin=(\S+))")));
+  const std::string admin = m[1];
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto [code, body] = HttpGet(admin, "/metrics");
+        std::smatch n;
+        return std::regex_search(body, n,
+                                 std::regex(R"(granary_datanode_repaired_blocks_total (\d+))")) &&
+               std::stoull(n[1]) >= 1;
+      },
+      seconds(30)))
+      << "the small block was not rebuilt" << Logs();
+  ASSERT_TRUE(WaitHealthy()) << AdminRepair();
+  ExpectContent("scrubbed-small", data);
+  // The copy now on datanode 0 is a good one: its bytes match the CRCs recorded with it.
+  cluster_->KillDatanode(0);
+  auto store = datanode::SmallStore::Open(small_dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  rocksdb::PinnableSlice value;
+  ASSERT_TRUE((*store)->GetData(victim, &value).ok());
+  EXPECT_EQ(BlockCrcs(reinterpret_cast<const uint8_t*>(value.data()), value.size()), stored_crcs);
+  EXPECT_EQ(std::memcmp(value.data(), data.data(), data.size()), 0);
 }
 
 TEST_F(MaintenanceTest, HundredOverwritesLeaveAboutOneCopyOnDisk) {
