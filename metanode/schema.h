@@ -59,6 +59,11 @@ std::string PgBlockPrefix(uint32_t pool, uint32_t pg);
 std::string DedupKey(uint64_t client_id, uint64_t seq);  // "D" client seq
 // Time index of dedup records, for pruning: "d" applied_ms client seq -> "".
 std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq);
+// Pins by client session: "S" client ino owner -> "" (docs/metadata.md "Client sessions").
+std::string PinPrefix(uint64_t client_id);
+std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
+// A reaped session: "R" client -> SessionTombstone.
+std::string SessionTombstoneKey(uint64_t client_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kIntentPrefix = "I";
@@ -68,5 +73,7 @@ inline constexpr std::string_view kGarbagePrefix = "G";
 inline constexpr std::string_view kCompactPrefix = "Q";
 inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
+inline constexpr std::string_view kPinPrefix = "S";
+inline constexpr std::string_view kSessionTombstonePrefix = "R";
 
 }  // namespace granary::metanode
