@@ -80,9 +80,10 @@ Result<KeepAliveReply> MetaClient::KeepAlive() {
   }
   KeepAliveReply reply;
   grpc::Status rpc = ns_->KeepAlive(&ctx, req, &reply);
-  Status status = rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED
-                      ? Status(Code::INTERNAL, "metanode does not implement sessions (Unimplemented)")
-                      : FromGrpcStatus(rpc);
+  Status status =
+      rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED
+          ? Status(Code::INTERNAL, "metanode does not implement sessions (Unimplemented)")
+          : FromGrpcStatus(rpc);
   {
     std::lock_guard lock(keep_alive_mu_);
     keep_alive_call_ = nullptr;

@@ -57,16 +57,16 @@ Status ApplyReapSessions(Ctx& ctx, OpReply* reply) {
     const std::string prefix = PinPrefix(client);
     std::vector<std::pair<uint64_t, uint64_t>> pins;  // (ino, owner)
     bool more = false;
-    GRANARY_TRY(ctx.txn.Scan(Cf::kSystem, prefix, "", false,
-                             [&](std::string_view key, std::string_view) {
-                               if (pins.size() >= budget) {
-                                 more = true;
-                                 return false;
-                               }
-                               pins.emplace_back(ReadU64(key.substr(prefix.size())),
-                                                 ReadU64(key.substr(prefix.size() + 8)));
-                               return true;
-                             }));
+    GRANARY_TRY(
+        ctx.txn.Scan(Cf::kSystem, prefix, "", false, [&](std::string_view key, std::string_view) {
+          if (pins.size() >= budget) {
+            more = true;
+            return false;
+          }
+          pins.emplace_back(ReadU64(key.substr(prefix.size())),
+                            ReadU64(key.substr(prefix.size() + 8)));
+          return true;
+        }));
     budget -= pins.size();
     uint64_t dropped = 0;
     for (auto [ino, owner] : pins) {

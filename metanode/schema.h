@@ -44,13 +44,13 @@ inline constexpr std::string_view kBucketPrefix = "B";
 inline constexpr std::string_view kAccessKeyPrefix = "K";
 
 // system.
-std::string CounterKey(std::string_view name);           // "C" name
-std::string IntentKey(uint64_t id);                      // "I" id
-std::string NodeKey(uint32_t id);                        // "N" id
-std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterRecord{id}
-std::string OrphanKey(uint64_t ino);                     // "O" ino
-std::string GarbageKey(uint64_t slice_id);               // "G" slice id
-std::string SliceKey(uint64_t slice_id);                 // "L" slice id
+std::string CounterKey(std::string_view name);   // "C" name
+std::string IntentKey(uint64_t id);              // "I" id
+std::string NodeKey(uint32_t id);                // "N" id
+std::string NodeUuidKey(std::string_view uuid);  // "n" uuid -> CounterRecord{id}
+std::string OrphanKey(uint64_t ino);             // "O" ino
+std::string GarbageKey(uint64_t slice_id);       // "G" slice id
+std::string SliceKey(uint64_t slice_id);         // "L" slice id
 // Compaction queue: "Q" ino range -> "" (a chunk range with many slice references).
 std::string CompactKey(uint64_t ino, uint64_t range);
 // PG -> blocks index (repair, fsck): "X" pool pg slice block -> "".

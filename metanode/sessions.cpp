@@ -81,11 +81,11 @@ Result<KeepAliveReply> MetaCore::KeepAlive(uint64_t client_id) {
   auto reaped = Snapshot()->GetRecord(Cf::kSystem, SessionTombstoneKey(client_id), &tomb);
   GRANARY_TRY(reaped);
   if (*reaped) {
-    return Status(Code::PRECONDITION_FAILED,
-                  fmt::format("session expired: client {:016x} was silent for over {} ms and was "
-                              "reaped at {} ms ({} open-file pins dropped); start a new session",
-                              client_id, options_.client_lease_ms, tomb.reaped_ms(),
-                              tomb.pins_dropped()));
+    return Status(
+        Code::PRECONDITION_FAILED,
+        fmt::format("session expired: client {:016x} was silent for over {} ms and was "
+                    "reaped at {} ms ({} open-file pins dropped); start a new session",
+                    client_id, options_.client_lease_ms, tomb.reaped_ms(), tomb.pins_dropped()));
   }
   Operation touch;
   touch.mutable_id()->set_client_id(client_id);
@@ -162,8 +162,8 @@ void MetaCore::ExpireUploads() {
   if (now - last_upload_scan_ms_ < every) return;
   last_upload_scan_ms_ = now;
   std::vector<std::pair<uint64_t, std::string>> stale;
-  Status s = Snapshot()->Scan(
-      Cf::kSystem, "U", "", false, [&](std::string_view, std::string_view value) {
+  Status s =
+      Snapshot()->Scan(Cf::kSystem, "U", "", false, [&](std::string_view, std::string_view value) {
         UploadRecord rec;
         if (rec.ParseFromArray(value.data(), value.size()) &&
             now - rec.upload().initiated_ms() > options_.multipart_expiry_ms) {
