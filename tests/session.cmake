@@ -1,0 +1,15 @@
+# Client sessions and reaping (docs/metadata.md "Client sessions and reaping"): a libgranary
+# client process killed -9 or stopped while it pins files, against a real cluster.
+add_executable(granary-pin-holder ${CMAKE_CURRENT_LIST_DIR}/pin_holder.cpp)
+set_target_properties(granary-pin-holder PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+target_include_directories(granary-pin-holder PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_options(granary-pin-holder PRIVATE ${GRANARY_WARNINGS})
+target_link_libraries(granary-pin-holder PRIVATE granary_client)
+
+granary_add_test(session_reap_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/session_reap_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 180)
+target_compile_definitions(session_reap_test
+  PRIVATE PIN_HOLDER_BINARY="$<TARGET_FILE:granary-pin-holder>")
+add_dependencies(session_reap_test granary granary-pin-holder)
