@@ -13,3 +13,10 @@ granary_add_test(session_reap_test
 target_compile_definitions(session_reap_test
   PRIVATE PIN_HOLDER_BINARY="$<TARGET_FILE:granary-pin-holder>")
 add_dependencies(session_reap_test granary granary-pin-holder)
+
+# The same through a supervised kernel mount: a crashed and an upgraded server's sessions reaped
+# while files stay open across the handoffs (needs /dev/fuse and root, as CI has).
+granary_add_test(fuse_session_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_session_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 180)
