@@ -82,9 +82,12 @@ Status ApplyReapSessions(Ctx& ctx, OpReply* reply) {
       // The unlink rules: the last pin of an unlinked (or never published) inode frees it.
       if (r.attr().nlink() == 0 && r.open_handles().empty()) {
         auto volume = LoadVolume(ctx.txn, r.attr().volume_id());
-        GRANARY_TRY(volume);
-        GRANARY_TRY(FreeInode(ctx, r, *volume));
-        SaveVolume(ctx.txn, *volume);
+        if (!volume.ok() && volume.status().code() != Code::NOT_FOUND) return volume.status();
+        // An orphan can outlive its volume (deleted once its root was empty): there is no
+        // quota left to settle, but the inode and its slices must still go.
+        VolumeRecord gone;
+        GRANARY_TRY(FreeInode(ctx, r, volume.ok() ? *volume : gone));
+        if (volume.ok()) SaveVolume(ctx.txn, *volume);
         out.set_inodes_freed(out.inodes_freed() + 1);
       } else {
         SaveInode(ctx.txn, r);
