@@ -20,3 +20,10 @@ granary_add_test(fuse_session_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuse_session_test.cpp
   DEPS granary_test_harness granary_client
   LABELS integration TIMEOUT 180)
+
+# Stale multipart uploads through `granary server` and boto3.
+add_test(NAME s3.multipart_expiry
+  COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_LIST_DIR}/s3/test_s3_reap.py
+  WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/s3)
+set_tests_properties(s3.multipart_expiry PROPERTIES LABELS integration TIMEOUT 180
+  ENVIRONMENT "GRANARY_BINARY=$<TARGET_FILE:granary>")
