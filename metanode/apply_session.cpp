@@ -8,8 +8,6 @@
 namespace granary::metanode {
 
 namespace {
-// Bounds one reap operation (one group commit); the rest is reaped by the next round.
-constexpr size_t kMaxPinsPerReap = 100000;
 constexpr size_t kMaxTombstonesForgotten = 10000;
 
 void UnindexPin(Ctx& ctx, InodeRecord& rec, uint64_t owner) {
@@ -51,7 +49,7 @@ void UnindexPins(Ctx& ctx, const InodeRecord& rec) {
 Status ApplyReapSessions(Ctx& ctx, OpReply* reply) {
   const ReapSessionsOp& op = ctx.op.reap_sessions();
   SessionsReaped& out = *reply->mutable_sessions_reaped();
-  size_t budget = kMaxPinsPerReap;
+  size_t budget = op.max_pins() > 0 ? op.max_pins() : 100000;
   for (uint64_t client : op.client_ids()) {
     if (client == 0) return InvalidArgument("reap sessions: client id 0 has no session");
     const std::string prefix = PinPrefix(client);

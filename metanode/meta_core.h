@@ -39,6 +39,8 @@ struct MetaCoreOptions {
   // loses every pin it holds (docs/metadata.md "Client sessions and reaping"); CephFS's
   // session_autoclose default.
   int64_t client_lease_ms = 300000;
+  // Pins one reap operation drops at most (it is one group commit); more wait for the next round.
+  uint32_t reap_max_pins = 100000;
   // Multipart uploads initiated this long ago are aborted (0 = never).
   int64_t multipart_expiry_ms = 7ll * 24 * 3600 * 1000;
   bool sync = true;

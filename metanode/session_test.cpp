@@ -174,6 +174,40 @@ TYPED_TEST(SessionTest, HousekeepingReapsAnExpiredClientButNotARenewingOne) {
   EXPECT_EQ(this->core_->session_counts().live, 0u);
 }
 
+TYPED_TEST(SessionTest, AClientWithMorePinsThanOneOperationDropsIsFinishedNextRound) {
+  this->core_.reset();
+  MetaCoreOptions o;
+  o.data_dir = this->dir_.string();
+  o.in_memory = TypeParam::kInMemory;
+  o.housekeeping_ms = 0;
+  o.client_lease_ms = kLeaseMs;
+  o.reap_max_pins = 3;
+  o.clock = [this] { return this->now_ms_.load(); };
+  auto core = MetaCore::Open(o);
+  ASSERT_OK(core);
+  this->core_ = std::move(*core);
+  auto v = this->VolumeCreate("many", 0, 0);
+  ASSERT_OK(v);
+  this->root_ = v->root_ino();
+  this->volume_ = *v;
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 5; ++i) {
+    auto f = this->CreateOpen(kDead, "f" + std::to_string(i), 100 + i, 10);
+    ASSERT_OK(f);
+    ASSERT_OK(this->UnlinkAs(kDead, "f" + std::to_string(i)));
+    inos.push_back(f->ino());
+  }
+  this->Advance(kLeaseMs + 1);
+  this->core_->Housekeep();
+  EXPECT_EQ(this->PinIndexEntries(kDead), 2u);
+  EXPECT_EQ(this->core_->session_counts().reaped, 0u);  // not finished yet
+  this->core_->Housekeep();
+  EXPECT_EQ(this->PinIndexEntries(kDead), 0u);
+  EXPECT_EQ(this->core_->session_counts().reaped, 1u);
+  for (uint64_t ino : inos) EXPECT_CODE(this->GetAttr(ino), Code::NOT_FOUND);
+  EXPECT_EQ(this->GetVolume()->used_bytes(), 0u);
+}
+
 TYPED_TEST(SessionTest, AStagedObjectOfAGatewayKilledMidUploadIsFreed) {
   const uint64_t base = this->UsedBytes();
   const uint64_t base_inodes = this->GetVolume()->used_inodes();

@@ -130,6 +130,7 @@ void MetaCore::ReapSessions() {
   }
   if (reap.client_ids_size() == 0 && !prune) return;
   reap.set_forget_before_ms(now - kTombstoneRetentionMs);
+  reap.set_max_pins(options_.reap_max_pins);
   OpReply reply = Mutate(std::move(op));
   if (reply.code() != Code::OK) {
     GLOG_WARN("event=session_reap_failed clients={} error=\"{}\"", reap.client_ids_size(),
