@@ -80,14 +80,13 @@ Result<KeepAliveReply> MetaClient::KeepAlive() {
   }
   KeepAliveReply reply;
   grpc::Status rpc = ns_->KeepAlive(&ctx, req, &reply);
-  Status status =
-      rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED
-          ? Status(Code::INTERNAL, "metanode does not implement sessions (Unimplemented)")
-          : FromGrpcStatus(rpc);
   {
     std::lock_guard lock(keep_alive_mu_);
     keep_alive_call_ = nullptr;
+    // A metanode from before sessions: there is nothing to renew.
+    keep_alive_unsupported_ = rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   }
+  Status status = FromGrpcStatus(rpc);
   if (!status.ok()) return status.WithContext(fmt::format("keepalive on metanode {}", address_));
   return reply;
 }
@@ -112,9 +111,8 @@ void MetaClient::KeepAliveLoop() {
       GLOG_WARN("event=session_expired client={:016x} new_client={:016x} error=\"{}\"", old_id,
                 client_id(), renewed.status().ToString());
       wait = std::chrono::milliseconds(0);
-    } else if (code == Code::INTERNAL &&
-               renewed.status().message().find("Unimplemented") != std::string::npos) {
-      return;  // a metanode without sessions: nothing to renew
+    } else if (keep_alive_unsupported_) {
+      return;
     } else {
       wait = std::chrono::seconds(1);  // metanode unreachable: try again soon
     }

@@ -158,6 +158,7 @@ class MetaClient {
   std::mutex keep_alive_mu_;
   std::condition_variable keep_alive_cv_;
   bool keep_alive_stop_ = false;
+  bool keep_alive_unsupported_ = false;
   grpc::ClientContext* keep_alive_call_ = nullptr;  // in flight, cancelled on shutdown
   std::thread keep_alive_thread_;
   std::unique_ptr<Namespace::Stub> ns_;
