@@ -117,8 +117,7 @@ void MetaCore::ReapSessions() {
   }
   // A lapsed client without pins leaves nothing behind: it is forgotten without an operation.
   auto snap = Snapshot();
-  Operation op;
-  ReapSessionsOp& reap = *op.mutable_reap_sessions();
+  std::vector<uint64_t> clients;
   for (uint64_t client : expired) {
     bool pinned = false;
     Status s = snap->Scan(Cf::kSystem, PinPrefix(client), "", false,
@@ -126,30 +125,32 @@ void MetaCore::ReapSessions() {
                             pinned = true;
                             return false;
                           });
-    if (!s.ok() || pinned) reap.add_client_ids(client);
+    if (!s.ok() || pinned) clients.push_back(client);
   }
-  if (reap.client_ids_size() == 0 && !prune) return;
+  if (clients.empty() && !prune) return;
+  Operation op;
+  ReapSessionsOp& reap = *op.mutable_reap_sessions();
+  reap.mutable_client_ids()->Add(clients.begin(), clients.end());
   reap.set_forget_before_ms(now - kTombstoneRetentionMs);
   reap.set_max_pins(options_.reap_max_pins);
-  OpReply reply = Mutate(std::move(op));
+  OpReply reply = Mutate(std::move(op));  // `reap` is gone with `op` from here on
   if (reply.code() != Code::OK) {
-    GLOG_WARN("event=session_reap_failed clients={} error=\"{}\"", reap.client_ids_size(),
-              reply.message());
+    GLOG_WARN("event=session_reap_failed clients={} error=\"{}\"", clients.size(), reply.message());
     std::lock_guard lock(mu_);
-    for (uint64_t client : reap.client_ids()) sessions_.try_emplace(client, 0);  // next round
+    for (uint64_t client : clients) sessions_.try_emplace(client, 0);  // next round
     return;
   }
   const SessionsReaped& done = reply.sessions_reaped();
   std::lock_guard lock(mu_);
   for (uint64_t client : done.unfinished()) sessions_.try_emplace(client, 0);  // next round
-  const uint64_t finished = reap.client_ids_size() - done.unfinished_size();
+  const uint64_t finished = clients.size() - done.unfinished_size();
   sessions_reaped_ += finished;
   Meters().reaped.Add(finished);
-  if (reap.client_ids_size() > 0) {
+  if (!clients.empty()) {
     GLOG_WARN(
         "event=sessions_reaped clients={} pins_dropped={} inodes_freed={} unfinished={} "
         "lease_ms={}",
-        reap.client_ids_size(), done.pins_dropped(), done.inodes_freed(), done.unfinished_size(),
+        clients.size(), done.pins_dropped(), done.inodes_freed(), done.unfinished_size(),
         options_.client_lease_ms);
   }
 }
