@@ -124,7 +124,16 @@ TEST_F(SessionReapTest, AClientKilledWhilePinningFilesGivesTheirSpaceBackAfterIt
   ASSERT_TRUE((*kept)->Close().ok());
   EXPECT_TRUE(WaitUntil([&] { return Used() == used0 - pattern.size(); }, 10s));
 
-  // `granary admin sessions` reports the counters.
+  // The metanode's metrics and `granary admin sessions` report the counters.
+  auto admin_line =
+      cluster_->metanode().WaitForLine(R"(listening meta=\S+ admin=(\S+))", seconds(5));
+  ASSERT_TRUE(admin_line);
+  auto [code, metrics] = HttpGet((*admin_line)[1], "/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(metrics.find("granary_metanode_sessions_reaped_total 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("granary_metanode_multipart_expired_total 0"), std::string::npos);
+  EXPECT_NE(metrics.find("granary_metanode_sessions "), std::string::npos);
+  // `granary admin sessions` too.
   Process admin({GranaryBinary(), "admin", "sessions", "--meta", cluster_->meta_address()});
   EXPECT_TRUE(admin.WaitForLine(R"(sessions=\d+ sessions-reaped=1 multipart-expired=0)", 30s))
       << admin.Output();
