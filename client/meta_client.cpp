@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "common/log.h"
 #include "common/net.h"
 #include "common/rpc_status.h"
 
@@ -45,11 +46,77 @@ Result<std::unique_ptr<MetaClient>> MetaClient::Connect(MetaClientOptions option
   return client;
 }
 
+MetaClient::~MetaClient() {
+  {
+    std::lock_guard lock(keep_alive_mu_);
+    keep_alive_stop_ = true;
+    if (keep_alive_call_) keep_alive_call_->TryCancel();
+  }
+  keep_alive_cv_.notify_all();
+  if (keep_alive_thread_.joinable()) keep_alive_thread_.join();
+}
+
 OpId MetaClient::NextOpId() {
+  if (options_.keep_alive) {
+    std::call_once(keep_alive_started_,
+                   [this] { keep_alive_thread_ = std::thread([this] { KeepAliveLoop(); }); });
+  }
   OpId id;
-  id.set_client_id(client_id_);
+  id.set_client_id(client_id());
   id.set_seq(seq_.fetch_add(1, std::memory_order_relaxed) + 1);
   return id;
+}
+
+Result<KeepAliveReply> MetaClient::KeepAlive() {
+  KeepAliveRequest req;
+  req.set_client_id(client_id());
+  grpc::ClientContext ctx;
+  // Short and without retries: the loop tries again soon, and shutdown must not wait for it.
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  {
+    std::lock_guard lock(keep_alive_mu_);
+    if (keep_alive_stop_) return Unavailable("meta client shutting down");
+    keep_alive_call_ = &ctx;
+  }
+  KeepAliveReply reply;
+  grpc::Status rpc = ns_->KeepAlive(&ctx, req, &reply);
+  {
+    std::lock_guard lock(keep_alive_mu_);
+    keep_alive_call_ = nullptr;
+    // A metanode from before sessions: there is nothing to renew.
+    keep_alive_unsupported_ = rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+  }
+  Status status = FromGrpcStatus(rpc);
+  if (!status.ok()) return status.WithContext(fmt::format("keepalive on metanode {}", address_));
+  return reply;
+}
+
+void MetaClient::KeepAliveLoop() {
+  std::chrono::milliseconds wait{0};
+  std::unique_lock lock(keep_alive_mu_);
+  while (!keep_alive_cv_.wait_for(lock, wait, [this] { return keep_alive_stop_; })) {
+    lock.unlock();
+    auto renewed = KeepAlive();
+    lock.lock();
+    if (renewed.ok()) {
+      wait = std::chrono::milliseconds(std::max<int64_t>(renewed->lease_ms() / 3, 10));
+      continue;
+    }
+    const Code code = renewed.status().code();
+    if (code == Code::PRECONDITION_FAILED) {
+      // Reaped: pins this client held are gone (an open file that was unlinked may have been
+      // freed). A new client id is a new session; the old one is never revived.
+      const uint64_t old_id = client_id();
+      client_id_.store(RandomClientId(), std::memory_order_relaxed);
+      GLOG_WARN("event=session_expired client={:016x} new_client={:016x} error=\"{}\"", old_id,
+                client_id(), renewed.status().ToString());
+      wait = std::chrono::milliseconds(0);
+    } else if (keep_alive_unsupported_) {
+      return;
+    } else {
+      wait = std::chrono::seconds(1);  // metanode unreachable: try again soon
+    }
+  }
 }
 
 template <typename Stub, typename Req, typename Reply>

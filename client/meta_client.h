@@ -9,14 +9,23 @@
 //   connection lost) is retried with the *same* OpId until the deadline, so an operation that
 //   was applied before its reply was lost returns its first answer instead of a false
 //   AlreadyExists/NotFound. Other errors are returned at once.
+// - Session: from its first mutating call on, a MetaClient renews its session with the metanode
+//   in the background (KeepAlive every lease/3). Open-file pins (Open, Create with a handle
+//   owner, staged objects) belong to that session; if the process dies, the metanode drops them
+//   once the lease runs out. A client that was silent too long (stopped, partitioned) and was
+//   reaped logs `event=session_expired` and continues under a new client id; files it had open
+//   keep working unless they were unlinked (docs/metadata.md "Client sessions and reaping").
 // - Thread-safe: one MetaClient is meant to be shared by all threads of a process.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -32,16 +41,23 @@ struct MetaClientOptions {
   std::chrono::milliseconds deadline{30000};
   // First wait before retrying an Unavailable call; doubles up to 1 s.
   std::chrono::milliseconds initial_backoff{20};
+  // Renew the session in the background once the first mutating call was made.
+  bool keep_alive = true;
 };
 
 class MetaClient {
  public:
   // Creates the channel (no I/O; connection happens on the first call).
   static Result<std::unique_ptr<MetaClient>> Connect(MetaClientOptions options);
+  ~MetaClient();
 
   // A fresh OpId of this client (for callers that build requests themselves).
   OpId NextOpId();
-  uint64_t client_id() const { return client_id_; }
+  // The session's client id (changes once if the session was reaped while this client lived).
+  uint64_t client_id() const { return client_id_.load(std::memory_order_relaxed); }
+  // Renews the session now (the background renewal calls it); PreconditionFailed when the
+  // session was reaped.
+  Result<KeepAliveReply> KeepAlive();
   const std::string& address() const { return address_; }
 
   // ------------------------------------------------------------ namespace
@@ -134,8 +150,17 @@ class MetaClient {
  private:
   MetaClientOptions options_;
   std::string address_;
-  uint64_t client_id_ = 0;
+  std::atomic<uint64_t> client_id_{0};
   std::atomic<uint64_t> seq_{0};
+  // Background session renewal (started by the first NextOpId).
+  void KeepAliveLoop();
+  std::once_flag keep_alive_started_;
+  std::mutex keep_alive_mu_;
+  std::condition_variable keep_alive_cv_;
+  bool keep_alive_stop_ = false;
+  bool keep_alive_unsupported_ = false;
+  grpc::ClientContext* keep_alive_call_ = nullptr;  // in flight, cancelled on shutdown
+  std::thread keep_alive_thread_;
   std::unique_ptr<Namespace::Stub> ns_;
   std::unique_ptr<DataMap::Stub> data_;
   std::unique_ptr<Admin::Stub> admin_;

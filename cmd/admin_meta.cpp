@@ -151,6 +151,8 @@ int RunAdminMeta(int argc, char** argv) {
   auto* nodes = app.add_subcommand("nodes", "one line per datanode: id, labels, state");
   auto* repair = app.add_subcommand(
       "repair", "repair progress: degraded PGs, blocks left to rebuild; `healthy` when none");
+  auto* sessions = app.add_subcommand(
+      "sessions", "client sessions with a live lease; sessions and multipart uploads reaped");
   std::string backup_dir;
   auto* backup = app.add_subcommand("backup", "write a RocksDB checkpoint of the metadata");
   backup->add_option("dir", backup_dir, "target dir (default DATA/backups/<ms>)");
@@ -261,12 +263,18 @@ int RunAdminMeta(int argc, char** argv) {
         "nodes-repairing=%u garbage-slices=%lu corruptions-reported=%lu\n",
         r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->pgs_moving(),
         r->nodes_repairing(), r->garbage_pending(), r->corruptions_reported());
+
     for (const auto& n : r->nodes()) {
       if (n.state() != UP) {
         std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
       }
     }
     std::printf("%s\n", r->healthy() ? "healthy" : "repairing");
+  } else if (sessions->parsed()) {
+    auto r = mc.ClusterStatus();
+    if (!r.ok()) return Fail(r.status());
+    std::printf("sessions=%lu sessions-reaped=%lu multipart-expired=%lu\n", r->sessions(),
+                r->sessions_reaped(), r->multipart_expired());
   } else if (backup->parsed()) {
     auto r = mc.Backup(backup_dir);
     if (!r.ok()) return Fail(r.status());

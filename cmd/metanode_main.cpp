@@ -24,6 +24,12 @@ int RunMetanode(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--lease-ms", options.core.lease_ms, "allocation intent lease")
       ->capture_default_str();
+  app.add_option("--client-lease-ms", options.core.client_lease_ms,
+                 "drop every open-file pin of a client silent this long (session lease)")
+      ->capture_default_str();
+  app.add_option("--multipart-expiry-ms", options.core.multipart_expiry_ms,
+                 "abort multipart uploads initiated this long ago (0 = never)")
+      ->capture_default_str();
   app.add_option("--down-after-ms", options.core.down_after_ms,
                  "mark a datanode down after this much heartbeat silence")
       ->capture_default_str();

@@ -30,6 +30,8 @@ struct ServerFlags {
   std::string access_key;
   std::string secret_key;
   uint64_t small_block_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
+  int64_t client_lease_ms = metanode::MetaCoreOptions().client_lease_ms;
+  int64_t multipart_expiry_ms = metanode::MetaCoreOptions().multipart_expiry_ms;
 };
 
 // Waits until `count` datanodes are registered and up in the cluster map.
@@ -100,6 +102,12 @@ int RunServer(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--access-key", f.access_key, "S3 access key (or GRANARY_ACCESS_KEY)");
   app.add_option("--secret-key", f.secret_key, "S3 secret key (or GRANARY_SECRET_KEY)");
+  app.add_option("--client-lease-ms", f.client_lease_ms,
+                 "drop every open-file pin of a client silent this long (session lease)")
+      ->capture_default_str();
+  app.add_option("--multipart-expiry-ms", f.multipart_expiry_ms,
+                 "abort multipart uploads initiated this long ago (0 = never)")
+      ->capture_default_str();
   if (auto exit_code = ParseRoleFlags(app, argc, argv, "server")) return *exit_code;
   auto fail = [](const Status& s) { return ReportFailure("server", s); };
 
@@ -114,6 +122,8 @@ int RunServer(int argc, char** argv) {
   meta_options.core.data_dir = f.data + "/meta";
   meta_options.listen = f.meta;
   meta_options.admin = f.admin;
+  meta_options.core.client_lease_ms = f.client_lease_ms;
+  meta_options.core.multipart_expiry_ms = f.multipart_expiry_ms;
   auto metanode = metanode::Metanode::Start(meta_options);
   if (!metanode.ok()) return fail(metanode.status().WithContext("start metanode"));
   auto meta_address = ParseHostPort((*metanode)->address());

@@ -177,6 +177,7 @@ Status FreeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
     for (const auto& key : keys) ctx.txn.Delete(Cf::kSlices, key);
     for (uint64_t id : refs) GRANARY_TRY(DropSliceRef(ctx, a.ino(), id));
   }
+  UnindexPins(ctx, rec);
   ctx.txn.Delete(Cf::kInodes, InodeKey(a.ino()));
   ctx.txn.Delete(Cf::kSystem, OrphanKey(a.ino()));
   return Status::Ok();
@@ -311,6 +312,9 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
       break;
     case Operation::kCompleteMoves:
       status = ApplyCompleteMoves(ctx, &reply);
+      break;
+    case Operation::kReapSessions:
+      status = ApplyReapSessions(ctx, &reply);
       break;
     case Operation::kReapIntents:
       status = ApplyReapIntents(ctx, &reply);

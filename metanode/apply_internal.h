@@ -72,6 +72,14 @@ Status FreeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume);
 // Shrinks or grows the slice map to `size` (shrink bumps the generation). Settles quota.
 Status ResizeInode(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume, uint64_t size);
 
+// Pins (apply_session.cpp). AddPin counts one open handle of `owner` on `rec` and files it under
+// the operation's client session; DropPin releases one (or, with `all`, every) handle of
+// `owner`. UnindexPins drops the session index of an inode about to be deleted. The caller saves
+// `rec`.
+void AddPin(Ctx& ctx, InodeRecord& rec, uint64_t owner);
+void DropPin(Ctx& ctx, InodeRecord& rec, uint64_t owner, bool all = false);
+void UnindexPins(Ctx& ctx, const InodeRecord& rec);
+
 // Recomputes the PG map and bumps the cluster epoch.
 Status BumpClusterMap(Ctx& ctx);
 
@@ -124,5 +132,6 @@ Status ApplyBootstrap(Ctx& ctx, OpReply* reply);
 Status ApplyRegister(Ctx& ctx, OpReply* reply);
 Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
 Status ApplyCompleteMoves(Ctx& ctx, OpReply* reply);
+Status ApplyReapSessions(Ctx& ctx, OpReply* reply);
 
 }  // namespace granary::metanode

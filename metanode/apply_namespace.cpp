@@ -86,7 +86,7 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
       changed = true;
     }
     if (req.handle_owner() != 0) {
-      (*rec->mutable_open_handles())[req.handle_owner()] += 1;
+      AddPin(ctx, *rec, req.handle_owner());
       changed = true;
     }
     if (changed) SaveInode(ctx.txn, *rec);
@@ -95,7 +95,7 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
   }
   auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid(), req.writer_host());
   GRANARY_TRY(rec);
-  if (req.handle_owner() != 0) (*rec->mutable_open_handles())[req.handle_owner()] = 1;
+  if (req.handle_owner() != 0) AddPin(ctx, *rec, req.handle_owner());
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();
 }
@@ -273,7 +273,7 @@ Status ApplyOpen(Ctx& ctx, OpReply* reply) {
   auto rec = LoadInode(ctx.txn, req.ino());
   GRANARY_TRY(rec);
   if (rec->attr().nlink() == 0) return NotFound(fmt::format("inode {} was unlinked", req.ino()));
-  (*rec->mutable_open_handles())[req.handle_owner()] += 1;
+  AddPin(ctx, *rec, req.handle_owner());
   SaveInode(ctx.txn, *rec);
   *reply->mutable_attr()->mutable_attr() = rec->attr();
   return Status::Ok();
@@ -283,11 +283,10 @@ Status ApplyRelease(Ctx& ctx, OpReply* reply) {
   const ReleaseRequest& req = ctx.op.release();
   auto rec = LoadInode(ctx.txn, req.ino());
   GRANARY_TRY(rec);
-  auto& handles = *rec->mutable_open_handles();
-  auto it = handles.find(req.handle_owner());
-  if (it == handles.end()) return Status::Ok();  // already released: idempotent
-  if (--it->second == 0) handles.erase(it);
-  if (rec->attr().nlink() == 0 && handles.empty()) {
+  // Already released (or reaped with its session): idempotent.
+  if (!rec->open_handles().contains(req.handle_owner())) return Status::Ok();
+  DropPin(ctx, *rec, req.handle_owner());
+  if (rec->attr().nlink() == 0 && rec->open_handles().empty()) {
     auto volume = LoadVolume(ctx.txn, rec->attr().volume_id());
     GRANARY_TRY(volume);
     GRANARY_TRY(FreeInode(ctx, *rec, *volume));

@@ -232,7 +232,7 @@ Result<ObjectInfo> PublishAt(Ctx& ctx, VolumeRecord& vol, const PublishArgs& arg
     }
     GRANARY_TRY(AppendSources(ctx, rec, vol, *args.sources));
   }
-  if (args.handle_owner != 0) rec.mutable_open_handles()->erase(args.handle_owner);
+  if (args.handle_owner != 0) DropPin(ctx, rec, args.handle_owner, /*all=*/true);
   InodeAttr& a = *rec.mutable_attr();
   a.set_nlink(1);
   *a.mutable_mtime() = ctx.Now();
@@ -376,7 +376,7 @@ Status ApplyObjectStage(Ctx& ctx, OpReply* reply) {
   GRANARY_TRY(rec);
   rec->mutable_attr()->set_nlink(0);
   if (req.has_layout()) *rec->mutable_attr()->mutable_layout() = req.layout();
-  (*rec->mutable_open_handles())[req.handle_owner()] = 1;
+  AddPin(ctx, *rec, req.handle_owner());
   SaveInode(ctx.txn, *rec);
   OrphanRecord orphan;
   orphan.set_format(kFormat);
@@ -529,9 +529,9 @@ Status ApplyUploadPart(Ctx& ctx, OpReply* reply) {
   if (staged->attr().nlink() != 0) {
     return InvalidArgument(fmt::format("inode {} is not a staged part", req.part().ino()));
   }
-  auto& handles = *staged->mutable_open_handles();
-  handles.erase(req.handle_owner());
-  handles[kUploadPin] = 1;
+  // The part now belongs to the upload (which expires on its own), not to the client's session.
+  DropPin(ctx, *staged, req.handle_owner(), /*all=*/true);
+  (*staged->mutable_open_handles())[kUploadPin] = 1;
   SaveInode(ctx.txn, *staged);
   Upload& u = *up->mutable_upload();
   std::vector<UploadPart> parts(u.parts().begin(), u.parts().end());

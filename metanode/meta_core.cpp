@@ -43,6 +43,7 @@ Result<std::unique_ptr<MetaCore>> MetaCore::Open(MetaCoreOptions options) {
   Operation boot;
   boot.mutable_bootstrap()->set_default_pool(o.default_pool);
   GRANARY_TRY(core->Run(std::move(boot)));
+  GRANARY_TRY(core->LoadSessions());
   if (o.housekeeping_ms > 0)
     core->housekeeper_ = std::thread([c = core.get()] { c->HousekeepingLoop(); });
   return core;
@@ -66,6 +67,7 @@ int64_t MetaCore::NowMs() const {
 }
 
 OpReply MetaCore::Mutate(Operation op) {
+  TouchSession(op);
   op.set_format(kFormat);
   op.set_now_ms(NowMs());
   if (op.lease_ms() == 0) op.set_lease_ms(options_.lease_ms);
@@ -73,6 +75,7 @@ OpReply MetaCore::Mutate(Operation op) {
 }
 
 void MetaCore::MutateAsync(Operation op, std::function<void(OpReply)> done) {
+  TouchSession(op);
   op.set_format(kFormat);
   op.set_now_ms(NowMs());
   if (op.lease_ms() == 0) op.set_lease_ms(options_.lease_ms);
@@ -210,6 +213,9 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
   reply.set_garbage_pending(garbage);
   std::lock_guard lock(mu_);
   reply.set_corruptions_reported(corruptions_);
+  reply.set_sessions(sessions_.size());
+  reply.set_sessions_reaped(sessions_reaped_);
+  reply.set_multipart_expired(multipart_expired_);
   for (const auto& n : reply.nodes()) {
     if (n.state() != UP) continue;
     auto it = liveness_.find(n.id());
@@ -300,6 +306,8 @@ void MetaCore::Housekeep() {
   Operation reap;
   reap.mutable_reap_intents()->set_grace_ms(options_.reap_grace_ms);
   Mutate(std::move(reap));
+  ReapSessions();
+  ExpireUploads();
   Operation prune;
   prune.mutable_prune_dedup()->set_before_ms(NowMs() - options_.dedup_retention_ms);
   Mutate(std::move(prune));

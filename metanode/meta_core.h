@@ -35,6 +35,14 @@ struct MetaCoreOptions {
   int64_t housekeeping_ms = 1000;  // period of reaping and liveness checks; 0 = never
   // Stored replies of applied operations are kept this long: longer than any client retries.
   int64_t dedup_retention_ms = 10 * 60 * 1000;
+  // A client that has not renewed its session (KeepAlive, or any mutating request) for this long
+  // loses every pin it holds (docs/metadata.md "Client sessions and reaping"); CephFS's
+  // session_autoclose default.
+  int64_t client_lease_ms = 300000;
+  // Pins one reap operation drops at most (it is one group commit); more wait for the next round.
+  uint32_t reap_max_pins = 100000;
+  // Multipart uploads initiated this long ago are aborted (0 = never).
+  int64_t multipart_expiry_ms = 7ll * 24 * 3600 * 1000;
   bool sync = true;
   // Test hook: the clock apply sees (milliseconds since the epoch). Null = the system clock.
   std::function<int64_t()> clock;
@@ -70,6 +78,18 @@ class MetaCore {
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Result<CompactionCandidatesReply> CompactionCandidates(uint32_t limit);
 
+  // Renews `client_id`'s session for a lease. PreconditionFailed ("session expired") when the
+  // session was reaped: the client must start a new one (a new client id).
+  Result<KeepAliveReply> KeepAlive(uint64_t client_id);
+  // Reaps the sessions whose lease ran out: one operation drops all their pins (housekeeping).
+  void ReapSessions();
+  // Aborts multipart uploads older than multipart_expiry_ms (housekeeping).
+  void ExpireUploads();
+  struct SessionCounts {
+    uint64_t live = 0, reaped = 0, multipart_expired = 0;
+  };
+  SessionCounts session_counts();
+
   // One round of housekeeping at the current clock: reap expired intents, mark silent nodes down
   // (and out), collect garbage.
   void Housekeep();
@@ -88,6 +108,9 @@ class MetaCore {
  private:
   explicit MetaCore(MetaCoreOptions options) : options_(std::move(options)) {}
   void HousekeepingLoop();
+  // Every client holding pins gets a fresh lease (a metanode restart never reaps a live client).
+  Status LoadSessions();
+  void TouchSession(const Operation& op);
   Status DeleteSlicesOn(const NodeInfo& node, const std::vector<uint64_t>& ids);
 
   struct Liveness {
@@ -108,6 +131,11 @@ class MetaCore {
   std::map<uint32_t, Liveness> liveness_;
   std::map<std::string, std::unique_ptr<DataControl::Stub>> control_stubs_;
   uint64_t corruptions_ = 0;
+  std::map<uint64_t, int64_t> sessions_;  // client id -> lease deadline (ms)
+  uint64_t sessions_reaped_ = 0;
+  uint64_t multipart_expired_ = 0;
+  int64_t last_tombstone_prune_ms_ = 0;
+  int64_t last_upload_scan_ms_ = 0;
   bool stopping_ = false;
   std::condition_variable stop_cv_;
   std::thread housekeeper_;

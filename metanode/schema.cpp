@@ -112,4 +112,15 @@ std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq) {
   return key;
 }
 
+std::string PinPrefix(uint64_t client_id) { return Tagged('S', client_id); }
+
+std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner) {
+  std::string key = PinPrefix(client_id);
+  AppendU64(&key, ino);
+  AppendU64(&key, owner);
+  return key;
+}
+
+std::string SessionTombstoneKey(uint64_t client_id) { return Tagged('R', client_id); }
+
 }  // namespace granary::metanode

@@ -44,13 +44,13 @@ inline constexpr std::string_view kBucketPrefix = "B";
 inline constexpr std::string_view kAccessKeyPrefix = "K";
 
 // system.
-std::string CounterKey(std::string_view name);           // "C" name
-std::string IntentKey(uint64_t id);                      // "I" id
-std::string NodeKey(uint32_t id);                        // "N" id
-std::string NodeUuidKey(std::string_view uuid);          // "n" uuid -> CounterRecord{id}
-std::string OrphanKey(uint64_t ino);                     // "O" ino
-std::string GarbageKey(uint64_t slice_id);               // "G" slice id
-std::string SliceKey(uint64_t slice_id);                 // "L" slice id
+std::string CounterKey(std::string_view name);   // "C" name
+std::string IntentKey(uint64_t id);              // "I" id
+std::string NodeKey(uint32_t id);                // "N" id
+std::string NodeUuidKey(std::string_view uuid);  // "n" uuid -> CounterRecord{id}
+std::string OrphanKey(uint64_t ino);             // "O" ino
+std::string GarbageKey(uint64_t slice_id);       // "G" slice id
+std::string SliceKey(uint64_t slice_id);         // "L" slice id
 // Compaction queue: "Q" ino range -> "" (a chunk range with many slice references).
 std::string CompactKey(uint64_t ino, uint64_t range);
 // PG -> blocks index (repair, fsck): "X" pool pg slice block -> "".
@@ -59,6 +59,11 @@ std::string PgBlockPrefix(uint32_t pool, uint32_t pg);
 std::string DedupKey(uint64_t client_id, uint64_t seq);  // "D" client seq
 // Time index of dedup records, for pruning: "d" applied_ms client seq -> "".
 std::string DedupTimeKey(int64_t applied_ms, uint64_t client_id, uint64_t seq);
+// Pins by client session: "S" client ino owner -> "" (docs/metadata.md "Client sessions").
+std::string PinPrefix(uint64_t client_id);
+std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
+// A reaped session: "R" client -> SessionTombstone.
+std::string SessionTombstoneKey(uint64_t client_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kIntentPrefix = "I";
@@ -68,5 +73,7 @@ inline constexpr std::string_view kGarbagePrefix = "G";
 inline constexpr std::string_view kCompactPrefix = "Q";
 inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
+inline constexpr std::string_view kPinPrefix = "S";
+inline constexpr std::string_view kSessionTombstonePrefix = "R";
 
 }  // namespace granary::metanode

@@ -172,6 +172,11 @@ class NamespaceService final : public Namespace::CallbackService {
         core_, ctx, req->op(), [&](Operation& op) { *op.mutable_release() = *req; },
         [](OpReply&) {});
   }
+  grpc::ServerUnaryReactor* KeepAlive(grpc::CallbackServerContext* ctx, const KeepAliveRequest* req,
+                                      KeepAliveReply* out) override {
+    return Done(ctx, Answer(core_.KeepAlive(req->client_id()),
+                            [&](KeepAliveReply& r) { *out = std::move(r); }));
+  }
 
  private:
   MetaCore& core_;
