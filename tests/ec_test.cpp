@@ -91,19 +91,25 @@ class EcTest : public ::testing::Test {
     return "";
   }
 
-  // Whether datanode `index` stores {slice, block, fragment} of PG `t` in any form (a file or a
-  // small block in its RocksDB, which the running datanode keeps locked): asked over the data
-  // protocol, a 1-byte read is OK where it is stored and NOT_FOUND elsewhere.
-  bool Holds(int index, const client::BlockTarget& t, uint64_t slice, uint32_t block,
-             uint32_t fragment) {
+  static DataRequest BlockRequest(DataOp op, const client::BlockTarget& t, uint64_t slice,
+                                  uint32_t block, uint32_t fragment) {
     DataRequest req;
-    req.set_op(DataOp::READ_BLOCK);
+    req.set_op(op);
     req.set_pool_id(t.pool_id);
     req.set_pg(t.pg);
     req.set_pg_epoch(t.pg_epoch);
     req.mutable_block()->set_slice_id(slice);
     req.mutable_block()->set_block_index(block);
     req.mutable_block()->set_fragment(fragment);
+    return req;
+  }
+
+  // Whether datanode `index` stores {slice, block, fragment} of PG `t` in any form (a file or a
+  // small block in its RocksDB, which the running datanode keeps locked): asked over the data
+  // protocol, a 1-byte read is OK where it is stored and NOT_FOUND elsewhere.
+  bool Holds(int index, const client::BlockTarget& t, uint64_t slice, uint32_t block,
+             uint32_t fragment) {
+    DataRequest req = BlockRequest(DataOp::READ_BLOCK, t, slice, block, fragment);
     req.set_length(1);
     auto reply = data_->Call(cluster_->datanode_data_address(index), req, {},
                              DeadlineIn(std::chrono::seconds(5)));
@@ -116,14 +122,7 @@ class EcTest : public ::testing::Test {
 
   Status DeleteFragment(const client::BlockTarget& t, uint64_t slice, uint32_t block,
                         uint32_t fragment) {
-    DataRequest req;
-    req.set_op(DataOp::DELETE_BLOCK);
-    req.set_pool_id(t.pool_id);
-    req.set_pg(t.pg);
-    req.set_pg_epoch(t.pg_epoch);
-    req.mutable_block()->set_slice_id(slice);
-    req.mutable_block()->set_block_index(block);
-    req.mutable_block()->set_fragment(fragment);
+    DataRequest req = BlockRequest(DataOp::DELETE_BLOCK, t, slice, block, fragment);
     const std::string& address = t.members[fragment].data_address;
     auto reply = data_->Call(address, req, {}, DeadlineIn(std::chrono::seconds(5)));
     return reply.ok() ? ReplyStatus(*reply, address) : reply.status();
