@@ -24,20 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using client::Client;
 
-// Bytes of block files under a datanode's data dir, and their count.
-std::pair<uint64_t, uint64_t> BlockUsage(const std::string& dir) {
-  uint64_t bytes = 0, files = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir + "/blocks", ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) {
-      bytes += it->file_size();
-      ++files;
-    }
-  }
-  return {bytes, files};
-}
-
 class MaintenanceTest : public ::testing::Test {
  protected:
   void Start(int datanodes, std::vector<std::string> datanode_flags = {},
@@ -266,11 +252,11 @@ TEST_F(MaintenanceTest, JoiningDatanodeTakesItsShareAndOldCopiesAreDropped) {
   auto total = [&] {
     uint64_t sum = 0;
     for (int i = 0; i < cluster_->datanode_count(); ++i) {
-      sum += BlockUsage(cluster_->datanode_dir(i)).first;
+      sum += BlockFilesOf(cluster_->datanode_dir(i)).bytes;
     }
     return sum;
   };
-  EXPECT_GT(BlockUsage(cluster_->datanode_dir(added)).first, bytes / 8);
+  EXPECT_GT(BlockFilesOf(cluster_->datanode_dir(added)).bytes, bytes / 8);
   ASSERT_TRUE(
       WaitUntil([&] { return total() <= 3 * bytes + 3 * files.size() * (64 << 10); }, seconds(30)))
       << "blocks on disk: " << total() << " for " << bytes << " bytes of files";
@@ -291,8 +277,8 @@ TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {
   // Collected on the up nodes after the grace.
   ASSERT_TRUE(WaitUntil([&] { return Cluster().garbage_pending() == 0; }, seconds(30)))
       << AdminRepair();
-  const auto before = BlockUsage(cluster_->datanode_dir(0));
-  ASSERT_GT(before.first, 0u) << "datanode 0 held no blocks before it went out";
+  const BlockFileUsage before = BlockFilesOf(cluster_->datanode_dir(0));
+  ASSERT_GT(before.bytes, 0u) << "datanode 0 held no blocks before it went out";
 
   cluster_->RestartDatanode(0);
   ASSERT_TRUE(WaitUntil([&] { return StateOf(victim) == UP; }, seconds(30)));
@@ -300,9 +286,9 @@ TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {
   // Space of the deleted file is reclaimed: what remains is at most one copy of `keep` (the
   // node may serve its PGs again) plus block headers.
   ASSERT_TRUE(WaitUntil(
-      [&] { return BlockUsage(cluster_->datanode_dir(0)).first <= keep.size() + (64 << 10); },
+      [&] { return BlockFilesOf(cluster_->datanode_dir(0)).bytes <= keep.size() + (64 << 10); },
       seconds(30)))
-      << "datanode 0 still holds " << BlockUsage(cluster_->datanode_dir(0)).first << " bytes";
+      << "datanode 0 still holds " << BlockFilesOf(cluster_->datanode_dir(0)).bytes << " bytes";
   ExpectContent("keep", keep);
   EXPECT_EQ(client_->Resolve("default", "drop").status().code(), Code::NOT_FOUND);
 }
@@ -416,7 +402,7 @@ TEST_F(MaintenanceTest, HundredOverwritesLeaveAboutOneCopyOnDisk) {
   // Three replicas of one 1 MiB file, plus headers, once the overwritten slices are collected.
   auto total = [&] {
     uint64_t sum = 0;
-    for (int i = 0; i < 3; ++i) sum += BlockUsage(cluster_->datanode_dir(i)).first;
+    for (int i = 0; i < 3; ++i) sum += BlockFilesOf(cluster_->datanode_dir(i)).bytes;
     return sum;
   };
   ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(60)))
@@ -457,7 +443,7 @@ TEST_F(MaintenanceTest, PartialOverwritesAreCompactedIntoOneSliceAndCollected) {
   // The slices it replaced are collected: about one copy per replica is left.
   auto total = [&] {
     uint64_t sum = 0;
-    for (int i = 0; i < 3; ++i) sum += BlockUsage(cluster_->datanode_dir(i)).first;
+    for (int i = 0; i < 3; ++i) sum += BlockFilesOf(cluster_->datanode_dir(i)).bytes;
     return sum;
   };
   ASSERT_TRUE(WaitUntil([&] { return total() <= 3 * (size + (64 << 10)); }, seconds(30)))

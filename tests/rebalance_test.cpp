@@ -24,18 +24,7 @@
 namespace granary::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using client::Client;
-
-uint64_t BlockBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir + "/blocks", ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) bytes += it->file_size();
-  }
-  return bytes;
-}
 
 class RebalanceTest : public ::testing::Test {
  protected:
@@ -188,7 +177,15 @@ void RebalanceTest::JoinWithWriterAndReader(size_t file_size, size_t probe_size,
   const placement::PlacementMap moving = Map();
   const std::set<uint32_t> leaving = Leaving(moving);
   ASSERT_FALSE(leaving.empty());
-  EXPECT_NE(AdminRepair().find("repairing"), std::string::npos);
+  // What an operator sees during the move: not healthy.
+  std::string moving_report;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        moving_report = AdminRepair();
+        return moving_report.find("\nrepairing\n") != std::string::npos;
+      },
+      seconds(30)))
+      << moving_report;
 
   // A writer and a reader, each with its own client, for as long as the move lasts.
   std::atomic<bool> stop{false};
@@ -298,12 +295,12 @@ void RebalanceTest::JoinWithWriterAndReader(size_t file_size, size_t probe_size,
   EXPECT_NE(report.find("healthy"), std::string::npos) << report;
 
   // The newcomer holds its share; the old members dropped theirs: three copies on disk.
-  EXPECT_GT(BlockBytes(cluster_->datanode_dir(added)), bytes / 8);
+  EXPECT_GT(BlockFilesOf(cluster_->datanode_dir(added)).bytes, bytes / 8);
   EXPECT_NE(Logs().find("event=pg_moves_completed"), std::string::npos);
   auto total = [&] {
     uint64_t sum = 0;
     for (int i = 0; i < cluster_->datanode_count(); ++i)
-      sum += BlockBytes(cluster_->datanode_dir(i));
+      sum += BlockFilesOf(cluster_->datanode_dir(i)).bytes;
     return sum;
   };
   ASSERT_TRUE(WaitUntil([&] { return total() <= copies * bytes + 3 * files.size() * (64 << 10); },

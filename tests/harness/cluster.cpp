@@ -119,4 +119,21 @@ void LocalCluster::RestartDatanode(int i) {
   StartDatanode(i);
 }
 
+BlockFileUsage BlockFilesOf(const std::string& datanode_dir) {
+  namespace fs = std::filesystem;
+  BlockFileUsage usage;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(datanode_dir + "/blocks", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    // The datanode may delete a block between the listing and the stat (GC, a PG it left).
+    std::error_code gone;
+    if (!it->is_regular_file(gone)) continue;
+    const uint64_t size = it->file_size(gone);
+    if (gone) continue;
+    usage.bytes += size;
+    ++usage.files;
+  }
+  return usage;
+}
+
 }  // namespace granary::testing

@@ -67,4 +67,12 @@ class LocalCluster {
   std::vector<std::string> data_addresses_;
 };
 
+// Bytes and number of block files under a datanode's data dir (blocks kept in its small-block
+// RocksDB are not counted). Blocks deleted while the directory is walked are skipped.
+struct BlockFileUsage {
+  uint64_t bytes = 0;
+  uint64_t files = 0;
+};
+BlockFileUsage BlockFilesOf(const std::string& datanode_dir);
+
 }  // namespace granary::testing

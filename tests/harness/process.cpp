@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -107,6 +108,12 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
     pid_t r = waitpid(pid_, &status_, WNOHANG);
     if (r == pid_) {
       reaped_ = true;
+      // Exited, but the reader thread may not have drained the pipe yet: a caller reading
+      // Output() next must see everything. Bounded, since a descendant that inherited the pipe
+      // (a daemonised mount) can hold it open long after.
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + seconds(2)),
+                     [&] { return eof_; });
       return status_;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
