@@ -323,8 +323,11 @@ class FullDiskTest : public ClientE2ETest {
   }
   void TearDown() override {
     client_.reset();
-    cluster_.reset();  // processes stop before the file system is unmounted
+    // Processes stop before the file system is unmounted, and the data dir goes after: removed
+    // with the file system still mounted at dn0, its removal stopped there and left the rest.
+    if (cluster_) cluster_->KillAll();
     small_fs_.reset();
+    cluster_.reset();
   }
   std::unique_ptr<SmallFilesystem> small_fs_;
 };

@@ -11,7 +11,9 @@ namespace granary::testing {
 
 LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)) {}
 
-LocalCluster::~LocalCluster() {
+LocalCluster::~LocalCluster() { KillAll(); }
+
+void LocalCluster::KillAll() {
   for (auto& dn : datanodes_) dn.reset();
   metanode_.reset();
 }

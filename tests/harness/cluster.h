@@ -45,6 +45,9 @@ class LocalCluster {
   Process& datanode(int i) { return *datanodes_[i]; }
   int datanode_count() const { return static_cast<int>(datanodes_.size()); }
 
+  // SIGKILLs every process, keeping the data dirs (the destructor removes them): for a test
+  // that must unmount something inside them first.
+  void KillAll();
   void KillMetanode();     // SIGKILL
   void RestartMetanode();  // same address and data dir; waits until it answers
   void KillDatanode(int i);
