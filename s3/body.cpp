@@ -102,14 +102,15 @@ std::optional<ChecksumAlgorithm> AlgorithmOfHeader(std::string_view name) {
 
 std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> compute,
                                            bool header_checksums) {
+  constexpr const char* kSingleChecksum =
+      "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.";
   std::optional<ChecksumAlgorithm> alg;
   const std::string* value = nullptr;
   for (auto& [name, v] : req_.headers.all) {
     auto a = AlgorithmOfHeader(name);
     if (!a || !header_checksums) continue;
     if (alg) {
-      return InvalidRequest(
-          "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+      return InvalidRequest(kSingleChecksum);
     }
     alg = a;
     value = &v;
@@ -127,8 +128,7 @@ std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> comp
           "STREAMING-UNSIGNED-PAYLOAD-TRAILER payload");
     }
     if (alg) {
-      return InvalidRequest(
-          "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.");
+      return InvalidRequest(kSingleChecksum);
     }
     alg = a;
     checksum_in_trailer_ = true;
@@ -137,9 +137,7 @@ std::optional<S3Error> Body::SetupChecksum(std::optional<ChecksumAlgorithm> comp
   if (auto* s = req_.headers.Find("x-amz-sdk-checksum-algorithm")) {
     sdk = ParseChecksumAlgorithm(Trimmed(*s));
     if (!sdk) {
-      return InvalidRequest(
-          "Checksum algorithm provided is unsupported. Please try again with any of the valid "
-          "types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+      return InvalidRequest(kUnsupportedChecksumAlgorithm);
     }
     if (alg && *alg != *sdk) {
       return InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.");

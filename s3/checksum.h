@@ -17,6 +17,10 @@ enum class ChecksumAlgorithm { kCrc32, kCrc32c, kCrc64Nvme, kSha1, kSha256 };
 
 // "CRC32", "crc32c", ... (case-insensitive) -> the algorithm; nullopt when unknown.
 std::optional<ChecksumAlgorithm> ParseChecksumAlgorithm(std::string_view name);
+// S3's message for an algorithm name ParseChecksumAlgorithm does not know.
+inline constexpr const char* kUnsupportedChecksumAlgorithm =
+    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: "
+    "[CRC32, CRC32C, CRC64NVME, SHA1, SHA256]";
 // Upper-case name as AWS spells it ("CRC64NVME").
 std::string_view AlgorithmName(ChecksumAlgorithm a);
 // The header carrying the value: "x-amz-checksum-crc32".

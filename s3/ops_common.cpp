@@ -202,9 +202,7 @@ std::variant<std::optional<ChecksumAlgorithm>, S3Error> RequestedAlgorithm(const
   if (!h) return std::optional<ChecksumAlgorithm>();
   auto a = ParseChecksumAlgorithm(*h);
   if (!a) {
-    return Err(400, "InvalidRequest",
-               "Checksum algorithm provided is unsupported. Please try again with any of the "
-               "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+    return Err(400, "InvalidRequest", kUnsupportedChecksumAlgorithm);
   }
   return std::optional<ChecksumAlgorithm>(*a);
 }
