@@ -64,7 +64,6 @@ class ObjectClient {
               const Req& req, Reply* reply);
 
   Client& client_;
-  std::unique_ptr<Objects::Stub> stub_;
 };
 
 }  // namespace granary::client

@@ -1,4 +1,5 @@
-// `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]`
+// `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]
+//                   [--id N --peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT]` (docs/metadata-ha.md)
 #include <absl/synchronization/mutex.h>
 
 #include <cstdio>
@@ -39,7 +40,22 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--gc-grace-ms", options.core.gc_grace_ms,
                  "delete an unreferenced slice's blocks this long after its last reference went")
       ->capture_default_str();
-  app.add_option("--advertise", "address others use (unused until replication)");
+  app.add_option("--advertise", options.advertise,
+                 "host others reach this member at (a group member started without --peers)");
+  app.add_option("--id", options.core.member_id,
+                 "this metanode's id in the metadata group (0: run alone)")
+      ->capture_default_str();
+  app.add_option("--peers", options.core.peers,
+                 "the metadata group, ID=HOST:PORT,... (Raft on PORT+1); forms the group at the "
+                 "first start, must match the stored members later");
+  app.add_option("--election-timeout-ms", options.core.election_timeout_ms,
+                 "Raft election timeout (a leader's read lease is 90% of it)")
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", options.core.heartbeat_ms, "Raft heartbeat period")
+      ->capture_default_str();
+  app.add_option("--snapshot-threshold", options.core.snapshot_threshold,
+                 "Raft log entries between snapshots (log compaction)")
+      ->capture_default_str();
   int64_t compact_interval_ms = 10000;
   app.add_option("--compact-interval-ms", compact_interval_ms,
                  "how often fragmented chunk ranges are compacted (0 = never)")
@@ -55,13 +71,16 @@ int RunMetanode(int argc, char** argv) {
   if (!node.ok()) return ReportFailure("metanode", node.status());
   std::unique_ptr<client::Compactor> compactor;
   if (compact_interval_ms > 0) {
+    metanode::MetaCore* core = &(*node)->core();
     auto started = client::Compactor::Start((*node)->address(),
-                                            std::chrono::milliseconds(compact_interval_ms));
+                                            std::chrono::milliseconds(compact_interval_ms),
+                                            [core] { return core->IsLeader(); });
     if (!started.ok()) return ReportFailure("metanode", started.status());
     compactor = std::move(*started);
   }
-  std::printf("listening meta=%s admin=%s\n", (*node)->address().c_str(),
-              (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str());
+  std::printf("listening meta=%s admin=%s id=%llu\n", (*node)->address().c_str(),
+              (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str(),
+              static_cast<unsigned long long>(options.core.member_id));
   std::fflush(stdout);
   signals.Wait();
   compactor.reset();

@@ -64,7 +64,15 @@ class MetaSession {
   Result<ClusterMap> FetchMap(uint64_t known_epoch);
   void Loop();
   Cluster::Stub& Stub();
+  // Moves to the next --meta address, or to the leader a NotLeader names (metadata group).
   void NextMeta();
+  void Follow(const Status& not_leader);
+  // One RPC to the metadata leader: follows NotLeader, tries every member once when one is
+  // unavailable.
+  template <typename Reply, typename Request>
+  Result<Reply> Call(grpc::Status (Cluster::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                           Reply*),
+                     const Request& req, const char* what);
 
   MetaSessionOptions options_;
   BlockStore* const store_;
@@ -78,6 +86,7 @@ class MetaSession {
   bool stopping_ = false;
   uint32_t node_id_ = 0;
   size_t meta_index_ = 0;
+  std::string target_;  // the member calls go to; empty = options_.meta[meta_index_]
   std::unique_ptr<Cluster::Stub> stub_;
   std::thread thread_;
 };

@@ -46,6 +46,17 @@ struct MetaCoreOptions {
   bool sync = true;
   // Test hook: the clock apply sees (milliseconds since the epoch). Null = the system clock.
   std::function<int64_t()> clock;
+
+  // Metadata HA (docs/metadata-ha.md). member_id 0 = a metanode running alone. Otherwise this
+  // member's id, its service address, and the group ("1=HOST:PORT,…"; required at the first
+  // start, checked against the stored configuration later). The Raft log lives in
+  // data_dir/raft.
+  uint64_t member_id = 0;
+  std::string member_address;
+  std::string peers;
+  unsigned election_timeout_ms = 1000;
+  unsigned heartbeat_ms = 100;
+  unsigned snapshot_threshold = 4096;
 };
 
 class MetaCore {
@@ -60,8 +71,12 @@ class MetaCore {
   // Mutate() and unpack: the reply, or its error.
   Result<OpReply> Run(Operation op);
 
-  // A consistent read view of committed state.
+  // A consistent read view of committed local state (no leadership check: housekeeping, tests).
   std::unique_ptr<Txn> Snapshot() { return std::make_unique<Txn>(*store_); }
+  // The view a client read gets: linearizable (NotLeader on a follower of the metadata group).
+  Result<std::unique_ptr<Txn>> ReadView();
+  // Whether this member leads the metadata group (always, alone) and has taken over.
+  bool IsLeader() const;
 
   // Access keys: generates id and secret when empty, seals the secret before it is queued.
   Result<AccessKey> KeyCreate(const KeyCreateRequest& req);
@@ -71,7 +86,16 @@ class MetaCore {
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& req);
   Result<ClusterMap> GetClusterMap(uint64_t known_epoch);
   Result<ClusterStatusReply> ClusterStatus();
-  void ReportCorruption(const ReportCorruptionRequest& req);
+  Status ReportCorruption(const ReportCorruptionRequest& req);
+
+  // The metadata group (docs/metadata-ha.md): this member's view, membership changes.
+  Result<MetaGroupStatus> GroupStatus();
+  Status AddMember(uint64_t id, const std::string& address);
+  Status RemoveMember(uint64_t id);
+  // Streams a RocksDB checkpoint once this member has applied `min_applied_index` (a member
+  // that fell behind the leader's log installs it). `write` returns false to stop.
+  Status StreamCheckpoint(const FetchCheckpointRequest& req,
+                          const std::function<bool(const CheckpointChunk&)>& write);
 
   Result<BackupReply> Backup(const std::string& dir);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
@@ -108,6 +132,9 @@ class MetaCore {
  private:
   explicit MetaCore(MetaCoreOptions options) : options_(std::move(options)) {}
   void HousekeepingLoop();
+  // Runs once on the housekeeping thread each time this member takes over as leader: the
+  // idempotent bootstrap operation, fresh leases for every session and datanode.
+  Status TakeOver();
   // Every client holding pins gets a fresh lease (a metanode restart never reaps a live client).
   Status LoadSessions();
   void TouchSession(const Operation& op);
@@ -137,6 +164,8 @@ class MetaCore {
   int64_t last_tombstone_prune_ms_ = 0;
   int64_t last_upload_scan_ms_ = 0;
   bool stopping_ = false;
+  bool leadership_changed_ = false;
+  bool took_over_ = false;  // housekeeping thread only
   std::condition_variable stop_cv_;
   std::thread housekeeper_;
 };

@@ -66,6 +66,9 @@ std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
 std::string SessionTombstoneKey(uint64_t client_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
+inline constexpr std::string_view kGroupKey = "Mgroup";      // GroupRecord
+inline constexpr std::string_view kDefaultPoolKey = "Mdefaultpool";  // CounterRecord{pool id}
+inline constexpr std::string_view kAppliedKey = "Mapplied";  // AppliedRecord
 inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
