@@ -141,6 +141,28 @@ TYPED_TEST(CatalogTest, BucketRules) {
   EXPECT_CODE(this->BucketDelete("photos"), Code::NOT_FOUND);
 }
 
+TYPED_TEST(CatalogTest, BucketRecordsTheKubernetesNamespaceAndUidThatCreatedIt) {
+  auto k = this->KeyCreate();
+  ASSERT_OK(k);
+  Operation op;
+  auto* req = op.mutable_bucket_create();
+  req->set_name("ml-datasets");
+  req->set_owner(k->access_key());
+  req->set_owner_namespace("ml");
+  req->set_owner_uid("5f0c1d2e-uid");
+  auto r = this->Run(op);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->bucket().bucket().owner_namespace(), "ml");
+  EXPECT_EQ(r->bucket().bucket().owner_uid(), "5f0c1d2e-uid");
+  auto stored = QueryBucket(*this->core_->Snapshot(), "ml-datasets");
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->owner_namespace(), "ml") << "it survives in the record";
+  EXPECT_EQ(stored->owner_uid(), "5f0c1d2e-uid");
+  auto plain = this->BucketCreate("plain", k->access_key());
+  ASSERT_OK(plain);
+  EXPECT_TRUE(plain->owner_namespace().empty()) << "S3 and admin buckets carry no owner";
+}
+
 TYPED_TEST(CatalogTest, GrantsAndKeyDeletion) {
   auto owner = this->KeyCreate();
   auto reader = this->KeyCreate();
