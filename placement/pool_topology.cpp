@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string_view>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "placement/stripe.h"

@@ -81,12 +81,12 @@ TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
   named["spec"]["metanode"]["storage"]["storageClassName"] = "local-nvme";
   auto named_spec = op::ParseClusterSpec(named);
   ASSERT_TRUE(named_spec.ok());
-  EXPECT_EQ(op::MetanodeStatefulSet(named, *named_spec)["spec"]["volumeClaimTemplates"][0]["spec"]
-                                                      ["storageClassName"],
+  EXPECT_EQ(op::MetanodeStatefulSet(
+                named, *named_spec)["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
             "local-nvme");
   // The CSI pods run as the cluster's own ServiceAccount, which the operator creates.
-  EXPECT_EQ(op::CsiControllerDeployment(cluster_, *spec)["spec"]["template"]["spec"]
-                                                        ["serviceAccountName"],
+  EXPECT_EQ(op::CsiControllerDeployment(cluster_,
+                                        *spec)["spec"]["template"]["spec"]["serviceAccountName"],
             "granary-csi");
   EXPECT_EQ(op::CsiClusterRoleBindingName(cluster_), "granary-csi:granary:granary");
 }
@@ -375,13 +375,13 @@ TEST_F(CrdSchemaTest, EverySampleIsAccepted) {
     const char* crd;
     const char* sample;
   };
-  for (auto c : {Case{"storagecluster.yaml", "10-storagecluster.yaml"},
-                 Case{"storagepool.yaml", "20-storagepool-replicated.yaml"},
-                 Case{"storagepool.yaml", "21-storagepool-ec.yaml"},
-                 Case{"bucket.yaml", "30-bucket.yaml"},
-                 Case{"storagecluster.yaml", "single-node/10-storagecluster.yaml"},
-                 Case{"storagepool.yaml", "single-node/20-storagepool.yaml"},
-                 Case{"bucket.yaml", "single-node/30-bucket.yaml"}}) {
+  for (auto c :
+       {Case{"storagecluster.yaml", "10-storagecluster.yaml"},
+        Case{"storagepool.yaml", "20-storagepool-replicated.yaml"},
+        Case{"storagepool.yaml", "21-storagepool-ec.yaml"}, Case{"bucket.yaml", "30-bucket.yaml"},
+        Case{"storagecluster.yaml", "single-node/10-storagecluster.yaml"},
+        Case{"storagepool.yaml", "single-node/20-storagepool.yaml"},
+        Case{"bucket.yaml", "single-node/30-bucket.yaml"}}) {
     auto errors = Check(SchemaOf(c.crd), Sample(c.sample));
     EXPECT_TRUE(errors.empty()) << c.sample << ":\n" << Join(errors);
   }

@@ -22,8 +22,8 @@ inline const kube::Resource kCSIDrivers{"storage.k8s.io", "v1", "csidrivers", "C
 inline const kube::Resource kPersistentVolumes{"", "v1", "persistentvolumes", "PersistentVolume",
                                                false};
 inline const kube::Resource kServiceAccounts{"", "v1", "serviceaccounts", "ServiceAccount", true};
-inline const kube::Resource kClusterRoleBindings{"rbac.authorization.k8s.io", "v1",
-                                                 "clusterrolebindings", "ClusterRoleBinding", false};
+inline const kube::Resource kClusterRoleBindings{
+    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false};
 }  // namespace resources
 
 inline constexpr const char* kCsiDriverName = "csi.granary.io";

@@ -507,14 +507,13 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
     }
   }
   std::string phase = is_ready ? "Ready" : degraded.status == "True" ? "Degraded" : "Deploying";
-  GRANARY_TRY(WriteStatus(res::kStorageClusters, sc,
-                          {ready,
-                           {runtime::kProgressing, is_ready ? "False" : "True",
-                            is_ready ? "Deployed" : "Deploying", ready.message},
-                           degraded},
-                          {{"metanodeAddress", MetaAddressOf(sc)},
-                           {"s3Endpoint", S3Endpoint(sc)},
-                           {"phase", phase}}));
+  GRANARY_TRY(WriteStatus(
+      res::kStorageClusters, sc,
+      {ready,
+       {runtime::kProgressing, is_ready ? "False" : "True", is_ready ? "Deployed" : "Deploying",
+        ready.message},
+       degraded},
+      {{"metanodeAddress", MetaAddressOf(sc)}, {"s3Endpoint", S3Endpoint(sc)}, {"phase", phase}}));
   // Pod-creation failures and claims have no watch here: look again while not ready.
   return ReconcileResult{is_ready ? std::chrono::milliseconds(0) : options_.cluster_poll};
 }
@@ -684,23 +683,25 @@ Result<ReconcileResult> Operator::ReconcileBucket(const std::string& key) {
         if (!meta_or.ok()) return meta_or.status();
         client::MetaClient* meta = *meta_or;
         if (plan.delete_bucket) {
-          // Only a bucket this namespace owns: a Bucket never deletes someone else's.
+          // Only a bucket this namespace owns: a Bucket never deletes someone else's. And Retain
+          // never deletes data: past an export's record, only Delete removes an owned volume.
           auto existing = meta->BucketGet(spec->bucket_name);
           if (!existing.ok() && existing.status().code() != Code::NOT_FOUND)
             return existing.status().WithContext("bucket " + spec->bucket_name);
-          if (existing.ok() && ClaimBucket(*existing, ns, access_key).allowed) {
+          if (existing.ok() && ClaimBucket(*existing, ns, access_key).allowed &&
+              (spec->reclaim_policy == "Delete" || !existing->owns_volume())) {
             Status s = meta->BucketDelete(spec->bucket_name);
             if (!Ignorable(s, Code::NOT_FOUND)) {
               m_.events().Warning(b, "DeleteFailed", s.ToString()).PermitUnchecked();
               return s.WithContext("delete bucket " + spec->bucket_name);
             }
             m_.events()
-                .Normal(b, "Deleted",
-                        "bucket " + spec->bucket_name + " deleted from the metanode" +
-                            (spec->from_volume_claim.empty()
-                                 ? ""
-                                 : " (the exported volume of PVC " + spec->from_volume_claim +
-                                       " stays)"))
+                .Normal(
+                    b, "Deleted",
+                    "bucket " + spec->bucket_name + " deleted from the metanode" +
+                        (spec->from_volume_claim.empty() ? ""
+                                                         : " (the exported volume of PVC " +
+                                                               spec->from_volume_claim + " stays)"))
                 .PermitUnchecked();
           }
         }

@@ -728,8 +728,8 @@ Status Store::MarkReady(const std::string& group, const std::string& plural, con
   return Status::Ok();
 }
 
-void Store::RefuseWrites(const std::string& group, const std::string& plural,
-                         const std::string& ns, Reply reply) {
+void Store::RefuseWrites(const std::string& group, const std::string& plural, const std::string& ns,
+                         Reply reply) {
   std::lock_guard lock(mu_);
   refusals_[TypeKey(group, plural) + "/" + ns] = std::move(reply);
 }
@@ -745,8 +745,7 @@ std::optional<Reply> Store::RefusedLocked(const ResourceType& t, const std::stri
   if (it == refusals_.end()) return std::nullopt;
   Reply r = it->second;
   std::string message = r.body.value("message", "");
-  for (size_t at; (at = message.find("{name}")) != std::string::npos;)
-    message.replace(at, 6, name);
+  for (size_t at; (at = message.find("{name}")) != std::string::npos;) message.replace(at, 6, name);
   r.body["message"] = message;
   return r;
 }
