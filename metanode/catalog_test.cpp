@@ -230,6 +230,45 @@ TYPED_TEST(CatalogTest, ClusterMapCarriesThePlacementLibrarysPgMap) {
   EXPECT_EQ(placement::PlacementMap::Deserialize(after->placement())->epoch(), after->epoch());
 }
 
+// ClusterStatus says which pools the PG map holds and why one is missing: the operator's
+// StoragePool health (docs/operator.md) is built on it.
+TYPED_TEST(CatalogTest, ClusterStatusReportsEachPoolsPlacementAndWhyNot) {
+  ASSERT_OK(this->Register("uuid-0", "h0"));
+  Operation op;
+  PoolSpec& s = *op.mutable_pool_create()->mutable_spec();
+  s.set_name("wide");
+  s.set_redundancy(REPLICATED_POOL);
+  s.set_replicas(3);
+  s.set_failure_domain(DOMAIN_HOST);
+  ASSERT_OK(this->Run(op));
+  auto find = [&](const ClusterStatusReply& st, const std::string& name) {
+    for (const auto& p : st.pools())
+      if (p.name() == name) return p;
+    ADD_FAILURE() << "no pool " << name << " in " << st.DebugString();
+    return PoolPlacement();
+  };
+  auto st = this->core_->ClusterStatus();
+  ASSERT_OK(st);
+  PoolPlacement wide = find(*st, "wide");
+  EXPECT_FALSE(wide.placed());
+  EXPECT_EQ(wide.width(), 3u);
+  EXPECT_EQ(wide.failure_domains(), 1u);
+  EXPECT_EQ(wide.failure_domain(), DOMAIN_HOST);
+  EXPECT_EQ(wide.message(), "needs 3 hosts, has 1");
+  EXPECT_EQ(wide.pgs_degraded(), wide.pgs()) << "no PG of an unplaced pool has its members";
+  EXPECT_TRUE(find(*st, "default").placed()) << "the default pool follows the datanode count";
+
+  ASSERT_OK(this->Register("uuid-1", "h1"));
+  ASSERT_OK(this->Register("uuid-2", "h2"));
+  st = this->core_->ClusterStatus();
+  ASSERT_OK(st);
+  wide = find(*st, "wide");
+  EXPECT_TRUE(wide.placed());
+  EXPECT_EQ(wide.failure_domains(), 3u);
+  EXPECT_TRUE(wide.message().empty());
+  EXPECT_EQ(wide.pgs_degraded(), 0u);
+}
+
 TYPED_TEST(CatalogTest, SilentDatanodeIsMarkedDownAndBackUpOnHeartbeat) {
   auto a = this->Register("uuid-a", "h1");
   HeartbeatRequest hb;
