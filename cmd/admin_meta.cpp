@@ -271,6 +271,11 @@ int RunAdminMeta(int argc, char** argv) {
         std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
       }
     }
+    // A pool the PG map does not hold takes no writes at all; repair cannot fix that.
+    for (const auto& p : r->pools()) {
+      if (!p.placed())
+        std::printf("pool %s not placed: %s\n", p.name().c_str(), p.message().c_str());
+    }
     std::printf("%s\n", r->healthy() ? "healthy" : "repairing");
   } else if (sessions->parsed()) {
     auto r = mc.ClusterStatus();
