@@ -48,6 +48,8 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--peers", options.core.peers,
                  "the metadata group, ID=HOST:PORT,... (Raft on PORT+1); forms the group at the "
                  "first start, must match the stored members later");
+  app.add_option("--secret-key-file", options.core.secret_key_file,
+                 "key sealing S3 secrets (default DATA/secret.key); shared by a group's members");
   app.add_option("--election-timeout-ms", options.core.election_timeout_ms,
                  "Raft election timeout (a leader's read lease is 90% of it)")
       ->capture_default_str();

@@ -173,7 +173,9 @@ Result<std::unique_ptr<MetanodeProcesses>> MetanodeProcesses::Start(
               "--id",
               std::to_string(m.id),
               "--peers",
-              peers};
+              peers,
+              "--secret-key-file",
+              options.data + "/secret.key"};
     m.args.insert(m.args.end(), options.extra_flags.begin(), options.extra_flags.end());
   }
   // Members start together (each waits for the others only through Raft), forked from this

@@ -36,8 +36,10 @@ bool GroupAlreadyServes(const GroupCommitterOptions& o, std::string* leader) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
       MetaGroupStatus status;
+      // A group that ever elected a leader has committed past its bootstrap configuration
+      // (index 1): the new leader's barrier is index 2.
       if (!stub->Status(&ctx, Empty(), &status).ok() || !status.replicated() ||
-          (status.leader_id() == 0 && status.applied_index() == 0)) {
+          (status.leader_id() == 0 && status.commit_index() < 2)) {
         continue;
       }
       found = true;
@@ -173,8 +175,18 @@ void GroupCommitter::Stop() {
 
 void GroupCommitter::SubmitAsync(Operation op, std::function<void(OpReply)> done) {
   const int64_t start = NowSteadyNs();
+  {
+    std::unique_lock lock(pending_mu_);
+    pending_cv_.wait(lock, [&] { return pending_ < CommitterOptions().max_queue; });
+    ++pending_;
+  }
   group_->Propose(op.SerializeAsString(), [this, start, done = std::move(done)](
                                               Status s, std::shared_ptr<void> result) {
+    {
+      std::lock_guard lock(pending_mu_);
+      --pending_;
+    }
+    pending_cv_.notify_one();
     if (!s.ok()) {
       done(ErrorReply(s));
       return;
@@ -213,7 +225,7 @@ Result<GroupState> GroupCommitter::State() {
   s.leader_id = view->leader_id;
   s.leader_address = view->leader_address;
   s.commit_index = view->commit_index;
-  s.applied_index = applied_.load();
+  s.applied_index = view->applied_index;
   s.snapshot_index = view->snapshot_index;
   for (const auto& m : view->members) {
     s.members.push_back({m.member.id, m.member.address, m.voter, m.match_index});

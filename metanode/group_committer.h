@@ -73,6 +73,10 @@ class GroupCommitter final : public Committer, private replication::StateMachine
   std::atomic<uint64_t> applied_{0};
   std::string cluster_id_;  // loop thread (and start)
   std::atomic<bool> leading_{false};
+  // Back-pressure: operations proposed and not yet answered; SubmitAsync waits above the limit.
+  std::mutex pending_mu_;
+  std::condition_variable pending_cv_;
+  size_t pending_ = 0;
   std::mutex leadership_mu_;
   std::function<void(bool)> on_leadership_;
   Gauge* term_;

@@ -53,6 +53,9 @@ struct MetaCoreOptions {
   // data_dir/raft.
   uint64_t member_id = 0;
   std::string member_address;
+  // The key sealing S3 secrets (default data_dir/secret.key). Members of one group must share
+  // it: a new leader unseals what another sealed.
+  std::string secret_key_file;
   std::string peers;
   unsigned election_timeout_ms = 1000;
   unsigned heartbeat_ms = 100;

@@ -2,6 +2,7 @@
 // loopback. The leader is killed -9 under load through every door, paused, wiped; members are
 // added and removed; a register workload is checked for linearizability across failovers.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -175,8 +176,7 @@ TEST_F(MetaHaTest, KillingTheLeaderUnderLoadLosesNothingThroughAnyDoor) {
         Status s = f.ok() ? Status::Ok() : f.status();
         if (s.ok()) {
           std::string data = Bytes(64 << 10, seed);
-          s = (*f)->Pwrite({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, 0)
-                  .status();
+          s = (*f)->Pwrite({reinterpret_cast<const uint8_t*>(data.data()), data.size()}, 0);
           if (s.ok()) s = (*f)->Close();
         }
         if (s.ok()) {

@@ -60,7 +60,9 @@ std::vector<std::string> MetaGroupProcesses::Args(int id) const {
                                    "--id",
                                    std::to_string(id),
                                    "--election-timeout-ms",
-                                   std::to_string(options_.election_timeout_ms)};
+                                   std::to_string(options_.election_timeout_ms),
+                                   "--secret-key-file",
+                                   options_.dir + "/secret.key"};
   for (const auto& f : options_.flags) argv.push_back(f);
   return argv;
 }
@@ -94,6 +96,7 @@ int MetaGroupProcesses::WaitLeader(std::chrono::milliseconds timeout, int not_id
           client::MetaClientOptions o;
           o.address = address(id);
           o.keep_alive = false;
+          o.attempt_timeout = std::chrono::seconds(1);  // a paused member answers nothing
           auto mc = client::MetaClient::Connect(o);
           if (!mc.ok()) continue;
           auto s = (*mc)->GroupStatus(address(id));
