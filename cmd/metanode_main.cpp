@@ -2,6 +2,9 @@
 //                   [--id N --peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT]` (docs/metadata-ha.md)
 #include <absl/synchronization/mutex.h>
 
+#include <unistd.h>
+
+#include <charconv>
 #include <cstdio>
 
 #include "client/compactor.h"
@@ -10,6 +13,23 @@
 #include "metanode/metanode.h"
 
 namespace granary::cmd {
+
+namespace {
+// "granary-metanode-2" -> 3.
+Result<uint64_t> MemberIdFromHostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return Internal("gethostname failed");
+  std::string host(name);
+  const size_t dash = host.rfind('-');
+  uint64_t ordinal = 0;
+  if (dash == std::string::npos || dash + 1 == host.size() ||
+      std::from_chars(host.data() + dash + 1, host.data() + host.size(), ordinal).ptr !=
+          host.data() + host.size()) {
+    return InvalidArgument("--id-from-ordinal: host name '" + host + "' does not end in -<ordinal>");
+  }
+  return ordinal + 1;
+}
+}  // namespace
 
 int RunMetanode(int argc, char** argv) {
   CLI::App app{"granary metanode: metadata service on RocksDB"};
@@ -45,6 +65,10 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--id", options.core.member_id,
                  "this metanode's id in the metadata group (0: run alone)")
       ->capture_default_str();
+  bool id_from_ordinal = false;
+  app.add_flag("--id-from-ordinal", id_from_ordinal,
+               "take --id from this host's name: a StatefulSet pod NAME-<ordinal> is member "
+               "ordinal+1");
   app.add_option("--peers", options.core.peers,
                  "the metadata group, ID=HOST:PORT,... (Raft on PORT+1); forms the group at the "
                  "first start, must match the stored members later");
@@ -63,6 +87,11 @@ int RunMetanode(int argc, char** argv) {
                  "how often fragmented chunk ranges are compacted (0 = never)")
       ->capture_default_str();
   if (auto exit_code = ParseRoleFlags(app, argc, argv, "metanode")) return *exit_code;
+  if (id_from_ordinal) {
+    auto id = MemberIdFromHostname();
+    if (!id.ok()) return ReportFailure("metanode", id.status());
+    options.core.member_id = *id;
+  }
   // Debian's abseil checks every gRPC-internal mutex acquisition for lock-order cycles, ~8% of
   // the metanode's CPU under load; not needed in production.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

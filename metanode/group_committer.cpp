@@ -96,6 +96,7 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(Store& store, cons
   std::error_code ec;
   const bool has_log = std::filesystem::exists(o.raft_dir + "/metadata1", ec) ||
                        std::filesystem::exists(o.raft_dir + "/metadata2", ec);
+  GRANARY_TRY(CheckMemberId(o.raft_dir, o.id));
   if (!has_log) {
     if (o.peers.empty()) {
       return InvalidArgument(fmt::format(
@@ -142,16 +143,64 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(Store& store, cons
     for (const auto& m : view->members) stored.push_back(m.member);
     std::sort(stored.begin(), stored.end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
-    if (!stored.empty() && stored != o.peers) {
+    Status agrees = PeersAgree(o.peers, stored, o.id);
+    if (!agrees.ok()) {
       c->group_->Stop();
-      return InvalidArgument(fmt::format(
-          "--peers {} does not match the group's stored configuration {}: start without "
-          "--peers, or with the stored members; change membership with `granary admin meta "
-          "add|remove`",
-          replication::FormatMembers(o.peers), replication::FormatMembers(stored)));
+      return agrees;
+    }
+    if (stored != o.peers) {
+      // Members added or removed since (`admin meta add|remove`, an operator scaling the
+      // group): the stored configuration is the truth.
+      GLOG_INFO("event=meta_peers_differ flag={} stored={}", replication::FormatMembers(o.peers),
+                replication::FormatMembers(stored));
     }
   }
   return c;
+}
+
+Status GroupCommitter::PeersAgree(const std::vector<replication::Member>& flag,
+                                  const std::vector<replication::Member>& stored, uint64_t self) {
+  if (stored.empty()) return Status::Ok();
+  bool self_stored = false;
+  bool contradicts = false;
+  for (const auto& s : stored) {
+    self_stored = self_stored || s.id == self;
+    for (const auto& f : flag) contradicts = contradicts || (f.id == s.id && f.address != s.address);
+  }
+  if (!contradicts && self_stored) return Status::Ok();
+  return InvalidArgument(fmt::format(
+      "--peers {} does not match the group's stored configuration {}{}: start without --peers, "
+      "or with the stored members; change membership with `granary admin meta add|remove`",
+      replication::FormatMembers(flag), replication::FormatMembers(stored),
+      self_stored ? "" : fmt::format(" (member {} was removed from it)", self)));
+}
+
+Status GroupCommitter::CheckMemberId(const std::string& raft_dir, uint64_t id) {
+  // The data dir remembers whose it is: another member's dir (a copy, a mixed-up volume) would
+  // otherwise answer for it with that member's log.
+  const std::string path = raft_dir + "/member.id";
+  std::ifstream in(path);
+  uint64_t stored = 0;
+  if (in >> stored) {
+    if (stored != id) {
+      return InvalidArgument(fmt::format(
+          "{} belongs to metadata group member {}, not --id {}", raft_dir, stored, id));
+    }
+    return Status::Ok();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(raft_dir, ec);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out) return Internal("write " + tmp);
+  }
+  GRANARY_TRY(SyncPath(tmp, false));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Internal(fmt::format("rename {}: {}", tmp, strerror(errno)));
+  }
+  return SyncPath(raft_dir, true);
 }
 
 GroupCommitter::~GroupCommitter() { Stop(); }

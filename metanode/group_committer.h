@@ -63,6 +63,10 @@ class GroupCommitter final : public Committer, private replication::StateMachine
   void LeadershipChanged(bool leader) override;
 
   Status LoadLocalState();
+  // Refuses a --peers that gives a stored member another address, or a member that was removed.
+  static Status PeersAgree(const std::vector<replication::Member>& flag,
+                           const std::vector<replication::Member>& stored, uint64_t self);
+  static Status CheckMemberId(const std::string& raft_dir, uint64_t id);
   Status FetchCheckpoint(const std::string& leader, uint64_t min_applied,
                          const std::string& dir);
 

@@ -56,6 +56,7 @@ Result<std::unique_ptr<MetaCore>> MetaCore::Open(MetaCoreOptions options) {
   go.raft_dir = o.data_dir + "/raft";
   go.id = o.member_id;
   go.address = o.member_address;
+  go.bind_host = o.bind_host;
   go.election_timeout_ms = o.election_timeout_ms;
   go.heartbeat_ms = o.heartbeat_ms;
   go.snapshot_threshold = o.snapshot_threshold;

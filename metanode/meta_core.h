@@ -53,6 +53,7 @@ struct MetaCoreOptions {
   // data_dir/raft.
   uint64_t member_id = 0;
   std::string member_address;
+  std::string bind_host;  // where Raft listens (default: member_address's host)
   // The key sealing S3 secrets (default data_dir/secret.key). Members of one group must share
   // it: a new leader unseals what another sealed.
   std::string secret_key_file;

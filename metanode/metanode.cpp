@@ -27,6 +27,7 @@ namespace {
 // on), else --advertise (or the listen host) with the listen port.
 Status ResolveMemberAddress(MetanodeOptions& options, const HostPort& listen) {
   MetaCoreOptions& core = options.core;
+  core.bind_host = listen.host;  // Raft listens beside the gRPC port, on the same interface
   if (core.member_id == 0) {
     if (!core.peers.empty()) return InvalidArgument("--peers needs --id (this member's id)");
     return Status::Ok();

@@ -453,16 +453,35 @@ TEST_F(MetaHaTest, MembersAreReplacedUnderLoadAndAContradictingPeersListIsRefuse
   EXPECT_TRUE(errors.empty()) << errors.front();
   EXPECT_GT(created.load(), 10);
 
-  // Member 2 restarted with the group's first --peers: refused, with the stored members named.
+  // Member 2 restarted with the group's first --peers: the stored configuration wins (members
+  // were added and removed since), and it serves again.
   group.Kill(2);
   group.StartWith(2, {"--peers", original_peers});
+  EXPECT_TRUE(group.process(2)->WaitForLine("listening meta=", 30s)) << group.Output(2);
+  EXPECT_TRUE(group.process(2)->WaitForLine("event=meta_peers_differ", 5s)) << group.Output(2);
+  // With another address for a stored member: refused, with the stored members named.
+  group.Kill(2);
+  const std::string wrong = fmt::format("2={},3=127.0.0.1:1,{}={}", group.address(2), added,
+                                        group.address(added));
+  group.StartWith(2, {"--peers", wrong});
   auto exited = group.process(2)->Wait(30s);
   ASSERT_TRUE(exited.has_value()) << group.Output(2);
   EXPECT_NE(WEXITSTATUS(*exited), 0);
   const std::string expected = fmt::format(
-      "--peers {} does not match the group's stored configuration 2={},3={},{}={}",
-      original_peers, group.address(2), group.address(3), added, group.address(added));
+      "--peers {} does not match the group's stored configuration 2={},3={},{}={}", wrong,
+      group.address(2), group.address(3), added, group.address(added));
   EXPECT_NE(group.Output(2).find(expected), std::string::npos) << group.Output(2);
+  // Another member's data dir under this id: refused.
+  group.Kill(3);
+  Process mixed({GranaryBinary(), "metanode", "--data", group.data_dir(3), "--listen",
+                 group.address(2), "--id", "2"});
+  exited = mixed.Wait(30s);
+  ASSERT_TRUE(exited.has_value()) << mixed.Output();
+  mixed.WaitForLine("$^", 100ms);
+  EXPECT_NE(mixed.Output().find(fmt::format(
+                "{}/raft belongs to metadata group member 3, not --id 2", group.data_dir(3))),
+            std::string::npos)
+      << mixed.Output();
 }
 
 // ---------------------------------------------------------------- granary server

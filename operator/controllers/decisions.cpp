@@ -3,6 +3,8 @@
 // without an API server in tests/operator_objects_test.cpp.
 #include <fmt/format.h>
 
+#include <set>
+
 #include "operator/controllers/json_fields.h"
 #include "operator/controllers/operator.h"
 #include "operator/runtime/apply.h"
@@ -242,6 +244,45 @@ void MergeChild(Json& live, const Json& desired) {
   }
   if (same_hash && covered) return;
   runtime::MergeDesired(live, desired);
+}
+
+runtime::Condition MetadataQuorumOf(const granary::MetaGroupStatus* leader_view, int answering,
+                                    int replicas) {
+  if (leader_view == nullptr) {
+    return {kMetadataQuorum, "False", "NoLeader",
+            fmt::format("no metadata leader answers ({} of {} members answer)", answering,
+                        replicas)};
+  }
+  if (!leader_view->replicated()) {
+    return {kMetadataQuorum, "True", "Standalone", "one metanode, not a replicated group"};
+  }
+  int voters = 0;
+  for (const auto& m : leader_view->members()) voters += m.voter() ? 1 : 0;
+  const int majority = voters / 2 + 1;
+  std::string message =
+      fmt::format("leader {}, {} of {} members answer, term {}", leader_view->leader_id(),
+                  answering, voters, leader_view->term());
+  if (answering < majority) return {kMetadataQuorum, "False", "MajorityLost", message};
+  if (answering < voters || voters != replicas) {
+    return {kMetadataQuorum, "True", "Degraded",
+            message + (voters != replicas
+                           ? fmt::format("; {} members wanted, changing membership", replicas)
+                           : "; a member is down")};
+  }
+  return {kMetadataQuorum, "True", "AllMembersUp", message};
+}
+
+MembershipStep NextMembershipStep(const granary::MetaGroupStatus& leader_view, int replicas) {
+  if (!leader_view.replicated()) return {};
+  std::set<uint64_t> have;
+  for (const auto& m : leader_view.members()) have.insert(m.id());
+  for (uint64_t id = 1; id <= static_cast<uint64_t>(replicas); ++id) {
+    if (!have.count(id)) return {MembershipStep::kAdd, id};
+  }
+  for (uint64_t id : have) {
+    if (id > static_cast<uint64_t>(replicas)) return {MembershipStep::kRemove, id};
+  }
+  return {};
 }
 
 }  // namespace granary::operators

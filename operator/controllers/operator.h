@@ -85,6 +85,19 @@ granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec);
 // Does the metanode pool still say what the CRD says (the metanode has no pool update)?
 std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granary::PoolSpec& have);
 
+// The metadata group (docs/metadata-ha.md). Condition MetadataQuorum from the leader's view of
+// the group (null: no leader answered) and how many members answered; `replicas` is the spec.
+inline constexpr const char* kMetadataQuorum = "MetadataQuorum";
+runtime::Condition MetadataQuorumOf(const granary::MetaGroupStatus* leader_view, int answering,
+                                    int replicas);
+// Membership changes that bring the group to members 1..replicas (ids = pod ordinal + 1): one
+// at a time, adds first (a group never shrinks below its majority while it grows).
+struct MembershipStep {
+  enum Kind { kNone, kAdd, kRemove } kind = kNone;
+  uint64_t id = 0;
+};
+MembershipStep NextMembershipStep(const granary::MetaGroupStatus& leader_view, int replicas);
+
 // How a generated child is written (runtime::CreateOrUpdate's merge). A real API server fills
 // in defaults inside every field the operator sets, so a plain comparison would write on every
 // reconcile; comparing only "does live still contain everything desired says" misses fields the
@@ -107,6 +120,11 @@ class Operator {
 
  private:
   Result<client::MetaClient*> Meta(const Json& cluster);
+  // Queries the group, takes one membership step toward spec.metanode.replicas and says how the
+  // quorum stands.
+  runtime::Condition ReconcileMetadataGroup(const Json& cluster, const ClusterSpec& spec);
+  // The key Secret: created once with 32 random bytes, never rewritten.
+  Status EnsureMetanodeKey(const Json& cluster);
   std::string MetaAddressOf(const Json& cluster) const;
   Status Apply(const kube::Resource& r, Json desired, const Json& owner, const Json& event_on);
   // Writes `conditions` (+ extra status fields) through the status subresource when they differ
