@@ -72,6 +72,14 @@ GroupCommitter::GroupCommitter(Store& store, const Applier& applier,
     : store_(store), applier_(applier), options_(std::move(options)) {
   MetricsRegistry& m = Metrics();
   term_ = &m.GetGauge("granary_meta_raft_term", "Current Raft term of this metadata member");
+  role_ = &m.GetGauge("granary_meta_raft_role",
+                      "This member's role: 0 down, 1 follower, 2 candidate, 3 leader");
+  leader_changes_ = &m.GetCounter("granary_meta_raft_leader_changes_total",
+                                  "Leaders this member has seen elected");
+  snapshots_installed_ = &m.GetCounter("granary_meta_raft_snapshots_installed_total",
+                                       "Snapshots installed from the leader (checkpoint fetched)");
+  snapshots_taken_ = &m.GetCounter("granary_meta_raft_snapshots_taken_total",
+                                   "Snapshots taken here (log truncated behind them)");
   commit_index_ = &m.GetGauge("granary_meta_raft_commit_index", "Raft commit index known here");
   applied_gauge_ =
       &m.GetGauge("granary_meta_raft_applied_index", "Raft log index applied to this member's db");
@@ -281,6 +289,13 @@ Result<GroupState> GroupCommitter::State() {
   }
   term_->Set(static_cast<int64_t>(s.term));
   commit_index_->Set(static_cast<int64_t>(s.commit_index));
+  role_->Set(static_cast<int64_t>(view->role));
+  std::lock_guard lock(metrics_mu_);
+  const replication::GroupCounters now = group_->counters();
+  leader_changes_->Add(now.leader_changes - published_.leader_changes);
+  snapshots_installed_->Add(now.snapshots_installed - published_.snapshots_installed);
+  snapshots_taken_->Add(now.snapshots_taken - published_.snapshots_taken);
+  published_ = now;
   return s;
 }
 

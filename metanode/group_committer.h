@@ -84,6 +84,12 @@ class GroupCommitter final : public Committer, private replication::StateMachine
   std::mutex leadership_mu_;
   std::function<void(bool)> on_leadership_;
   Gauge* term_;
+  Gauge* role_;
+  Counter* leader_changes_;
+  Counter* snapshots_installed_;
+  Counter* snapshots_taken_;
+  std::mutex metrics_mu_;
+  replication::GroupCounters published_;  // what the counters above already hold
   Gauge* commit_index_;
   Gauge* applied_gauge_;
   Histogram* proposal_seconds_;
