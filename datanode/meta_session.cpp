@@ -115,20 +115,26 @@ Status MetaSession::HeartbeatOnce() {
   req.set_healthy(healthy_ ? healthy_() : true);
   req.set_known_epoch(epochs_->map_epoch());
   std::function<std::pair<uint64_t, uint64_t>()> progress;
+  std::function<void(HeartbeatRequest*)> fill;
+  std::function<void(const HeartbeatReply&)> on_reply;
   {
     std::lock_guard lock(mu_);
     progress = repair_progress_;
+    fill = heartbeat_fill_;
+    on_reply = heartbeat_reply_;
   }
   if (progress) {
     auto [pending, epoch] = progress();
     req.set_repair_pending(pending);
     req.set_repair_epoch(epoch);
   }
+  if (fill) fill(&req);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
   HeartbeatReply reply;
   Status st = FromGrpcStatus(Stub().Heartbeat(&ctx, req, &reply));
   if (!st.ok()) return st.WithContext("heartbeat to metanode");
+  if (on_reply) on_reply(reply);
   if (reply.map_epoch() > epochs_->map_epoch()) return epochs_->Refresh();
   return Status::Ok();
 }
@@ -136,6 +142,13 @@ Status MetaSession::HeartbeatOnce() {
 void MetaSession::SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress) {
   std::lock_guard lock(mu_);
   repair_progress_ = std::move(progress);
+}
+
+void MetaSession::SetHeartbeatHooks(std::function<void(HeartbeatRequest*)> fill,
+                                    std::function<void(const HeartbeatReply&)> on_reply) {
+  std::lock_guard lock(mu_);
+  heartbeat_fill_ = std::move(fill);
+  heartbeat_reply_ = std::move(on_reply);
 }
 
 namespace {
@@ -166,10 +179,16 @@ Result<ClusterStatusReply> MetaSession::ClusterStatus() {
                                       "cluster status");
 }
 
-void MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
+Status MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
   auto r = CallMeta<Empty>(Stub(), &Cluster::Stub::ReportCorruption, req, options_.rpc_timeout,
                            "report corruption");
-  if (!r.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", r.status().ToString());
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status MetaSession::ResolveCorruption(const ResolveCorruptionRequest& req) {
+  auto r = CallMeta<Empty>(Stub(), &Cluster::Stub::ResolveCorruption, req, options_.rpc_timeout,
+                           "resolve suspect copy");
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 Result<ClusterMap> MetaSession::FetchMap(uint64_t known_epoch) {

@@ -323,8 +323,11 @@ class ClusterService final : public Cluster::Service {
   }
   grpc::Status ReportCorruption(ServerContext*, const ReportCorruptionRequest* req,
                                 Empty*) override {
-    core_.ReportCorruption(*req);
-    return grpc::Status::OK;
+    return ToGrpcStatus(core_.ReportCorruption(*req));
+  }
+  grpc::Status ResolveCorruption(ServerContext*, const ResolveCorruptionRequest* req,
+                                 Empty*) override {
+    return ToGrpcStatus(core_.ResolveCorruption(*req));
   }
   grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
     return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });

@@ -425,6 +425,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
   client::MetaClient* meta = *meta_or;
   granary::PoolSpec want = MetaPoolSpec(name, *spec);
   bool in_metanode = false;
+  uint32_t pool_id = 0;
   std::optional<std::string> drift;
   Status meta_status;
   auto pools = meta->PoolList();
@@ -432,6 +433,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
     for (const auto& p : *pools) {
       if (p.name() == name) {
         in_metanode = true;
+        pool_id = p.id();
         drift = PoolDrift(want, p);
       }
     }
@@ -450,7 +452,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
     meta_status = pools.status();
   }
 
-  uint64_t capacity = 0, used = 0;
+  uint64_t capacity = 0, used = 0, bad_copies = 0, bad_pgs = 0;
   if (in_metanode) {
     auto cs = meta->ClusterStatus();
     if (cs.ok()) {
@@ -461,6 +463,12 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
           used += n.used_bytes();
         }
       }
+      // Copies reported corrupt and not yet verified or replaced (docs/maintenance.md).
+      for (const auto& pg : cs->pgs_with_bad_copies()) {
+        if (pg.pool_id() != pool_id) continue;
+        bad_copies += pg.copies();
+        ++bad_pgs;
+      }
     }
   }
   PoolHealth h =
@@ -468,6 +476,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                                                   spec->cluster_name + "-datanode-" + name)),
                    in_metanode);
   bool ready = in_metanode && h.health == "Healthy";
+  // Serving, but one fault closer to loss until the bad copies are replaced.
+  if (h.health == "Healthy" && bad_copies > 0) h.health = "Degraded";
   std::string message = !meta_status.ok()
                             ? "metanode: " + meta_status.ToString()
                             : fmt::format("{}/{} datanodes ready", h.ready, h.desired);
@@ -482,6 +492,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                            {"datanodesReady", h.ready},
                            {"capacityBytes", capacity},
                            {"usedBytes", used},
+                           {"badCopies", bad_copies},
+                           {"pgsWithBadCopies", bad_pgs},
                            {"health", h.health},
                            {"storageClass", "granary-" + name}}));
   if (!meta_status.ok()) return meta_status.WithContext("pool " + name);
