@@ -64,7 +64,7 @@ class CorruptionTest : public MetaTest<Kind> {
     return this->core_->ResolveCorruption(req);
   }
 
-  ClusterStatusReply Status() {
+  ClusterStatusReply Cluster() {
     auto s = this->core_->ClusterStatus();
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? *s : ClusterStatusReply();
@@ -79,7 +79,7 @@ TYPED_TEST_SUITE(CorruptionTest, StoreKinds);
 TYPED_TEST(CorruptionTest, ReportsOfOneCopyMakeOneRecordHandedToItsHolder) {
   ASSERT_OK(this->Report(this->slice_, 1));
   ASSERT_OK(this->Report(this->slice_, 1));
-  const ClusterStatusReply status = this->Status();
+  const ClusterStatusReply status = this->Cluster();
   EXPECT_EQ(status.corruptions_reported(), 2u);
   EXPECT_EQ(status.copies_bad(), 1u);
   ASSERT_EQ(status.pgs_with_bad_copies_size(), 1);
@@ -107,18 +107,18 @@ TYPED_TEST(CorruptionTest, ResolveDropsTheRecordUnlessReportedAgainSince) {
   ASSERT_OK(this->Report(this->slice_, 0));
   // The holder acted on the record when it had one report: the second is news, it stays.
   ASSERT_OK(this->Resolve(this->slice_, 0, 1, OUTCOME_VERIFIED_GOOD));
-  EXPECT_EQ(this->Status().copies_bad(), 1u);
+  EXPECT_EQ(this->Cluster().copies_bad(), 1u);
   ASSERT_OK(this->Resolve(this->slice_, 0, 2, OUTCOME_VERIFIED_GOOD));
-  EXPECT_EQ(this->Status().copies_bad(), 0u);
-  EXPECT_EQ(this->Status().pgs_with_bad_copies_size(), 0);
+  EXPECT_EQ(this->Cluster().copies_bad(), 0u);
+  EXPECT_EQ(this->Cluster().pgs_with_bad_copies_size(), 0);
   ASSERT_OK(this->Resolve(this->slice_, 0, 2, OUTCOME_VERIFIED_GOOD));  // a retry: fine
-  EXPECT_EQ(this->Status().corruptions_reported(), 2u);
+  EXPECT_EQ(this->Cluster().corruptions_reported(), 2u);
 }
 
 TYPED_TEST(CorruptionTest, ReportsOfWhatCannotBeRepairedAreCountedNotRecorded) {
   ASSERT_OK(this->Report(999999, 0));  // no such slice (collected, or never committed)
   EXPECT_CODE(this->Report(this->slice_, 2), Code::INVALID_ARGUMENT);  // a 5 MiB slice: 2 blocks
-  const ClusterStatusReply status = this->Status();
+  const ClusterStatusReply status = this->Cluster();
   EXPECT_EQ(status.copies_bad(), 0u);
   EXPECT_EQ(status.corruptions_reported(), 1u);
 }
@@ -126,22 +126,22 @@ TYPED_TEST(CorruptionTest, ReportsOfWhatCannotBeRepairedAreCountedNotRecorded) {
 TYPED_TEST(CorruptionTest, RecordsOfAnOutNodeAndOfCollectedSlicesAreDropped) {
   ASSERT_OK(this->Report(this->slice_, 0));
   ASSERT_OK(this->Report(this->slice_, 1));
-  EXPECT_EQ(this->Status().copies_bad(), 2u);
+  EXPECT_EQ(this->Cluster().copies_bad(), 2u);
   // Out: its PGs are remapped and their new members fill in by repair; its records are moot.
   Operation out;
   out.mutable_set_node_state()->set_node_id(this->node_);
   out.mutable_set_node_state()->set_state(OUT);
   ASSERT_OK(this->Run(out, false));
   this->core_->SettleSuspects();
-  EXPECT_EQ(this->Status().copies_bad(), 0u);
+  EXPECT_EQ(this->Cluster().copies_bad(), 0u);
   // A record whose slice is collected goes with it.
   ASSERT_OK(this->Report(this->slice_, 0));
-  EXPECT_EQ(this->Status().copies_bad(), 1u);
+  EXPECT_EQ(this->Cluster().copies_bad(), 1u);
   this->CommitSlice(5 << 20);  // overwrites the whole file: the first slice is garbage
   this->now_ms_ += this->core_->options().gc_grace_ms + 1;
   this->core_->CollectGarbage();  // no up datanode to delete on
-  EXPECT_EQ(this->Status().garbage_pending(), 0u);
-  EXPECT_EQ(this->Status().copies_bad(), 0u);
+  EXPECT_EQ(this->Cluster().garbage_pending(), 0u);
+  EXPECT_EQ(this->Cluster().copies_bad(), 0u);
 }
 
 }  // namespace
