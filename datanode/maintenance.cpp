@@ -186,7 +186,8 @@ std::optional<BlockKey> Maintenance::KeyFor(const PgView& pg, const PgBlock& b) 
 }
 
 Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> Maintenance::ReadWhole(
-    const std::string& from, const PgView& pg, const BlockKey& key) {
+    const NodeInfo& node, const PgView& pg, const BlockKey& key) {
+  const std::string& from = node.data_address();
   DataRequest req;
   req.set_op(READ_BLOCK);
   req.set_pool_id(pg.pool->id());
@@ -200,9 +201,21 @@ Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> Maintenance::ReadWhole(
   std::vector<uint32_t> crcs(reply->header.crcs().begin(), reply->header.crcs().end());
   if (reply->header.crc_offset() != 0 ||
       FirstCrcMismatch(reply->payload.data(), length, crcs.data(), crcs.size()) != -1) {
-    return Status(Code::CORRUPT,
-                  fmt::format("slice {} block {} fragment {} from {} fails its CRC", key.slice_id(),
-                              key.block_index(), key.fragment(), from));
+    std::string detail = fmt::format(
+        "slice {} block {} fragment {} from node {} at {} fails its CRC (read by "
+        "repair on node {})",
+        key.slice_id(), key.block_index(), key.fragment(), node.id(), from, session_->node_id());
+    // Like a reader, repair reports a bad copy it meets: that one gets replaced too.
+    ReportCorruptionRequest report;
+    report.set_node_id(node.id());
+    report.set_slice_id(key.slice_id());
+    report.set_block_index(key.block_index());
+    report.set_fragment(key.fragment());
+    report.set_detail(detail);
+    report.set_source(SOURCE_DATANODE);
+    Status st = session_->ReportCorruption(report);
+    if (!st.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", st.ToString());
+    return Status(Code::CORRUPT, std::move(detail));
   }
   reply->payload.resize(length);
   return std::pair{std::move(reply->payload), std::move(crcs)};
@@ -251,7 +264,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
       }
     }
     for (const NodeInfo* node : copies) {
-      auto copy = ReadWhole(node->data_address(), pg, key);
+      auto copy = ReadWhole(*node, pg, key);
       if (!copy.ok()) {
         last = copy.status();
         continue;
@@ -263,7 +276,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
   // A fragment moving off another node: copy it from the slot's previous member.
   if (pg.position < pg.from.size() && pg.from[pg.position] != me) {
     if (const NodeInfo* prev = up_node(pg.from[pg.position])) {
-      auto copy = ReadWhole(prev->data_address(), pg, key);
+      auto copy = ReadWhole(*prev, pg, key);
       if (copy.ok()) return store_->Write(key, origin, copy->first.span(), copy->second);
     }
   }
@@ -285,7 +298,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
     BlockKey other = key;
     other.set_fragment(slot);
     for (const NodeInfo* node : sources(slot)) {
-      auto piece = ReadWhole(node->data_address(), pg, other);
+      auto piece = ReadWhole(*node, pg, other);
       if (!piece.ok() || piece->first.size() != fragment_size) {
         last = piece.ok() ? Status(Code::CORRUPT, "fragment of unexpected size") : piece.status();
         continue;

@@ -96,8 +96,9 @@ class Maintenance {
   // Whether this node should hold `b`, and under which key.
   static std::optional<BlockKey> KeyFor(const PgView& pg, const PgBlock& b);
   Status RepairBlock(const PgView& pg, const PgBlock& b, const BlockKey& key);
-  // Reads a whole stored block (or fragment) from `from`, CRC-checked end to end.
-  Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> ReadWhole(const std::string& from,
+  // Reads a whole stored block (or fragment) from `node`, CRC-checked end to end; a copy that
+  // fails its CRCs is reported (it is replaced like any reported copy).
+  Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> ReadWhole(const NodeInfo& node,
                                                                     const PgView& pg,
                                                                     const BlockKey& key);
   // True once done; false when it must wait (the cluster is not healthy yet).
