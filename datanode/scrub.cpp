@@ -91,11 +91,8 @@ bool Maintenance::ScrubStep() {
     cursor = scrub_.cursor;
   }
   while (!stopping()) {
-    {
-      std::lock_guard lock(scrub_mu_);
-      if (scrub_.done_bytes >= pacer_.DueBytes(scrub_, WallMs())) return false;  // on schedule
-    }
-    if (std::chrono::steady_clock::now() >= step_end) return true;
+    // The pass ends when it reaches the last block, early or late: blocks stored after that
+    // were verified on write (their CRCs), and the next pass starts on the period.
     auto batch = store_->ListAfter(cursor ? &*cursor : nullptr, kScrubBatch);
     if (batch.empty()) {
       std::lock_guard lock(scrub_mu_);
@@ -112,6 +109,13 @@ bool Maintenance::ScrubStep() {
       scrub_saved_ms_ = now;
       return false;
     }
+    {
+      std::lock_guard lock(scrub_mu_);
+      // Blocks stored during the pass join its schedule.
+      scrub_.pass_bytes = std::max(scrub_.pass_bytes, store_->capacity().used_bytes);
+      if (scrub_.done_bytes >= pacer_.DueBytes(scrub_, WallMs())) return false;  // on schedule
+    }
+    if (std::chrono::steady_clock::now() >= step_end) return true;
     for (const BlockInfo& info : batch) {
       cursor = info.key();
       // A quarantined copy is already being verified or replaced.
