@@ -161,6 +161,23 @@ TEST(OperatorDecisionsTest, PoolHealth) {
   EXPECT_EQ(op::PoolHealthOf(std::nullopt, true).health, "Progressing");
 }
 
+TEST(OperatorDecisionsTest, PoolStatusCountsItsBadCopiesOnly) {
+  granary::ClusterStatusReply status;
+  auto add = [&](uint32_t pool, uint32_t pg, uint64_t copies) {
+    auto* p = status.add_pgs_with_bad_copies();
+    p->set_pool_id(pool);
+    p->set_pg(pg);
+    p->set_copies(copies);
+  };
+  add(1, 3, 2);
+  add(1, 9, 1);
+  add(2, 3, 5);
+  const op::BadCopies bad = op::BadCopiesOf(status, 1);
+  EXPECT_EQ(bad.copies, 3u);
+  EXPECT_EQ(bad.pgs, 2u);
+  EXPECT_EQ(op::BadCopiesOf(status, 7).copies, 0u);
+}
+
 TEST(OperatorDecisionsTest, BucketDeletionFollowsTheReclaimPolicy) {
   op::BucketSpec s;
   s.reclaim_policy = "Retain";

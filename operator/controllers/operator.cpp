@@ -91,6 +91,16 @@ PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode) {
   return h;
 }
 
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id) {
+  BadCopies bad;
+  for (const auto& pg : status.pgs_with_bad_copies()) {
+    if (pg.pool_id() != pool_id) continue;
+    bad.copies += pg.copies();
+    ++bad.pgs;
+  }
+  return bad;
+}
+
 BucketDeletion PlanBucketDeletion(const BucketSpec& spec) {
   if (spec.reclaim_policy == "Delete") return {true, true};
   return {false, false};  // Retain: bucket, data and key stay in the metanode
@@ -452,7 +462,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
     meta_status = pools.status();
   }
 
-  uint64_t capacity = 0, used = 0, bad_copies = 0, bad_pgs = 0;
+  uint64_t capacity = 0, used = 0;
+  BadCopies bad;
   if (in_metanode) {
     auto cs = meta->ClusterStatus();
     if (cs.ok()) {
@@ -463,12 +474,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
           used += n.used_bytes();
         }
       }
-      // Copies reported corrupt and not yet verified or replaced (docs/maintenance.md).
-      for (const auto& pg : cs->pgs_with_bad_copies()) {
-        if (pg.pool_id() != pool_id) continue;
-        bad_copies += pg.copies();
-        ++bad_pgs;
-      }
+      bad = BadCopiesOf(*cs, pool_id);
     }
   }
   PoolHealth h =
@@ -477,7 +483,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                    in_metanode);
   bool ready = in_metanode && h.health == "Healthy";
   // Serving, but one fault closer to loss until the bad copies are replaced.
-  if (h.health == "Healthy" && bad_copies > 0) h.health = "Degraded";
+  if (h.health == "Healthy" && bad.copies > 0) h.health = "Degraded";
   std::string message = !meta_status.ok()
                             ? "metanode: " + meta_status.ToString()
                             : fmt::format("{}/{} datanodes ready", h.ready, h.desired);
@@ -492,8 +498,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                            {"datanodesReady", h.ready},
                            {"capacityBytes", capacity},
                            {"usedBytes", used},
-                           {"badCopies", bad_copies},
-                           {"pgsWithBadCopies", bad_pgs},
+                           {"badCopies", bad.copies},
+                           {"pgsWithBadCopies", bad.pgs},
                            {"health", h.health},
                            {"storageClass", "granary-" + name}}));
   if (!meta_status.ok()) return meta_status.WithContext("pool " + name);

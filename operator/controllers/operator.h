@@ -42,6 +42,13 @@ struct PoolHealth {
   std::string health;  // Healthy | Progressing | Degraded
 };
 PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode);
+// Copies of the pool reported corrupt and not yet verified or replaced, and the PGs holding them
+// (docs/maintenance.md "Repair on report").
+struct BadCopies {
+  uint64_t copies = 0;
+  uint64_t pgs = 0;
+};
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id);
 // What deleting a Bucket does in the metanode, by reclaim policy.
 struct BucketDeletion {
   bool delete_bucket = false;
