@@ -211,6 +211,9 @@ void MetaSession::SetAddresses(std::string control, std::string data) {
 void MetaSession::Start() {
   Status st = RegisterOnce();
   if (st.ok()) st = epochs_->Refresh();
+  // At once rather than one interval later: the reply names the copies this node must not
+  // serve (docs/maintenance.md "Repair on report"), which a restart forgot.
+  if (st.ok()) st = HeartbeatOnce();
   if (!st.ok()) {
     // Keep serving: the loop below retries, and requests refresh the map on demand.
     GLOG_WARN("event=metanode_unreachable error=\"{}\"", st.ToString());
