@@ -1,5 +1,7 @@
 # One image for every role: `granary metanode|datanode|s3|csi|operator|mount|…`.
-#   docker build -t ghcr.io/granary/granary:dev .
+#   docker build -t ghcr.io/granary/granary:0.1.0 .
+# Tag it with the project version (CMakeLists.txt project(VERSION)): the chart's appVersion and
+# the operator's default image are that tag (tests/operator_version_test.sh keeps them equal).
 # Stage 1 builds on Debian 12 with the project's own install script; stage 2 is Debian 12 slim
 # with exactly the shared libraries the binary links (found by ldd, mapped to their packages)
 # plus fuse3 for the CSI node plugin's mounts and systemd for its systemd-run (mount supervisors

@@ -502,11 +502,15 @@ Status MetaClient::KeyDelete(std::string_view access_key) {
 Result<Bucket> MetaClient::BucketCreate(std::string_view name, std::string_view owner,
                                         std::string_view volume, std::string_view pool) {
   BucketCreateRequest req;
-  *req.mutable_op() = NextOpId();
   req.set_name(std::string(name));
   req.set_owner(std::string(owner));
   req.set_volume(std::string(volume));
   req.set_pool(std::string(pool));
+  return BucketCreate(std::move(req));
+}
+
+Result<Bucket> MetaClient::BucketCreate(BucketCreateRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
   BucketReply reply;
   GRANARY_TRY(Call("bucket create", *admin_, &Admin::Stub::BucketCreate, req, &reply));
   return std::move(*reply.mutable_bucket());

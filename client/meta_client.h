@@ -123,6 +123,9 @@ class MetaClient {
   // Without `volume`: a new volume of the bucket's name that the bucket owns.
   Result<Bucket> BucketCreate(std::string_view name, std::string_view owner,
                               std::string_view volume = "", std::string_view pool = "");
+  // The same with every field of the request (the operator records the Kubernetes owner);
+  // `req.op` is filled in here.
+  Result<Bucket> BucketCreate(BucketCreateRequest req);
   Result<Bucket> BucketGet(std::string_view name);
   Result<std::vector<Bucket>> BucketList();
   Status BucketDelete(std::string_view name);

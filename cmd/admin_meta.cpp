@@ -141,6 +141,10 @@ void PrintRepairReport(const ClusterStatusReply& r, client::MetaClient& mc) {
       std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
     }
   }
+  // A pool the PG map does not hold takes no writes at all; repair cannot fix that.
+  for (const auto& p : r.pools()) {
+    if (!p.placed()) std::printf("pool %s not placed: %s\n", p.name().c_str(), p.message().c_str());
+  }
   std::printf("%s\n", r.healthy() ? "healthy" : "repairing");
 }
 
@@ -293,9 +297,11 @@ int RunAdminMeta(int argc, char** argv) {
     auto r = mc.BucketList();
     if (!r.ok()) return Fail(r.status());
     for (const auto& b : *r) {
-      std::printf("%s owner=%s volume-id=%lu owns-volume=%s grants=%d\n", b.name().c_str(),
+      // namespace=: the Kubernetes namespace whose Bucket created it (docs/operator.md).
+      std::printf("%s owner=%s volume-id=%lu owns-volume=%s grants=%d%s%s\n", b.name().c_str(),
                   b.owner().c_str(), b.volume_id(), b.owns_volume() ? "true" : "false",
-                  b.grants_size());
+                  b.grants_size(),
+                  b.owner_namespace().empty() ? "" : " namespace=", b.owner_namespace().c_str());
     }
   } else if (bucket_delete->parsed()) {
     if (Status s = mc.BucketDelete(bucket_name); !s.ok()) return Fail(s);

@@ -15,7 +15,7 @@ namespace granary::cmd {
 int RunOperator(int argc, char** argv) {
   CLI::App app{"granary operator: reconciles the granary.io CRDs"};
   std::string kubeconfig, ns, admin = "0.0.0.0:8080", lease_ns, meta, log_level;
-  std::string identity;
+  std::string identity, csi_cluster_role = operators::kCsiClusterRole;
   bool leader_elect = true;
   int lease_ms = 15000, renew_ms = 10000, retry_ms = 2000;
   app.add_option("--kubeconfig", kubeconfig,
@@ -34,6 +34,9 @@ int RunOperator(int argc, char** argv) {
   app.add_option("--meta", meta,
                  "metanode address for every StorageCluster instead of its Service (an operator "
                  "outside the cluster)");
+  app.add_option("--csi-cluster-role", csi_cluster_role,
+                 "ClusterRole bound to each StorageCluster's CSI ServiceAccount (the chart's)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   CLI11_PARSE(app, argc, argv);
   InitLogging("operator", log_level);
@@ -64,6 +67,7 @@ int RunOperator(int argc, char** argv) {
   operators::OperatorOptions oo;
   oo.ns = ns;
   oo.meta_override = meta;
+  oo.csi_cluster_role = csi_cluster_role;
   operators::Operator op(manager, oo);
   Status s = manager.Start();
   if (!s.ok()) return fail(s.WithContext("start"));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "common/error_table.h"
 #include "common/log.h"
 #include "common/topology.h"
+#include "common/version.h"
 #include "csi/mounts.h"
 #include "csi/v1/csi.grpc.pb.h"
 
@@ -31,8 +33,6 @@ namespace {
 
 namespace v1 = ::csi::v1;
 using AccessMode = v1::VolumeCapability::AccessMode;
-
-constexpr const char* kVersion = "0.1.0";
 
 grpc::Status Err(grpc::StatusCode code, std::string message) {
   return grpc::Status(code, std::move(message));
@@ -166,15 +166,23 @@ class IdentityService final : public v1::Identity::Service {
 
   grpc::Status Probe(grpc::ServerContext*, const v1::ProbeRequest*,
                      v1::ProbeResponse* reply) override {
+    // CSI spec: a live plugin that cannot serve yet answers ready=false. An error here makes
+    // csi-provisioner and csi-resizer exit, so every install crash-looped them until the
+    // metanode came up.
     auto st = probe_->ClusterStatus();
-    if (!st.ok()) return FromStatus(st.status(), "probe metanode " + probe_->address());
-    reply->mutable_ready()->set_value(true);
+    bool ready = st.ok();
+    if (ready_.exchange(ready) != ready) {
+      GLOG_INFO("event=probe ready={} meta={} {}", ready, probe_->address(),
+                ready ? "" : st.status().ToString());
+    }
+    reply->mutable_ready()->set_value(ready);
     return grpc::Status::OK;
   }
 
  private:
   client::MetaClient* probe_;
   bool controller_;
+  std::atomic<bool> ready_{true};  // the last answer, to log only changes
 };
 
 // ----------------------------------------------------------------- controller
@@ -281,7 +289,10 @@ class ControllerService final : public v1::Controller::Service {
                             v1::DeleteVolumeResponse*) override {
     if (req->volume_id().empty()) return Invalid("volume_id is required");
     auto vol = meta_->VolumeGet(req->volume_id());
-    if (!vol.ok() && vol.status().code() == Code::NOT_FOUND) return grpc::Status::OK;
+    if (!vol.ok() && vol.status().code() == Code::NOT_FOUND) {
+      if (on_deleted_) on_deleted_(req->volume_id());
+      return grpc::Status::OK;
+    }
     if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
     if (Status s = EmptyDirectory(*meta_, vol->root_ino()); !s.ok()) {
       return FromStatus(s, "empty volume " + req->volume_id());
@@ -291,8 +302,12 @@ class ControllerService final : public v1::Controller::Service {
       return FromStatus(s, "delete volume " + req->volume_id());
     }
     GLOG_INFO("event=volume_deleted volume={}", req->volume_id());
+    if (on_deleted_) on_deleted_(req->volume_id());
     return grpc::Status::OK;
   }
+
+  // Called after a volume is deleted (the node side of an `all`-mode plugin drops its files).
+  void OnDeleted(std::function<void(const std::string&)> f) { on_deleted_ = std::move(f); }
 
   grpc::Status ValidateVolumeCapabilities(grpc::ServerContext*,
                                           const v1::ValidateVolumeCapabilitiesRequest* req,
@@ -441,6 +456,7 @@ class ControllerService final : public v1::Controller::Service {
  private:
   client::MetaClient* meta_;
   std::mutex create_mu_;
+  std::function<void(const std::string&)> on_deleted_;
 };
 
 // ----------------------------------------------------------------- node
@@ -467,6 +483,15 @@ class NodeService final : public v1::Node::Service {
   void Rediscover() {
     std::error_code ec;
     std::filesystem::create_directories(o_.state_dir, ec);
+    // A log or socket without a record was left by a plugin killed while it unstaged.
+    for (const auto& entry : std::filesystem::directory_iterator(o_.state_dir, ec)) {
+      const auto& p = entry.path();
+      if (p.extension() != ".log" && p.extension() != ".sock") continue;
+      std::filesystem::path record = p;
+      record.replace_extension(".stage");
+      std::error_code ignored;
+      if (!std::filesystem::exists(record, ignored)) std::filesystem::remove(p, ignored);
+    }
     for (const auto& entry : std::filesystem::directory_iterator(o_.state_dir, ec)) {
       if (entry.path().extension() != ".stage") continue;
       auto rec = ReadRecord(entry.path());
@@ -516,7 +541,7 @@ class NodeService final : public v1::Node::Service {
     Status s = StopMountDaemon(req->staging_target_path());
     if (!s.ok()) return FromStatus(s, "unstage " + req->volume_id());
     std::error_code ec;
-    std::filesystem::remove(RecordPath(req->volume_id()), ec);
+    RemoveVolumeFiles(req->volume_id());
     std::filesystem::remove(req->staging_target_path(), ec);  // only when empty, as it should be
     GLOG_INFO("event=unstaged volume={} staging={}", req->volume_id(), req->staging_target_path());
     return grpc::Status::OK;
@@ -662,7 +687,25 @@ class NodeService final : public v1::Node::Service {
     return grpc::Status::OK;
   }
 
+  // A deleted volume leaves nothing in the state dir of this node (an `all`-mode plugin: in a
+  // cluster the controller runs elsewhere and the node's unstage has already cleaned up).
+  void ForgetVolume(const std::string& volume) {
+    std::lock_guard lock(mu_);
+    std::error_code ec;
+    if (!std::filesystem::exists(RecordPath(volume), ec)) RemoveVolumeFiles(volume);
+  }
+
  private:
+  // The stage record, the mount's log and its control socket: per volume, never kept after the
+  // volume is unstaged (the log's last line is in any failed stage's error message).
+  void RemoveVolumeFiles(const std::string& volume) {
+    std::string base = RecordPath(volume);
+    base.resize(base.size() - std::string(".stage").size());
+    std::error_code ec;
+    for (const char* ext : {".stage", ".stage.tmp", ".log", ".sock"})
+      std::filesystem::remove(base + ext, ec);
+  }
+
   std::string RecordPath(const std::string& volume) const {
     std::string safe;
     for (unsigned char c : volume) {
@@ -704,7 +747,7 @@ class NodeService final : public v1::Node::Service {
     spec.launcher = launcher_;
     Status s = StartMountDaemon(spec);
     if (!s.ok()) {
-      std::filesystem::remove(record, ec);
+      RemoveVolumeFiles(volume);
       return s;
     }
     GLOG_INFO("event=staged volume={} staging={} labels={}", volume, staging, labels_text_);
@@ -753,6 +796,9 @@ Status Serve(const DriverOptions& options, const std::function<void()>& on_ready
   ControllerService ctrl(meta->get());
   NodeService nodesvc(o, meta->get());
   if (node) nodesvc.Rediscover();
+  if (node && controller) {
+    ctrl.OnDeleted([&nodesvc](const std::string& volume) { nodesvc.ForgetVolume(volume); });
+  }
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());

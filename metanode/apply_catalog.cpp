@@ -326,6 +326,8 @@ Status ApplyBucketCreate(Ctx& ctx, OpReply* reply) {
   }
   b.set_name(req.name());
   b.set_owner(req.owner());
+  b.set_owner_namespace(req.owner_namespace());
+  b.set_owner_uid(req.owner_uid());
   b.set_uid(0);
   b.set_gid(0);
   b.set_umask(022);

@@ -141,6 +141,28 @@ TYPED_TEST(CatalogTest, BucketRules) {
   EXPECT_CODE(this->BucketDelete("photos"), Code::NOT_FOUND);
 }
 
+TYPED_TEST(CatalogTest, BucketRecordsTheKubernetesNamespaceAndUidThatCreatedIt) {
+  auto k = this->KeyCreate();
+  ASSERT_OK(k);
+  Operation op;
+  auto* req = op.mutable_bucket_create();
+  req->set_name("ml-datasets");
+  req->set_owner(k->access_key());
+  req->set_owner_namespace("ml");
+  req->set_owner_uid("5f0c1d2e-uid");
+  auto r = this->Run(op);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->bucket().bucket().owner_namespace(), "ml");
+  EXPECT_EQ(r->bucket().bucket().owner_uid(), "5f0c1d2e-uid");
+  auto stored = QueryBucket(*this->core_->Snapshot(), "ml-datasets");
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->owner_namespace(), "ml") << "it survives in the record";
+  EXPECT_EQ(stored->owner_uid(), "5f0c1d2e-uid");
+  auto plain = this->BucketCreate("plain", k->access_key());
+  ASSERT_OK(plain);
+  EXPECT_TRUE(plain->owner_namespace().empty()) << "S3 and admin buckets carry no owner";
+}
+
 TYPED_TEST(CatalogTest, GrantsAndKeyDeletion) {
   auto owner = this->KeyCreate();
   auto reader = this->KeyCreate();
@@ -206,6 +228,45 @@ TYPED_TEST(CatalogTest, ClusterMapCarriesThePlacementLibrarysPgMap) {
   auto after = this->core_->GetClusterMap(0);
   EXPECT_GT(after->epoch(), map->epoch());
   EXPECT_EQ(placement::PlacementMap::Deserialize(after->placement())->epoch(), after->epoch());
+}
+
+// ClusterStatus says which pools the PG map holds and why one is missing: the operator's
+// StoragePool health (docs/operator.md) is built on it.
+TYPED_TEST(CatalogTest, ClusterStatusReportsEachPoolsPlacementAndWhyNot) {
+  ASSERT_OK(this->Register("uuid-0", "h0"));
+  Operation op;
+  PoolSpec& s = *op.mutable_pool_create()->mutable_spec();
+  s.set_name("wide");
+  s.set_redundancy(REPLICATED_POOL);
+  s.set_replicas(3);
+  s.set_failure_domain(DOMAIN_HOST);
+  ASSERT_OK(this->Run(op));
+  auto find = [&](const ClusterStatusReply& st, const std::string& name) {
+    for (const auto& p : st.pools())
+      if (p.name() == name) return p;
+    ADD_FAILURE() << "no pool " << name << " in " << st.DebugString();
+    return PoolPlacement();
+  };
+  auto st = this->core_->ClusterStatus();
+  ASSERT_OK(st);
+  PoolPlacement wide = find(*st, "wide");
+  EXPECT_FALSE(wide.placed());
+  EXPECT_EQ(wide.width(), 3u);
+  EXPECT_EQ(wide.failure_domains(), 1u);
+  EXPECT_EQ(wide.failure_domain(), DOMAIN_HOST);
+  EXPECT_EQ(wide.message(), "needs 3 hosts, has 1");
+  EXPECT_EQ(wide.pgs_degraded(), wide.pgs()) << "no PG of an unplaced pool has its members";
+  EXPECT_TRUE(find(*st, "default").placed()) << "the default pool follows the datanode count";
+
+  ASSERT_OK(this->Register("uuid-1", "h1"));
+  ASSERT_OK(this->Register("uuid-2", "h2"));
+  st = this->core_->ClusterStatus();
+  ASSERT_OK(st);
+  wide = find(*st, "wide");
+  EXPECT_TRUE(wide.placed());
+  EXPECT_EQ(wide.failure_domains(), 3u);
+  EXPECT_TRUE(wide.message().empty());
+  EXPECT_EQ(wide.pgs_degraded(), 0u);
 }
 
 TYPED_TEST(CatalogTest, SilentDatanodeIsMarkedDownAndBackUpOnHeartbeat) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "metanode/pool_placement.h"
 #include "metanode/reader.h"
 #include "metanode/schema.h"
 #include "placement/placement.h"
@@ -207,6 +208,7 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
     }
   }
   if (placement.ok()) reply.set_pgs_moving(placement->MovingPgs());
+  for (auto& p : PoolPlacements(*map)) *reply.add_pools() = std::move(p);
   for (auto& n : *map->mutable_nodes()) *reply.add_nodes() = std::move(n);
   uint64_t garbage = 0;
   GRANARY_TRY(Snapshot()->Scan(Cf::kSystem, kGarbagePrefix, "", false,

@@ -94,6 +94,10 @@ std::vector<Node> NodesFromProto(std::span<const NodeInfo> infos);
 // 1..4, pg_count outside 1..2^20; the metanode insists on a power of two).
 Result<uint32_t> PoolWidth(const PoolSpec& pool);
 
+// Distinct failure domains at the pool's level that hold a datanode the pool may use (selected,
+// not out, weight > 0): the count Update compares with PoolWidth before placing the pool.
+uint32_t FailureDomainCount(std::span<const Node> nodes, const PoolSpec& pool);
+
 // Per-pool balance: each eligible node's PG-member count over its weight-proportional share.
 struct BalanceStats {
   uint32_t nodes = 0;           // eligible datanodes (up or down, weight > 0, selected)

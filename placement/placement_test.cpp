@@ -193,6 +193,21 @@ TEST(PlacementMapTest, UnsatisfiableFailureDomainIsAnError) {
             Code::INVALID_ARGUMENT);  // no PGs
 }
 
+TEST(PlacementMapTest, FailureDomainCountIsWhatPlacementComparesWithTheWidth) {
+  const std::vector<Node> two_hosts = Cluster(1, 1, 2, 4);  // 8 datanodes on 2 hosts
+  EXPECT_EQ(FailureDomainCount(two_hosts, Replicated(1, 3, DOMAIN_HOST, 64)), 2u);
+  EXPECT_EQ(FailureDomainCount(two_hosts, Replicated(1, 3, DOMAIN_DATANODE, 64)), 8u);
+  EXPECT_EQ(FailureDomainCount(two_hosts, Replicated(1, 3, DOMAIN_ZONE, 64)), 1u);
+  std::vector<Node> three = Cluster(1, 1, 3, 1);
+  EXPECT_EQ(FailureDomainCount(three, Replicated(1, 3, DOMAIN_HOST, 64)), 3u);
+  three[0].state = NodeState::kOut;  // out nodes are not eligible; down ones still are
+  three[1].state = NodeState::kDown;
+  EXPECT_EQ(FailureDomainCount(three, Replicated(1, 3, DOMAIN_HOST, 64)), 2u);
+  PoolSpec selective = Replicated(1, 1, DOMAIN_HOST, 64);
+  (*selective.mutable_node_selector())["pool"] = "none-has-this";
+  EXPECT_EQ(FailureDomainCount(three, selective), 0u);
+}
+
 TEST(PlacementMapTest, EpochsChangeOnlyWhereMembersChange) {
   std::vector<Node> nodes = Cluster(1, 2, 5, 2);
   PlacementMap map = BuildOrDie(nodes, {Replicated(1, 3, DOMAIN_HOST, 512)});

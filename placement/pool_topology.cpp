@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <string>
 #include <string_view>
 #include <tuple>
 
@@ -268,3 +270,22 @@ uint32_t PoolTopology::Pick(PgIndex pg, uint32_t stream, std::span<const uint32_
 }
 
 }  // namespace granary::placement::internal
+
+namespace granary::placement {
+
+uint32_t FailureDomainCount(std::span<const Node> nodes, const PoolSpec& pool) {
+  const DomainLevel level = internal::PoolDomainLevel(pool);
+  // The domain is the node's path down the topology tree to the pool's level (a host name is
+  // only unique inside its rack and zone, as in PoolTopology::Build).
+  std::set<std::tuple<std::string, std::string, std::string, NodeId>> domains;
+  for (const Node& n : nodes) {
+    if (!internal::EligibleFor(n, pool)) continue;
+    const Location& l = n.location;
+    domains.emplace(l.zone, level <= DomainLevel::kRack ? l.rack : "",
+                    level <= DomainLevel::kHost ? l.host : "",
+                    level == DomainLevel::kDatanode ? n.id : 0);
+  }
+  return static_cast<uint32_t>(domains.size());
+}
+
+}  // namespace granary::placement

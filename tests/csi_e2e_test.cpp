@@ -158,10 +158,19 @@ TEST_F(CsiE2eTest, CreateStagePublishTwoPodsWriteReadExpandQuotaAndTearDown) {
     ASSERT_TRUE(Unpublish(vol, t).ok());
     EXPECT_FALSE(csi::FindMount(t).has_value());
   }
+  // The volume's files on the node (stage record, mount log, control socket) go with it.
+  auto volume_files = [&] {
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(path("state")))
+      if (e.path().filename().string().rfind(vol + ".", 0) == 0) found.push_back(e.path().string());
+    return found;
+  };
+  EXPECT_TRUE(std::filesystem::exists(path("state/" + vol + ".log"))) << "the mount logs there";
   ASSERT_TRUE(Unstage(vol, staging).ok());
   ASSERT_TRUE(Unstage(vol, staging).ok());
   EXPECT_FALSE(csi::FindMount(staging).has_value());
   EXPECT_FALSE(csi::FindMountDaemon(staging).has_value()) << "the mount daemon stopped";
+  EXPECT_EQ(volume_files(), std::vector<std::string>{}) << "left on the node after unstage";
 
   v1::DeleteVolumeRequest dreq;
   v1::DeleteVolumeResponse drep;
@@ -171,6 +180,7 @@ TEST_F(CsiE2eTest, CreateStagePublishTwoPodsWriteReadExpandQuotaAndTearDown) {
   auto meta = client::MetaClient::Connect({cluster_->meta_address()});
   ASSERT_TRUE(meta.ok());
   EXPECT_EQ((*meta)->VolumeGet(vol).status().code(), Code::NOT_FOUND);
+  EXPECT_EQ(volume_files(), std::vector<std::string>{}) << "left on the node after delete";
 }
 
 TEST_F(CsiE2eTest, NodePluginKilledWhileAReaderStreamsDisturbsNothing) {

@@ -1,5 +1,7 @@
 // The CSI plugin's calls over its unix socket, against the CSI v1 specification's expectations:
 // identity, every argument error with its exact code, idempotency, paging, capacity, expansion.
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "client/meta_client.h"
@@ -51,16 +53,59 @@ TEST_F(CsiTest, IdentityReportsNameCapabilitiesAndProbesTheMetanode) {
   v1::ProbeResponse probe;
   ASSERT_TRUE(Call(*identity_, &v1::Identity::Stub::Probe, {}, &probe).ok());
   EXPECT_TRUE(probe.ready().value());
+}
 
-  // An unreachable metanode makes the plugin unhealthy (an error, not ready=false).
+// CSI spec: a plugin that is alive but cannot serve yet answers ready=false. An error instead
+// makes csi-provisioner and csi-resizer exit, and the controller pod crash-looped until the
+// metanode came up.
+TEST_F(CsiTest, ProbeAnswersNotReadyWithoutAnErrorWhileTheMetanodeIsDown) {
+  auto probe = [&](v1::ProbeResponse* reply) {
+    return Call(*identity_, &v1::Identity::Stub::Probe, {}, reply);
+  };
   cluster_->KillMetanode();
-  auto st = Call(*identity_, &v1::Identity::Stub::Probe, {}, &probe);
-  EXPECT_EQ(st.error_code(), StatusCode::UNAVAILABLE) << st.error_message();
+  v1::ProbeResponse reply;
+  auto st = probe(&reply);
+  ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  ASSERT_TRUE(reply.has_ready());
+  EXPECT_FALSE(reply.ready().value());
+
+  // A plugin started while the metanode is down comes up and answers the same.
+  plugin_.reset();
+  StartPlugin();
+  reply.Clear();
+  st = probe(&reply);
+  ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  ASSERT_TRUE(reply.has_ready());
+  EXPECT_FALSE(reply.ready().value());
+
   cluster_->RestartMetanode();
   EXPECT_TRUE(WaitUntil([&] {
     v1::ProbeResponse p;
-    return Call(*identity_, &v1::Identity::Stub::Probe, {}, &p).ok();
+    return probe(&p).ok() && p.ready().value();
   }));
+}
+
+// What a node keeps per volume (stage record, mount log, control socket) never outlives it: a
+// deleted volume's files go, and a restarted node plugin drops files no stage record explains
+// (a plugin killed while it unstaged).
+TEST_F(CsiTest, NoPerVolumeFileOutlivesItsVolume) {
+  std::filesystem::create_directories(path("state"));
+  std::ofstream(path("state/pvc-gone.log")) << "an earlier stage\n";
+  std::ofstream(path("state/pvc-orphan.log")) << "an earlier stage\n";
+  std::ofstream(path("state/pvc-orphan.sock")) << "";
+  v1::CreateVolumeResponse created;
+  ASSERT_TRUE(Create(CreateReq("pvc-gone"), &created).ok());
+  v1::DeleteVolumeRequest dreq;
+  v1::DeleteVolumeResponse drep;
+  dreq.set_volume_id("pvc-gone");
+  ASSERT_TRUE(Call(*controller_, &v1::Controller::Stub::DeleteVolume, dreq, &drep).ok());
+  EXPECT_FALSE(std::filesystem::exists(path("state/pvc-gone.log")));
+  EXPECT_TRUE(std::filesystem::exists(path("state/pvc-orphan.log")));
+
+  plugin_.reset();
+  StartPlugin();
+  EXPECT_FALSE(std::filesystem::exists(path("state/pvc-orphan.log")));
+  EXPECT_FALSE(std::filesystem::exists(path("state/pvc-orphan.sock")));
 }
 
 TEST_F(CsiTest, EveryMissingOrInvalidArgumentHasItsCode) {

@@ -29,4 +29,14 @@ target_link_libraries(operator_e2e_test PRIVATE yaml-cpp)
 add_test(NAME operator_kubectl_test
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_kubectl_test.sh $<TARGET_FILE:granary>
           $<TARGET_FILE:granary-kubeapi> ${PROJECT_SOURCE_DIR})
-set_tests_properties(operator_kubectl_test PROPERTIES LABELS integration TIMEOUT 120)
+set_tests_properties(operator_kubectl_test PROPERTIES LABELS integration TIMEOUT 180)
+
+# One image version everywhere (issue 19): CMake's project version, the chart, CRDs, samples, docs.
+add_test(NAME operator_version_test
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_version_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(operator_version_test PROPERTIES LABELS unit TIMEOUT 60)
+
+# The training samples' checkpoint code, run for real: safe on success, loud on failure.
+add_test(NAME operator_samples_test
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/operator_samples_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(operator_samples_test PROPERTIES LABELS unit TIMEOUT 60)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# What a user runs, with the real kubectl: `kubectl apply -f crds/` then `kubectl apply -f
+# What a user runs, with the real kubectl and helm: `kubectl apply -f crds/`, the chart rendered
+# into a namespace other than the samples' (storage-system) and applied, then `kubectl apply -f
 # deploy/samples/` against the API test server, with `granary operator` and a metanode and a
-# datanode on loopback. Then: the operator's objects show up through kubectl, re-applying is a
-# no-op, editing a pool with `kubectl apply` reaches its DaemonSet, and `kubectl delete` of the
-# Bucket runs the finalizer (Secret gone, Bucket gone). kubectl comes from
-# scripts/install-deps.sh; a missing kubectl is a failure, not a skip.
+# datanode on loopback. Then: the operator's objects show up through kubectl, the CSI pods'
+# ServiceAccount and binding exist in the StorageCluster's namespace, no workload names a
+# ServiceAccount, Secret, ConfigMap or PVC that does not exist, re-applying is a no-op, editing a
+# pool with `kubectl apply` reaches its DaemonSet, and `kubectl delete` of the Bucket runs the
+# finalizer (Secret gone, Bucket gone). kubectl and helm come from scripts/install-deps.sh; a
+# missing one is a failure, not a skip.
 #   operator_kubectl_test.sh GRANARY KUBEAPI SOURCE_DIR
 set -euo pipefail
 GRANARY=${1:?granary binary}
@@ -13,6 +16,8 @@ SRC=${3:?source dir}
 KUBECTL=${KUBECTL:-/usr/local/lib/granary-tools/kubectl}
 [[ -x $KUBECTL ]] || KUBECTL=$(command -v kubectl || true)
 [[ -n $KUBECTL ]] || { echo "FAIL: no kubectl (run scripts/install-deps.sh)"; exit 1; }
+HELM=$(command -v helm || true)
+[[ -n $HELM ]] || { echo "FAIL: no helm (run scripts/install-deps.sh)"; exit 1; }
 
 TMP=$(mktemp -d /tmp/granary-test-kubectl-XXXXXX)
 PIDS=()
@@ -70,6 +75,15 @@ ka() { k apply --validate=false "$@"; }
 
 out=$(ka -f "$SRC/crds/") || fail "kubectl apply -f crds/: $out"
 [[ $(grep -c ' created$' <<<"$out") == 3 ]] || fail "3 CRDs created: $out"
+# The chart (without its CRDs, applied above) in another namespace than the samples' cluster.
+"$HELM" template granary "$SRC/charts/granary" --namespace storage-system >"$TMP/chart.yaml" ||
+  fail "helm template"
+k create namespace storage-system >/dev/null || fail "create namespace storage-system"
+out=$(ka -f "$TMP/chart.yaml") || fail "kubectl apply the chart: $out"
+for obj in serviceaccount/granary-operator clusterrole.rbac.authorization.k8s.io/granary-operator \
+  clusterrole.rbac.authorization.k8s.io/granary-csi deployment.apps/granary-operator; do
+  grep -qx "$obj created" <<<"$out" || fail "$obj not created: $out"
+done
 "$GRANARY" operator --kubeconfig "$TMP/kubeconfig" --meta "$META" --leader-elect false \
   --admin 127.0.0.1:0 >"$TMP/operator.log" 2>&1 &
 PIDS+=($!)
@@ -93,6 +107,22 @@ keys=$(k get secret -n ml datasets-s3 -o go-template='{{range $k, $v := .data}}{
   fail "Secret keys: $keys"
 fin=$(k get bucket -n ml datasets -o jsonpath='{.metadata.finalizers}')
 [[ $fin == *granary.io/bucket* ]] || fail "Bucket finalizer: $fin"
+
+# The CSI pods' identity, made by the operator where the StorageCluster is (not where the chart is).
+eventually 30 k get serviceaccount -n granary granary-csi || fail "no ServiceAccount granary/granary-csi"
+role=$(k get clusterrolebinding granary-csi:granary:granary -o jsonpath='{.roleRef.name}') ||
+  fail "no ClusterRoleBinding granary-csi:granary:granary"
+[[ $role == granary-csi ]] || fail "the binding names ClusterRole $role"
+sa=$(k get daemonset -n granary granary-csi-node -o jsonpath='{.spec.template.spec.serviceAccountName}')
+[[ $sa == granary-csi ]] || fail "CSI node pods run as '$sa'"
+# Nothing any workload needs is missing: every ServiceAccount, Secret, ConfigMap and PVC named by
+# a pod template exists in its namespace.
+k get deployments,daemonsets,statefulsets,pods,serviceaccounts,secrets,configmaps,persistentvolumeclaims \
+  -A -o json >"$TMP/all.json" || fail "kubectl get -A"
+/usr/bin/python3 "$SRC/tests/workload_refs.py" "$TMP/all.json" >"$TMP/refs.txt" ||
+  fail "dangling references: $(cat "$TMP/refs.txt")"
+grep -q '^[5-9] workloads\|^[1-9][0-9] workloads' "$TMP/refs.txt" ||
+  fail "the check saw too few workloads: $(cat "$TMP/refs.txt")"
 
 # Re-applying what is already there changes nothing.
 out=$(ka -f "$SRC/deploy/samples/") || fail "second apply: $out"

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/version.h"
 #include "operator/controllers/operator.h"
 #include "tests/operator_test_support.h"
 
@@ -60,6 +61,8 @@ TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
   ExpectGolden("csi-controller-deployment", op::CsiControllerDeployment(cluster_, *spec));
   ExpectGolden("csi-node-daemonset", op::CsiNodeDaemonSet(cluster_, *spec));
   ExpectGolden("csidriver", op::CsiDriver(cluster_));
+  ExpectGolden("csi-serviceaccount", op::CsiServiceAccount(cluster_));
+  ExpectGolden("csi-clusterrolebinding", op::CsiClusterRoleBinding(cluster_, op::kCsiClusterRole));
 
   auto sts = op::MetanodeStatefulSet(cluster_, *spec);
   EXPECT_EQ(sts["spec"]["replicas"], 1);
@@ -69,6 +72,23 @@ TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
   EXPECT_EQ(driver["spec"]["fsGroupPolicy"], "None");
   EXPECT_EQ(driver["spec"]["attachRequired"], false);
   EXPECT_EQ(op::MetanodeAddress(cluster_), "granary-metanode-0.granary-metanode.granary.svc:7410");
+  // The image is this build's version, never :latest (the sample sets none).
+  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["image"],
+            std::string("ghcr.io/granary/granary:") + granary::kVersion);
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"].count("storageClassName"), 0u)
+      << "no class named: the cluster's default";
+  Json named = cluster_;
+  named["spec"]["metanode"]["storage"]["storageClassName"] = "local-nvme";
+  auto named_spec = op::ParseClusterSpec(named);
+  ASSERT_TRUE(named_spec.ok());
+  EXPECT_EQ(op::MetanodeStatefulSet(
+                named, *named_spec)["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
+            "local-nvme");
+  // The CSI pods run as the cluster's own ServiceAccount, which the operator creates.
+  EXPECT_EQ(op::CsiControllerDeployment(cluster_,
+                                        *spec)["spec"]["template"]["spec"]["serviceAccountName"],
+            "granary-csi");
+  EXPECT_EQ(op::CsiClusterRoleBindingName(cluster_), "granary-csi:granary:granary");
 }
 
 TEST_F(OperatorObjectsTest, StoragePoolChildrenMatchGoldenFiles) {
@@ -159,6 +179,101 @@ TEST(OperatorDecisionsTest, PoolHealth) {
   EXPECT_EQ(op::PoolHealthOf(ds(3, 0), true).health, "Progressing");
   EXPECT_EQ(op::PoolHealthOf(ds(3, 3), false).health, "Progressing") << "not in the metanode yet";
   EXPECT_EQ(op::PoolHealthOf(std::nullopt, true).health, "Progressing");
+
+  // The metanode's placement decides: a pool its PG map does not hold takes no writes.
+  granary::PoolPlacement unplaced;
+  unplaced.set_name("fast");
+  unplaced.set_placed(false);
+  unplaced.set_width(3);
+  unplaced.set_failure_domains(1);
+  unplaced.set_message("needs 3 hosts, has 1");
+  auto h = op::PoolHealthOf(ds(1, 1), true, &unplaced);
+  EXPECT_EQ(h.health, "Degraded");
+  EXPECT_EQ(h.reason, "NotPlaced");
+  EXPECT_NE(h.message.find("needs 3 hosts, has 1"), std::string::npos) << h.message;
+  h = op::PoolHealthOf(ds(3, 0), true, &unplaced);
+  EXPECT_EQ(h.health, "Progressing") << "datanodes still starting: not yet a verdict";
+  EXPECT_NE(h.message.find("needs 3 hosts, has 1"), std::string::npos) << "but the reason shows";
+  granary::PoolPlacement placed;
+  placed.set_placed(true);
+  placed.set_pgs(256);
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), true, &placed).health, "Healthy");
+  placed.set_pgs_degraded(12);
+  h = op::PoolHealthOf(ds(3, 3), true, &placed);
+  EXPECT_EQ(h.health, "Degraded");
+  EXPECT_EQ(h.reason, "PgsDegraded");
+  EXPECT_NE(h.message.find("12 of 256 PGs"), std::string::npos) << h.message;
+
+  // Copies reported corrupt: the pool serves, one fault closer to loss, until they are replaced.
+  placed.set_pgs_degraded(0);
+  h = op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{.copies = 2, .pgs = 1});
+  EXPECT_EQ(h.health, "Degraded");
+  EXPECT_EQ(h.reason, "BadCopies");
+  EXPECT_NE(h.message.find("2 copies in 1 PGs"), std::string::npos) << h.message;
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{}).health, "Healthy");
+}
+
+TEST(OperatorDecisionsTest, ABucketMayUseOnlyABucketItsOwnNamespaceOwns) {
+  granary::Bucket b;
+  b.set_name("ml-datasets");
+  b.set_owner("AK1");
+  b.set_owner_namespace("ml");
+  EXPECT_TRUE(op::ClaimBucket(b, "ml", "").allowed) << "its namespace's, any Bucket of it";
+  auto refused = op::ClaimBucket(b, "other-team", "AK1");
+  EXPECT_FALSE(refused.allowed) << "another namespace, even holding the owner key's id";
+  EXPECT_NE(refused.message.find("belongs to namespace ml"), std::string::npos);
+  b.clear_owner_namespace();  // made over S3, by granary admin, or before owners were recorded
+  EXPECT_TRUE(op::ClaimBucket(b, "ml", "AK1").allowed) << "the Bucket whose key created it";
+  EXPECT_FALSE(op::ClaimBucket(b, "ml", "AK2").allowed);
+  EXPECT_FALSE(op::ClaimBucket(b, "ml", "").allowed);
+}
+
+TEST(OperatorDecisionsTest, AFailingWorkloadIsNamedWithTheApiServersMessage) {
+  Json deployment = {{"kind", "Deployment"},
+                     {"metadata", {{"name", "granary-csi-controller"}}},
+                     {"status",
+                      {{"conditions",
+                        {{{"type", "ReplicaFailure"},
+                          {"status", "True"},
+                          {"message", "pods \"x\" is forbidden: serviceaccount missing"}}}}}}};
+  EXPECT_EQ(op::WorkloadFailure(deployment, {}),
+            "Deployment granary-csi-controller: pods \"x\" is forbidden: serviceaccount missing");
+  Json ds = {{"kind", "DaemonSet"}, {"metadata", {{"name", "granary-csi-node"}}}};
+  auto event = [](const std::string& kind, const std::string& name, const std::string& time,
+                  const std::string& msg) {
+    return Json{{"type", "Warning"},
+                {"reason", "FailedCreate"},
+                {"lastTimestamp", time},
+                {"involvedObject", {{"kind", kind}, {"name", name}}},
+                {"message", msg}};
+  };
+  std::vector<Json> events = {event("DaemonSet", "granary-csi-node", "2026-01-01T00:00:02Z", "new"),
+                              event("DaemonSet", "granary-csi-node", "2026-01-01T00:00:01Z", "old"),
+                              event("DaemonSet", "other", "2026-01-01T00:00:03Z", "not ours")};
+  EXPECT_EQ(op::WorkloadFailure(ds, events), "DaemonSet granary-csi-node: new");
+  EXPECT_EQ(op::WorkloadFailure(ds, {}), std::nullopt);
+  // A Deployment's pods are its ReplicaSets' (<deployment>-<hash>), not another Deployment's.
+  Json s3 = {{"kind", "Deployment"}, {"metadata", {{"name", "granary-s3"}}}};
+  EXPECT_EQ(op::WorkloadFailure(s3, {event("ReplicaSet", "granary-s3-5d8f9", "t", "refused")}),
+            "Deployment granary-s3: refused");
+  EXPECT_EQ(op::WorkloadFailure(s3, {event("ReplicaSet", "granary-s3-extra-5d8f9", "t", "no")}),
+            std::nullopt);
+}
+
+TEST(OperatorDecisionsTest, APendingMetanodeClaimSaysWhatToDo) {
+  Json claim = {{"metadata", {{"name", "data-granary-metanode-0"}}},
+                {"spec", Json::object()},
+                {"status", {{"phase", "Pending"}}}};
+  auto hint = op::MetanodeClaimHint(claim);
+  ASSERT_TRUE(hint);
+  EXPECT_NE(hint->find("no default StorageClass"), std::string::npos) << *hint;
+  EXPECT_NE(hint->find("spec.metanode.storage.storageClassName"), std::string::npos);
+  claim["spec"]["storageClassName"] = "local-nvme";
+  EXPECT_NE(op::MetanodeClaimHint(claim)->find("Pending on StorageClass local-nvme"),
+            std::string::npos);
+  claim["status"]["phase"] = "Bound";
+  EXPECT_FALSE(op::MetanodeClaimHint(claim));
+  EXPECT_FALSE(op::MetanodeClaimHint(std::nullopt));
 }
 
 TEST(OperatorDecisionsTest, PoolStatusCountsItsBadCopiesOnly) {
@@ -186,6 +301,13 @@ TEST(OperatorDecisionsTest, BucketDeletionFollowsTheReclaimPolicy) {
   s.reclaim_policy = "Delete";
   EXPECT_TRUE(op::PlanBucketDeletion(s).delete_bucket);
   EXPECT_TRUE(op::PlanBucketDeletion(s).delete_key);
+  // An export owns no data: its record always goes (else the PVC can never be deleted).
+  s.from_volume_claim = "checkpoints";
+  for (const char* policy : {"Retain", "Delete"}) {
+    s.reclaim_policy = policy;
+    EXPECT_TRUE(op::PlanBucketDeletion(s).delete_bucket) << policy;
+    EXPECT_TRUE(op::PlanBucketDeletion(s).delete_key) << policy;
+  }
 }
 
 TEST_F(OperatorObjectsTest, MetanodePoolFromStoragePoolAndDrift) {
@@ -278,13 +400,40 @@ TEST_F(CrdSchemaTest, EverySampleIsAccepted) {
     const char* crd;
     const char* sample;
   };
-  for (auto c : {Case{"storagecluster.yaml", "10-storagecluster.yaml"},
-                 Case{"storagepool.yaml", "20-storagepool-replicated.yaml"},
-                 Case{"storagepool.yaml", "21-storagepool-ec.yaml"},
-                 Case{"bucket.yaml", "30-bucket.yaml"}}) {
+  for (auto c :
+       {Case{"storagecluster.yaml", "10-storagecluster.yaml"},
+        Case{"storagepool.yaml", "20-storagepool-replicated.yaml"},
+        Case{"storagepool.yaml", "21-storagepool-ec.yaml"}, Case{"bucket.yaml", "30-bucket.yaml"},
+        Case{"storagecluster.yaml", "single-node/10-storagecluster.yaml"},
+        Case{"storagepool.yaml", "single-node/20-storagepool.yaml"},
+        Case{"bucket.yaml", "single-node/30-bucket.yaml"}}) {
     auto errors = Check(SchemaOf(c.crd), Sample(c.sample));
     EXPECT_TRUE(errors.empty()) << c.sample << ":\n" << Join(errors);
   }
+  Json named = Sample("10-storagecluster.yaml");
+  named["spec"]["metanode"]["storage"]["storageClassName"] = "local-nvme";
+  EXPECT_TRUE(Check(SchemaOf("storagecluster.yaml"), named).empty());
+  named["spec"]["metanode"]["storage"]["storageClassName"] = "";
+  EXPECT_NE(Join(Check(SchemaOf("storagecluster.yaml"), named)).find("storageClassName"),
+            std::string::npos);
+}
+
+// Every sample set (deploy/samples/ and its single-node variant) is the same kind of objects,
+// all validated above, and the single-node pool is one a single datanode can place.
+TEST_F(CrdSchemaTest, TheSingleNodeSamplesArePlaceableOnOneNode) {
+  auto pool = op::ParsePoolSpec(Sample("single-node/20-storagepool.yaml"));
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  EXPECT_TRUE(pool->replicated);
+  EXPECT_EQ(pool->size, 1);
+  EXPECT_TRUE(pool->node_selector.empty()) << "no node label to set on a dev box";
+  auto bucket = op::ParseBucketSpec(Sample("single-node/30-bucket.yaml"));
+  ASSERT_TRUE(bucket.ok());
+  EXPECT_EQ(bucket->pool, "local");
+  auto training = LoadYamlFile(kSource + "/deploy/samples/single-node/40-training.yaml");
+  ASSERT_EQ(training.size(), 2u);
+  EXPECT_EQ(training[0]["spec"]["storageClassName"], "granary-local");
+  auto production = LoadYamlFile(kSource + "/deploy/samples/40-training.yaml");
+  EXPECT_EQ(training[1]["spec"], production[1]["spec"]) << "the same training pod";
 }
 
 TEST_F(CrdSchemaTest, InvalidStoragePoolsAreRejected) {

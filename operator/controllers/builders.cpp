@@ -318,7 +318,7 @@ Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
             {"template",
              {{"metadata", {{"labels", labels}}},
               {"spec",
-               {{"serviceAccountName", "granary-csi"},
+               {{"serviceAccountName", CsiServiceAccountName(cluster)},
                 {"containers", {csi, provisioner, resizer}},
                 {"volumes", {{{"name", "socket-dir"}, {"emptyDir", Json::object()}}}}}}}}}}};
 }
@@ -363,7 +363,7 @@ Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
         {"template",
          {{"metadata", {{"labels", labels}}},
           {"spec",
-           {{"serviceAccountName", "granary-csi"},
+           {{"serviceAccountName", CsiServiceAccountName(cluster)},
             // The host's systemd places a scope by PID: the plugin's PIDs must be the host's.
             {"hostPID", true},
             {"containers", {csi, registrar}},
@@ -388,6 +388,40 @@ Json CsiDriver(const Json& cluster) {
             {"podInfoOnMount", true},
             {"fsGroupPolicy", "None"},
             {"volumeLifecycleModes", {"Persistent"}}}}};
+}
+
+std::string CsiServiceAccountName(const Json& cluster) { return ClusterName(cluster) + "-csi"; }
+
+std::string CsiClusterRoleBindingName(const Json& cluster) {
+  // ':' cannot occur in a namespace or object name, so no two clusters share a binding.
+  return fmt::format("{}:{}:{}", kCsiClusterRole, kube::NamespaceOf(cluster), ClusterName(cluster));
+}
+
+Json CsiServiceAccount(const Json& cluster) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ServiceAccount"},
+          {"metadata", Meta(CsiServiceAccountName(cluster), kube::NamespaceOf(cluster),
+                            CommonLabels("csi", ClusterName(cluster)))}};
+}
+
+Json CsiClusterRoleBinding(const Json& cluster, const std::string& cluster_role) {
+  Json labels = CommonLabels("csi", ClusterName(cluster));
+  labels["granary.io/cluster"] = kube::NamespaceOf(cluster) + "." + ClusterName(cluster);
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRoleBinding"},
+          {"metadata", Meta(CsiClusterRoleBindingName(cluster), "", labels)},
+          {"roleRef",
+           {{"apiGroup", "rbac.authorization.k8s.io"},
+            {"kind", "ClusterRole"},
+            {"name", cluster_role}}},
+          {"subjects",
+           {{{"kind", "ServiceAccount"},
+             {"name", CsiServiceAccountName(cluster)},
+             {"namespace", kube::NamespaceOf(cluster)}}}}};
+}
+
+std::string MetanodeClaimName(const Json& cluster) {
+  return "data-" + ClusterName(cluster) + "-metanode-0";
 }
 
 std::string TopologyLabels(const Json& node, const PoolSpec& spec, const std::string& pool_name) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/version.h"
 #include "operator/kube/resource.h"
 
 namespace granary::operators {
@@ -20,14 +21,22 @@ inline const kube::Resource kStorageClasses{"storage.k8s.io", "v1", "storageclas
 inline const kube::Resource kCSIDrivers{"storage.k8s.io", "v1", "csidrivers", "CSIDriver", false};
 inline const kube::Resource kPersistentVolumes{"", "v1", "persistentvolumes", "PersistentVolume",
                                                false};
+inline const kube::Resource kServiceAccounts{"", "v1", "serviceaccounts", "ServiceAccount", true};
+inline const kube::Resource kClusterRoleBindings{
+    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false};
 }  // namespace resources
 
 inline constexpr const char* kCsiDriverName = "csi.granary.io";
+// The ClusterRole the chart ships for the CSI sidecars (charts/granary/templates/rbac.yaml); the
+// operator binds it to each StorageCluster's CSI ServiceAccount and may bind nothing else.
+inline constexpr const char* kCsiClusterRole = "granary-csi";
 inline constexpr int kMetanodePort = 7410;
 inline constexpr int kDatanodePort = 7420;
 inline constexpr int kDatanodeDataPort = 7421;
 inline constexpr int kS3Port = 9000;
-inline constexpr const char* kDefaultImage = "ghcr.io/granary/granary:latest";
+// The image of this build's own version (common/version.h): the operator and what it deploys
+// move together; never :latest.
+using granary::kDefaultImage;
 
 // StorageCluster.spec with its defaults applied (the CRD's defaults, repeated here so an object
 // written before a default existed is read the same way).
@@ -96,6 +105,15 @@ Json S3Deployment(const Json& cluster, const ClusterSpec& spec);
 Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec);
 Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec);
 Json CsiDriver(const Json& cluster);
+// The CSI pods' identity in the StorageCluster's namespace, whatever namespace the chart went to:
+// ServiceAccount <cluster>-csi, bound cluster-wide to `cluster_role` by ClusterRoleBinding
+// granary-csi:<namespace>:<cluster> (cluster-scoped: the cluster's finalizer deletes it).
+std::string CsiServiceAccountName(const Json& cluster);
+std::string CsiClusterRoleBindingName(const Json& cluster);
+Json CsiServiceAccount(const Json& cluster);
+Json CsiClusterRoleBinding(const Json& cluster, const std::string& cluster_role);
+// The metanode's PersistentVolumeClaim (volumeClaimTemplate `data`, ordinal 0).
+std::string MetanodeClaimName(const Json& cluster);
 
 // StoragePool → its children (the datanodes live in the StorageCluster's namespace).
 // `topology` maps a node name to its datanode --labels value (TopologyLabels).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "operator/controllers/json_fields.h"
 #include "operator/runtime/apply.h"
 
 namespace granary::operators {
@@ -13,16 +14,6 @@ using runtime::ReconcileResult;
 
 namespace {
 
-int64_t Int(const Json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-}
-
-Json StatusOf(const Json& o) {
-  auto it = o.find("status");
-  return it != o.end() && it->is_object() ? *it : Json::object();
-}
-
 runtime::ControllerOptions Named(const char* name) {
   runtime::ControllerOptions o;
   o.name = name;
@@ -32,157 +23,6 @@ runtime::ControllerOptions Named(const char* name) {
 bool Ignorable(const Status& s, Code code) { return s.ok() || s.code() == code; }
 
 }  // namespace
-
-// ------------------------------------------------------------------ decisions
-
-namespace {
-const std::map<std::string, FailureDomain> domains_by_name = {{"datanode", DOMAIN_DATANODE},
-                                                              {"host", DOMAIN_HOST},
-                                                              {"rack", DOMAIN_RACK},
-                                                              {"zone", DOMAIN_ZONE}};
-const std::map<std::string, Locality> localities_by_name = {
-    {"none", LOCALITY_NONE}, {"writer-local", WRITER_LOCAL}, {"prefer-gpu", PREFER_GPU}};
-}  // namespace
-
-bool WorkloadReady(const Json& w) {
-  Json st = StatusOf(w);
-  if (Int(st, "observedGeneration") < kube::GenerationOf(w)) return false;
-  if (w.value("kind", "") == "DaemonSet") {
-    int64_t desired = Int(st, "desiredNumberScheduled");
-    return Int(st, "numberReady") >= desired && Int(st, "updatedNumberScheduled") >= desired;
-  }
-  int64_t want = w.value("spec", Json::object()).value("replicas", int64_t{1});
-  return Int(st, "readyReplicas") >= want;
-}
-
-Condition ClusterReadiness(const std::optional<Json>& metanode, const std::optional<Json>& s3,
-                           const ClusterSpec& spec, const std::optional<Json>& csi_controller,
-                           const std::optional<Json>& csi_node) {
-  std::vector<std::string> waiting;
-  auto check = [&](const std::optional<Json>& w, const char* what) {
-    if (!w || !WorkloadReady(*w)) waiting.push_back(what);
-  };
-  check(metanode, "metanode");
-  check(s3, "s3");
-  if (spec.csi_enabled) {
-    check(csi_controller, "csi-controller");
-    check(csi_node, "csi-node");
-  }
-  if (waiting.empty())
-    return {runtime::kReady, "True", "AllComponentsReady", "every component is ready"};
-  std::string list;
-  for (const auto& w : waiting) list += (list.empty() ? "" : ", ") + w;
-  return {runtime::kReady, "False", "ComponentsNotReady", "waiting for " + list};
-}
-
-PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode) {
-  PoolHealth h;
-  if (ds) {
-    Json st = StatusOf(*ds);
-    h.desired = Int(st, "desiredNumberScheduled");
-    h.ready = Int(st, "numberReady");
-  }
-  if (!in_metanode || !ds || Int(StatusOf(*ds), "observedGeneration") < kube::GenerationOf(*ds))
-    h.health = "Progressing";
-  else if (h.desired == 0 || h.ready < h.desired)
-    h.health = h.ready == 0 ? "Progressing" : "Degraded";
-  else
-    h.health = "Healthy";
-  return h;
-}
-
-BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id) {
-  BadCopies bad;
-  for (const auto& pg : status.pgs_with_bad_copies()) {
-    if (pg.pool_id() != pool_id) continue;
-    bad.copies += pg.copies();
-    ++bad.pgs;
-  }
-  return bad;
-}
-
-BucketDeletion PlanBucketDeletion(const BucketSpec& spec) {
-  if (spec.reclaim_policy == "Delete") return {true, true};
-  return {false, false};  // Retain: bucket, data and key stay in the metanode
-}
-
-granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec) {
-  granary::PoolSpec p;
-  p.set_name(name);
-  if (spec.replicated) {
-    p.set_redundancy(REPLICATED_POOL);
-    p.set_replicas(static_cast<uint32_t>(spec.size));
-  } else {
-    p.set_redundancy(ERASURE_CODED_POOL);
-    p.set_data_chunks(static_cast<uint32_t>(spec.data_chunks));
-    p.set_coding_chunks(static_cast<uint32_t>(spec.coding_chunks));
-  }
-  p.set_failure_domain(domains_by_name.at(spec.failure_domain));
-  p.set_locality(localities_by_name.at(spec.locality));
-  // Placement picks this pool's datanodes by the label each one is started with.
-  (*p.mutable_node_selector())["pool"] = name;
-  p.set_nearly_full_ratio(spec.nearly_full_ratio);
-  p.set_full_ratio(spec.full_ratio);
-  return p;
-}
-
-std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granary::PoolSpec& have) {
-  if (want.redundancy() != have.redundancy() || want.replicas() != have.replicas() ||
-      want.data_chunks() != have.data_chunks() || want.coding_chunks() != have.coding_chunks())
-    return "redundancy differs from the metanode pool (it cannot change after creation)";
-  if (want.failure_domain() != have.failure_domain())
-    return "failureDomain differs from the metanode pool (it cannot change after creation)";
-  return std::nullopt;
-}
-
-// ------------------------------------------------------------------ writing children
-
-std::string DesiredHash(const Json& desired) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds, unlike std::hash
-  for (unsigned char c : desired.dump()) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
-
-bool Covers(const Json& live, const Json& desired) {
-  if (desired.is_object()) {
-    if (!live.is_object()) return false;
-    for (auto it = desired.begin(); it != desired.end(); ++it) {
-      auto l = live.find(it.key());
-      if (l == live.end() || !Covers(*l, it.value())) return false;
-    }
-    return true;
-  }
-  if (desired.is_array()) {
-    if (!live.is_array() || live.size() != desired.size()) return false;
-    for (size_t i = 0; i < desired.size(); ++i)
-      if (!Covers(live[i], desired[i])) return false;
-    return true;
-  }
-  return live == desired;
-}
-
-Json WithDesiredHash(Json desired) {
-  std::string hash = DesiredHash(desired);
-  desired["metadata"]["annotations"][kDesiredHash] = hash;
-  return desired;
-}
-
-void MergeChild(Json& live, const Json& desired) {
-  const Json& meta = live.value("metadata", Json::object());
-  bool same_hash = meta.value("annotations", Json::object()).value(kDesiredHash, "") ==
-                   desired["metadata"]["annotations"].value(kDesiredHash, "");
-  bool covered = true;
-  for (auto it = desired.begin(); it != desired.end() && covered; ++it) {
-    if (it.key() == "status") continue;
-    auto l = live.find(it.key());
-    covered = l != live.end() && Covers(*l, it.value());
-  }
-  if (same_hash && covered) return;
-  runtime::MergeDesired(live, desired);
-}
 
 // ------------------------------------------------------------------ wiring
 
@@ -202,12 +42,13 @@ Operator::Operator(runtime::Manager& m, OperatorOptions options)
   auto& secrets = m.AddInformer(res::kSecrets, managed);
   auto& config_maps = m.AddInformer(res::kConfigMaps, managed);
   auto& storage_classes = m.AddInformer(resources::kStorageClasses, managed);
+  auto& service_accounts = m.AddInformer(resources::kServiceAccounts, managed);
   nodes_ = &m.AddInformer(res::kNodes);
 
   auto& cc = m.AddController(Named("storagecluster"),
                              [this](const std::string& k) { return ReconcileCluster(k); });
   cc.For(*clusters_);
-  for (auto* i : {statefulsets_, deployments_, daemonsets_, &services})
+  for (auto* i : {statefulsets_, deployments_, daemonsets_, &services, &service_accounts})
     cc.Owns(*i, "StorageCluster");
 
   auto& pc = m.AddController(Named("storagepool"),
@@ -302,16 +143,20 @@ Status Operator::WriteStatus(const kube::Resource& r, const Json& cached,
   return Status::Ok();
 }
 
-Status Operator::Degrade(const kube::Resource& r, const Json& cached, const Status& why) {
+Status Operator::Degrade(const kube::Resource& r, const Json& cached, const Status& why,
+                         const std::string& reason) {
   auto prior = runtime::FindCondition(cached, runtime::kDegraded);
   if (!prior || prior->value("message", "") != why.message()) {
-    m_.events().Warning(cached, "InvalidSpec", why.message()).PermitUnchecked();
+    m_.events().Warning(cached, reason, why.message()).PermitUnchecked();
   }
-  return WriteStatus(
-      r, cached,
-      {{runtime::kDegraded, "True", "InvalidSpec", why.message()},
-       {runtime::kReady, "False", "InvalidSpec", "the spec is invalid (see Degraded)"}},
-      Json::object());
+  Json fields = Json::object();
+  if (r.kind == "StorageCluster") fields["phase"] = "Degraded";
+  return WriteStatus(r, cached,
+                     {{runtime::kDegraded, "True", reason, why.message()},
+                      {runtime::kReady, "False", reason,
+                       reason == "InvalidSpec" ? "the spec is invalid (see Degraded)"
+                                               : "see the Degraded condition"}},
+                     fields);
 }
 
 // ------------------------------------------------------------------ StorageCluster
@@ -322,13 +167,21 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
   Json sc = *cached;
   auto [ns, name] = kube::SplitKey(key);
   std::string instance = ns + "." + name;
+  // Cluster-scoped children cannot be owned by a namespaced object: this finalizer removes them.
+  auto owned_here = [&](const Json& o) {
+    return o["metadata"].value("labels", Json::object()).value("granary.io/cluster", "") ==
+           instance;
+  };
   if (runtime::IsBeingDeleted(sc)) {
-    // The CSIDriver is cluster-scoped, so no owner reference can collect it.
     auto driver = client_.Get(resources::kCSIDrivers, "", kCsiDriverName);
-    if (driver.ok() &&
-        (*driver)["metadata"].value("labels", Json::object()).value("granary.io/cluster", "") ==
-            instance) {
+    if (driver.ok() && owned_here(*driver)) {
       Status s = client_.Delete(resources::kCSIDrivers, "", kCsiDriverName);
+      if (!Ignorable(s, Code::NOT_FOUND)) return s;
+    }
+    std::string binding = CsiClusterRoleBindingName(sc);
+    auto crb = client_.Get(resources::kClusterRoleBindings, "", binding);
+    if (crb.ok() && owned_here(*crb)) {
+      Status s = client_.Delete(resources::kClusterRoleBindings, "", binding);
       if (!Ignorable(s, Code::NOT_FOUND)) return s;
     }
     auto released = client_.Modify(res::kStorageClusters, ns, name, [](Json& o) {
@@ -350,42 +203,77 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
     GRANARY_TRY(Degrade(res::kStorageClusters, sc, spec.status()));
     return ReconcileResult{};  // a spec edit brings it back; retrying would not help
   }
-  GRANARY_TRY(Apply(res::kServices, MetanodeService(sc, *spec), sc, sc));
-  GRANARY_TRY(Apply(res::kStatefulSets, MetanodeStatefulSet(sc, *spec), sc, sc));
-  GRANARY_TRY(Apply(res::kServices, S3Service(sc, *spec), sc, sc));
-  GRANARY_TRY(Apply(res::kDeployments, S3Deployment(sc, *spec), sc, sc));
+  // A child the API server refuses (RBAC, admission, validation) is reported with the server's
+  // own words, then retried with back-off: fixing RBAC or a policy needs no spec change.
+  auto apply = [&](const kube::Resource& r, Json desired, const Json& owner) -> Status {
+    Status s = Apply(r, std::move(desired), owner, sc);
+    if (s.code() == Code::PERMISSION_DENIED || s.code() == Code::INVALID_ARGUMENT) {
+      Degrade(res::kStorageClusters, sc, s, "ApplyRefused").PermitUnchecked();
+    }
+    return s;
+  };
+  GRANARY_TRY(apply(res::kServices, MetanodeService(sc, *spec), sc));
+  GRANARY_TRY(apply(res::kStatefulSets, MetanodeStatefulSet(sc, *spec), sc));
+  GRANARY_TRY(apply(res::kServices, S3Service(sc, *spec), sc));
+  GRANARY_TRY(apply(res::kDeployments, S3Deployment(sc, *spec), sc));
+  std::vector<Json> workloads;  // what Ready waits for, in the order it names them
+  auto live = [&](runtime::Informer* i, const std::string& child) {
+    return i->Get(kube::MakeKey(ns, name + child));
+  };
+  std::optional<Json> metanode = live(statefulsets_, "-metanode"), s3 = live(deployments_, "-s3");
   std::optional<Json> csi_controller, csi_node;
   if (spec->csi_enabled) {
-    GRANARY_TRY(Apply(res::kDeployments, CsiControllerDeployment(sc, *spec), sc, sc));
-    GRANARY_TRY(Apply(res::kDaemonSets, CsiNodeDaemonSet(sc, *spec), sc, sc));
-    Json driver = CsiDriver(sc);
-    auto live = client_.Get(resources::kCSIDrivers, "", kCsiDriverName);
-    if (live.ok() &&
-        (*live)["metadata"].value("labels", Json::object()).value("granary.io/cluster", "") !=
-            instance) {
+    auto driver = client_.Get(resources::kCSIDrivers, "", kCsiDriverName);
+    if (driver.ok() && !owned_here(*driver)) {
       GRANARY_TRY(Degrade(res::kStorageClusters, sc,
                           InvalidArgument("CSIDriver " + std::string(kCsiDriverName) +
                                           " belongs to another StorageCluster: one per Kubernetes "
                                           "cluster may run CSI (set spec.csi.enabled=false)")));
       return ReconcileResult{};
     }
-    GRANARY_TRY(Apply(resources::kCSIDrivers, driver, Json(), sc));
-    csi_controller = deployments_->Get(kube::MakeKey(ns, name + "-csi-controller"));
-    csi_node = daemonsets_->Get(kube::MakeKey(ns, name + "-csi-node"));
+    // The CSI pods' ServiceAccount and its binding live with the cluster, wherever the chart is.
+    GRANARY_TRY(apply(resources::kServiceAccounts, CsiServiceAccount(sc), sc));
+    GRANARY_TRY(apply(resources::kClusterRoleBindings,
+                      CsiClusterRoleBinding(sc, options_.csi_cluster_role), Json()));
+    GRANARY_TRY(apply(res::kDeployments, CsiControllerDeployment(sc, *spec), sc));
+    GRANARY_TRY(apply(res::kDaemonSets, CsiNodeDaemonSet(sc, *spec), sc));
+    GRANARY_TRY(apply(resources::kCSIDrivers, CsiDriver(sc), Json()));
+    csi_controller = live(deployments_, "-csi-controller");
+    csi_node = live(daemonsets_, "-csi-node");
   }
-  Condition ready = ClusterReadiness(statefulsets_->Get(kube::MakeKey(ns, name + "-metanode")),
-                                     deployments_->Get(kube::MakeKey(ns, name + "-s3")), *spec,
-                                     csi_controller, csi_node);
+  Condition ready = ClusterReadiness(metanode, s3, *spec, csi_controller, csi_node);
   bool is_ready = ready.status == "True";
-  GRANARY_TRY(WriteStatus(res::kStorageClusters, sc,
-                          {ready,
-                           {runtime::kProgressing, is_ready ? "False" : "True",
-                            is_ready ? "Deployed" : "Deploying", ready.message},
-                           {runtime::kDegraded, "False", "SpecValid", "the spec is valid"}},
-                          {{"metanodeAddress", MetaAddressOf(sc)},
-                           {"s3Endpoint", S3Endpoint(sc)},
-                           {"phase", is_ready ? "Ready" : "Deploying"}}));
-  return ReconcileResult{};
+  Condition degraded{runtime::kDegraded, "False", "SpecValid", "the spec is valid"};
+  if (!is_ready) {
+    // Why it is not ready, when Kubernetes knows: pods the API server refused, a Pending claim.
+    auto claim = client_.Get(res::kPersistentVolumeClaims, ns, MetanodeClaimName(sc));
+    if (auto hint = MetanodeClaimHint(claim.ok() ? std::optional<Json>(*claim) : std::nullopt))
+      ready.message += "; " + *hint;
+    std::vector<Json> events;
+    auto listed = client_.List(res::kEvents, ns);
+    if (listed.ok()) events = std::move(listed->items);
+    std::string failures;
+    for (const auto* w : {&metanode, &s3, &csi_controller, &csi_node}) {
+      if (!*w || WorkloadReady(**w)) continue;
+      if (auto f = WorkloadFailure(**w, events)) failures += (failures.empty() ? "" : "; ") + *f;
+    }
+    if (!failures.empty()) {
+      degraded = {runtime::kDegraded, "True", "WorkloadFailed", failures};
+      auto prior = runtime::FindCondition(sc, runtime::kDegraded);
+      if (!prior || prior->value("message", "") != failures)
+        m_.events().Warning(sc, "WorkloadFailed", failures).PermitUnchecked();
+    }
+  }
+  std::string phase = is_ready ? "Ready" : degraded.status == "True" ? "Degraded" : "Deploying";
+  GRANARY_TRY(WriteStatus(
+      res::kStorageClusters, sc,
+      {ready,
+       {runtime::kProgressing, is_ready ? "False" : "True", is_ready ? "Deployed" : "Deploying",
+        ready.message},
+       degraded},
+      {{"metanodeAddress", MetaAddressOf(sc)}, {"s3Endpoint", S3Endpoint(sc)}, {"phase", phase}}));
+  // Pod-creation failures and claims have no watch here: look again while not ready.
+  return ReconcileResult{is_ready ? std::chrono::milliseconds(0) : options_.cluster_poll};
 }
 
 // ------------------------------------------------------------------ StoragePool
@@ -451,6 +339,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
       auto created = meta->PoolCreate(want);
       if (created.ok() || created.status().code() == Code::ALREADY_EXISTS) {
         in_metanode = true;
+        if (created.ok()) pool_id = created->id();
         m_.events()
             .Normal(pool, "PoolCreated", "pool " + name + " created in the metanode")
             .PermitUnchecked();
@@ -463,6 +352,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
   }
 
   uint64_t capacity = 0, used = 0;
+  std::optional<granary::PoolPlacement> placement;  // the metanode's: is the pool in its PG map?
   BadCopies bad;
   if (in_metanode) {
     auto cs = meta->ClusterStatus();
@@ -474,26 +364,33 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
           used += n.used_bytes();
         }
       }
+      for (const auto& p : cs->pools())
+        if (p.name() == name) placement = p;
       bad = BadCopiesOf(*cs, pool_id);
     }
   }
   PoolHealth h =
       PoolHealthOf(daemonsets_->Get(kube::MakeKey(spec->cluster_namespace,
                                                   spec->cluster_name + "-datanode-" + name)),
-                   in_metanode);
-  bool ready = in_metanode && h.health == "Healthy";
-  // Serving, but one fault closer to loss until the bad copies are replaced.
-  if (h.health == "Healthy" && bad.copies > 0) h.health = "Degraded";
-  std::string message = !meta_status.ok()
-                            ? "metanode: " + meta_status.ToString()
-                            : fmt::format("{}/{} datanodes ready", h.ready, h.desired);
-  std::vector<Condition> conditions = {
-      {runtime::kReady, ready ? "True" : "False",
-       ready ? "DatanodesReady" : (!meta_status.ok() ? "MetanodeUnavailable" : "DatanodesNotReady"),
-       message},
-      {runtime::kDegraded, drift ? "True" : "False", drift ? "SpecDrift" : "SpecValid",
-       drift ? *drift : "the spec is valid"}};
-  GRANARY_TRY(WriteStatus(res::kStoragePools, pool, conditions,
+                   in_metanode, placement ? &*placement : nullptr, bad);
+  // Bad copies leave the pool serving (Ready) while its health says Degraded.
+  bool ready = in_metanode && (h.health == "Healthy" || h.reason == "BadCopies");
+  Condition ready_condition{runtime::kReady, ready ? "True" : "False", h.reason, h.message};
+  if (!meta_status.ok())
+    ready_condition = {runtime::kReady, "False", "MetanodeUnavailable",
+                       "metanode: " + meta_status.ToString()};
+  Condition degraded{runtime::kDegraded, "False", "SpecValid", "the spec is valid"};
+  if (drift) {
+    degraded = {runtime::kDegraded, "True", "SpecDrift", *drift};
+  } else if (h.reason == "NotPlaced") {
+    degraded = {runtime::kDegraded, "True", "NotPlaced", h.message};
+  }
+  if (degraded.status == "True") {
+    auto prior = runtime::FindCondition(pool, runtime::kDegraded);
+    if (!prior || prior->value("message", "") != degraded.message)
+      m_.events().Warning(pool, degraded.reason, degraded.message).PermitUnchecked();
+  }
+  GRANARY_TRY(WriteStatus(res::kStoragePools, pool, {ready_condition, degraded},
                           {{"datanodesDesired", h.desired},
                            {"datanodesReady", h.ready},
                            {"capacityBytes", capacity},
@@ -546,24 +443,41 @@ Result<ReconcileResult> Operator::ReconcileBucket(const std::string& key) {
       if ((plan.delete_bucket || plan.delete_key) && StatusOf(b).value("bucketCreated", false)) {
         if (!cluster)
           return Unavailable(fmt::format(
-              "bucket {}: reclaimPolicy Delete but its pool/cluster is gone; retrying", key));
+              "bucket {}: its deletion needs the metanode but its pool/cluster is gone; retrying",
+              key));
         auto meta_or = Meta(*cluster);
         if (!meta_or.ok()) return meta_or.status();
         client::MetaClient* meta = *meta_or;
         if (plan.delete_bucket) {
-          Status s = meta->BucketDelete(spec->bucket_name);
-          if (!Ignorable(s, Code::NOT_FOUND)) {
-            m_.events().Warning(b, "DeleteFailed", s.ToString()).PermitUnchecked();
-            return s.WithContext("delete bucket " + spec->bucket_name);
+          // Only a bucket this namespace owns: a Bucket never deletes someone else's. And Retain
+          // never deletes data: past an export's record, only Delete removes an owned volume.
+          auto existing = meta->BucketGet(spec->bucket_name);
+          if (!existing.ok() && existing.status().code() != Code::NOT_FOUND)
+            return existing.status().WithContext("bucket " + spec->bucket_name);
+          if (existing.ok() && ClaimBucket(*existing, ns, access_key).allowed &&
+              (spec->reclaim_policy == "Delete" || !existing->owns_volume())) {
+            Status s = meta->BucketDelete(spec->bucket_name);
+            if (!Ignorable(s, Code::NOT_FOUND)) {
+              m_.events().Warning(b, "DeleteFailed", s.ToString()).PermitUnchecked();
+              return s.WithContext("delete bucket " + spec->bucket_name);
+            }
+            m_.events()
+                .Normal(
+                    b, "Deleted",
+                    "bucket " + spec->bucket_name + " deleted from the metanode" +
+                        (spec->from_volume_claim.empty() ? ""
+                                                         : " (the exported volume of PVC " +
+                                                               spec->from_volume_claim + " stays)"))
+                .PermitUnchecked();
           }
         }
         if (plan.delete_key && !access_key.empty()) {
           Status s = meta->KeyDelete(access_key);
-          if (!Ignorable(s, Code::NOT_FOUND)) return s.WithContext("delete key");
+          // PreconditionFailed: the key still owns a bucket (this namespace's, adopted by
+          // another Bucket): it stays with the bucket.
+          if (!Ignorable(s, Code::NOT_FOUND) && s.code() != Code::PRECONDITION_FAILED)
+            return s.WithContext("delete key");
         }
-        m_.events()
-            .Normal(b, "Deleted", "bucket " + spec->bucket_name + " deleted from the metanode")
-            .PermitUnchecked();
       }
       Status s = client_.Delete(res::kSecrets, ns, spec->secret_name);
       if (!Ignorable(s, Code::NOT_FOUND)) return s;
@@ -619,6 +533,29 @@ Result<ReconcileResult> Operator::ReconcileBucket(const std::string& key) {
   auto meta_or = Meta(*cluster);
   if (!meta_or.ok()) return meta_or.status();
   client::MetaClient* meta = *meta_or;
+  // A bucket that already exists must be this namespace's before anything is handed out: a
+  // Bucket naming another namespace's bucket gets no key, no grant and no Secret.
+  auto existing = meta->BucketGet(spec->bucket_name);
+  if (!existing.ok() && existing.status().code() != Code::NOT_FOUND)
+    return existing.status().WithContext("bucket");
+  if (existing.ok()) {
+    BucketClaim claim = ClaimBucket(*existing, ns, access_key);
+    if (!claim.allowed) {
+      // Left over from an operator that did not check: take back what it handed out.
+      if (!access_key.empty()) {
+        for (const auto& g : existing->grants()) {
+          if (g.access_key() != access_key) continue;
+          auto revoked = meta->BucketGrant(spec->bucket_name, access_key, ACCESS_NONE);
+          if (!revoked.ok()) return revoked.status().WithContext("revoke grant");
+        }
+      }
+      Status s = client_.Delete(res::kSecrets, ns, spec->secret_name);
+      if (!Ignorable(s, Code::NOT_FOUND)) return s;
+      GRANARY_TRY(Degrade(res::kBuckets, b, Status(Code::PERMISSION_DENIED, claim.message),
+                          "BucketOwnedElsewhere"));
+      return ReconcileResult{};  // a spec edit (another bucketName) brings it back
+    }
+  }
   // The key first, recorded in status before anything uses it, so a crash never leaks keys.
   std::string secret_key;
   if (!access_key.empty()) {
@@ -640,16 +577,24 @@ Result<ReconcileResult> Operator::ReconcileBucket(const std::string& key) {
                             {{runtime::kReady, "False", "Creating", "access key created"}},
                             {{"accessKeyId", access_key}}));
   }
-  auto existing = meta->BucketGet(spec->bucket_name);
   if (!existing.ok()) {
-    if (existing.status().code() != Code::NOT_FOUND) return existing.status().WithContext("bucket");
-    auto created = meta->BucketCreate(spec->bucket_name, access_key, volume, spec->pool);
-    if (!created.ok() && created.status().code() != Code::ALREADY_EXISTS)
+    BucketCreateRequest req;
+    req.set_name(spec->bucket_name);
+    req.set_owner(access_key);
+    req.set_volume(volume);
+    req.set_pool(spec->pool);
+    req.set_owner_namespace(ns);
+    req.set_owner_uid(kube::UidOf(b));
+    auto created = meta->BucketCreate(std::move(req));
+    if (!created.ok()) {
+      // AlreadyExists: someone created it since the check above; look at whose it is again.
       return created.status().WithContext("create bucket " + spec->bucket_name);
+    }
     m_.events()
         .Normal(b, "BucketCreated", "bucket " + spec->bucket_name + " created in the metanode")
         .PermitUnchecked();
   } else if (existing->owner() != access_key) {
+    // This namespace's bucket made by an earlier Bucket (kept by Retain): share it.
     bool granted = false;
     for (const auto& g : existing->grants())
       granted |= g.access_key() == access_key && g.access() == READ_WRITE;

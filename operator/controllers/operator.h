@@ -26,6 +26,12 @@ struct OperatorOptions {
   std::string meta_override;
   std::chrono::milliseconds meta_deadline{5000};
   std::chrono::milliseconds pool_poll{30000};  // capacity and health have no watch
+  // How often a StorageCluster that is not Ready is looked at again: the metanode's claim and
+  // the workloads' pod-creation failures have no watch of their own.
+  std::chrono::milliseconds cluster_poll{30000};
+  // The ClusterRole bound to each StorageCluster's CSI ServiceAccount (the chart's; the operator
+  // is allowed to bind only this one).
+  std::string csi_cluster_role = kCsiClusterRole;
 };
 
 // ---- decisions (pure)
@@ -36,12 +42,22 @@ runtime::Condition ClusterReadiness(const std::optional<Json>& metanode,
                                     const std::optional<Json>& csi_node);
 // True when a workload reports every replica ready for its current generation.
 bool WorkloadReady(const Json& workload);
+// Why a workload cannot create its pods, as the API server said it: a Deployment's ReplicaFailure
+// or ProgressDeadlineExceeded condition, or a Warning FailedCreate event about the workload (or,
+// for a Deployment, one of its ReplicaSets <name>-<hash>) — what a missing ServiceAccount or an
+// admission refusal looks like. nullopt when none.
+std::optional<std::string> WorkloadFailure(const Json& workload, const std::vector<Json>& events);
+// Why the metanode's claim holds it back: a Pending PersistentVolumeClaim, with what to do.
+std::optional<std::string> MetanodeClaimHint(const std::optional<Json>& claim);
+
 struct PoolHealth {
   int64_t desired = 0;
   int64_t ready = 0;
   std::string health;  // Healthy | Progressing | Degraded
+  std::string reason;  // for the Ready condition: DatanodesReady, NotPlaced, PgsDegraded,
+                       // BadCopies, …
+  std::string message;
 };
-PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode);
 // Copies of the pool reported corrupt and not yet verified or replaced, and the PGs holding them
 // (docs/maintenance.md "Repair on report").
 struct BadCopies {
@@ -49,7 +65,26 @@ struct BadCopies {
   uint64_t pgs = 0;
 };
 BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id);
-// What deleting a Bucket does in the metanode, by reclaim policy.
+// From the datanode DaemonSet, the metanode's placement of the pool (null: unknown) and its bad
+// copies. A pool the PG map does not hold takes no writes: Degraded with the metanode's reason,
+// once the datanodes that could place it are all up. A pool with bad copies still serves, one
+// fault closer to loss: Degraded with reason BadCopies until they are replaced.
+PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode,
+                        const granary::PoolPlacement* placement = nullptr,
+                        const BadCopies& bad = {});
+
+// Whether a Bucket of namespace `ns` (whose key, if any, is `access_key`) may use the metanode
+// bucket `b`: only a bucket its own namespace owns, or — for buckets recorded before owners
+// were — one its own key owns. `message` says why not.
+struct BucketClaim {
+  bool allowed = false;
+  std::string message;
+};
+BucketClaim ClaimBucket(const granary::Bucket& b, const std::string& ns,
+                        const std::string& access_key);
+// What deleting a Bucket does in the metanode, by reclaim policy. An export (fromVolume) never
+// owned its data: its bucket record and key always go, the PVC's volume always stays, so the
+// PVC can be deleted afterwards whatever the policy says.
 struct BucketDeletion {
   bool delete_bucket = false;
   bool delete_key = false;
@@ -88,7 +123,8 @@ class Operator {
   // from the cached object; an idle reconcile writes nothing.
   Status WriteStatus(const kube::Resource& r, const Json& cached,
                      const std::vector<runtime::Condition>& conditions, const Json& fields);
-  Status Degrade(const kube::Resource& r, const Json& cached, const Status& why);
+  Status Degrade(const kube::Resource& r, const Json& cached, const Status& why,
+                 const std::string& reason = "InvalidSpec");
   std::optional<Json> CachedCluster(const std::string& ns, const std::string& name) const;
 
   runtime::Manager& m_;

@@ -472,6 +472,14 @@ Status KubeApiServer::MarkReady(const std::string& group, const std::string& plu
   return impl_->store.MarkReady(group, plural, ns, name, replicas);
 }
 
+void KubeApiServer::RefuseWrites(const std::string& group, const std::string& plural,
+                                 const std::string& ns, int code, const std::string& reason,
+                                 const std::string& message) {
+  impl_->store.RefuseWrites(group, plural, ns, ErrorReply(code, reason, message));
+}
+
+void KubeApiServer::ClearRefusals() { impl_->store.ClearRefusals(); }
+
 Result<nlohmann::json> KubeApiServer::Object(const std::string& group, const std::string& plural,
                                              const std::string& ns, const std::string& name) const {
   return impl_->store.Object(group, plural, ns, name);

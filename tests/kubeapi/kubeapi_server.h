@@ -69,6 +69,14 @@ class KubeApiServer {
   Status MarkReady(const std::string& group, const std::string& plural, const std::string& ns,
                    const std::string& name, int replicas = -1);
 
+  // Plays an admission webhook, PodSecurity or RBAC refusing writes: every create and spec
+  // update of `plural.group` in `ns` ("" for cluster-scoped) answers `code` with a Kubernetes
+  // Status of `reason` and `message` ("{name}" in it becomes the object's name), until
+  // ClearRefusals().
+  void RefuseWrites(const std::string& group, const std::string& plural, const std::string& ns,
+                    int code, const std::string& reason, const std::string& message);
+  void ClearRefusals();
+
   // Direct reads for assertions (no HTTP). NotFound when absent.
   Result<nlohmann::json> Object(const std::string& group, const std::string& plural,
                                 const std::string& ns, const std::string& name) const;

@@ -209,6 +209,10 @@ Store::Store() {
   add("coordination.k8s.io", "v1", "leases", "Lease", true, false);
   add("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false,
       true);
+  add("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, false);
+  add("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, false);
+  add("rbac.authorization.k8s.io", "v1", "roles", "Role", true, false);
+  add("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, false);
   add("storage.k8s.io", "v1", "storageclasses", "StorageClass", false, false);
   add("storage.k8s.io", "v1", "csidrivers", "CSIDriver", false, false);
   add("granary.io", "v1alpha1", "storageclusters", "StorageCluster", true, true);
@@ -332,6 +336,7 @@ Reply Store::Create(const ResourceType& t, const std::string& ns, Json body) {
     return ErrorReply(400, "BadRequest",
                       "resourceVersion should not be set on objects to be created");
   }
+  if (auto refused = RefusedLocked(t, ns, name)) return *refused;
   std::string key = (t.namespaced ? ns : "") + "/" + name;
   auto& objs = ObjectsOf(t);
   if (objs.count(key)) {
@@ -381,6 +386,9 @@ Reply Store::MergePatch(const ResourceType& t, const std::string& ns, const std:
 
 Reply Store::WriteLocked(const ResourceType& t, const std::string& ns, const std::string& name,
                          Json body, bool status) {
+  if (!status) {
+    if (auto refused = RefusedLocked(t, ns, name)) return *refused;
+  }
   auto& objs = ObjectsOf(t);
   std::string key = (t.namespaced ? ns : "") + "/" + name;
   auto it = objs.find(key);
@@ -718,6 +726,28 @@ Status Store::MarkReady(const std::string& group, const std::string& plural, con
   Reply r = WriteLocked(*t, ns, name, obj, /*status=*/true);
   if (r.code != 200) return Internal("mark ready: " + r.body.dump());
   return Status::Ok();
+}
+
+void Store::RefuseWrites(const std::string& group, const std::string& plural, const std::string& ns,
+                         Reply reply) {
+  std::lock_guard lock(mu_);
+  refusals_[TypeKey(group, plural) + "/" + ns] = std::move(reply);
+}
+
+void Store::ClearRefusals() {
+  std::lock_guard lock(mu_);
+  refusals_.clear();
+}
+
+std::optional<Reply> Store::RefusedLocked(const ResourceType& t, const std::string& ns,
+                                          const std::string& name) const {
+  auto it = refusals_.find(TypeKey(t.group, t.plural) + "/" + (t.namespaced ? ns : ""));
+  if (it == refusals_.end()) return std::nullopt;
+  Reply r = it->second;
+  std::string message = r.body.value("message", "");
+  for (size_t at; (at = message.find("{name}")) != std::string::npos;) message.replace(at, 6, name);
+  r.body["message"] = message;
+  return r;
 }
 
 Result<Json> Store::Object(const std::string& group, const std::string& plural,

@@ -99,6 +99,10 @@ class Store {
                    const std::string& name, int replicas);
   Result<Json> Object(const std::string& group, const std::string& plural, const std::string& ns,
                       const std::string& name) const;
+  // Creates and spec updates of `plural.group` in `ns` answer `reply` (see KubeApiServer).
+  void RefuseWrites(const std::string& group, const std::string& plural, const std::string& ns,
+                    Reply reply);
+  void ClearRefusals();
   size_t open_watches() const;
   uint64_t resource_version() const;
 
@@ -123,6 +127,8 @@ class Store {
   void CollectGarbageLocked();
   bool WatchMatches(const WatchState& w, const Json& object) const;
   void MaybeRegisterCrdLocked(const Json& crd);
+  std::optional<Reply> RefusedLocked(const ResourceType& t, const std::string& ns,
+                                     const std::string& name) const;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -134,6 +140,7 @@ class Store {
   uint64_t uid_counter_ = 0;
   std::vector<WatchState*> watches_;
   bool shutdown_ = false;
+  std::map<std::string, Reply> refusals_;  // "plural.group/ns" → the answer to a write
 };
 
 }  // namespace granary::kubeapi
