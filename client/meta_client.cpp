@@ -159,6 +159,10 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
   if (attempt_timeout.count() == 0) attempt_timeout = options_.attempt_timeout;
   const auto deadline = std::chrono::system_clock::now() + budget;
   const bool several = configured_.size() > 1;
+  // In a group a retry is cheap (another member, or the one a follower names) and an election
+  // takes about one election timeout: wait at most a quarter second between rounds.
+  const std::chrono::milliseconds max_backoff = several ? std::chrono::milliseconds(250)
+                                                        : std::chrono::milliseconds(1000);
   auto backoff = options_.initial_backoff;
   int hops = 0;  // leader hints followed without success: a group still settling
   for (;;) {
@@ -197,7 +201,7 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
     }
     // Back-off between attempts of a failed call (not synchronisation).
     std::this_thread::sleep_for(backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, max_backoff);
   }
 }
 

@@ -34,6 +34,7 @@ struct ServerFlags {
   uint64_t small_block_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
   int64_t client_lease_ms = metanode::MetaCoreOptions().client_lease_ms;
   int64_t multipart_expiry_ms = metanode::MetaCoreOptions().multipart_expiry_ms;
+  double scrub_period_days = 7;
 };
 
 // Waits until `count` datanodes are registered and up in the cluster map.
@@ -117,6 +118,10 @@ int RunServer(int argc, char** argv) {
   app.add_option("--multipart-expiry-ms", f.multipart_expiry_ms,
                  "abort multipart uploads initiated this long ago (0 = never)")
       ->capture_default_str();
+  app.add_option("--scrub-period-days", f.scrub_period_days,
+                 "datanodes verify every stored block once per this many days, paced evenly")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   if (auto exit_code = ParseRoleFlags(app, argc, argv, "server")) return *exit_code;
   auto fail = [](const Status& s) { return ReportFailure("server", s); };
 
@@ -175,6 +180,8 @@ int RunServer(int argc, char** argv) {
     o.meta = *meta_addresses;
     o.labels = {{"host", LocalHostname()}, {"datanode", std::to_string(i)}};
     o.small_block_max = f.small_block_kib << 10;
+    o.maintenance.scrub_period =
+        std::chrono::milliseconds(static_cast<int64_t>(f.scrub_period_days * 86400e3));
     auto dn = datanode::Datanode::Start(o);
     if (!dn.ok()) return fail(dn.status().WithContext(fmt::format("start datanode {}", i)));
     datanodes.push_back(std::move(*dn));

@@ -148,18 +148,24 @@ Status MetaSession::HeartbeatOnce() {
   req.set_healthy(healthy_ ? healthy_() : true);
   req.set_known_epoch(epochs_->map_epoch());
   std::function<std::pair<uint64_t, uint64_t>()> progress;
+  std::function<void(HeartbeatRequest*)> fill;
+  std::function<void(const HeartbeatReply&)> on_reply;
   {
     std::lock_guard lock(mu_);
     progress = repair_progress_;
+    fill = heartbeat_fill_;
+    on_reply = heartbeat_reply_;
   }
   if (progress) {
     auto [pending, epoch] = progress();
     req.set_repair_pending(pending);
     req.set_repair_epoch(epoch);
   }
+  if (fill) fill(&req);
   auto beat = Call(&Cluster::Stub::Heartbeat, req, "heartbeat to metanode");
   GRANARY_TRY(beat);
   const HeartbeatReply& reply = *beat;
+  if (on_reply) on_reply(reply);
   if (reply.map_epoch() > epochs_->map_epoch()) return epochs_->Refresh();
   return Status::Ok();
 }
@@ -167,6 +173,13 @@ Status MetaSession::HeartbeatOnce() {
 void MetaSession::SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress) {
   std::lock_guard lock(mu_);
   repair_progress_ = std::move(progress);
+}
+
+void MetaSession::SetHeartbeatHooks(std::function<void(HeartbeatRequest*)> fill,
+                                    std::function<void(const HeartbeatReply&)> on_reply) {
+  std::lock_guard lock(mu_);
+  heartbeat_fill_ = std::move(fill);
+  heartbeat_reply_ = std::move(on_reply);
 }
 
 Result<PgBlocksReply> MetaSession::PgBlocks(const PgBlocksRequest& req) {
@@ -181,9 +194,14 @@ Result<ClusterStatusReply> MetaSession::ClusterStatus() {
   return Call(&Cluster::Stub::Status, Empty(), "cluster status");
 }
 
-void MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
+Status MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
   auto r = Call(&Cluster::Stub::ReportCorruption, req, "report corruption");
-  if (!r.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", r.status().ToString());
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status MetaSession::ResolveCorruption(const ResolveCorruptionRequest& req) {
+  auto r = Call(&Cluster::Stub::ResolveCorruption, req, "resolve suspect copy");
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 Result<ClusterMap> MetaSession::FetchMap(uint64_t known_epoch) {
@@ -201,6 +219,9 @@ void MetaSession::SetAddresses(std::string control, std::string data) {
 void MetaSession::Start() {
   Status st = RegisterOnce();
   if (st.ok()) st = epochs_->Refresh();
+  // At once rather than one interval later: the reply names the copies this node must not
+  // serve (docs/maintenance.md "Repair on report"), which a restart forgot.
+  if (st.ok()) st = HeartbeatOnce();
   if (!st.ok()) {
     // Keep serving: the loop below retries, and requests refresh the map on demand.
     GLOG_WARN("event=metanode_unreachable error=\"{}\"", st.ToString());

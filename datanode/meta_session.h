@@ -50,10 +50,16 @@ class MetaSession {
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<ClusterStatusReply> ClusterStatus();
-  void ReportCorruption(const ReportCorruptionRequest& req);
+  Status ReportCorruption(const ReportCorruptionRequest& req);
+  Status ResolveCorruption(const ResolveCorruptionRequest& req);
   // Repair progress sent with every heartbeat: {blocks still missing, epoch of the last complete
   // pass}.
   void SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress);
+  // More of the maintenance worker's state for each heartbeat (`fill`), and what each reply
+  // hands back (`on_reply`: the suspect copies this node holds). Both run on the heartbeat
+  // thread and must not block.
+  void SetHeartbeatHooks(std::function<void(HeartbeatRequest*)> fill,
+                         std::function<void(const HeartbeatReply&)> on_reply);
   uint32_t node_id() const;
   const std::string& uuid() const { return uuid_; }
 
@@ -78,6 +84,8 @@ class MetaSession {
   BlockStore* const store_;
   std::function<bool()> healthy_;
   std::function<std::pair<uint64_t, uint64_t>()> repair_progress_;
+  std::function<void(HeartbeatRequest*)> heartbeat_fill_;
+  std::function<void(const HeartbeatReply&)> heartbeat_reply_;
   std::string uuid_;
   std::unique_ptr<ClusterMapEpochs> epochs_;
 

@@ -194,6 +194,7 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
     l.healthy = req.healthy();
     l.repair_pending = req.repair_pending();
     l.repair_epoch = req.repair_epoch();
+    if (req.has_scrub()) l.scrub = req.scrub();
   }
   if (rec.node().state() != UP) {
     Operation op;
@@ -205,6 +206,9 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
   GRANARY_TRY(cluster);
   HeartbeatReply reply;
   reply.set_map_epoch(cluster->epoch());
+  for (SuspectCopy& copy : SuspectCopiesOf(req.node_id())) {
+    *reply.add_suspect_copies() = std::move(copy);
+  }
   return reply;
 }
 
@@ -273,8 +277,8 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
                                  return true;
                                }));
   reply.set_garbage_pending(garbage);
+  GRANARY_TRY(AddCorruptionStatus(*Snapshot(), &reply));
   std::lock_guard lock(mu_);
-  reply.set_corruptions_reported(corruptions_);
   reply.set_sessions(sessions_.size());
   reply.set_sessions_reaped(sessions_reaped_);
   reply.set_multipart_expired(multipart_expired_);
@@ -285,9 +289,16 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
     const Liveness& l = it == liveness_.end() ? none : it->second;
     reply.set_repair_pending(reply.repair_pending() + l.repair_pending);
     if (l.repair_epoch < reply.epoch()) reply.set_nodes_repairing(reply.nodes_repairing() + 1);
+    if (l.scrub) {
+      NodeScrub& scrub = *reply.add_scrub();
+      scrub.set_node_id(n.id());
+      *scrub.mutable_scrub() = *l.scrub;
+    }
   }
+  // A copy known bad (or not yet verified) is missing redundancy even when every PG is whole.
   reply.set_healthy(reply.pgs_degraded() == 0 && reply.pgs_moving() == 0 &&
-                    reply.repair_pending() == 0 && reply.nodes_repairing() == 0);
+                    reply.repair_pending() == 0 && reply.nodes_repairing() == 0 &&
+                    reply.copies_bad() == 0);
   return reply;
 }
 
@@ -340,15 +351,6 @@ Result<PgBlocksReply> MetaCore::PgBlocks(const PgBlocksRequest& req) {
       }));
   GRANARY_TRY(failed);
   return reply;
-}
-
-Status MetaCore::ReportCorruption(const ReportCorruptionRequest& req) {
-  GRANARY_TRY(committer_->ReadFence());
-  GLOG_WARN("event=corruption_reported node={} slice={} block={} fragment={} detail=\"{}\"",
-            req.node_id(), req.slice_id(), req.block_index(), req.fragment(), req.detail());
-  std::lock_guard lock(mu_);
-  ++corruptions_;
-  return Status::Ok();
 }
 
 Result<BackupReply> MetaCore::Backup(const std::string& dir) {
@@ -407,6 +409,7 @@ void MetaCore::Housekeep() {
     Mutate(std::move(op));
   }
   CompleteReadyMoves();
+  SettleSuspects();
   CollectGarbage();
 }
 

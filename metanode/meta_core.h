@@ -90,7 +90,16 @@ class MetaCore {
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& req);
   Result<ClusterMap> GetClusterMap(uint64_t known_epoch);
   Result<ClusterStatusReply> ClusterStatus();
+
+  // Repair on report (corruption.cpp, docs/maintenance.md): records a report durably (one
+  // operation; a copy already recorded only counts one more report).
   Status ReportCorruption(const ReportCorruptionRequest& req);
+  // The holder settled a suspect copy: drops its record (unless reported again meanwhile).
+  Status ResolveCorruption(const ResolveCorruptionRequest& req);
+  // The suspect copies `node_id` holds (sent with its heartbeat reply), at most a few hundred.
+  std::vector<SuspectCopy> SuspectCopiesOf(uint32_t node_id);
+  // Housekeeping: resolves the records of nodes that are out (their PGs were remapped).
+  void SettleSuspects();
 
   // The metadata group (docs/metadata-ha.md): this member's view, membership changes.
   Result<MetaGroupStatus> GroupStatus();
@@ -143,6 +152,8 @@ class MetaCore {
   Status LoadSessions();
   void TouchSession(const Operation& op);
   Status DeleteSlicesOn(const NodeInfo& node, const std::vector<uint64_t>& ids);
+  // Bad copies and the PGs holding them, and the reports ever received (corruption.cpp).
+  Status AddCorruptionStatus(Txn& snap, ClusterStatusReply* reply);
 
   struct Liveness {
     int64_t last_ms = 0;
@@ -150,6 +161,7 @@ class MetaCore {
     bool healthy = true;
     uint64_t repair_pending = 0;
     uint64_t repair_epoch = 0;
+    std::optional<ScrubProgress> scrub;
   };
 
   MetaCoreOptions options_;
@@ -161,7 +173,6 @@ class MetaCore {
   std::mutex mu_;
   std::map<uint32_t, Liveness> liveness_;
   std::map<std::string, std::unique_ptr<DataControl::Stub>> control_stubs_;
-  uint64_t corruptions_ = 0;
   std::map<uint64_t, int64_t> sessions_;  // client id -> lease deadline (ms)
   uint64_t sessions_reaped_ = 0;
   uint64_t multipart_expired_ = 0;

@@ -123,4 +123,15 @@ std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner) {
 
 std::string SessionTombstoneKey(uint64_t client_id) { return Tagged('R', client_id); }
 
+std::string SuspectSlicePrefix(uint64_t slice_id) { return Tagged('Y', slice_id); }
+
+std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node) {
+  std::string key = SuspectSlicePrefix(slice_id);
+  for (uint32_t v : {block, fragment, node}) {
+    key.append({static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                static_cast<char>(v)});
+  }
+  return key;
+}
+
 }  // namespace granary::metanode

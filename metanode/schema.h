@@ -64,6 +64,10 @@ std::string PinPrefix(uint64_t client_id);
 std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
 // A reaped session: "R" client -> SessionTombstone.
 std::string SessionTombstoneKey(uint64_t client_id);
+// A copy reported corrupt (docs/maintenance.md "Repair on report"):
+// "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
+std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
+std::string SuspectSlicePrefix(uint64_t slice_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kGroupKey = "Mgroup";      // GroupRecord
@@ -78,5 +82,9 @@ inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
+inline constexpr std::string_view kSuspectPrefix = "Y";
+// Counters (CounterKey) of corruption reports received and suspect copies resolved, ever.
+inline constexpr std::string_view kCorruptionReportsCounter = "corruption-reports";
+inline constexpr std::string_view kCorruptionResolvedCounter = "corruption-resolved";
 
 }  // namespace granary::metanode

@@ -279,6 +279,10 @@ class ClusterService final : public Cluster::Service {
                                 Empty*) override {
     return ToGrpcStatus(core_.ReportCorruption(*req));
   }
+  grpc::Status ResolveCorruption(ServerContext*, const ResolveCorruptionRequest* req,
+                                 Empty*) override {
+    return ToGrpcStatus(core_.ResolveCorruption(*req));
+  }
   grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
     return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });
   }

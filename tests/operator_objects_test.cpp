@@ -220,6 +220,14 @@ TEST(OperatorDecisionsTest, PoolHealth) {
   EXPECT_EQ(h.health, "Degraded");
   EXPECT_EQ(h.reason, "PgsDegraded");
   EXPECT_NE(h.message.find("12 of 256 PGs"), std::string::npos) << h.message;
+
+  // Copies reported corrupt: the pool serves, one fault closer to loss, until they are replaced.
+  placed.set_pgs_degraded(0);
+  h = op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{.copies = 2, .pgs = 1});
+  EXPECT_EQ(h.health, "Degraded");
+  EXPECT_EQ(h.reason, "BadCopies");
+  EXPECT_NE(h.message.find("2 copies in 1 PGs"), std::string::npos) << h.message;
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{}).health, "Healthy");
 }
 
 TEST(OperatorDecisionsTest, ABucketMayUseOnlyABucketItsOwnNamespaceOwns) {
@@ -283,6 +291,23 @@ TEST(OperatorDecisionsTest, APendingMetanodeClaimSaysWhatToDo) {
   claim["status"]["phase"] = "Bound";
   EXPECT_FALSE(op::MetanodeClaimHint(claim));
   EXPECT_FALSE(op::MetanodeClaimHint(std::nullopt));
+}
+
+TEST(OperatorDecisionsTest, PoolStatusCountsItsBadCopiesOnly) {
+  granary::ClusterStatusReply status;
+  auto add = [&](uint32_t pool, uint32_t pg, uint64_t copies) {
+    auto* p = status.add_pgs_with_bad_copies();
+    p->set_pool_id(pool);
+    p->set_pg(pg);
+    p->set_copies(copies);
+  };
+  add(1, 3, 2);
+  add(1, 9, 1);
+  add(2, 3, 5);
+  const op::BadCopies bad = op::BadCopiesOf(status, 1);
+  EXPECT_EQ(bad.copies, 3u);
+  EXPECT_EQ(bad.pgs, 2u);
+  EXPECT_EQ(op::BadCopiesOf(status, 7).copies, 0u);
 }
 
 TEST(OperatorDecisionsTest, BucketDeletionFollowsTheReclaimPolicy) {

@@ -1,6 +1,6 @@
-// The operator's decisions that need no I/O (operator.h): readiness, failures, pool health,
-// bucket ownership and deletion, the metanode pool, and how a generated child is merged. Tested
-// without an API server in tests/operator_objects_test.cpp.
+// The operator's decisions that need no I/O (operator.h): readiness, failures, pool health and
+// bad copies, bucket ownership and deletion, the metanode pool, and how a generated child is
+// merged. Tested without an API server in tests/operator_objects_test.cpp.
 #include <fmt/format.h>
 
 #include <set>
@@ -103,7 +103,7 @@ std::optional<std::string> MetanodeClaimHint(const std::optional<Json>& claim) {
 }
 
 PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode,
-                        const granary::PoolPlacement* placement) {
+                        const granary::PoolPlacement* placement, const BadCopies& bad) {
   PoolHealth h;
   if (ds) {
     Json st = StatusOf(*ds);
@@ -135,12 +135,28 @@ PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode,
     h.reason = "PgsDegraded";
     h.message = fmt::format("{} of {} PGs short of a member or with a member down ({})",
                             placement->pgs_degraded(), placement->pgs(), datanodes);
+  } else if (bad.copies > 0) {
+    // Serving, but one fault closer to loss until the bad copies are replaced.
+    h.health = "Degraded";
+    h.reason = "BadCopies";
+    h.message = fmt::format("{} copies in {} PGs reported corrupt, being verified or replaced ({})",
+                            bad.copies, bad.pgs, datanodes);
   } else {
     h.health = "Healthy";
     h.reason = "DatanodesReady";
     h.message = datanodes;
   }
   return h;
+}
+
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id) {
+  BadCopies bad;
+  for (const auto& pg : status.pgs_with_bad_copies()) {
+    if (pg.pool_id() != pool_id) continue;
+    bad.copies += pg.copies();
+    ++bad.pgs;
+  }
+  return bad;
 }
 
 BucketClaim ClaimBucket(const granary::Bucket& b, const std::string& ns,

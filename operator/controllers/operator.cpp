@@ -394,6 +394,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
   client::MetaClient* meta = *meta_or;
   granary::PoolSpec want = MetaPoolSpec(name, *spec);
   bool in_metanode = false;
+  uint32_t pool_id = 0;
   std::optional<std::string> drift;
   Status meta_status;
   auto pools = meta->PoolList();
@@ -401,6 +402,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
     for (const auto& p : *pools) {
       if (p.name() == name) {
         in_metanode = true;
+        pool_id = p.id();
         drift = PoolDrift(want, p);
       }
     }
@@ -408,6 +410,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
       auto created = meta->PoolCreate(want);
       if (created.ok() || created.status().code() == Code::ALREADY_EXISTS) {
         in_metanode = true;
+        if (created.ok()) pool_id = created->id();
         m_.events()
             .Normal(pool, "PoolCreated", "pool " + name + " created in the metanode")
             .PermitUnchecked();
@@ -421,6 +424,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
 
   uint64_t capacity = 0, used = 0;
   std::optional<granary::PoolPlacement> placement;  // the metanode's: is the pool in its PG map?
+  BadCopies bad;
   if (in_metanode) {
     auto cs = meta->ClusterStatus();
     if (cs.ok()) {
@@ -433,13 +437,15 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
       }
       for (const auto& p : cs->pools())
         if (p.name() == name) placement = p;
+      bad = BadCopiesOf(*cs, pool_id);
     }
   }
   PoolHealth h =
       PoolHealthOf(daemonsets_->Get(kube::MakeKey(spec->cluster_namespace,
                                                   spec->cluster_name + "-datanode-" + name)),
-                   in_metanode, placement ? &*placement : nullptr);
-  bool ready = in_metanode && h.health == "Healthy";
+                   in_metanode, placement ? &*placement : nullptr, bad);
+  // Bad copies leave the pool serving (Ready) while its health says Degraded.
+  bool ready = in_metanode && (h.health == "Healthy" || h.reason == "BadCopies");
   Condition ready_condition{runtime::kReady, ready ? "True" : "False", h.reason, h.message};
   if (!meta_status.ok())
     ready_condition = {runtime::kReady, "False", "MetanodeUnavailable",
@@ -460,6 +466,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                            {"datanodesReady", h.ready},
                            {"capacityBytes", capacity},
                            {"usedBytes", used},
+                           {"badCopies", bad.copies},
+                           {"pgsWithBadCopies", bad.pgs},
                            {"health", h.health},
                            {"storageClass", "granary-" + name}}));
   if (!meta_status.ok()) return meta_status.WithContext("pool " + name);

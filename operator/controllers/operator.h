@@ -54,14 +54,24 @@ struct PoolHealth {
   int64_t desired = 0;
   int64_t ready = 0;
   std::string health;  // Healthy | Progressing | Degraded
-  std::string reason;  // for the Ready condition: DatanodesReady, NotPlaced, PgsDegraded, …
+  std::string reason;  // for the Ready condition: DatanodesReady, NotPlaced, PgsDegraded,
+                       // BadCopies, …
   std::string message;
 };
-// From the datanode DaemonSet and the metanode's placement of the pool (null: unknown). A pool
-// the PG map does not hold takes no writes: Degraded with the metanode's reason, once the
-// datanodes that could place it are all up.
+// Copies of the pool reported corrupt and not yet verified or replaced, and the PGs holding them
+// (docs/maintenance.md "Repair on report").
+struct BadCopies {
+  uint64_t copies = 0;
+  uint64_t pgs = 0;
+};
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id);
+// From the datanode DaemonSet, the metanode's placement of the pool (null: unknown) and its bad
+// copies. A pool the PG map does not hold takes no writes: Degraded with the metanode's reason,
+// once the datanodes that could place it are all up. A pool with bad copies still serves, one
+// fault closer to loss: Degraded with reason BadCopies until they are replaced.
 PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode,
-                        const granary::PoolPlacement* placement = nullptr);
+                        const granary::PoolPlacement* placement = nullptr,
+                        const BadCopies& bad = {});
 
 // Whether a Bucket of namespace `ns` (whose key, if any, is `access_key`) may use the metanode
 // bucket `b`: only a bucket its own namespace owns, or — for buckets recorded before owners
