@@ -273,11 +273,23 @@ TEST_F(CsiE2eTest, MountServerKilledUnderAStagedVolumeThePodKeepsReading) {
       ++reads;
     }
   });
+  // Joined on every way out: an ASSERT leaving with the thread running would abort the binary.
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{stop, reader};
   EXPECT_TRUE(WaitUntil([&] { return reads > 3; }));
   // Twice: the supervisor's first successor is as replaceable as the original server.
   for (int k = 0; k < 2; ++k) {
-    auto server = csi::FindMountServer(staging);
-    ASSERT_TRUE(server.has_value());
+    std::optional<pid_t> server;
+    ASSERT_TRUE(WaitUntil([&] {
+      server = csi::FindMountServer(staging);
+      return server.has_value();
+    })) << "a mount server serves the staged volume";
     ::kill(*server, SIGKILL);
     EXPECT_TRUE(WaitUntil([&] {
       auto next = csi::FindMountServer(staging);
