@@ -14,6 +14,7 @@ extern "C" {
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -92,12 +93,14 @@ Result<std::vector<Member>> ParseMembers(std::string_view text) {
       if (eq == std::string_view::npos ||
           std::from_chars(item.data(), item.data() + eq, id).ptr != item.data() + eq || id == 0 ||
           id > 0xffffffffu) {
-        return InvalidArgument(fmt::format("member '{}': expected ID=HOST:PORT with ID >= 1", item));
+        return InvalidArgument(
+            fmt::format("member '{}': expected ID=HOST:PORT with ID >= 1", item));
       }
       auto hp = ParseHostPort(item.substr(eq + 1));
       GRANARY_TRY(hp);
       if (hp->port == 0 || hp->port == 0xffff) {
-        return InvalidArgument(fmt::format("member '{}': a fixed port below 65535 is needed", item));
+        return InvalidArgument(
+            fmt::format("member '{}': a fixed port below 65535 is needed", item));
       }
       for (const Member& m : members) {
         if (m.id == id) return InvalidArgument(fmt::format("member id {} named twice", id));
@@ -151,7 +154,7 @@ struct RaftGroup::Impl {
   };
   // One raft_apply in flight: the commands of one entry.
   struct Proposal {
-    struct raft_apply req{};
+    struct raft_apply req {};
     std::vector<ProposeDone> dones;
     int64_t sent_ms = 0;
     Impl* impl = nullptr;
@@ -164,7 +167,7 @@ struct RaftGroup::Impl {
     std::function<void(Status)> done;
   };
   struct Transfer {
-    struct raft_transfer req{};
+    struct raft_transfer req {};
     Impl* impl = nullptr;
     uint64_t to = 0;
     std::function<void(Status)> done;
@@ -207,7 +210,7 @@ struct RaftGroup::Impl {
   unsigned inflight = 0;
   std::set<uint64_t> own_indexes;
   std::map<uint64_t, std::vector<std::shared_ptr<void>>> results;
-  struct raft_barrier barrier{};
+  struct raft_barrier barrier {};
   bool barrier_inflight = false;
   int64_t barrier_sent_ms = 0;
   bool transferring = false;
@@ -246,8 +249,8 @@ struct RaftGroup::Impl {
       {
         std::lock_guard lock(mu);
         size_t bytes = 0;
-        while (!queue.empty() && (batch.empty() || bytes + queue.front().command.size() <
-                                                       kMaxEntryBytes)) {
+        while (!queue.empty() &&
+               (batch.empty() || bytes + queue.front().command.size() < kMaxEntryBytes)) {
           bytes += queue.front().command.size();
           batch.push_back(std::move(queue.front()));
           queue.pop_front();
@@ -397,6 +400,18 @@ struct RaftGroup::Impl {
     Pump();
   }
 
+  // An entry that takes long to apply (a snapshot of a big volume copies its whole namespace)
+  // blocks this loop: heartbeats and their answers wait in the sockets. Without this, the
+  // election timer would count the apply as silence, and a follower would start an election (a
+  // leader step down) before reading the messages that prove the group alive. The loop's clock
+  // is only read at each iteration, so the time the apply took is added to it.
+  void RestartElectionTimerAfter(std::chrono::steady_clock::duration took) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+    if (ms < static_cast<int64_t>(r.election_timeout) / 4) return;
+    r.election_timer_start = r.io->time(r.io) + static_cast<raft_time>(ms);
+    GLOG_INFO("event=meta_long_apply ms={}", ms);
+  }
+
   // ------------------------------------------------------------ raft_fsm callbacks
   static int FsmApply(raft_fsm* f, const raft_buffer* buf, void** result) {
     auto* self = static_cast<Impl*>(f->data);
@@ -409,7 +424,9 @@ struct RaftGroup::Impl {
       std::abort();
     }
     if (index <= self->fsm.applied_index()) return 0;  // replay after a restart
+    const auto started = std::chrono::steady_clock::now();
     auto applied = self->fsm.Apply(index, commands);
+    self->RestartElectionTimerAfter(std::chrono::steady_clock::now() - started);
     if (!applied.ok()) {
       GLOG_ERROR("event=meta_apply_failed index={} error=\"{}\"", index,
                  applied.status().ToString());
@@ -443,8 +460,8 @@ struct RaftGroup::Impl {
         self->r.follower_state.current_leader.address != nullptr) {
       leader = self->r.follower_state.current_leader.address;
     }
-    Status s = self->fsm.Restore(
-        std::string_view(static_cast<const char*>(buf->base), buf->len), leader);
+    Status s =
+        self->fsm.Restore(std::string_view(static_cast<const char*>(buf->base), buf->len), leader);
     if (!s.ok()) {
       GLOG_ERROR("event=meta_snapshot_restore_failed from={} error=\"{}\"",
                  leader.empty() ? "-" : leader, s.ToString());
@@ -569,8 +586,8 @@ Result<std::unique_ptr<RaftGroup>> RaftGroup::Start(GroupOptions options, StateM
   if (!pristine) {
     // This member may have acknowledged a leader's entry just before it stopped; the leader
     // counts on it not voting for another one within an election timeout (the read lease).
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(
-        options.election_timeout_ms * (1.0 + options.clock_drift))));
+    std::this_thread::sleep_for(std::chrono::milliseconds(
+        static_cast<int64_t>(options.election_timeout_ms * (1.0 + options.clock_drift))));
   }
 
   auto impl = std::make_unique<Impl>(std::move(options), fsm);
@@ -650,8 +667,8 @@ Result<std::unique_ptr<RaftGroup>> RaftGroup::Start(GroupOptions options, StateM
   g.check.data = &g;
   uv_check_init(&g.loop, &g.check);
   uv_check_start(&g.check, [](uv_check_t* h) { static_cast<Impl*>(h->data)->Watch(); });
-  GLOG_INFO("event=meta_raft_started id={} address={} raft={} dir={} bootstrap={}", o.id,
-            o.address, *bind, o.dir, pristine && !o.bootstrap.empty() ? "yes" : "no");
+  GLOG_INFO("event=meta_raft_started id={} address={} raft={} dir={} bootstrap={}", o.id, o.address,
+            *bind, o.dir, pristine && !o.bootstrap.empty() ? "yes" : "no");
   g.thread = std::thread([&g] {
     uv_run(&g.loop, UV_RUN_DEFAULT);
     std::lock_guard lock(g.mu);
@@ -771,8 +788,8 @@ Result<GroupView> RaftGroup::View() {
       m.member = {s.id, s.address ? s.address : ""};
       m.voter = s.role == RAFT_VOTER;
       if (raft_state(r) == RAFT_LEADER && r->leader_state.progress != nullptr) {
-        m.match_index = s.id == g.options.id ? raft_last_index(r)
-                                             : r->leader_state.progress[i].match_index;
+        m.match_index =
+            s.id == g.options.id ? raft_last_index(r) : r->leader_state.progress[i].match_index;
       }
       v.members.push_back(std::move(m));
     }
@@ -835,9 +852,8 @@ void RaftGroup::RemoveMember(uint64_t id, std::function<void(Status)> done) {
     int rv = raft_remove(&g.r, &c->req, id, &Impl::ChangeDone);
     if (rv != 0) {
       Status s = rv == RAFT_NOTLEADER ? g.NotLeaderHere()
-                 : rv == RAFT_BADID
-                     ? NotFound(fmt::format("member {} is not in the group", id))
-                     : RaftError("remove member", rv, raft_errmsg(&g.r));
+                 : rv == RAFT_BADID   ? NotFound(fmt::format("member {} is not in the group", id))
+                                      : RaftError("remove member", rv, raft_errmsg(&g.r));
       auto d = std::move(c->done);
       delete c;
       d(s);
