@@ -161,8 +161,8 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
   const bool several = configured_.size() > 1;
   // In a group a retry is cheap (another member, or the one a follower names) and an election
   // takes about one election timeout: wait at most a quarter second between rounds.
-  const std::chrono::milliseconds max_backoff = several ? std::chrono::milliseconds(250)
-                                                        : std::chrono::milliseconds(1000);
+  const std::chrono::milliseconds max_backoff =
+      several ? std::chrono::milliseconds(250) : std::chrono::milliseconds(1000);
   auto backoff = options_.initial_backoff;
   int hops = 0;  // leader hints followed without success: a group still settling
   for (;;) {
@@ -212,6 +212,20 @@ Status MetaClient::Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
   return Invoke(what, [&](Endpoint& e, grpc::ClientContext& ctx) {
     return ((*(e.*stub)).*method)(&ctx, req, reply);
   });
+}
+
+// Copying a namespace (a snapshot, a clone, a snapshot's deletion) is one operation that takes
+// time in proportion to the namespace: a silent leader is waited on for longer than usual.
+template <typename Req, typename Reply>
+Status MetaClient::CallLong(const char* what,
+                            grpc::Status (Admin::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                Reply*),
+                            const Req& req, Reply* reply) {
+  constexpr std::chrono::milliseconds kNamespaceCopy = std::chrono::minutes(5);
+  return Invoke(
+      what,
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return ((*e.admin).*method)(&ctx, req, reply); },
+      std::max(options_.deadline, kNamespaceCopy), kNamespaceCopy);
 }
 
 // ---------------------------------------------------------------- namespace
@@ -494,6 +508,40 @@ Result<Volume> MetaClient::VolumeCreate(std::string_view name, std::string_view 
   return std::move(*reply.mutable_volume());
 }
 
+Result<Volume> MetaClient::VolumeCreate(VolumeCreateRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
+  VolumeReply reply;
+  GRANARY_TRY(CallLong("volume create", &Admin::Stub::VolumeCreate, req, &reply));
+  return std::move(*reply.mutable_volume());
+}
+
+Result<Volume> MetaClient::SnapshotCreate(std::string_view volume, std::string_view name) {
+  SnapshotCreateRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_volume(std::string(volume));
+  req.set_name(std::string(name));
+  VolumeReply reply;
+  GRANARY_TRY(CallLong("snapshot create", &Admin::Stub::SnapshotCreate, req, &reply));
+  return std::move(*reply.mutable_volume());
+}
+
+Result<std::vector<Volume>> MetaClient::SnapshotList(std::string_view volume) {
+  SnapshotListRequest req;
+  req.set_volume(std::string(volume));
+  VolumeListReply reply;
+  GRANARY_TRY(Call("snapshot list", &Endpoint::admin, &Admin::Stub::SnapshotList, req, &reply));
+  return std::vector<Volume>(reply.volumes().begin(), reply.volumes().end());
+}
+
+Status MetaClient::SnapshotDelete(std::string_view volume, std::string_view name) {
+  SnapshotDeleteRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_volume(std::string(volume));
+  req.set_name(std::string(name));
+  Empty reply;
+  return CallLong("snapshot delete", &Admin::Stub::SnapshotDelete, req, &reply);
+}
+
 Result<Volume> MetaClient::VolumeGet(std::string_view name) {
   VolumeGetRequest req;
   req.set_name(std::string(name));
@@ -532,7 +580,8 @@ Result<Volume> MetaClient::VolumeSetQuota(std::string_view name, uint64_t quota_
   req.set_quota_bytes(quota_bytes);
   req.set_quota_inodes(quota_inodes);
   VolumeReply reply;
-  GRANARY_TRY(Call("volume set-quota", &Endpoint::admin, &Admin::Stub::VolumeSetQuota, req, &reply));
+  GRANARY_TRY(
+      Call("volume set-quota", &Endpoint::admin, &Admin::Stub::VolumeSetQuota, req, &reply));
   return std::move(*reply.mutable_volume());
 }
 
@@ -653,15 +702,16 @@ Result<ClusterMap> MetaClient::GetClusterMap(uint64_t known_epoch) {
 
 Status MetaClient::ReportCorruption(const ReportCorruptionRequest& req) {
   Empty reply;
-  return Call("report corruption", &Endpoint::cluster, &Cluster::Stub::ReportCorruption, req, &reply);
+  return Call("report corruption", &Endpoint::cluster, &Cluster::Stub::ReportCorruption, req,
+              &reply);
 }
 
 Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limit) {
   CompactionCandidatesRequest req;
   req.set_limit(limit);
   CompactionCandidatesReply reply;
-  GRANARY_TRY(
-      Call("compaction candidates", &Endpoint::cluster, &Cluster::Stub::CompactionCandidates, req, &reply));
+  GRANARY_TRY(Call("compaction candidates", &Endpoint::cluster,
+                   &Cluster::Stub::CompactionCandidates, req, &reply));
   return reply;
 }
 
@@ -699,8 +749,8 @@ namespace granary::client {
 Result<MetaGroupStatus> MetaClient::GroupStatus(std::string_view address) {
   MetaGroupStatus reply;
   if (address.empty()) {
-    GRANARY_TRY(Call("metadata group status", &Endpoint::group, &MetaGroup::Stub::Status, Empty(),
-                     &reply));
+    GRANARY_TRY(
+        Call("metadata group status", &Endpoint::group, &MetaGroup::Stub::Status, Empty(), &reply));
     return reply;
   }
   Endpoint& e = EndpointFor(std::string(address));

@@ -141,6 +141,13 @@ class MetaClient {
   Result<std::vector<PoolSpec>> PoolList();
   Result<Volume> VolumeCreate(std::string_view name, std::string_view pool = "",
                               uint64_t quota_bytes = 0, uint64_t quota_inodes = 0);
+  // A clone (docs/snapshots.md): `req.from_volume` or `req.from_snapshot` set; op filled in.
+  Result<Volume> VolumeCreate(VolumeCreateRequest req);
+  // Snapshot VOLUME@NAME of a live volume (one metadata operation, no data copied).
+  Result<Volume> SnapshotCreate(std::string_view volume, std::string_view name);
+  // The snapshots of `volume` (every volume's when empty), with their exclusive bytes.
+  Result<std::vector<Volume>> SnapshotList(std::string_view volume = "");
+  Status SnapshotDelete(std::string_view volume, std::string_view name);
   Result<Volume> VolumeGet(std::string_view name);
   Result<Volume> VolumeGetById(uint64_t id);
   Result<std::vector<Volume>> VolumeList();
@@ -188,7 +195,7 @@ class MetaClient {
  private:
   Endpoint& Current();
   Endpoint& EndpointFor(const std::string& address);  // creates it when new
-  Endpoint* Next(Endpoint* after);                     // the next configured member
+  Endpoint* Next(Endpoint* after);                    // the next configured member
 
   MetaClientOptions options_;
   std::vector<std::string> configured_;  // the --meta list
@@ -211,6 +218,10 @@ class MetaClient {
   Status Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
               grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
               const Req& req, Reply* reply);
+  template <typename Req, typename Reply>
+  Status CallLong(const char* what,
+                  grpc::Status (Admin::Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
+                  const Req& req, Reply* reply);
 };
 
 }  // namespace granary::client

@@ -182,6 +182,10 @@ int RunAdminMeta(int argc, char** argv) {
   volume_create->add_option("--pool", volume_pool, "pool (default: the default pool)");
   volume_create->add_option("--quota-bytes", quota_bytes, "0 = unlimited");
   volume_create->add_option("--quota-inodes", quota_inodes, "0 = unlimited");
+  std::string from_snapshot, from_volume;
+  volume_create->add_option("--from-snapshot", from_snapshot,
+                            "a clone of snapshot VOLUME@NAME (metadata only, no data copied)");
+  volume_create->add_option("--from-volume", from_volume, "a clone of a live volume, as it is now");
   auto* volume_list = volume->add_subcommand("list", "list volumes");
   auto* volume_delete = volume->add_subcommand("delete", "delete an empty volume");
   volume_delete->add_option("name", volume_name)->required();
@@ -210,6 +214,17 @@ int RunAdminMeta(int argc, char** argv) {
   bucket_grant->add_option("name", bucket_name)->required();
   bucket_grant->add_option("--key", key_id, "access key")->required();
   bucket_grant->add_option("--access", access, "read|readwrite|none")->capture_default_str();
+
+  // snapshot (docs/snapshots.md)
+  auto* snapshot = app.add_subcommand("snapshot", "volume snapshots")->require_subcommand(1);
+  std::string snap_volume, snap_name;
+  auto* snapshot_create = snapshot->add_subcommand("create", "snapshot VOLUME as VOLUME@NAME");
+  snapshot_create->add_option("volume", snap_volume)->required();
+  snapshot_create->add_option("name", snap_name)->required();
+  auto* snapshot_list = snapshot->add_subcommand("list", "snapshots (of VOLUME)");
+  snapshot_list->add_option("volume", snap_volume);
+  auto* snapshot_delete = snapshot->add_subcommand("delete", "delete snapshot VOLUME@NAME");
+  snapshot_delete->add_option("snapshot", snap_name, "VOLUME@NAME")->required();
 
   auto* nodes = app.add_subcommand("nodes", "one line per datanode: id, labels, state");
   auto* repair = app.add_subcommand(
@@ -258,9 +273,40 @@ int RunAdminMeta(int argc, char** argv) {
                   std::string(LocalityName(p.locality())).c_str(), p.pg_count(), p.min_size());
     }
   } else if (volume_create->parsed()) {
-    auto r = mc.VolumeCreate(volume_name, volume_pool, quota_bytes, quota_inodes);
+    VolumeCreateRequest req;
+    req.set_name(volume_name);
+    req.set_pool(volume_pool);
+    req.set_quota_bytes(quota_bytes);
+    req.set_quota_inodes(quota_inodes);
+    req.set_from_snapshot(from_snapshot);
+    req.set_from_volume(from_volume);
+    auto r = mc.VolumeCreate(std::move(req));
     if (!r.ok()) return Fail(r.status());
-    std::printf("volume=%s id=%lu root=%lu\n", r->name().c_str(), r->id(), r->root_ino());
+    std::printf("volume=%s id=%lu root=%lu", r->name().c_str(), r->id(), r->root_ino());
+    if (r->source_volume_id() != 0) {
+      std::printf(" from=%s inodes=%lu bytes=%lu", (from_snapshot + from_volume).c_str(),
+                  r->used_inodes(), r->used_bytes());
+    }
+    std::printf("\n");
+  } else if (snapshot_create->parsed()) {
+    auto r = mc.SnapshotCreate(snap_volume, snap_name);
+    if (!r.ok()) return Fail(r.status());
+    std::printf("snapshot=%s id=%lu inodes=%lu bytes=%lu\n", r->name().c_str(), r->id(),
+                r->used_inodes(), r->used_bytes());
+  } else if (snapshot_list->parsed()) {
+    auto r = mc.SnapshotList(snap_volume);
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& v : *r) {
+      std::printf("%s id=%lu created-ms=%ld inodes=%lu bytes=%lu exclusive-bytes=%lu\n",
+                  v.name().c_str(), v.id(), v.created_ms(), v.used_inodes(), v.used_bytes(),
+                  v.exclusive_bytes());
+    }
+  } else if (snapshot_delete->parsed()) {
+    const size_t at = snap_name.find('@');
+    if (at == std::string::npos) return Fail(InvalidArgument("expected VOLUME@NAME"));
+    if (Status s = mc.SnapshotDelete(snap_name.substr(0, at), snap_name.substr(at + 1)); !s.ok())
+      return Fail(s);
+    std::printf("deleted snapshot=%s\n", snap_name.c_str());
   } else if (volume_list->parsed()) {
     auto r = mc.VolumeList();
     if (!r.ok()) return Fail(r.status());

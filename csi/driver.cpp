@@ -194,10 +194,6 @@ class ControllerService final : public v1::Controller::Service {
                             v1::CreateVolumeResponse* reply) override {
     if (req->name().empty()) return Invalid("name is required");
     if (auto s = CheckCapabilities(req->volume_capabilities()); !s.ok()) return s;
-    if (req->has_volume_content_source()) {
-      return Invalid(
-          "volume_content_source: creating from a snapshot or volume is not supported yet");
-    }
     int64_t required = req->capacity_range().required_bytes();
     int64_t limit = req->capacity_range().limit_bytes();
     if (required < 0 || limit < 0) return Invalid("capacity_range: bytes must not be negative");
@@ -229,6 +225,48 @@ class ControllerService final : public v1::Controller::Service {
     }
     uint64_t quota = static_cast<uint64_t>(required > 0 ? required : limit);
 
+    // A clone (docs/snapshots.md): from a snapshot (id VOLUME@NAME) or a live volume, in the
+    // source's pool, at least as large as the source (CSI spec, CreateVolume errors).
+    VolumeCreateRequest clone;
+    if (req->has_volume_content_source()) {
+      const auto& src = req->volume_content_source();
+      std::string source;
+      if (src.has_snapshot()) {
+        source = src.snapshot().snapshot_id();
+        clone.set_from_snapshot(source);
+      } else if (src.has_volume()) {
+        source = src.volume().volume_id();
+        clone.set_from_volume(source);
+      } else {
+        return Invalid("volume_content_source: neither a snapshot nor a volume");
+      }
+      auto from = meta_->VolumeGet(source);
+      if (!from.ok() && from.status().code() == Code::NOT_FOUND) {
+        return Err(grpc::StatusCode::NOT_FOUND,
+                   fmt::format("volume_content_source: {} {} does not exist",
+                               src.has_snapshot() ? "snapshot" : "volume", source));
+      }
+      if (!from.ok()) return FromStatus(from.status(), "get " + source);
+      if (src.has_snapshot() != from->read_only()) {
+        return Err(grpc::StatusCode::NOT_FOUND,
+                   fmt::format("volume_content_source: {} is not a {}", source,
+                               src.has_snapshot() ? "snapshot" : "volume"));
+      }
+      if (!pool.empty() && from->pool_id() != pool_id) {
+        return Invalid(
+            fmt::format("volume_content_source: {} is in another pool than {}", source, pool));
+      }
+      // The source's size: its quota (a volume), else what it holds.
+      const uint64_t source_size = from->quota_bytes() ? from->quota_bytes() : from->used_bytes();
+      if (limit > 0 && static_cast<uint64_t>(limit) < source_size) {
+        return Err(grpc::StatusCode::OUT_OF_RANGE,
+                   fmt::format("capacity_range: limit {} is smaller than the source {} ({} bytes)",
+                               limit, source, source_size));
+      }
+      quota = std::max<uint64_t>(quota, source_size);
+      *reply->mutable_volume()->mutable_content_source() = src;
+    }
+
     std::lock_guard lock(create_mu_);  // one create per name at a time: idempotency check + create
     auto existing = meta_->VolumeGet(req->name());
     Volume vol;
@@ -246,10 +284,14 @@ class ControllerService final : public v1::Controller::Service {
                                req->name(), vol.quota_bytes(), vol.pool_id()));
       }
     } else if (existing.status().code() == Code::NOT_FOUND) {
-      auto created = meta_->VolumeCreate(req->name(), pool, quota);
+      clone.set_name(req->name());
+      clone.set_pool(pool);
+      clone.set_quota_bytes(quota);
+      auto created = meta_->VolumeCreate(clone);
       if (!created.ok()) return FromStatus(created.status(), "create volume " + req->name());
       vol = *created;
-      GLOG_INFO("event=volume_created volume={} quota={} pool={}", req->name(), quota, pool);
+      GLOG_INFO("event=volume_created volume={} quota={} pool={} from={}", req->name(), quota, pool,
+                clone.from_snapshot() + clone.from_volume());
     } else {
       return FromStatus(existing.status(), "get volume " + req->name());
     }
@@ -294,6 +336,7 @@ class ControllerService final : public v1::Controller::Service {
       return grpc::Status::OK;
     }
     if (!vol.ok()) return FromStatus(vol.status(), "get volume " + req->volume_id());
+    if (vol->read_only()) return grpc::Status::OK;  // a snapshot is never a CSI volume
     if (Status s = EmptyDirectory(*meta_, vol->root_ino()); !s.ok()) {
       return FromStatus(s, "empty volume " + req->volume_id());
     }
@@ -332,6 +375,8 @@ class ControllerService final : public v1::Controller::Service {
     if (req->max_entries() < 0) return Invalid("max_entries must not be negative");
     auto vols = meta_->VolumeList();
     if (!vols.ok()) return FromStatus(vols.status(), "list volumes");
+    // Snapshots are listed by ListSnapshots, not as volumes.
+    std::erase_if(*vols, [](const Volume& v) { return v.read_only(); });
     std::sort(vols->begin(), vols->end(),
               [](const Volume& a, const Volume& b) { return a.name() < b.name(); });
     // The token is the last name returned: stable when volumes come and go between pages.
@@ -415,10 +460,103 @@ class ControllerService final : public v1::Controller::Service {
                                          v1::ControllerGetCapabilitiesResponse* reply) override {
     using T = v1::ControllerServiceCapability::RPC;
     for (auto t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::EXPAND_VOLUME,
-                   T::SINGLE_NODE_MULTI_WRITER}) {
+                   T::SINGLE_NODE_MULTI_WRITER, T::CREATE_DELETE_SNAPSHOT, T::LIST_SNAPSHOTS,
+                   T::CLONE_VOLUME}) {
       reply->add_capabilities()->mutable_rpc()->set_type(t);
     }
     return grpc::Status::OK;
+  }
+
+  // ---- snapshots (docs/snapshots.md): snapshot id = VOLUME@NAME, NAME = the CO's name.
+  grpc::Status CreateSnapshot(grpc::ServerContext*, const v1::CreateSnapshotRequest* req,
+                              v1::CreateSnapshotResponse* reply) override {
+    if (req->name().empty()) return Invalid("name is required");
+    if (req->source_volume_id().empty()) return Invalid("source_volume_id is required");
+    if (req->name().find('@') != std::string::npos) return Invalid("name must not contain '@'");
+    std::lock_guard lock(create_mu_);
+    // Names are unique across sources (CSI spec): the same name on another volume is taken.
+    auto all = meta_->SnapshotList();
+    if (!all.ok()) return FromStatus(all.status(), "list snapshots");
+    for (const Volume& s : *all) {
+      if (s.snapshot_name() != req->name()) continue;
+      if (s.name() != req->source_volume_id() + "@" + req->name()) {
+        return Err(
+            grpc::StatusCode::ALREADY_EXISTS,
+            fmt::format("snapshot {} exists for another source ({})", req->name(), s.name()));
+      }
+      FillSnapshot(s, req->source_volume_id(), reply->mutable_snapshot());
+      return grpc::Status::OK;
+    }
+    auto created = meta_->SnapshotCreate(req->source_volume_id(), req->name());
+    if (!created.ok() && created.status().code() == Code::NOT_FOUND) {
+      return Err(grpc::StatusCode::NOT_FOUND,
+                 fmt::format("source volume {} does not exist", req->source_volume_id()));
+    }
+    if (!created.ok()) return FromStatus(created.status(), "create snapshot " + req->name());
+    GLOG_INFO("event=snapshot_created snapshot={} inodes={} bytes={}", created->name(),
+              created->used_inodes(), created->used_bytes());
+    FillSnapshot(*created, req->source_volume_id(), reply->mutable_snapshot());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeleteSnapshot(grpc::ServerContext*, const v1::DeleteSnapshotRequest* req,
+                              v1::DeleteSnapshotResponse*) override {
+    if (req->snapshot_id().empty()) return Invalid("snapshot_id is required");
+    const size_t at = req->snapshot_id().find('@');
+    if (at == std::string::npos) return grpc::Status::OK;  // not one of ours: nothing to delete
+    Status s =
+        meta_->SnapshotDelete(req->snapshot_id().substr(0, at), req->snapshot_id().substr(at + 1));
+    if (!s.ok() && s.code() != Code::NOT_FOUND) {
+      return FromStatus(s, "delete snapshot " + req->snapshot_id());
+    }
+    GLOG_INFO("event=snapshot_deleted snapshot={}", req->snapshot_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest* req,
+                             v1::ListSnapshotsResponse* reply) override {
+    if (req->max_entries() < 0) return Invalid("max_entries must not be negative");
+    auto snaps = meta_->SnapshotList();
+    if (!snaps.ok()) return FromStatus(snaps.status(), "list snapshots");
+    std::vector<std::pair<Volume, std::string>> rows;
+    for (const Volume& s : *snaps) {
+      // The source's name is the snapshot id's prefix, even after the source is gone.
+      std::string source = s.name().substr(0, s.name().rfind('@'));
+      if (!req->snapshot_id().empty() && s.name() != req->snapshot_id()) continue;
+      if (!req->source_volume_id().empty() && source != req->source_volume_id()) continue;
+      rows.emplace_back(s, std::move(source));
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.first.name() < b.first.name(); });
+    auto begin = rows.begin();
+    if (!req->starting_token().empty()) {
+      const std::string& token = req->starting_token();
+      if (token.size() < 2 || token[0] != 's' || token[1] != ':') {
+        return Err(grpc::StatusCode::ABORTED, "starting_token: not a token this plugin issued");
+      }
+      const std::string after = token.substr(2);
+      begin =
+          std::upper_bound(rows.begin(), rows.end(), after,
+                           [](const std::string& n, const auto& r) { return n < r.first.name(); });
+    }
+    size_t max = req->max_entries() == 0 ? SIZE_MAX : static_cast<size_t>(req->max_entries());
+    for (auto it = begin; it != rows.end(); ++it) {
+      if (static_cast<size_t>(reply->entries_size()) == max) {
+        reply->set_next_token("s:" + std::prev(it)->first.name());
+        break;
+      }
+      FillSnapshot(it->first, it->second, reply->add_entries()->mutable_snapshot());
+    }
+    return grpc::Status::OK;
+  }
+
+  static void FillSnapshot(const Volume& s, const std::string& source, v1::Snapshot* out) {
+    out->set_snapshot_id(s.name());
+    out->set_source_volume_id(source);
+    out->set_size_bytes(static_cast<int64_t>(s.used_bytes()));
+    out->mutable_creation_time()->set_seconds(s.created_ms() / 1000);
+    out->mutable_creation_time()->set_nanos(static_cast<int32_t>(s.created_ms() % 1000) * 1000000);
+    out->set_ready_to_use(true);  // one metadata operation: ready when it returns
   }
 
   grpc::Status ControllerExpandVolume(grpc::ServerContext*,

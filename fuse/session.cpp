@@ -136,7 +136,9 @@ class ControlListener {
 
 }  // namespace
 
-Status Serve(const MountOptions& options, const std::function<void()>& on_mounted, ServeEnd* end) {
+Status Serve(const MountOptions& requested, const std::function<void()>& on_mounted,
+             ServeEnd* end) {
+  MountOptions options = requested;
   if (end != nullptr) *end = ServeEnd::kUnmounted;
   // SIGTERM/SIGINT are taken by one thread (blocked everywhere else, so blocked before any
   // thread starts); it ends the loop by flagging the session and waking the loop's wait with
@@ -164,6 +166,9 @@ Status Serve(const MountOptions& options, const std::function<void()>& on_mounte
     return Status(Code::NOT_DIRECTORY,
                   fmt::format("{}/{} is not a directory", options.volume, options.subdir));
   }
+  // A snapshot (VOLUME@NAME, docs/snapshots.md) mounts read-only: writes get EROFS.
+  auto volume = (*client)->meta().VolumeGet(options.volume);
+  if (volume.ok() && volume->read_only()) options.read_only = true;
 
   GranaryFs fs(client->get(), options, root->ino());
 

@@ -9,7 +9,6 @@ namespace granary::metanode {
 
 namespace {
 
-
 Result<std::optional<PoolRecord>> FindPool(Txn& txn, std::string_view name) {
   std::optional<uint64_t> id;
   if (name.empty()) {
@@ -38,6 +37,8 @@ void PutName(Txn& txn, const std::string& key, uint64_t id) {
 Result<std::optional<BucketRecord>> FindBucket(Txn& txn, std::string_view name) {
   return FindRecord<BucketRecord>(txn, Cf::kCatalog, BucketKey(name));
 }
+
+}  // namespace
 
 Result<VolumeRecord> FindVolumeByName(Txn& txn, std::string_view name) {
   auto id = LookupName(txn, Cf::kCatalog, VolumeNameKey(name));
@@ -109,6 +110,8 @@ Result<std::vector<BucketRecord>> AllBuckets(Txn& txn) {
       }));
   return out;
 }
+
+namespace {
 
 // S3 bucket naming: 3..63 of [a-z0-9.-], starting and ending with a letter or digit.
 Status ValidateBucketName(std::string_view name) {
@@ -225,7 +228,14 @@ Status ApplyVolumeCreate(Ctx& ctx, OpReply* reply) {
   auto bucket = FindBucket(ctx.txn, req.name());
   GRANARY_TRY(bucket);
   if (*bucket) return AlreadyExists(fmt::format("a bucket is named '{}'", req.name()));
-  auto rec = CreateVolume(ctx, req.name(), req.pool(), req.quota_bytes(), req.quota_inodes());
+  if (req.name().find('@') != std::string::npos) {
+    return InvalidArgument(fmt::format(
+        "volume name '{}': '@' is reserved for snapshots (VOLUME@SNAPSHOT)", req.name()));
+  }
+  GRANARY_TRY(CheckSnapshotsGone(ctx.txn, req.name()));
+  auto rec = req.from_volume().empty() && req.from_snapshot().empty()
+                 ? CreateVolume(ctx, req.name(), req.pool(), req.quota_bytes(), req.quota_inodes())
+                 : CloneVolume(ctx, req);
   GRANARY_TRY(rec);
   *reply->mutable_volume()->mutable_volume() = rec->volume();
   return Status::Ok();
@@ -235,6 +245,10 @@ Status ApplyVolumeDelete(Ctx& ctx, OpReply* reply) {
   const VolumeDeleteRequest& req = ctx.op.volume_delete();
   auto rec = FindVolumeByName(ctx.txn, req.name());
   GRANARY_TRY(rec);
+  if (rec->volume().read_only()) {
+    return InvalidArgument(fmt::format("'{}' is a snapshot: `granary admin snapshot delete {}`",
+                                       req.name(), req.name()));
+  }
   auto buckets = AllBuckets(ctx.txn);
   GRANARY_TRY(buckets);
   for (const BucketRecord& b : *buckets) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "metanode/pg_mapper.h"
@@ -51,6 +52,9 @@ void SaveVolume(Txn& txn, const VolumeRecord& rec);
 Result<PoolRecord> LoadPool(Txn& txn, uint32_t id);
 Result<std::optional<uint64_t>> LookupName(Txn& txn, Cf cf, const std::string& key);
 Result<bool> DirIsEmpty(Txn& txn, uint64_t dir);
+// Directory `dir`'s entries by name, and file `ino`'s chunk records by range index.
+Result<std::vector<std::pair<std::string, DentryRecord>>> ListDentries(Txn& txn, uint64_t dir);
+Result<std::vector<std::pair<uint64_t, ChunkRecord>>> ListChunks(Txn& txn, uint64_t ino);
 
 // Monotonic id counters in the system CF; returns the first of `count` new ids (ids start at 1,
 // inode numbers at 2 so that 1 stays FUSE's root).
@@ -98,6 +102,21 @@ Status CountLegacySlices(Ctx& ctx);
 // Drops one reference (the chunk record holding it has already been changed).
 Status DropSliceRef(Ctx& ctx, uint64_t ino, uint64_t slice_id);
 
+// Volumes (apply_catalog.cpp).
+Result<VolumeRecord> FindVolumeByName(Txn& txn, std::string_view name);
+// A new empty volume (name checked, root inode created) in `pool_name` ("" = default pool).
+Result<VolumeRecord> CreateVolume(Ctx& ctx, const std::string& name, const std::string& pool_name,
+                                  uint64_t quota_bytes, uint64_t quota_inodes);
+Result<std::vector<BucketRecord>> AllBuckets(Txn& txn);
+
+// Snapshots and clones (apply_snapshot.cpp).
+// A new volume `req.name()` copied from req.from_volume() or req.from_snapshot().
+Result<VolumeRecord> CloneVolume(Ctx& ctx, const VolumeCreateRequest& req);
+// AlreadyExists while snapshots named `volume`@… remain (a new volume must not inherit them).
+Status CheckSnapshotsGone(Txn& txn, std::string_view volume);
+// PermissionDenied when the operation would change a read-only snapshot.
+Status CheckWritable(Ctx& ctx);
+
 // Per-area apply entry points (apply.cpp dispatches).
 Status ApplyMkdir(Ctx& ctx, OpReply* reply);
 Status ApplyCreate(Ctx& ctx, OpReply* reply);
@@ -133,6 +152,8 @@ Status ApplyRegister(Ctx& ctx, OpReply* reply);
 Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
 Status ApplyCompleteMoves(Ctx& ctx, OpReply* reply);
 Status ApplyReapSessions(Ctx& ctx, OpReply* reply);
+Status ApplySnapshotCreate(Ctx& ctx, OpReply* reply);
+Status ApplySnapshotDelete(Ctx& ctx, OpReply* reply);
 // Repair on report (apply_corruption.cpp).
 Status ApplyReportCorruption(Ctx& ctx, OpReply* reply);
 Status ApplyResolveCorruption(Ctx& ctx, OpReply* reply);

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <set>
+#include <vector>
+
 #include "metanode/apply_internal.h"
 #include "metanode/slice_map.h"
 
@@ -166,6 +170,59 @@ Result<VolumeListReply> QueryVolumes(Txn& txn) {
   GRANARY_TRY(ScanRecords<VolumeRecord>(txn, Cf::kCatalog, kVolumePrefix, [&](VolumeRecord& r) {
     *reply.add_volumes() = r.volume();
   }));
+  return reply;
+}
+
+namespace {
+// Bytes of the slices only `volume`'s namespace references.
+Result<uint64_t> ExclusiveBytes(Txn& txn, const Volume& volume) {
+  std::map<uint64_t, uint32_t> refs;  // slice -> references from this namespace
+  std::set<uint64_t> seen;            // inodes (hard links counted once)
+  std::vector<uint64_t> dirs = {volume.root_ino()};
+  while (!dirs.empty()) {
+    const uint64_t dir = dirs.back();
+    dirs.pop_back();
+    auto children = ListDentries(txn, dir);
+    GRANARY_TRY(children);
+    for (const auto& [name, e] : *children) {
+      if (!seen.insert(e.ino()).second) continue;
+      if (e.type() == DIRECTORY) {
+        dirs.push_back(e.ino());
+        continue;
+      }
+      auto chunks = ListChunks(txn, e.ino());
+      GRANARY_TRY(chunks);
+      for (const auto& [range, c] : *chunks) {
+        for (const SliceRef& s : c.slices()) ++refs[s.slice_id()];
+      }
+    }
+  }
+  uint64_t bytes = 0;
+  for (const auto& [slice_id, count] : refs) {
+    SliceRecord slice;
+    auto found = txn.GetRecord(Cf::kSystem, SliceKey(slice_id), &slice);
+    GRANARY_TRY(found);
+    if (*found && slice.refs() <= count) bytes += slice.slice_length();
+  }
+  return bytes;
+}
+}  // namespace
+
+Result<VolumeListReply> QuerySnapshots(Txn& txn, const SnapshotListRequest& req) {
+  VolumeListReply reply;
+  std::vector<Volume> snapshots;
+  GRANARY_TRY(ScanRecords<VolumeRecord>(txn, Cf::kCatalog, kVolumePrefix, [&](VolumeRecord& r) {
+    const Volume& v = r.volume();
+    if (!v.read_only()) return;
+    if (!req.volume().empty() && v.name() != req.volume() + "@" + v.snapshot_name()) return;
+    snapshots.push_back(v);
+  }));
+  for (Volume& v : snapshots) {
+    auto exclusive = ExclusiveBytes(txn, v);
+    GRANARY_TRY(exclusive);
+    v.set_exclusive_bytes(*exclusive);
+    *reply.add_volumes() = std::move(v);
+  }
   return reply;
 }
 

@@ -19,6 +19,9 @@ Result<ReadMapReply> QueryReadMap(Txn& txn, const ReadMapRequest& req);
 
 Result<Volume> QueryVolume(Txn& txn, const VolumeGetRequest& req);
 Result<VolumeListReply> QueryVolumes(Txn& txn);
+// The snapshots of `req.volume()` (all when empty), each with its exclusive bytes (slices nothing
+// else references), which takes a walk of its namespace.
+Result<VolumeListReply> QuerySnapshots(Txn& txn, const SnapshotListRequest& req);
 Result<PoolListReply> QueryPools(Txn& txn);
 Result<Bucket> QueryBucket(Txn& txn, const std::string& name);
 Result<BucketListReply> QueryBuckets(Txn& txn);

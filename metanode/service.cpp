@@ -16,8 +16,10 @@ class NamespaceService final : public Namespace::CallbackService {
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx, const LookupRequest* req,
                                    EntryReply* out) override {
-    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryLookup(view, req->parent(), req->name()); }),
-                            [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
+    return Done(
+        ctx, Answer(Read(core_,
+                         [&](Txn& view) { return QueryLookup(view, req->parent(), req->name()); }),
+                    [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
   }
   grpc::ServerUnaryReactor* GetAttr(grpc::CallbackServerContext* ctx, const GetAttrRequest* req,
                                     AttrReply* out) override {
@@ -89,13 +91,16 @@ class NamespaceService final : public Namespace::CallbackService {
   }
   grpc::ServerUnaryReactor* GetXattr(grpc::CallbackServerContext* ctx, const GetXattrRequest* req,
                                      GetXattrReply* out) override {
-    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryGetXattr(view, req->ino(), req->name()); }),
-                            [&](std::string& v) { out->set_value(std::move(v)); }));
+    return Done(
+        ctx,
+        Answer(Read(core_, [&](Txn& view) { return QueryGetXattr(view, req->ino(), req->name()); }),
+               [&](std::string& v) { out->set_value(std::move(v)); }));
   }
   grpc::ServerUnaryReactor* ListXattr(grpc::CallbackServerContext* ctx, const ListXattrRequest* req,
                                       ListXattrReply* out) override {
-    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryListXattr(view, req->ino()); }),
-                            [&](ListXattrReply& r) { *out = std::move(r); }));
+    return Done(ctx,
+                Answer(Read(core_, [&](Txn& view) { return QueryListXattr(view, req->ino()); }),
+                       [&](ListXattrReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* RemoveXattr(grpc::CallbackServerContext* ctx,
                                         const RemoveXattrRequest* req, Empty*) override {
@@ -176,7 +181,8 @@ class AdminService final : public Admin::Service {
         [&](OpReply& r) { *out = r.pool(); });
   }
   grpc::Status PoolList(ServerContext*, const Empty*, PoolListReply* out) override {
-    return Answer(Read(core_, [&](Txn& view) { return QueryPools(view); }), [&](PoolListReply& r) { *out = std::move(r); });
+    return Answer(Read(core_, [&](Txn& view) { return QueryPools(view); }),
+                  [&](PoolListReply& r) { *out = std::move(r); });
   }
   grpc::Status VolumeCreate(ServerContext*, const VolumeCreateRequest* req,
                             VolumeReply* out) override {
@@ -211,7 +217,8 @@ class AdminService final : public Admin::Service {
                   [&](AccessKey& k) { *out->mutable_key() = std::move(k); });
   }
   grpc::Status KeyList(ServerContext*, const Empty*, KeyListReply* out) override {
-    return Answer(Read(core_, [&](Txn& view) { return QueryKeys(view); }), [&](KeyListReply& r) { *out = std::move(r); });
+    return Answer(Read(core_, [&](Txn& view) { return QueryKeys(view); }),
+                  [&](KeyListReply& r) { *out = std::move(r); });
   }
   grpc::Status KeyDelete(ServerContext*, const KeyDeleteRequest* req, Empty*) override {
     return Mutate(
@@ -241,6 +248,22 @@ class AdminService final : public Admin::Service {
     return Mutate(
         core_, req->op(), [&](Operation& op) { *op.mutable_bucket_grant() = *req; },
         [&](OpReply& r) { *out = r.bucket(); });
+  }
+  grpc::Status SnapshotCreate(ServerContext*, const SnapshotCreateRequest* req,
+                              VolumeReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_snapshot_create() = *req; },
+        [&](OpReply& r) { *out = r.volume(); });
+  }
+  grpc::Status SnapshotList(ServerContext*, const SnapshotListRequest* req,
+                            VolumeListReply* out) override {
+    return Answer(Read(core_, [&](Txn& view) { return QuerySnapshots(view, *req); }),
+                  [&](VolumeListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status SnapshotDelete(ServerContext*, const SnapshotDeleteRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_snapshot_delete() = *req; },
+        [](OpReply&) {});
   }
   grpc::Status Backup(ServerContext*, const BackupRequest* req, BackupReply* out) override {
     return Answer(core_.Backup(req->dir()), [&](BackupReply& r) { *out = std::move(r); });

@@ -131,8 +131,11 @@ TEST_F(CsiTest, EveryMissingOrInvalidArgumentHasItsCode) {
   req.mutable_volume_capabilities(0)->mutable_mount()->set_fs_type("ext4");
   EXPECT_EQ(create(req), StatusCode::INVALID_ARGUMENT) << "fs_type";
   req = CreateReq("pvc-bad");
-  req.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id("snap-1");
-  EXPECT_EQ(create(req), StatusCode::INVALID_ARGUMENT) << "content source";
+  req.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id("pvc-x@snap-1");
+  EXPECT_EQ(create(req), StatusCode::NOT_FOUND) << "a content source that does not exist";
+  req = CreateReq("pvc-bad");
+  req.mutable_volume_content_source();
+  EXPECT_EQ(create(req), StatusCode::INVALID_ARGUMENT) << "an empty content source";
   req = CreateReq("pvc-bad");
   req.mutable_capacity_range()->set_required_bytes(2 << 20);
   req.mutable_capacity_range()->set_limit_bytes(1 << 20);
@@ -361,7 +364,8 @@ TEST_F(CsiTest, ControllerIsIdempotentPagesAndExpands) {
   std::set<int> rpcs;
   for (const auto& c : ccaps.capabilities()) rpcs.insert(c.rpc().type());
   using T = v1::ControllerServiceCapability::RPC;
-  for (auto t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::EXPAND_VOLUME}) {
+  for (auto t : {T::CREATE_DELETE_VOLUME, T::LIST_VOLUMES, T::GET_CAPACITY, T::EXPAND_VOLUME,
+                 T::CREATE_DELETE_SNAPSHOT, T::LIST_SNAPSHOTS, T::CLONE_VOLUME}) {
     EXPECT_TRUE(rpcs.count(t)) << T::Type_Name(t);
   }
 

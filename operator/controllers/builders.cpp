@@ -77,6 +77,7 @@ Result<ClusterSpec> ParseClusterSpec(const Json& cluster) {
   if (csi.contains("enabled") && csi["enabled"].is_boolean()) s.csi_enabled = csi["enabled"];
   s.csi_provisioner_image = Str(csi, "provisionerImage", s.csi_provisioner_image);
   s.csi_resizer_image = Str(csi, "resizerImage", s.csi_resizer_image);
+  s.csi_snapshotter_image = Str(csi, "snapshotterImage", s.csi_snapshotter_image);
   s.csi_registrar_image = Str(csi, "registrarImage", s.csi_registrar_image);
   s.kubelet_dir = Str(csi, "kubeletDir", s.kubelet_dir);
   return s;
@@ -285,36 +286,36 @@ Json MetanodeStatefulSet(const Json& cluster, const ClusterSpec& spec) {
                      {"resources", {{"requests", {{"storage", spec.metanode_storage_size}}}}}};
   if (!spec.metanode_storage_class.empty())
     claim_spec["storageClassName"] = spec.metanode_storage_class;
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "StatefulSet"},
-          {"metadata", Meta(name, kube::NamespaceOf(cluster), labels)},
+  return {
+      {"apiVersion", "apps/v1"},
+      {"kind", "StatefulSet"},
+      {"metadata", Meta(name, kube::NamespaceOf(cluster), labels)},
+      {"spec",
+       {{"replicas", spec.metanode_replicas},
+        {"serviceName", name},
+        // Members start together: one alone can never become ready (no majority).
+        {"podManagementPolicy", "Parallel"},
+        {"updateStrategy", {{"type", "RollingUpdate"}}},
+        {"selector", {{"matchLabels", Selector("metanode", ClusterName(cluster))}}},
+        {"template",
+         {{"metadata", {{"labels", labels}}},
           {"spec",
-           {{"replicas", spec.metanode_replicas},
-            {"serviceName", name},
-            // Members start together: one alone can never become ready (no majority).
-            {"podManagementPolicy", "Parallel"},
-            {"updateStrategy", {{"type", "RollingUpdate"}}},
-            {"selector", {{"matchLabels", Selector("metanode", ClusterName(cluster))}}},
-            {"template",
-             {{"metadata", {{"labels", labels}}},
-              {"spec",
-               {{"terminationGracePeriodSeconds", 60},
-                {"containers", Json::array({container})},
-                {"volumes",
-                 {{{"name", "key"},
-                   {"secret",
-                    {{"secretName", MetanodeKeySecretName(cluster)}, {"defaultMode", 0400}}}}}},
-                // Members on different nodes where the cluster has them (preferred, never required).
-                {"affinity",
-                 {{"podAntiAffinity",
-                   {{"preferredDuringSchedulingIgnoredDuringExecution",
-                     {{{"weight", 100},
-                       {"podAffinityTerm",
-                        {{"topologyKey", "kubernetes.io/hostname"},
-                         {"labelSelector",
-                          {{"matchLabels",
-                            Selector("metanode", ClusterName(cluster))}}}}}}}}}}}}}}}},
-            {"volumeClaimTemplates", {{{"metadata", {{"name", "data"}}}, {"spec", claim_spec}}}}}}};
+           {{"terminationGracePeriodSeconds", 60},
+            {"containers", Json::array({container})},
+            {"volumes",
+             {{{"name", "key"},
+               {"secret",
+                {{"secretName", MetanodeKeySecretName(cluster)}, {"defaultMode", 0400}}}}}},
+            // Members on different nodes where the cluster has them (preferred, never required).
+            {"affinity",
+             {{"podAntiAffinity",
+               {{"preferredDuringSchedulingIgnoredDuringExecution",
+                 {{{"weight", 100},
+                   {"podAffinityTerm",
+                    {{"topologyKey", "kubernetes.io/hostname"},
+                     {"labelSelector",
+                      {{"matchLabels", Selector("metanode", ClusterName(cluster))}}}}}}}}}}}}}}}},
+        {"volumeClaimTemplates", {{{"metadata", {{"name", "data"}}}, {"spec", claim_spec}}}}}}};
 }
 
 Json S3Service(const Json& cluster, const ClusterSpec& spec) {
@@ -358,10 +359,10 @@ Json S3Deployment(const Json& cluster, const ClusterSpec& spec) {
 
 Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
   Json labels = CommonLabels("csi-controller", ClusterName(cluster));
-  Json csi =
-      GranaryContainer("csi", spec,
-                       {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id", "$(NODE_NAME)",
-                        "--meta", MetanodeAddress(cluster, spec.metanode_replicas), "--mode", "controller"});
+  Json csi = GranaryContainer(
+      "csi", spec,
+      {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id", "$(NODE_NAME)", "--meta",
+       MetanodeAddress(cluster, spec.metanode_replicas), "--mode", "controller"});
   csi["env"] = {Env("NODE_NAME", "spec.nodeName")};
   csi["volumeMounts"] = {{{"name", "socket-dir"}, {"mountPath", "/csi"}}};
   Json provisioner = {{"name", "csi-provisioner"},
@@ -376,6 +377,14 @@ Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
       {"image", spec.csi_resizer_image},
       {"args", {"--csi-address=/csi/csi.sock", "--leader-election=false", "--timeout=60s"}},
       {"volumeMounts", {{{"name", "socket-dir"}, {"mountPath", "/csi"}}}}};
+  // VolumeSnapshotContents to CreateSnapshot/DeleteSnapshot (docs/snapshots.md); it idles where
+  // the snapshot CRDs are not installed.
+  Json snapshotter = {{"name", "csi-snapshotter"},
+                      {"image", spec.csi_snapshotter_image},
+                      {"args",
+                       {"--csi-address=/csi/csi.sock", "--leader-election=false", "--timeout=60s",
+                        "--extra-create-metadata"}},
+                      {"volumeMounts", {{{"name", "socket-dir"}, {"mountPath", "/csi"}}}}};
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},
           {"metadata",
@@ -388,7 +397,7 @@ Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
              {{"metadata", {{"labels", labels}}},
               {"spec",
                {{"serviceAccountName", CsiServiceAccountName(cluster)},
-                {"containers", {csi, provisioner, resizer}},
+                {"containers", {csi, provisioner, resizer, snapshotter}},
                 {"volumes", {{{"name", "socket-dir"}, {"emptyDir", Json::object()}}}}}}}}}}};
 }
 
@@ -397,10 +406,11 @@ constexpr const char* kCsiStateDir = "/var/lib/granary/csi";
 Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
   Json labels = CommonLabels("csi-node", ClusterName(cluster));
   std::string plugin_dir = spec.kubelet_dir + "/plugins/" + kCsiDriverName;
-  Json csi = GranaryContainer("csi", spec,
-                              {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id",
-                               "$(NODE_NAME)", "--meta", MetanodeAddress(cluster, spec.metanode_replicas), "--mode", "node",
-                               "--labels", "host=$(NODE_NAME)", "--state-dir", kCsiStateDir});
+  Json csi =
+      GranaryContainer("csi", spec,
+                       {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id", "$(NODE_NAME)",
+                        "--meta", MetanodeAddress(cluster, spec.metanode_replicas), "--mode",
+                        "node", "--labels", "host=$(NODE_NAME)", "--state-dir", kCsiStateDir});
   csi["env"] = {Env("NODE_NAME", "spec.nodeName")};
   csi["securityContext"] = {{"privileged", true}};
   csi["volumeMounts"] = {{{"name", "socket-dir"}, {"mountPath", "/csi"}},

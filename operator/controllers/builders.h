@@ -55,6 +55,7 @@ struct ClusterSpec {
   bool csi_enabled = true;
   std::string csi_provisioner_image = "registry.k8s.io/sig-storage/csi-provisioner:v5.1.0";
   std::string csi_resizer_image = "registry.k8s.io/sig-storage/csi-resizer:v1.12.0";
+  std::string csi_snapshotter_image = "registry.k8s.io/sig-storage/csi-snapshotter:v8.2.0";
   std::string csi_registrar_image = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.12.0";
   std::string kubelet_dir = "/var/lib/kubelet";
 };
