@@ -249,157 +249,165 @@ Status ApplyPruneDedup(Ctx& ctx, OpReply* reply) {
   return Status::Ok();
 }
 
+namespace {
+OpReply ErrorReply(const Status& status) {
+  OpReply reply;
+  reply.set_format(kFormat);
+  reply.set_code(status.code());
+  reply.set_message(status.message());
+  return reply;
+}
+}  // namespace
+
 OpReply Applier::Apply(Txn& txn, const Operation& op) const {
   Ctx ctx{txn, op, mapper_};
   OpReply reply;
   reply.set_format(kFormat);
   // A snapshot's namespace never changes (apply_snapshot.cpp).
   Status status = CheckWritable(ctx);
-  if (status.ok()) switch (op.body_case()) {
-      case Operation::kMkdir:
-        status = ApplyMkdir(ctx, &reply);
-        break;
-      case Operation::kCreate:
-        status = ApplyCreate(ctx, &reply);
-        break;
-      case Operation::kUnlink:
-        status = ApplyUnlink(ctx, &reply);
-        break;
-      case Operation::kRmdir:
-        status = ApplyRmdir(ctx, &reply);
-        break;
-      case Operation::kRename:
-        status = ApplyRename(ctx, &reply);
-        break;
-      case Operation::kSymlink:
-        status = ApplySymlink(ctx, &reply);
-        break;
-      case Operation::kLink:
-        status = ApplyLink(ctx, &reply);
-        break;
-      case Operation::kSetattr:
-        status = ApplySetAttr(ctx, &reply);
-        break;
-      case Operation::kSetxattr:
-        status = ApplySetXattr(ctx, &reply);
-        break;
-      case Operation::kRemovexattr:
-        status = ApplyRemoveXattr(ctx, &reply);
-        break;
-      case Operation::kFallocate:
-        status = ApplyFallocate(ctx, &reply);
-        break;
-      case Operation::kOpen:
-        status = ApplyOpen(ctx, &reply);
-        break;
-      case Operation::kRelease:
-        status = ApplyRelease(ctx, &reply);
-        break;
-      case Operation::kAllocate:
-        status = ApplyAllocate(ctx, &reply);
-        break;
-      case Operation::kCommit:
-        status = ApplyCommit(ctx, &reply);
-        break;
-      case Operation::kPoolCreate:
-        status = ApplyPoolCreate(ctx, &reply);
-        break;
-      case Operation::kVolumeCreate:
-        status = ApplyVolumeCreate(ctx, &reply);
-        break;
-      case Operation::kVolumeDelete:
-        status = ApplyVolumeDelete(ctx, &reply);
-        break;
-      case Operation::kVolumeSetQuota:
-        status = ApplyVolumeSetQuota(ctx, &reply);
-        break;
-      case Operation::kKeyCreate:
-        status = ApplyKeyCreate(ctx, &reply);
-        break;
-      case Operation::kKeyDelete:
-        status = ApplyKeyDelete(ctx, &reply);
-        break;
-      case Operation::kBucketCreate:
-        status = ApplyBucketCreate(ctx, &reply);
-        break;
-      case Operation::kBucketDelete:
-        status = ApplyBucketDelete(ctx, &reply);
-        break;
-      case Operation::kBucketGrant:
-        status = ApplyBucketGrant(ctx, &reply);
-        break;
-      case Operation::kNodeRegister:
-        status = ApplyRegister(ctx, &reply);
-        break;
-      case Operation::kSetNodeState:
-        status = ApplySetNodeState(ctx, &reply);
-        break;
-      case Operation::kCompleteMoves:
-        status = ApplyCompleteMoves(ctx, &reply);
-        break;
-      case Operation::kReapSessions:
-        status = ApplyReapSessions(ctx, &reply);
-        break;
-      case Operation::kReapIntents:
-        status = ApplyReapIntents(ctx, &reply);
-        break;
-      case Operation::kBootstrap:
-        status = ApplyBootstrap(ctx, &reply);
-        break;
-      case Operation::kAbandon:
-        status = ApplyAbandon(ctx, &reply);
-        break;
-      case Operation::kCompactionDone:
-        status = ApplyCompactionDone(ctx, &reply);
-        break;
-      case Operation::kGcSlices:
-        status = ApplyGcSlices(ctx, &reply);
-        break;
-      case Operation::kPruneDedup:
-        status = ApplyPruneDedup(ctx, &reply);
-        break;
-      case Operation::kObjectStage:
-        status = ApplyObjectStage(ctx, &reply);
-        break;
-      case Operation::kObjectPublish:
-        status = ApplyObjectPublish(ctx, &reply);
-        break;
-      case Operation::kObjectDelete:
-        status = ApplyObjectDelete(ctx, &reply);
-        break;
-      case Operation::kUploadCreate:
-        status = ApplyUploadCreate(ctx, &reply);
-        break;
-      case Operation::kUploadPart:
-        status = ApplyUploadPart(ctx, &reply);
-        break;
-      case Operation::kUploadComplete:
-        status = ApplyUploadComplete(ctx, &reply);
-        break;
-      case Operation::kUploadAbort:
-        status = ApplyUploadAbort(ctx, &reply);
-        break;
-      case Operation::kReportCorruption:
-        status = ApplyReportCorruption(ctx, &reply);
-        break;
-      case Operation::kResolveCorruption:
-        status = ApplyResolveCorruption(ctx, &reply);
-        break;
-      case Operation::kSnapshotCreate:
-        status = ApplySnapshotCreate(ctx, &reply);
-        break;
-      case Operation::kSnapshotDelete:
-        status = ApplySnapshotDelete(ctx, &reply);
-        break;
-      case Operation::BODY_NOT_SET:
-        status = InvalidArgument("operation without a body");
-        break;
-    }
+  if (!status.ok()) return ErrorReply(status);
+  switch (op.body_case()) {
+    case Operation::kMkdir:
+      status = ApplyMkdir(ctx, &reply);
+      break;
+    case Operation::kCreate:
+      status = ApplyCreate(ctx, &reply);
+      break;
+    case Operation::kUnlink:
+      status = ApplyUnlink(ctx, &reply);
+      break;
+    case Operation::kRmdir:
+      status = ApplyRmdir(ctx, &reply);
+      break;
+    case Operation::kRename:
+      status = ApplyRename(ctx, &reply);
+      break;
+    case Operation::kSymlink:
+      status = ApplySymlink(ctx, &reply);
+      break;
+    case Operation::kLink:
+      status = ApplyLink(ctx, &reply);
+      break;
+    case Operation::kSetattr:
+      status = ApplySetAttr(ctx, &reply);
+      break;
+    case Operation::kSetxattr:
+      status = ApplySetXattr(ctx, &reply);
+      break;
+    case Operation::kRemovexattr:
+      status = ApplyRemoveXattr(ctx, &reply);
+      break;
+    case Operation::kFallocate:
+      status = ApplyFallocate(ctx, &reply);
+      break;
+    case Operation::kOpen:
+      status = ApplyOpen(ctx, &reply);
+      break;
+    case Operation::kRelease:
+      status = ApplyRelease(ctx, &reply);
+      break;
+    case Operation::kAllocate:
+      status = ApplyAllocate(ctx, &reply);
+      break;
+    case Operation::kCommit:
+      status = ApplyCommit(ctx, &reply);
+      break;
+    case Operation::kPoolCreate:
+      status = ApplyPoolCreate(ctx, &reply);
+      break;
+    case Operation::kVolumeCreate:
+      status = ApplyVolumeCreate(ctx, &reply);
+      break;
+    case Operation::kVolumeDelete:
+      status = ApplyVolumeDelete(ctx, &reply);
+      break;
+    case Operation::kVolumeSetQuota:
+      status = ApplyVolumeSetQuota(ctx, &reply);
+      break;
+    case Operation::kKeyCreate:
+      status = ApplyKeyCreate(ctx, &reply);
+      break;
+    case Operation::kKeyDelete:
+      status = ApplyKeyDelete(ctx, &reply);
+      break;
+    case Operation::kBucketCreate:
+      status = ApplyBucketCreate(ctx, &reply);
+      break;
+    case Operation::kBucketDelete:
+      status = ApplyBucketDelete(ctx, &reply);
+      break;
+    case Operation::kBucketGrant:
+      status = ApplyBucketGrant(ctx, &reply);
+      break;
+    case Operation::kNodeRegister:
+      status = ApplyRegister(ctx, &reply);
+      break;
+    case Operation::kSetNodeState:
+      status = ApplySetNodeState(ctx, &reply);
+      break;
+    case Operation::kCompleteMoves:
+      status = ApplyCompleteMoves(ctx, &reply);
+      break;
+    case Operation::kReapSessions:
+      status = ApplyReapSessions(ctx, &reply);
+      break;
+    case Operation::kReapIntents:
+      status = ApplyReapIntents(ctx, &reply);
+      break;
+    case Operation::kBootstrap:
+      status = ApplyBootstrap(ctx, &reply);
+      break;
+    case Operation::kAbandon:
+      status = ApplyAbandon(ctx, &reply);
+      break;
+    case Operation::kCompactionDone:
+      status = ApplyCompactionDone(ctx, &reply);
+      break;
+    case Operation::kGcSlices:
+      status = ApplyGcSlices(ctx, &reply);
+      break;
+    case Operation::kPruneDedup:
+      status = ApplyPruneDedup(ctx, &reply);
+      break;
+    case Operation::kObjectStage:
+      status = ApplyObjectStage(ctx, &reply);
+      break;
+    case Operation::kObjectPublish:
+      status = ApplyObjectPublish(ctx, &reply);
+      break;
+    case Operation::kObjectDelete:
+      status = ApplyObjectDelete(ctx, &reply);
+      break;
+    case Operation::kUploadCreate:
+      status = ApplyUploadCreate(ctx, &reply);
+      break;
+    case Operation::kUploadPart:
+      status = ApplyUploadPart(ctx, &reply);
+      break;
+    case Operation::kUploadComplete:
+      status = ApplyUploadComplete(ctx, &reply);
+      break;
+    case Operation::kUploadAbort:
+      status = ApplyUploadAbort(ctx, &reply);
+      break;
+    case Operation::kReportCorruption:
+      status = ApplyReportCorruption(ctx, &reply);
+      break;
+    case Operation::kResolveCorruption:
+      status = ApplyResolveCorruption(ctx, &reply);
+      break;
+    case Operation::kSnapshotCreate:
+      status = ApplySnapshotCreate(ctx, &reply);
+      break;
+    case Operation::kSnapshotDelete:
+      status = ApplySnapshotDelete(ctx, &reply);
+      break;
+    case Operation::BODY_NOT_SET:
+      status = InvalidArgument("operation without a body");
+      break;
+  }
   if (!status.ok()) {
-    reply.Clear();
-    reply.set_format(kFormat);
-    reply.set_code(status.code());
-    reply.set_message(status.message());
+    return ErrorReply(status);
   } else if (reply.body_case() == OpReply::BODY_NOT_SET) {
     reply.mutable_empty();
   }
