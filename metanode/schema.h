@@ -64,6 +64,10 @@ std::string PinPrefix(uint64_t client_id);
 std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
 // A reaped session: "R" client -> SessionTombstone.
 std::string SessionTombstoneKey(uint64_t client_id);
+// A completed multipart upload (CompletedUploadRecord): "W" volume upload id; its time index
+// "w" completed ms volume upload id -> "".
+std::string CompletionKey(uint64_t volume_id, std::string_view upload_id);
+std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id, std::string_view upload_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kIntentPrefix = "I";
@@ -75,5 +79,6 @@ inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
+inline constexpr std::string_view kCompletionTimePrefix = "w";
 
 }  // namespace granary::metanode

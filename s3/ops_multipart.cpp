@@ -261,7 +261,7 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
   Add(x.root(), "Location", "/" + req.bucket + "/" + req.key);
   Add(x.root(), "Bucket", req.bucket);
   Add(x.root(), "Key", req.key);
-  Add(x.root(), "ETag", info->etag());
+  Add(x.root(), "ETag", info->info().etag());
   if (composite) {
     Add(x.root(), ChecksumElement(composite->algorithm).c_str(), composite->value);
     Add(x.root(), "ChecksumType", "COMPOSITE");
