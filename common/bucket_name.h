@@ -42,8 +42,7 @@ inline std::optional<std::string> BucketNameProblem(std::string_view name) {
     }
   }
   if (digits_only && groups == 3) return "must not be formatted as an IP address";
-  static constexpr std::array<std::string_view, 3> kPrefixes = {"xn--", "sthree-",
-                                                                "amzn-s3-demo-"};
+  static constexpr std::array<std::string_view, 3> kPrefixes = {"xn--", "sthree-", "amzn-s3-demo-"};
   for (std::string_view p : kPrefixes) {
     if (name.starts_with(p)) return "must not begin with '" + std::string(p) + "'";
   }

@@ -105,15 +105,15 @@ void RecordCompletion(Ctx& ctx, const UploadCompleteRequest& req, const std::str
   rec.set_checksum(req.checksum());
   rec.set_completed_ms(ctx.op.now_ms());
   ctx.txn.PutRecord(Cf::kSystem, CompletionKey(req.volume_id(), req.upload_id()), rec);
-  ctx.txn.Put(Cf::kSystem,
-              CompletionTimeKey(ctx.op.now_ms(), req.volume_id(), req.upload_id()), "");
+  ctx.txn.Put(Cf::kSystem, CompletionTimeKey(ctx.op.now_ms(), req.volume_id(), req.upload_id()),
+              "");
 }
 
 Result<bool> RepeatCompletion(Ctx& ctx, const UploadCompleteRequest& req, OpReply* reply) {
   // S3 answers a Complete repeated after it succeeded with 200 and the same result (clients
   // retry it after a lost reply); other parts than the first time's are NoSuchUpload.
-  auto rec = FindRecord<CompletedUploadRecord>(
-      ctx.txn, Cf::kSystem, CompletionKey(req.volume_id(), req.upload_id()));
+  auto rec = FindRecord<CompletedUploadRecord>(ctx.txn, Cf::kSystem,
+                                               CompletionKey(req.volume_id(), req.upload_id()));
   GRANARY_TRY(rec);
   if (!*rec || !SameParts((*rec)->parts(), req.parts())) return false;
   ObjectReply& out = *reply->mutable_object();

@@ -218,8 +218,8 @@ TYPED_TEST(S3SettingsTest, BucketSettingsAndNames) {
   bad_grant.mutable_bucket_create()->set_name("b-other");
   *bad_grant.mutable_bucket_create()->add_acl() = Grant("NOBODY", ACL_GROUP_NONE, ACL_WRITE);
   EXPECT_CODE(this->Run(bad_grant), Code::NOT_FOUND);
-  for (const char* name : {"192.168.5.4", "a.-b", "a-.b", "xn--abc", "ab", "a..b", "Ab1",
-                           "bucket-s3alias"}) {
+  for (const char* name :
+       {"192.168.5.4", "a.-b", "a-.b", "xn--abc", "ab", "a..b", "Ab1", "bucket-s3alias"}) {
     Operation op;
     op.mutable_bucket_create()->set_name(name);
     op.mutable_bucket_create()->set_owner("OWNER");
