@@ -85,17 +85,25 @@ std::optional<S3Error> AuthenticateV2(Context& ctx, const Request& req, Identity
   const size_t q = req.target.find('?');
   const std::string_view raw_query =
       q == std::string::npos ? std::string_view() : std::string_view(req.target).substr(q + 1);
-  const std::string sts = V2StringToSign(req.method, content_md5, content_type, date_line, amz,
-                                         V2CanonicalResource(path, raw_query));
-  bool match = SafeEqual(V2Signature(secret, sts), signature);
-  if (!match && req.key.empty() && !req.bucket.empty()) {
-    // A bucket is "/bucket/" in S3's examples and botocore signs it so, while the request
-    // line says "/bucket"; other clients sign what they send. Both name the same resource.
-    const std::string other = path.ends_with('/') ? path.substr(0, path.size() - 1) : path + "/";
-    match = SafeEqual(
-        V2Signature(secret, V2StringToSign(req.method, content_md5, content_type, date_line, amz,
-                                           V2CanonicalResource(other, raw_query))),
-        signature);
+  // Clients disagree where S3's description leaves room, and S3 accepts them all: a bucket is
+  // "/bucket/" in its examples and to botocore but "/bucket" on the request line to others; a
+  // sub-resource sent as "uploads=" is signed "uploads" by aws-sdk-go (rclone) and "uploads="
+  // by botocore. Each variant names the same resource, so each is tried.
+  std::vector<std::string> paths = {path};
+  if (req.key.empty() && !req.bucket.empty()) {
+    paths.push_back(path.ends_with('/') ? path.substr(0, path.size() - 1) : path + "/");
+  }
+  std::string sts;
+  bool match = false;
+  for (const std::string& p : paths) {
+    for (bool bare : {false, true}) {
+      std::string candidate = V2StringToSign(req.method, content_md5, content_type, date_line, amz,
+                                             V2CanonicalResource(p, raw_query, bare));
+      if (sts.empty()) sts = candidate;
+      match = SafeEqual(V2Signature(secret, candidate), signature);
+      if (match) break;
+    }
+    if (match) break;
   }
   if (!match) {
     S3Error e = Err(403, "SignatureDoesNotMatch", kSignatureMismatch);

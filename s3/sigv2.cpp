@@ -78,7 +78,8 @@ std::optional<V2Authorization> ParseV2Authorization(std::string_view value) {
   return a;
 }
 
-std::string V2CanonicalResource(std::string_view path, std::string_view raw_query) {
+std::string V2CanonicalResource(std::string_view path, std::string_view raw_query,
+                                bool bare_empty) {
   std::vector<std::pair<std::string, std::string>> signed_params;  // name, "name[=value]"
   while (!raw_query.empty()) {
     const size_t amp = raw_query.find('&');
@@ -90,7 +91,7 @@ std::string V2CanonicalResource(std::string_view path, std::string_view raw_quer
       continue;
     }
     std::string text(name);
-    if (eq != std::string_view::npos) {
+    if (eq != std::string_view::npos && !(bare_empty && eq + 1 == item.size())) {
       std::string_view raw_value = item.substr(eq + 1);
       auto value = UriDecode(raw_value);
       text += "=" + (value ? *value : std::string(raw_value));

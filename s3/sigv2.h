@@ -22,8 +22,11 @@ std::optional<V2Authorization> ParseV2Authorization(std::string_view value);
 
 // CanonicalizedResource: `path` as sent on the wire (percent-encoded, with "/bucket" in front
 // for virtual-host requests), then the sub-resources of `raw_query` that S3 signs (acl, uploadId,
-// response-content-type, ...), sorted by name, values percent-decoded, "name" or "name=value".
-std::string V2CanonicalResource(std::string_view path, std::string_view raw_query);
+// response-content-type, ...), sorted by name, values percent-decoded, "name" or "name=value"
+// as sent ("uploads" vs "uploads="). `bare_empty`: an empty value is written "name" whether or
+// not the query had '=' (what aws-sdk-go and rclone sign).
+std::string V2CanonicalResource(std::string_view path, std::string_view raw_query,
+                                bool bare_empty = false);
 
 // StringToSign = VERB \n Content-MD5 \n Content-Type \n Date-or-Expires \n
 // CanonicalizedAmzHeaders CanonicalizedResource. `amz_headers`: every x-amz-* header (any case,

@@ -69,6 +69,9 @@ TEST(SigV2Test, CanonicalResourceKeepsSubresourcesSortedAndDecoded) {
   EXPECT_EQ(V2CanonicalResource("/b/k", "response-content-type=text%2Fplain&versionId=null"),
             "/b/k?response-content-type=text/plain&versionId=null");
   EXPECT_EQ(V2CanonicalResource("/b", "acl="), "/b?acl=");  // as sent: "acl=" is not "acl"
+  EXPECT_EQ(V2CanonicalResource("/b/k", "uploads=", /*bare_empty=*/true), "/b/k?uploads");
+  EXPECT_EQ(V2CanonicalResource("/b/k", "uploadId=x&partNumber=", true),
+            "/b/k?partNumber&uploadId=x");
   EXPECT_EQ(V2CanonicalResource("/b/a%20b", "AWSAccessKeyId=K&Expires=1&Signature=x"), "/b/a%20b");
 }
 
