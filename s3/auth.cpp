@@ -59,7 +59,6 @@ std::optional<S3Error> UnsignedPayload(const Request& req, Identity* id) {
 std::optional<S3Error> AuthenticateV2(Context& ctx, const Request& req, Identity* id,
                                       const std::string& access_key, const std::string& signature,
                                       const std::string& date_line, bool query) {
-  id->sigv2 = true;
   id->access_key = access_key;
   std::string secret;
   if (auto e = LookUpSecret(ctx, access_key, &secret)) return e;

@@ -101,7 +101,6 @@ struct Request {
 // request, allowed only what is public).
 struct Identity {
   bool anonymous = false;
-  bool sigv2 = false;
   std::string access_key;
   Credential credential;
   std::string signing_key;

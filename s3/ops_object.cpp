@@ -248,6 +248,16 @@ Outcome GetObject(Context& ctx, const Request& req, const Identity& id, const Bu
     return Err(400, "InvalidRequest",
                "Cannot specify both Range header and partNumber query parameter");
   }
+  // S3 API Reference, GetObject: the response-* overrides "cannot be used with an unsigned
+  // (anonymous) request".
+  if (id.anonymous) {
+    for (const auto& [name, value] : req.query) {
+      if (name.starts_with("response-")) {
+        return Err(400, "InvalidRequest",
+                   "Request specific response headers cannot be used for anonymous GET requests.");
+      }
+    }
+  }
   auto got = AuthorizedObject(ctx, b, req.key, id, !head);
   if (auto* e = std::get_if<S3Error>(&got)) return *e;
   ObjectGetReply& obj = std::get<ObjectGetReply>(got);

@@ -221,6 +221,9 @@ def test_public_read_object_and_anonymous_access(server, s3, bucket):
     assert anon.head_object(Bucket=bucket, Key="pub")["ContentLength"] == 7
     url = f"{server.endpoint}/{bucket}/pub"
     assert urllib.request.urlopen(url, timeout=10).read() == b"for all"
+    # S3: response-* overrides "cannot be used with an unsigned (anonymous) request".
+    assert error(lambda: anon.get_object(Bucket=bucket, Key="pub",
+                                         ResponseContentType="x/y")) == (400, "InvalidRequest")
     assert error(lambda: anon.get_object(Bucket=bucket, Key="priv")) == (403, "AccessDenied")
     # The bucket is private: a missing key is 403 (no stranger learns which keys exist).
     assert error(lambda: anon.get_object(Bucket=bucket, Key="nope")) == (403, "AccessDenied")
@@ -288,6 +291,8 @@ def test_grants_to_keys_and_authenticated_read(server, s3, bucket, other):
     wait_for(lambda: o.put_object(Bucket=bucket, Key="by-other", Body=b"o"), "granted write")
     assert s3.get_object_acl(Bucket=bucket, Key="by-other")["Owner"]["ID"] == other_key
     assert s3.get_object(Bucket=bucket, Key="by-other")["Body"].read() == b"o"
+    owners = {o["Key"]: o["Owner"]["ID"] for o in s3.list_objects(Bucket=bucket)["Contents"]}
+    assert owners["by-other"] == other_key and owners["g"] == ACCESS
     # Grants name keys that exist; canned ACLs are S3's; not both at once.
     assert error(lambda: s3.put_object(Bucket=bucket, Key="bad", Body=b"",
                                        GrantRead='id="NO-SUCH-KEY"')) == (400, "InvalidArgument")
