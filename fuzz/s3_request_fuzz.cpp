@@ -19,6 +19,10 @@
 namespace {
 
 using namespace granary::s3;
+using granary::ACL_FULL_CONTROL;
+using granary::ACL_READ;
+using granary::CorsConfig;
+using granary::CorsRule;
 
 class MemoryBody final : public RawBody {
  public:
@@ -88,12 +92,12 @@ void FuzzDocuments(std::string_view text) {
       (void)MatchCors(*c, "http://example.com", m, {});
     }
   } else {
-    CorsConfig c;
-    CorsRule& r = *c.add_rules();
+    CorsConfig config;
+    CorsRule& r = *config.add_rules();
     r.add_allowed_origins(std::string(text.substr(0, text.size() / 2)));
     r.add_allowed_methods("GET");
     r.add_allowed_headers(std::string(text.substr(text.size() / 2)));
-    (void)MatchCors(c, text, "GET", headers);
+    (void)MatchCors(config, text, "GET", headers);
   }
 }
 
