@@ -1,6 +1,7 @@
 // Metanode benchmark: durable creates/s from 16 concurrent gRPC clients, beside raw RocksDB
 // fillrandom (sync=0 and sync=1) on the same disk in the same run. Prints one JSON object.
 //   build-meta/bench/metanode_bench [--seconds 3] [--clients 16] [--dir /tmp]
+//                                   [--meta A,B,C]   # a running metanode or group instead
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <rocksdb/db.h>
@@ -76,6 +77,10 @@ int main(int argc, char** argv) {
   app.add_option("--dir", base, "where the databases go")->capture_default_str();
   bool no_fill = false;
   app.add_flag("--no-fillrandom", no_fill, "skip the RocksDB baselines (profiling)");
+  std::string meta;
+  app.add_option("--meta", meta,
+                 "benchmark this running metanode or metadata group (HOST:PORT[,…]) instead of "
+                 "one started in this process");
   CLI11_PARSE(app, argc, argv);
   granary::InitLogging("bench", "warn");
   // Debian's abseil checks every gRPC-internal mutex acquisition for lock-order cycles
@@ -93,18 +98,24 @@ int main(int argc, char** argv) {
   out["fillrandom_sync0_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill0", false, seconds);
   out["fillrandom_sync1_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill1", true, seconds);
 
-  granary::metanode::MetanodeOptions options;
-  options.core.data_dir = dir + "/meta";
-  options.listen = "127.0.0.1:0";
-  auto node = granary::metanode::Metanode::Start(options);
-  if (!node.ok()) {
-    std::fprintf(stderr, "start metanode: %s\n", node.status().ToString().c_str());
-    return 1;
+  std::unique_ptr<granary::metanode::Metanode> node;
+  if (meta.empty()) {
+    granary::metanode::MetanodeOptions options;
+    options.core.data_dir = dir + "/meta";
+    options.listen = "127.0.0.1:0";
+    auto started = granary::metanode::Metanode::Start(options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "start metanode: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    node = std::move(*started);
+    meta = node->address();
   }
+  out["meta"] = meta;
   granary::client::MetaClientOptions co;
-  co.address = (*node)->address();
+  co.address = meta;
   auto admin = granary::client::MetaClient::Connect(co);
-  auto volume = (*admin)->VolumeCreate("bench");
+  auto volume = (*admin)->VolumeCreate("bench-" + std::to_string(getpid()));
   if (!volume.ok()) {
     std::fprintf(stderr, "volume: %s\n", volume.status().ToString().c_str());
     return 1;
@@ -168,8 +179,9 @@ int main(int argc, char** argv) {
       });
     }
   }
-  auto& committer = (*node)->core().committer();
-  uint64_t ops0 = committer.ops(), syncs0 = committer.syncs();
+  auto* committer = node ? &node->core().committer() : nullptr;
+  const uint64_t ops0 = committer ? committer->ops() : 0;
+  const uint64_t syncs0 = committer ? committer->syncs() : 0;
   auto start = Clock::now();
   go = true;
   if (async) {
@@ -186,7 +198,8 @@ int main(int argc, char** argv) {
     drained.wait_for(lock, std::chrono::seconds(30), [&] { return outstanding == 0; });
   }
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  uint64_t ops = committer.ops() - ops0, syncs = committer.syncs() - syncs0;
+  const uint64_t ops = committer ? committer->ops() - ops0 : 0;
+  const uint64_t syncs = committer ? committer->syncs() - syncs0 : 0;
   out["creates_per_s"] = creates / elapsed;
   out["create_errors"] = errors.load();
   out["ops_per_sync"] = syncs ? static_cast<double>(ops) / syncs : 0.0;
@@ -194,7 +207,7 @@ int main(int argc, char** argv) {
       out["creates_per_s"].get<double>() / out["fillrandom_sync0_ops_per_s"].get<double>();
   out["ratio_to_fillrandom_sync1"] =
       out["creates_per_s"].get<double>() / out["fillrandom_sync1_ops_per_s"].get<double>();
-  (*node)->Shutdown();
+  if (node) node->Shutdown();
   std::filesystem::remove_all(dir);
   std::printf("%s\n", out.dump().c_str());
   return 0;

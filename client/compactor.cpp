@@ -15,16 +15,18 @@ Counter& Compacted() {
 }  // namespace
 
 Result<std::unique_ptr<Compactor>> Compactor::Start(const std::string& meta,
-                                                    std::chrono::milliseconds interval) {
+                                                    std::chrono::milliseconds interval,
+                                                    std::function<bool()> active) {
   ClientOptions o;
   o.meta = meta;
   auto client = Client::Connect(o);
   if (!client.ok()) return client.status().WithContext("compactor");
-  return std::make_unique<Compactor>(std::move(*client), interval);
+  return std::make_unique<Compactor>(std::move(*client), interval, std::move(active));
 }
 
-Compactor::Compactor(std::unique_ptr<Client> client, std::chrono::milliseconds interval)
-    : client_(std::move(client)), interval_(interval) {
+Compactor::Compactor(std::unique_ptr<Client> client, std::chrono::milliseconds interval,
+                     std::function<bool()> active)
+    : client_(std::move(client)), interval_(interval), active_(std::move(active)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -40,6 +42,7 @@ Compactor::~Compactor() {
 void Compactor::Loop() {
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+    if (active_ && !active_()) continue;
     lock.unlock();
     auto done = RunOnce();
     if (!done.ok())

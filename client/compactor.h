@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,9 +21,13 @@ class Compactor {
  public:
   // Connects a client to the metanode at `meta` and runs rounds every `interval` on a thread of
   // their own until destroyed.
+  // `active` (when set) decides before each round whether this compactor works: in a metadata
+  // group only the leader's process compacts.
   static Result<std::unique_ptr<Compactor>> Start(const std::string& meta,
-                                                  std::chrono::milliseconds interval);
-  Compactor(std::unique_ptr<Client> client, std::chrono::milliseconds interval);
+                                                  std::chrono::milliseconds interval,
+                                                  std::function<bool()> active = nullptr);
+  Compactor(std::unique_ptr<Client> client, std::chrono::milliseconds interval,
+            std::function<bool()> active = nullptr);
   ~Compactor();
   Compactor(const Compactor&) = delete;
   Compactor& operator=(const Compactor&) = delete;
@@ -35,6 +40,7 @@ class Compactor {
 
   std::unique_ptr<Client> client_;
   const std::chrono::milliseconds interval_;
+  std::function<bool()> active_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

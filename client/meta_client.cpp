@@ -27,8 +27,17 @@ Result<std::unique_ptr<MetaClient>> MetaClient::Connect(MetaClientOptions option
   if (addresses->empty()) return InvalidArgument("no metanode address");
   auto client = std::make_unique<MetaClient>();
   client->options_ = options;
-  client->address_ = (*addresses)[0].ToString();
+  for (const HostPort& a : *addresses) client->configured_.push_back(a.ToString());
   client->client_id_ = RandomClientId();
+  client->current_ = &client->EndpointFor(client->configured_.front());
+  return client;
+}
+
+MetaClient::Endpoint& MetaClient::EndpointFor(const std::string& address) {
+  std::lock_guard lock(endpoints_mu_);
+  for (auto& e : endpoints_) {
+    if (e->address == address) return *e;
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   // Reconnect quickly after a metanode restart (gRPC's default backoff grows to 2 minutes).
@@ -37,13 +46,35 @@ Result<std::unique_ptr<MetaClient>> MetaClient::Connect(MetaClientOptions option
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   // One connection per MetaClient rather than one shared by every client of the process.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel =
-      grpc::CreateCustomChannel(client->address_, grpc::InsecureChannelCredentials(), args);
-  client->ns_ = Namespace::NewStub(channel);
-  client->data_ = DataMap::NewStub(channel);
-  client->admin_ = Admin::NewStub(channel);
-  client->cluster_ = Cluster::NewStub(channel);
-  return client;
+  auto e = std::make_unique<Endpoint>();
+  e->address = address;
+  e->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  e->ns = Namespace::NewStub(e->channel);
+  e->data = DataMap::NewStub(e->channel);
+  e->admin = Admin::NewStub(e->channel);
+  e->cluster = Cluster::NewStub(e->channel);
+  e->group = MetaGroup::NewStub(e->channel);
+  endpoints_.push_back(std::move(e));
+  return *endpoints_.back();
+}
+
+MetaClient::Endpoint& MetaClient::Current() {
+  std::lock_guard lock(endpoints_mu_);
+  return *current_;
+}
+
+std::string MetaClient::address() const {
+  std::lock_guard lock(endpoints_mu_);
+  return current_->address;
+}
+
+MetaClient::Endpoint* MetaClient::Next(Endpoint* after) {
+  // The configured member after `after` (a leader learned from a hint may not be in the list).
+  size_t i = 0;
+  for (; i < configured_.size(); ++i) {
+    if (configured_[i] == after->address) break;
+  }
+  return &EndpointFor(configured_[(i + 1) % configured_.size()]);
 }
 
 MetaClient::~MetaClient() {
@@ -70,24 +101,26 @@ OpId MetaClient::NextOpId() {
 Result<KeepAliveReply> MetaClient::KeepAlive() {
   KeepAliveRequest req;
   req.set_client_id(client_id());
-  grpc::ClientContext ctx;
-  // Short and without retries: the loop tries again soon, and shutdown must not wait for it.
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  {
-    std::lock_guard lock(keep_alive_mu_);
-    if (keep_alive_stop_) return Unavailable("meta client shutting down");
-    keep_alive_call_ = &ctx;
-  }
   KeepAliveReply reply;
-  grpc::Status rpc = ns_->KeepAlive(&ctx, req, &reply);
-  {
-    std::lock_guard lock(keep_alive_mu_);
-    keep_alive_call_ = nullptr;
-    // A metanode from before sessions: there is nothing to renew.
-    keep_alive_unsupported_ = rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED;
-  }
-  Status status = FromGrpcStatus(rpc);
-  if (!status.ok()) return status.WithContext(fmt::format("keepalive on metanode {}", address_));
+  // Short: the loop tries again soon, and shutdown must not wait for it (the call in flight is
+  // cancelled by the destructor).
+  Status status = Invoke(
+      "keepalive",
+      [&](Endpoint& e, grpc::ClientContext& ctx) {
+        {
+          std::lock_guard lock(keep_alive_mu_);
+          if (keep_alive_stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "shutting down");
+          keep_alive_call_ = &ctx;
+        }
+        grpc::Status rpc = e.ns->KeepAlive(&ctx, req, &reply);
+        std::lock_guard lock(keep_alive_mu_);
+        keep_alive_call_ = nullptr;
+        // A metanode from before sessions: there is nothing to renew.
+        keep_alive_unsupported_ = rpc.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+        return rpc;
+      },
+      std::chrono::seconds(5));
+  if (!status.ok()) return status;
   return reply;
 }
 
@@ -119,28 +152,66 @@ void MetaClient::KeepAliveLoop() {
   }
 }
 
-template <typename Stub, typename Req, typename Reply>
-Status MetaClient::Call(const char* what, Stub& stub,
-                        grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
-                        const Req& req, Reply* reply) {
-  const auto deadline = std::chrono::system_clock::now() + options_.deadline;
+Status MetaClient::Invoke(const char* what, const Attempt& attempt,
+                          std::chrono::milliseconds budget,
+                          std::chrono::milliseconds attempt_timeout) {
+  if (budget.count() == 0) budget = options_.deadline;
+  if (attempt_timeout.count() == 0) attempt_timeout = options_.attempt_timeout;
+  const auto deadline = std::chrono::system_clock::now() + budget;
+  const bool several = configured_.size() > 1;
+  // In a group a retry is cheap (another member, or the one a follower names) and an election
+  // takes about one election timeout: wait at most a quarter second between rounds.
+  const std::chrono::milliseconds max_backoff = several ? std::chrono::milliseconds(250)
+                                                        : std::chrono::milliseconds(1000);
   auto backoff = options_.initial_backoff;
+  int hops = 0;  // leader hints followed without success: a group still settling
   for (;;) {
+    Endpoint& e = Current();
     grpc::ClientContext ctx;
-    ctx.set_deadline(deadline);
-    // Wait for the channel to (re)connect instead of failing fast while the metanode restarts.
-    ctx.set_wait_for_ready(true);
-    Status status = FromGrpcStatus((stub.*method)(&ctx, req, reply));
+    auto attempt_deadline = deadline;
+    if (several) {
+      attempt_deadline = std::min(deadline, std::chrono::system_clock::now() + attempt_timeout);
+    }
+    ctx.set_deadline(attempt_deadline);
+    // Alone, wait for the metanode to come back; in a group, move on to another member.
+    ctx.set_wait_for_ready(!several);
+    Status status = FromGrpcStatus(attempt(e, ctx));
     if (status.ok()) return status;
+    const Code code = status.code();
     // Retry only what may not have happened or whose effect the OpId makes idempotent.
-    if (status.code() != Code::UNAVAILABLE ||
-        std::chrono::system_clock::now() + backoff >= deadline) {
-      return status.WithContext(fmt::format("{} on metanode {}", what, address_));
+    if (code != Code::UNAVAILABLE && code != Code::NOT_LEADER) {
+      return status.WithContext(fmt::format("{} on metanode {}", what, e.address));
+    }
+    Endpoint* next = nullptr;
+    const std::string hint = LeaderHint(status);
+    if (!hint.empty() && hint != e.address && hops < 3) {
+      next = &EndpointFor(hint);
+      ++hops;
+    } else if (several) {
+      next = Next(&e);
+      hops = 0;
+    }
+    if (next != nullptr) {
+      std::lock_guard lock(endpoints_mu_);
+      if (current_ == &e) current_ = next;
+    }
+    if (next != nullptr && hops > 0) continue;  // straight to the named leader
+    if (std::chrono::system_clock::now() + backoff >= deadline) {
+      return status.WithContext(fmt::format("{} on metanode {}", what, e.address));
     }
     // Back-off between attempts of a failed call (not synchronisation).
     std::this_thread::sleep_for(backoff);
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, max_backoff);
   }
+}
+
+template <typename Stub, typename Req, typename Reply>
+Status MetaClient::Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
+                        grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
+                        const Req& req, Reply* reply) {
+  return Invoke(what, [&](Endpoint& e, grpc::ClientContext& ctx) {
+    return ((*(e.*stub)).*method)(&ctx, req, reply);
+  });
 }
 
 // ---------------------------------------------------------------- namespace
@@ -150,7 +221,7 @@ Result<InodeAttr> MetaClient::Lookup(uint64_t parent, std::string_view name) {
   req.set_parent(parent);
   req.set_name(std::string(name));
   EntryReply reply;
-  GRANARY_TRY(Call("lookup", *ns_, &Namespace::Stub::Lookup, req, &reply));
+  GRANARY_TRY(Call("lookup", &Endpoint::ns, &Namespace::Stub::Lookup, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -158,14 +229,14 @@ Result<InodeAttr> MetaClient::GetAttr(uint64_t ino) {
   GetAttrRequest req;
   req.set_ino(ino);
   AttrReply reply;
-  GRANARY_TRY(Call("getattr", *ns_, &Namespace::Stub::GetAttr, req, &reply));
+  GRANARY_TRY(Call("getattr", &Endpoint::ns, &Namespace::Stub::GetAttr, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
 Result<InodeAttr> MetaClient::SetAttr(SetAttrRequest req) {
   if (!req.has_op()) *req.mutable_op() = NextOpId();
   AttrReply reply;
-  GRANARY_TRY(Call("setattr", *ns_, &Namespace::Stub::SetAttr, req, &reply));
+  GRANARY_TRY(Call("setattr", &Endpoint::ns, &Namespace::Stub::SetAttr, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -179,14 +250,14 @@ Result<InodeAttr> MetaClient::Mkdir(uint64_t parent, std::string_view name, uint
   req.set_uid(uid);
   req.set_gid(gid);
   EntryReply reply;
-  GRANARY_TRY(Call("mkdir", *ns_, &Namespace::Stub::Mkdir, req, &reply));
+  GRANARY_TRY(Call("mkdir", &Endpoint::ns, &Namespace::Stub::Mkdir, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
 Result<InodeAttr> MetaClient::Create(CreateRequest req) {
   if (!req.has_op()) *req.mutable_op() = NextOpId();
   EntryReply reply;
-  GRANARY_TRY(Call("create", *ns_, &Namespace::Stub::Create, req, &reply));
+  GRANARY_TRY(Call("create", &Endpoint::ns, &Namespace::Stub::Create, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -206,7 +277,7 @@ Status MetaClient::Unlink(uint64_t parent, std::string_view name) {
   req.set_parent(parent);
   req.set_name(std::string(name));
   Empty reply;
-  return Call("unlink", *ns_, &Namespace::Stub::Unlink, req, &reply);
+  return Call("unlink", &Endpoint::ns, &Namespace::Stub::Unlink, req, &reply);
 }
 
 Status MetaClient::Rmdir(uint64_t parent, std::string_view name) {
@@ -215,7 +286,7 @@ Status MetaClient::Rmdir(uint64_t parent, std::string_view name) {
   req.set_parent(parent);
   req.set_name(std::string(name));
   Empty reply;
-  return Call("rmdir", *ns_, &Namespace::Stub::Rmdir, req, &reply);
+  return Call("rmdir", &Endpoint::ns, &Namespace::Stub::Rmdir, req, &reply);
 }
 
 Result<RenameReply> MetaClient::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
@@ -228,7 +299,7 @@ Result<RenameReply> MetaClient::Rename(uint64_t parent, std::string_view name, u
   req.set_new_name(std::string(new_name));
   req.set_flags(flags);
   RenameReply reply;
-  GRANARY_TRY(Call("rename", *ns_, &Namespace::Stub::Rename, req, &reply));
+  GRANARY_TRY(Call("rename", &Endpoint::ns, &Namespace::Stub::Rename, req, &reply));
   return reply;
 }
 
@@ -240,7 +311,7 @@ Result<ReadDirReply> MetaClient::ReadDir(uint64_t ino, std::string_view after, u
   req.set_limit(limit);
   req.set_plus(plus);
   ReadDirReply reply;
-  GRANARY_TRY(Call("readdir", *ns_, &Namespace::Stub::ReadDir, req, &reply));
+  GRANARY_TRY(Call("readdir", &Endpoint::ns, &Namespace::Stub::ReadDir, req, &reply));
   return reply;
 }
 
@@ -254,7 +325,7 @@ Result<InodeAttr> MetaClient::Symlink(uint64_t parent, std::string_view name,
   req.set_uid(uid);
   req.set_gid(gid);
   EntryReply reply;
-  GRANARY_TRY(Call("symlink", *ns_, &Namespace::Stub::Symlink, req, &reply));
+  GRANARY_TRY(Call("symlink", &Endpoint::ns, &Namespace::Stub::Symlink, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -262,7 +333,7 @@ Result<std::string> MetaClient::ReadLink(uint64_t ino) {
   ReadLinkRequest req;
   req.set_ino(ino);
   ReadLinkReply reply;
-  GRANARY_TRY(Call("readlink", *ns_, &Namespace::Stub::ReadLink, req, &reply));
+  GRANARY_TRY(Call("readlink", &Endpoint::ns, &Namespace::Stub::ReadLink, req, &reply));
   return std::move(*reply.mutable_target());
 }
 
@@ -273,7 +344,7 @@ Result<InodeAttr> MetaClient::Link(uint64_t ino, uint64_t new_parent, std::strin
   req.set_new_parent(new_parent);
   req.set_new_name(std::string(new_name));
   EntryReply reply;
-  GRANARY_TRY(Call("link", *ns_, &Namespace::Stub::Link, req, &reply));
+  GRANARY_TRY(Call("link", &Endpoint::ns, &Namespace::Stub::Link, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -286,7 +357,7 @@ Status MetaClient::SetXattr(uint64_t ino, std::string_view name, std::string_vie
   req.set_value(std::string(value));
   req.set_mode(mode);
   Empty reply;
-  return Call("setxattr", *ns_, &Namespace::Stub::SetXattr, req, &reply);
+  return Call("setxattr", &Endpoint::ns, &Namespace::Stub::SetXattr, req, &reply);
 }
 
 Result<std::string> MetaClient::GetXattr(uint64_t ino, std::string_view name) {
@@ -294,7 +365,7 @@ Result<std::string> MetaClient::GetXattr(uint64_t ino, std::string_view name) {
   req.set_ino(ino);
   req.set_name(std::string(name));
   GetXattrReply reply;
-  GRANARY_TRY(Call("getxattr", *ns_, &Namespace::Stub::GetXattr, req, &reply));
+  GRANARY_TRY(Call("getxattr", &Endpoint::ns, &Namespace::Stub::GetXattr, req, &reply));
   return std::move(*reply.mutable_value());
 }
 
@@ -302,7 +373,7 @@ Result<std::vector<std::string>> MetaClient::ListXattr(uint64_t ino) {
   ListXattrRequest req;
   req.set_ino(ino);
   ListXattrReply reply;
-  GRANARY_TRY(Call("listxattr", *ns_, &Namespace::Stub::ListXattr, req, &reply));
+  GRANARY_TRY(Call("listxattr", &Endpoint::ns, &Namespace::Stub::ListXattr, req, &reply));
   return std::vector<std::string>(reply.names().begin(), reply.names().end());
 }
 
@@ -312,14 +383,14 @@ Status MetaClient::RemoveXattr(uint64_t ino, std::string_view name) {
   req.set_ino(ino);
   req.set_name(std::string(name));
   Empty reply;
-  return Call("removexattr", *ns_, &Namespace::Stub::RemoveXattr, req, &reply);
+  return Call("removexattr", &Endpoint::ns, &Namespace::Stub::RemoveXattr, req, &reply);
 }
 
 Result<StatFsReply> MetaClient::StatFs(uint64_t ino) {
   StatFsRequest req;
   req.set_ino(ino);
   StatFsReply reply;
-  GRANARY_TRY(Call("statfs", *ns_, &Namespace::Stub::StatFs, req, &reply));
+  GRANARY_TRY(Call("statfs", &Endpoint::ns, &Namespace::Stub::StatFs, req, &reply));
   return reply;
 }
 
@@ -332,7 +403,7 @@ Result<InodeAttr> MetaClient::Fallocate(uint64_t ino, uint64_t offset, uint64_t 
   req.set_length(length);
   req.set_mode(mode);
   AttrReply reply;
-  GRANARY_TRY(Call("fallocate", *ns_, &Namespace::Stub::Fallocate, req, &reply));
+  GRANARY_TRY(Call("fallocate", &Endpoint::ns, &Namespace::Stub::Fallocate, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -342,7 +413,7 @@ Result<InodeAttr> MetaClient::Open(uint64_t ino, uint64_t owner) {
   req.set_ino(ino);
   req.set_handle_owner(owner);
   AttrReply reply;
-  GRANARY_TRY(Call("open", *ns_, &Namespace::Stub::Open, req, &reply));
+  GRANARY_TRY(Call("open", &Endpoint::ns, &Namespace::Stub::Open, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -352,7 +423,7 @@ Status MetaClient::Release(uint64_t ino, uint64_t owner) {
   req.set_ino(ino);
   req.set_handle_owner(owner);
   Empty reply;
-  return Call("release", *ns_, &Namespace::Stub::Release, req, &reply);
+  return Call("release", &Endpoint::ns, &Namespace::Stub::Release, req, &reply);
 }
 
 // ---------------------------------------------------------------- slice maps
@@ -364,7 +435,7 @@ Result<AllocateReply> MetaClient::Allocate(uint64_t ino, uint32_t slice_count, u
   req.set_slice_count(slice_count);
   req.set_bytes(bytes);
   AllocateReply reply;
-  GRANARY_TRY(Call("allocate", *data_, &DataMap::Stub::Allocate, req, &reply));
+  GRANARY_TRY(Call("allocate", &Endpoint::data, &DataMap::Stub::Allocate, req, &reply));
   return reply;
 }
 
@@ -373,13 +444,13 @@ Status MetaClient::Abandon(uint64_t intent_id) {
   *req.mutable_op() = NextOpId();
   req.set_intent_id(intent_id);
   Empty reply;
-  return Call("abandon", *data_, &DataMap::Stub::Abandon, req, &reply);
+  return Call("abandon", &Endpoint::data, &DataMap::Stub::Abandon, req, &reply);
 }
 
 Result<InodeAttr> MetaClient::Commit(CommitRequest req) {
   if (!req.has_op()) *req.mutable_op() = NextOpId();
   AttrReply reply;
-  GRANARY_TRY(Call("commit", *data_, &DataMap::Stub::Commit, req, &reply));
+  GRANARY_TRY(Call("commit", &Endpoint::data, &DataMap::Stub::Commit, req, &reply));
   return std::move(*reply.mutable_attr());
 }
 
@@ -389,7 +460,7 @@ Result<ReadMapReply> MetaClient::ReadMap(uint64_t ino, uint64_t offset, uint64_t
   req.set_offset(offset);
   req.set_length(length);
   ReadMapReply reply;
-  GRANARY_TRY(Call("readmap", *data_, &DataMap::Stub::ReadMap, req, &reply));
+  GRANARY_TRY(Call("readmap", &Endpoint::data, &DataMap::Stub::ReadMap, req, &reply));
   return reply;
 }
 
@@ -400,13 +471,13 @@ Result<PoolSpec> MetaClient::PoolCreate(const PoolSpec& spec) {
   *req.mutable_op() = NextOpId();
   *req.mutable_spec() = spec;
   PoolReply reply;
-  GRANARY_TRY(Call("pool create", *admin_, &Admin::Stub::PoolCreate, req, &reply));
+  GRANARY_TRY(Call("pool create", &Endpoint::admin, &Admin::Stub::PoolCreate, req, &reply));
   return std::move(*reply.mutable_pool());
 }
 
 Result<std::vector<PoolSpec>> MetaClient::PoolList() {
   PoolListReply reply;
-  GRANARY_TRY(Call("pool list", *admin_, &Admin::Stub::PoolList, Empty(), &reply));
+  GRANARY_TRY(Call("pool list", &Endpoint::admin, &Admin::Stub::PoolList, Empty(), &reply));
   return std::vector<PoolSpec>(reply.pools().begin(), reply.pools().end());
 }
 
@@ -419,7 +490,7 @@ Result<Volume> MetaClient::VolumeCreate(std::string_view name, std::string_view 
   req.set_quota_bytes(quota_bytes);
   req.set_quota_inodes(quota_inodes);
   VolumeReply reply;
-  GRANARY_TRY(Call("volume create", *admin_, &Admin::Stub::VolumeCreate, req, &reply));
+  GRANARY_TRY(Call("volume create", &Endpoint::admin, &Admin::Stub::VolumeCreate, req, &reply));
   return std::move(*reply.mutable_volume());
 }
 
@@ -427,7 +498,7 @@ Result<Volume> MetaClient::VolumeGet(std::string_view name) {
   VolumeGetRequest req;
   req.set_name(std::string(name));
   VolumeReply reply;
-  GRANARY_TRY(Call("volume get", *admin_, &Admin::Stub::VolumeGet, req, &reply));
+  GRANARY_TRY(Call("volume get", &Endpoint::admin, &Admin::Stub::VolumeGet, req, &reply));
   return std::move(*reply.mutable_volume());
 }
 
@@ -435,13 +506,13 @@ Result<Volume> MetaClient::VolumeGetById(uint64_t id) {
   VolumeGetRequest req;
   req.set_id(id);
   VolumeReply reply;
-  GRANARY_TRY(Call("volume get", *admin_, &Admin::Stub::VolumeGet, req, &reply));
+  GRANARY_TRY(Call("volume get", &Endpoint::admin, &Admin::Stub::VolumeGet, req, &reply));
   return std::move(*reply.mutable_volume());
 }
 
 Result<std::vector<Volume>> MetaClient::VolumeList() {
   VolumeListReply reply;
-  GRANARY_TRY(Call("volume list", *admin_, &Admin::Stub::VolumeList, Empty(), &reply));
+  GRANARY_TRY(Call("volume list", &Endpoint::admin, &Admin::Stub::VolumeList, Empty(), &reply));
   return std::vector<Volume>(reply.volumes().begin(), reply.volumes().end());
 }
 
@@ -450,7 +521,7 @@ Status MetaClient::VolumeDelete(std::string_view name) {
   *req.mutable_op() = NextOpId();
   req.set_name(std::string(name));
   Empty reply;
-  return Call("volume delete", *admin_, &Admin::Stub::VolumeDelete, req, &reply);
+  return Call("volume delete", &Endpoint::admin, &Admin::Stub::VolumeDelete, req, &reply);
 }
 
 Result<Volume> MetaClient::VolumeSetQuota(std::string_view name, uint64_t quota_bytes,
@@ -461,7 +532,7 @@ Result<Volume> MetaClient::VolumeSetQuota(std::string_view name, uint64_t quota_
   req.set_quota_bytes(quota_bytes);
   req.set_quota_inodes(quota_inodes);
   VolumeReply reply;
-  GRANARY_TRY(Call("volume set-quota", *admin_, &Admin::Stub::VolumeSetQuota, req, &reply));
+  GRANARY_TRY(Call("volume set-quota", &Endpoint::admin, &Admin::Stub::VolumeSetQuota, req, &reply));
   return std::move(*reply.mutable_volume());
 }
 
@@ -473,7 +544,7 @@ Result<AccessKey> MetaClient::KeyCreate(std::string_view name, std::string_view 
   req.set_access_key(std::string(access_key));
   req.set_secret_key(std::string(secret_key));
   KeyReply reply;
-  GRANARY_TRY(Call("key create", *admin_, &Admin::Stub::KeyCreate, req, &reply));
+  GRANARY_TRY(Call("key create", &Endpoint::admin, &Admin::Stub::KeyCreate, req, &reply));
   return std::move(*reply.mutable_key());
 }
 
@@ -481,13 +552,13 @@ Result<AccessKey> MetaClient::KeyGetSecret(std::string_view access_key) {
   KeyGetRequest req;
   req.set_access_key(std::string(access_key));
   KeyReply reply;
-  GRANARY_TRY(Call("key get", *admin_, &Admin::Stub::KeyGetSecret, req, &reply));
+  GRANARY_TRY(Call("key get", &Endpoint::admin, &Admin::Stub::KeyGetSecret, req, &reply));
   return std::move(*reply.mutable_key());
 }
 
 Result<std::vector<AccessKey>> MetaClient::KeyList() {
   KeyListReply reply;
-  GRANARY_TRY(Call("key list", *admin_, &Admin::Stub::KeyList, Empty(), &reply));
+  GRANARY_TRY(Call("key list", &Endpoint::admin, &Admin::Stub::KeyList, Empty(), &reply));
   return std::vector<AccessKey>(reply.keys().begin(), reply.keys().end());
 }
 
@@ -496,7 +567,7 @@ Status MetaClient::KeyDelete(std::string_view access_key) {
   *req.mutable_op() = NextOpId();
   req.set_access_key(std::string(access_key));
   Empty reply;
-  return Call("key delete", *admin_, &Admin::Stub::KeyDelete, req, &reply);
+  return Call("key delete", &Endpoint::admin, &Admin::Stub::KeyDelete, req, &reply);
 }
 
 Result<Bucket> MetaClient::BucketCreate(std::string_view name, std::string_view owner,
@@ -512,7 +583,7 @@ Result<Bucket> MetaClient::BucketCreate(std::string_view name, std::string_view 
 Result<Bucket> MetaClient::BucketCreate(BucketCreateRequest req) {
   if (!req.has_op()) *req.mutable_op() = NextOpId();
   BucketReply reply;
-  GRANARY_TRY(Call("bucket create", *admin_, &Admin::Stub::BucketCreate, req, &reply));
+  GRANARY_TRY(Call("bucket create", &Endpoint::admin, &Admin::Stub::BucketCreate, req, &reply));
   return std::move(*reply.mutable_bucket());
 }
 
@@ -520,13 +591,13 @@ Result<Bucket> MetaClient::BucketGet(std::string_view name) {
   BucketGetRequest req;
   req.set_name(std::string(name));
   BucketReply reply;
-  GRANARY_TRY(Call("bucket get", *admin_, &Admin::Stub::BucketGet, req, &reply));
+  GRANARY_TRY(Call("bucket get", &Endpoint::admin, &Admin::Stub::BucketGet, req, &reply));
   return std::move(*reply.mutable_bucket());
 }
 
 Result<std::vector<Bucket>> MetaClient::BucketList() {
   BucketListReply reply;
-  GRANARY_TRY(Call("bucket list", *admin_, &Admin::Stub::BucketList, Empty(), &reply));
+  GRANARY_TRY(Call("bucket list", &Endpoint::admin, &Admin::Stub::BucketList, Empty(), &reply));
   return std::vector<Bucket>(reply.buckets().begin(), reply.buckets().end());
 }
 
@@ -535,7 +606,7 @@ Status MetaClient::BucketDelete(std::string_view name) {
   *req.mutable_op() = NextOpId();
   req.set_name(std::string(name));
   Empty reply;
-  return Call("bucket delete", *admin_, &Admin::Stub::BucketDelete, req, &reply);
+  return Call("bucket delete", &Endpoint::admin, &Admin::Stub::BucketDelete, req, &reply);
 }
 
 Result<Bucket> MetaClient::BucketGrant(std::string_view name, std::string_view access_key,
@@ -546,7 +617,7 @@ Result<Bucket> MetaClient::BucketGrant(std::string_view name, std::string_view a
   req.set_access_key(std::string(access_key));
   req.set_access(access);
   BucketReply reply;
-  GRANARY_TRY(Call("bucket grant", *admin_, &Admin::Stub::BucketGrant, req, &reply));
+  GRANARY_TRY(Call("bucket grant", &Endpoint::admin, &Admin::Stub::BucketGrant, req, &reply));
   return std::move(*reply.mutable_bucket());
 }
 
@@ -554,7 +625,7 @@ Result<BackupReply> MetaClient::Backup(std::string_view dir) {
   BackupRequest req;
   req.set_dir(std::string(dir));
   BackupReply reply;
-  GRANARY_TRY(Call("backup", *admin_, &Admin::Stub::Backup, req, &reply));
+  GRANARY_TRY(Call("backup", &Endpoint::admin, &Admin::Stub::Backup, req, &reply));
   return reply;
 }
 
@@ -562,13 +633,13 @@ Result<BackupReply> MetaClient::Backup(std::string_view dir) {
 
 Result<RegisterReply> MetaClient::Register(const RegisterRequest& req) {
   RegisterReply reply;
-  GRANARY_TRY(Call("register", *cluster_, &Cluster::Stub::Register, req, &reply));
+  GRANARY_TRY(Call("register", &Endpoint::cluster, &Cluster::Stub::Register, req, &reply));
   return reply;
 }
 
 Result<HeartbeatReply> MetaClient::Heartbeat(const HeartbeatRequest& req) {
   HeartbeatReply reply;
-  GRANARY_TRY(Call("heartbeat", *cluster_, &Cluster::Stub::Heartbeat, req, &reply));
+  GRANARY_TRY(Call("heartbeat", &Endpoint::cluster, &Cluster::Stub::Heartbeat, req, &reply));
   return reply;
 }
 
@@ -576,13 +647,13 @@ Result<ClusterMap> MetaClient::GetClusterMap(uint64_t known_epoch) {
   GetClusterMapRequest req;
   req.set_known_epoch(known_epoch);
   ClusterMap reply;
-  GRANARY_TRY(Call("cluster map", *cluster_, &Cluster::Stub::GetClusterMap, req, &reply));
+  GRANARY_TRY(Call("cluster map", &Endpoint::cluster, &Cluster::Stub::GetClusterMap, req, &reply));
   return reply;
 }
 
 Status MetaClient::ReportCorruption(const ReportCorruptionRequest& req) {
   Empty reply;
-  return Call("report corruption", *cluster_, &Cluster::Stub::ReportCorruption, req, &reply);
+  return Call("report corruption", &Endpoint::cluster, &Cluster::Stub::ReportCorruption, req, &reply);
 }
 
 Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limit) {
@@ -590,19 +661,19 @@ Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limi
   req.set_limit(limit);
   CompactionCandidatesReply reply;
   GRANARY_TRY(
-      Call("compaction candidates", *cluster_, &Cluster::Stub::CompactionCandidates, req, &reply));
+      Call("compaction candidates", &Endpoint::cluster, &Cluster::Stub::CompactionCandidates, req, &reply));
   return reply;
 }
 
 Result<CheckSlicesReply> MetaClient::CheckSlices(const CheckSlicesRequest& req) {
   CheckSlicesReply reply;
-  GRANARY_TRY(Call("check slices", *cluster_, &Cluster::Stub::CheckSlices, req, &reply));
+  GRANARY_TRY(Call("check slices", &Endpoint::cluster, &Cluster::Stub::CheckSlices, req, &reply));
   return reply;
 }
 
 Result<PgBlocksReply> MetaClient::PgBlocks(const PgBlocksRequest& req) {
   PgBlocksReply reply;
-  GRANARY_TRY(Call("PG blocks", *cluster_, &Cluster::Stub::PgBlocks, req, &reply));
+  GRANARY_TRY(Call("PG blocks", &Endpoint::cluster, &Cluster::Stub::PgBlocks, req, &reply));
   return reply;
 }
 
@@ -612,13 +683,53 @@ Status MetaClient::CompactionDone(uint64_t ino, uint64_t range_index) {
   req.set_ino(ino);
   req.set_range_index(range_index);
   Empty reply;
-  return Call("compaction done", *cluster_, &Cluster::Stub::CompactionDone, req, &reply);
+  return Call("compaction done", &Endpoint::cluster, &Cluster::Stub::CompactionDone, req, &reply);
 }
 
 Result<ClusterStatusReply> MetaClient::ClusterStatus() {
   ClusterStatusReply reply;
-  GRANARY_TRY(Call("cluster status", *cluster_, &Cluster::Stub::Status, Empty(), &reply));
+  GRANARY_TRY(Call("cluster status", &Endpoint::cluster, &Cluster::Stub::Status, Empty(), &reply));
   return reply;
+}
+
+}  // namespace granary::client
+
+namespace granary::client {
+
+Result<MetaGroupStatus> MetaClient::GroupStatus(std::string_view address) {
+  MetaGroupStatus reply;
+  if (address.empty()) {
+    GRANARY_TRY(Call("metadata group status", &Endpoint::group, &MetaGroup::Stub::Status, Empty(),
+                     &reply));
+    return reply;
+  }
+  Endpoint& e = EndpointFor(std::string(address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options_.attempt_timeout);
+  Status s = FromGrpcStatus(e.group->Status(&ctx, Empty(), &reply));
+  if (!s.ok()) return s.WithContext(fmt::format("metadata group status of {}", address));
+  return reply;
+}
+
+Status MetaClient::AddMember(uint64_t id, std::string_view address) {
+  MetaMemberRequest req;
+  req.set_id(id);
+  req.set_address(std::string(address));
+  MetaGroupStatus reply;
+  // The new member catches up before it becomes a voter: one attempt may take minutes.
+  const auto slow = std::chrono::minutes(5);
+  return Invoke(
+      "add metadata member",
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.group->AddMember(&ctx, req, &reply); },
+      slow, slow);
+}
+
+Status MetaClient::RemoveMember(uint64_t id) {
+  MetaMemberRequest req;
+  req.set_id(id);
+  MetaGroupStatus reply;
+  return Call("remove metadata member", &Endpoint::group, &MetaGroup::Stub::RemoveMember, req,
+              &reply);
 }
 
 }  // namespace granary::client

@@ -9,6 +9,10 @@
 //   connection lost) is retried with the *same* OpId until the deadline, so an operation that
 //   was applied before its reply was lost returns its first answer instead of a false
 //   AlreadyExists/NotFound. Other errors are returned at once.
+// - Metadata group (docs/metadata-ha.md): with several addresses the client follows the leader.
+//   A follower's NotLeader names the leader, and the call goes there at once; a member that
+//   does not answer (refused, or silent for `attempt_timeout`) is left for the next one. The
+//   retry keeps its OpId, so an operation retried across a failover is applied once.
 // - Session: from its first mutating call on, a MetaClient renews its session with the metanode
 //   in the background (KeepAlive every lease/3). Open-file pins (Open, Create with a handle
 //   owner, staged objects) belong to that session; if the process dies, the metanode drops them
@@ -21,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,14 +36,21 @@
 #include "common/status.h"
 #include "granary/meta.grpc.pb.h"
 
+namespace grpc {
+class Channel;
+}
+
 namespace granary::client {
 
 struct MetaClientOptions {
-  // "HOST:PORT[,HOST:PORT…]" (the --meta flag); the first address is used until the metanode
-  // is replicated.
+  // "HOST:PORT[,HOST:PORT…]" (the --meta flag): one metanode, or members of the metadata group
+  // (any subset; the leader is found from there).
   std::string address = "127.0.0.1:7410";
   // Budget of one call including its retries.
   std::chrono::milliseconds deadline{30000};
+  // With several members: one attempt waits this long for an answer before the next member is
+  // tried (a stopped or partitioned leader answers nothing).
+  std::chrono::milliseconds attempt_timeout{3000};
   // First wait before retrying an Unavailable call; doubles up to 1 s.
   std::chrono::milliseconds initial_backoff{20};
   // Renew the session in the background once the first mutating call was made.
@@ -58,7 +70,27 @@ class MetaClient {
   // Renews the session now (the background renewal calls it); PreconditionFailed when the
   // session was reaped.
   Result<KeepAliveReply> KeepAlive();
-  const std::string& address() const { return address_; }
+  // The member calls go to now (the leader, once found).
+  std::string address() const;
+
+  // One member's connection and stubs.
+  struct Endpoint {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<Namespace::Stub> ns;
+    std::unique_ptr<DataMap::Stub> data;
+    std::unique_ptr<Admin::Stub> admin;
+    std::unique_ptr<Cluster::Stub> cluster;
+    std::unique_ptr<MetaGroup::Stub> group;
+  };
+  // Runs one RPC with this client's rules (leader following, retries with back-off until the
+  // deadline, context naming the member): `attempt` issues it on the given member. For stubs
+  // this class does not wrap (the object service).
+  using Attempt = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
+  // `budget` 0 = options.deadline; `attempt_timeout` 0 = options.attempt_timeout.
+  Status Invoke(const char* what, const Attempt& attempt,
+                std::chrono::milliseconds budget = std::chrono::milliseconds(0),
+                std::chrono::milliseconds attempt_timeout = std::chrono::milliseconds(0));
 
   // ------------------------------------------------------------ namespace
   Result<InodeAttr> Lookup(uint64_t parent, std::string_view name);
@@ -144,15 +176,25 @@ class MetaClient {
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Status CompactionDone(uint64_t ino, uint64_t range_index);
 
-  // The raw stubs, for what is not wrapped here.
-  Namespace::Stub& namespace_stub() { return *ns_; }
-  DataMap::Stub& datamap_stub() { return *data_; }
-  Admin::Stub& admin_stub() { return *admin_; }
-  Cluster::Stub& cluster_stub() { return *cluster_; }
+  // ------------------------------------------------------------ metadata group
+  // The view of the member at `address` (empty: the leader, found as for any call).
+  Result<MetaGroupStatus> GroupStatus(std::string_view address = "");
+  Status AddMember(uint64_t id, std::string_view address);
+  Status RemoveMember(uint64_t id);
+
+  // The raw stubs of the member calls go to now, for what is not wrapped here.
+  Namespace::Stub& namespace_stub() { return *Current().ns; }
 
  private:
+  Endpoint& Current();
+  Endpoint& EndpointFor(const std::string& address);  // creates it when new
+  Endpoint* Next(Endpoint* after);                     // the next configured member
+
   MetaClientOptions options_;
-  std::string address_;
+  std::vector<std::string> configured_;  // the --meta list
+  mutable std::mutex endpoints_mu_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;  // never shrinks: references stay valid
+  Endpoint* current_ = nullptr;                       // guarded by endpoints_mu_
   std::atomic<uint64_t> client_id_{0};
   std::atomic<uint64_t> seq_{0};
   // Background session renewal (started by the first NextOpId).
@@ -164,13 +206,9 @@ class MetaClient {
   bool keep_alive_unsupported_ = false;
   grpc::ClientContext* keep_alive_call_ = nullptr;  // in flight, cancelled on shutdown
   std::thread keep_alive_thread_;
-  std::unique_ptr<Namespace::Stub> ns_;
-  std::unique_ptr<DataMap::Stub> data_;
-  std::unique_ptr<Admin::Stub> admin_;
-  std::unique_ptr<Cluster::Stub> cluster_;
 
   template <typename Stub, typename Req, typename Reply>
-  Status Call(const char* what, Stub& stub,
+  Status Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
               grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
               const Req& req, Reply* reply);
 };

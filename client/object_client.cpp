@@ -14,13 +14,7 @@
 namespace granary::client {
 
 Result<std::unique_ptr<ObjectClient>> ObjectClient::Connect(Client& client) {
-  std::unique_ptr<ObjectClient> c(new ObjectClient(client));
-  std::string address = client.meta().address();
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  c->stub_ = Objects::NewStub(channel);
-  return c;
+  return std::unique_ptr<ObjectClient>(new ObjectClient(client));
 }
 
 template <typename Req, typename Reply>
@@ -28,22 +22,15 @@ Status ObjectClient::Call(const char* what,
                           grpc::Status (Objects::Stub::*method)(grpc::ClientContext*, const Req&,
                                                                 Reply*),
                           const Req& req, Reply* reply) {
-  // Same contract as MetaClient: Unavailable is retried with the same OpId until the deadline.
-  const auto deadline = std::chrono::system_clock::now() + client_.options().operation_timeout;
-  auto backoff = std::chrono::milliseconds(20);
-  for (;;) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(deadline);
-    ctx.set_wait_for_ready(true);
-    Status status = FromGrpcStatus(((*stub_).*method)(&ctx, req, reply));
-    if (status.ok()) return status;
-    if (status.code() != Code::UNAVAILABLE ||
-        std::chrono::system_clock::now() + backoff >= deadline) {
-      return status.WithContext(what);
-    }
-    std::this_thread::sleep_for(backoff);  // back-off between attempts, not synchronisation
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
-  }
+  // MetaClient's rules (leader following, Unavailable retried with the same OpId): the object
+  // service runs in the metanode, on the same connection.
+  return client_.meta().Invoke(
+      what,
+      [&](MetaClient::Endpoint& e, grpc::ClientContext& ctx) {
+        auto stub = Objects::NewStub(e.channel);
+        return ((*stub).*method)(&ctx, req, reply);
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(client_.options().operation_timeout));
 }
 
 Result<ObjectClient::Staged> ObjectClient::Stage(uint64_t volume_id, uint32_t uid, uint32_t gid,

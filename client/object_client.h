@@ -72,7 +72,6 @@ class ObjectClient {
               const Req& req, Reply* reply);
 
   Client& client_;
-  std::unique_ptr<Objects::Stub> stub_;
 };
 
 }  // namespace granary::client

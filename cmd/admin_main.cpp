@@ -9,12 +9,14 @@ namespace granary::cmd {
 int RunAdminPlacementSim(int argc, char** argv);  // cmd/admin_placement_sim.cpp
 int RunAdminMeta(int argc, char** argv);          // cmd/admin_meta.cpp
 int RunAdminFsck(int argc, char** argv);          // cmd/admin_fsck.cpp
+int RunAdminGroup(int argc, char** argv);         // cmd/admin_group.cpp
 
 int RunAdmin(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "placement-sim") {
     return RunAdminPlacementSim(argc - 1, argv + 1);
   }
   if (argc >= 2 && std::string_view(argv[1]) == "fsck") return RunAdminFsck(argc - 1, argv + 1);
+  if (argc >= 2 && std::string_view(argv[1]) == "meta") return RunAdminGroup(argc - 1, argv + 1);
   return RunAdminMeta(argc, argv);
 }
 

@@ -2,6 +2,7 @@
 // backup. Thin: parse flags, call MetaClient, print one line per object.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -83,6 +84,68 @@ Status ParseRedundancy(const std::string& text, PoolSpec* spec) {
     return Status::Ok();
   }
   return InvalidArgument(fmt::format("redundancy '{}': expected replicated:N or ec:K+M", text));
+}
+
+// `admin repair`: redundancy, copies known bad and where, scrub progress, then `healthy` only
+// when nothing is left to repair or verify (docs/maintenance.md).
+void PrintRepairReport(const ClusterStatusReply& r, client::MetaClient& mc) {
+  std::printf(
+      "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu pgs-moving=%lu "
+      "nodes-repairing=%u garbage-slices=%lu corruptions-reported=%lu copies-bad=%lu\n",
+      r.epoch(), r.pgs_total(), r.pgs_degraded(), r.repair_pending(), r.pgs_moving(),
+      r.nodes_repairing(), r.garbage_pending(), r.corruptions_reported(), r.copies_bad());
+  std::map<uint32_t, std::string> pool_names;
+  if (r.pgs_with_bad_copies_size() > 0) {
+    auto pools = mc.PoolList();
+    if (pools.ok()) {
+      for (const auto& p : *pools) pool_names[p.id()] = p.name();
+    }
+  }
+  constexpr int kMaxPgLines = 20;
+  for (int i = 0; i < r.pgs_with_bad_copies_size() && i < kMaxPgLines; ++i) {
+    const PgBadCopies& pg = r.pgs_with_bad_copies(i);
+    auto name = pool_names.find(pg.pool_id());
+    std::printf(
+        "bad-copies pool=%s pg=%u copies=%lu\n",
+        name != pool_names.end() ? name->second.c_str() : std::to_string(pg.pool_id()).c_str(),
+        pg.pg(), pg.copies());
+  }
+  if (r.pgs_with_bad_copies_size() > kMaxPgLines) {
+    std::printf("bad-copies in %d more pgs\n", r.pgs_with_bad_copies_size() - kMaxPgLines);
+  }
+  if (r.scrub_size() > 0) {
+    uint64_t pass = 0, done = 0;
+    int64_t oldest = 0, period = 0;
+    int behind = 0;
+    for (const NodeScrub& n : r.scrub()) {
+      pass += n.scrub().pass_bytes();
+      done += std::min(n.scrub().done_bytes(), n.scrub().pass_bytes());
+      oldest = std::max(oldest, n.scrub().oldest_unscrubbed_ms());
+      period = std::max(period, n.scrub().period_ms());
+      behind += n.scrub().behind() ? 1 : 0;
+    }
+    std::printf(
+        "scrub nodes=%d pass-progress=%.1f%% oldest-unscrubbed-s=%ld period-s=%ld "
+        "nodes-behind=%d\n",
+        r.scrub_size(), pass == 0 ? 100.0 : 100.0 * static_cast<double>(done) / pass, oldest / 1000,
+        period / 1000, behind);
+    for (const NodeScrub& n : r.scrub()) {
+      if (!n.scrub().behind()) continue;
+      std::printf("datanode %u scrub-behind pass-bytes=%lu done-bytes=%lu period-s=%ld\n",
+                  n.node_id(), n.scrub().pass_bytes(), n.scrub().done_bytes(),
+                  n.scrub().period_ms() / 1000);
+    }
+  }
+  for (const auto& n : r.nodes()) {
+    if (n.state() != UP) {
+      std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
+    }
+  }
+  // A pool the PG map does not hold takes no writes at all; repair cannot fix that.
+  for (const auto& p : r.pools()) {
+    if (!p.placed()) std::printf("pool %s not placed: %s\n", p.name().c_str(), p.message().c_str());
+  }
+  std::printf("%s\n", r.healthy() ? "healthy" : "repairing");
 }
 
 }  // namespace
@@ -260,23 +323,7 @@ int RunAdminMeta(int argc, char** argv) {
   } else if (repair->parsed()) {
     auto r = mc.ClusterStatus();
     if (!r.ok()) return Fail(r.status());
-    std::printf(
-        "epoch=%lu pgs=%lu pgs-degraded=%lu blocks-to-repair=%lu pgs-moving=%lu "
-        "nodes-repairing=%u garbage-slices=%lu corruptions-reported=%lu\n",
-        r->epoch(), r->pgs_total(), r->pgs_degraded(), r->repair_pending(), r->pgs_moving(),
-        r->nodes_repairing(), r->garbage_pending(), r->corruptions_reported());
-
-    for (const auto& n : r->nodes()) {
-      if (n.state() != UP) {
-        std::printf("datanode %u %s\n", n.id(), std::string(StateName(n.state())).c_str());
-      }
-    }
-    // A pool the PG map does not hold takes no writes at all; repair cannot fix that.
-    for (const auto& p : r->pools()) {
-      if (!p.placed())
-        std::printf("pool %s not placed: %s\n", p.name().c_str(), p.message().c_str());
-    }
-    std::printf("%s\n", r->healthy() ? "healthy" : "repairing");
+    PrintRepairReport(*r, mc);
   } else if (sessions->parsed()) {
     auto r = mc.ClusterStatus();
     if (!r.ok()) return Fail(r.status());

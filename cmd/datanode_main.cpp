@@ -41,11 +41,18 @@ int RunDatanode(int argc, char** argv) {
   app.add_option("--memory-budget-mib", budget_mib, "payload bytes admitted at once")
       ->capture_default_str();
   app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->capture_default_str();
-  uint64_t repair_mib = 256, scrub_mib = 32, scrub_interval_s = 24 * 3600, maintenance_ms = 1000;
+  uint64_t repair_mib = 256, scrub_mib = 32, maintenance_ms = 1000;
+  double scrub_days = 7;
+  int64_t scrub_period_ms = 0;
   app.add_option("--repair-mib-per-s", repair_mib, "repair throttle")->capture_default_str();
   app.add_option("--scrub-mib-per-s", scrub_mib, "scrub throttle")->capture_default_str();
-  app.add_option("--scrub-interval-s", scrub_interval_s, "start a full scrub round this often")
-      ->capture_default_str();
+  app.add_option("--scrub-period-days", scrub_days,
+                 "verify every stored block once per this many days, paced evenly")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--scrub-period-ms", scrub_period_ms,
+                 "the scrub period in milliseconds (tests); overrides --scrub-period-days")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--maintenance-ms", maintenance_ms,
                  "how often repair/reconcile/scrub look for work")
       ->capture_default_str();
@@ -72,7 +79,9 @@ int RunDatanode(int argc, char** argv) {
   options.small_block_max = small_kib << 10;
   options.maintenance.repair_bytes_per_second = repair_mib << 20;
   options.maintenance.scrub_bytes_per_second = scrub_mib << 20;
-  options.maintenance.scrub_every = std::chrono::seconds(scrub_interval_s);
+  options.maintenance.scrub_period =
+      scrub_period_ms > 0 ? std::chrono::milliseconds(scrub_period_ms)
+                          : std::chrono::milliseconds(static_cast<int64_t>(scrub_days * 86400e3));
   options.maintenance.interval = std::chrono::milliseconds(maintenance_ms);
 
   TerminationSignals signals;  // before any thread starts

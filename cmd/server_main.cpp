@@ -9,6 +9,7 @@
 
 #include "client/compactor.h"
 #include "client/meta_client.h"
+#include "cmd/metanode_processes.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
@@ -24,6 +25,7 @@ namespace {
 struct ServerFlags {
   std::string data;
   int datanodes = 3;
+  int metanodes = 1;
   std::string meta = "127.0.0.1:7410";
   std::string s3 = "127.0.0.1:9000";
   std::string admin;
@@ -32,6 +34,7 @@ struct ServerFlags {
   uint64_t small_block_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
   int64_t client_lease_ms = metanode::MetaCoreOptions().client_lease_ms;
   int64_t multipart_expiry_ms = metanode::MetaCoreOptions().multipart_expiry_ms;
+  double scrub_period_days = 7;
 };
 
 // Waits until `count` datanodes are registered and up in the cluster map.
@@ -108,7 +111,14 @@ int RunServer(int argc, char** argv) {
   app.add_option("--datanodes", f.datanodes, "datanodes to run")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
-  app.add_option("--meta", f.meta, "metanode gRPC address")->capture_default_str();
+  app.add_option("--meta", f.meta,
+                 "metanode gRPC address (with --metanodes N: the first member's; the others "
+                 "follow two ports apart, Raft on the port after each)")
+      ->capture_default_str();
+  app.add_option("--metanodes", f.metanodes,
+                 "metanode processes forming one metadata Raft group (1, 3 or 5)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({1, 3, 5}));
   app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
   app.add_option("--admin", f.admin, "/metrics and /healthz address (port 0 picks one)");
   app.add_option("--small-block-kib", f.small_block_kib,
@@ -122,6 +132,10 @@ int RunServer(int argc, char** argv) {
   app.add_option("--multipart-expiry-ms", f.multipart_expiry_ms,
                  "abort multipart uploads initiated this long ago (0 = never)")
       ->capture_default_str();
+  app.add_option("--scrub-period-days", f.scrub_period_days,
+                 "datanodes verify every stored block once per this many days, paced evenly")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   if (auto exit_code = ParseRoleFlags(app, argc, argv, "server")) return *exit_code;
   auto fail = [](const Status& s) { return ReportFailure("server", s); };
 
@@ -132,31 +146,63 @@ int RunServer(int argc, char** argv) {
   std::filesystem::create_directories(f.data, ec);
   if (ec) return fail(InvalidArgument(fmt::format("--data {}: {}", f.data, ec.message())));
 
-  metanode::MetanodeOptions meta_options;
-  meta_options.core.data_dir = f.data + "/meta";
-  meta_options.listen = f.meta;
-  meta_options.admin = f.admin;
-  meta_options.core.client_lease_ms = f.client_lease_ms;
-  meta_options.core.multipart_expiry_ms = f.multipart_expiry_ms;
-  auto metanode = metanode::Metanode::Start(meta_options);
-  if (!metanode.ok()) return fail(metanode.status().WithContext("start metanode"));
-  auto meta_address = ParseHostPort((*metanode)->address());
-  if (!meta_address.ok()) return fail(meta_address.status());
+  // One metanode in this process, or a group of member processes.
+  std::unique_ptr<metanode::Metanode> metanode;
+  std::unique_ptr<MetanodeProcesses> members;
+  std::string meta_list;
+  std::unique_ptr<client::Compactor> compactor;
+  if (f.metanodes == 1) {
+    metanode::MetanodeOptions meta_options;
+    meta_options.core.data_dir = f.data + "/meta";
+    meta_options.listen = f.meta;
+    meta_options.admin = f.admin;
+    meta_options.core.client_lease_ms = f.client_lease_ms;
+    meta_options.core.multipart_expiry_ms = f.multipart_expiry_ms;
+    auto started = metanode::Metanode::Start(meta_options);
+    if (!started.ok()) return fail(started.status().WithContext("start metanode"));
+    metanode = std::move(*started);
+    meta_list = metanode->address();
+  } else {
+    auto first = ParseHostPort(f.meta);
+    if (!first.ok()) return fail(first.status().WithContext("--meta"));
+    MetanodeProcessesOptions mo;
+    mo.data = f.data;
+    mo.host = first->host;
+    for (int i = 0; i < f.metanodes; ++i) {
+      if (first->port != 0) {
+        mo.ports.push_back(static_cast<uint16_t>(first->port + 2 * i));
+        continue;
+      }
+      auto port = FreePortPair(first->host);
+      if (!port.ok()) return fail(port.status());
+      mo.ports.push_back(*port);
+    }
+    mo.extra_flags = {"--client-lease-ms", std::to_string(f.client_lease_ms),
+                      "--multipart-expiry-ms", std::to_string(f.multipart_expiry_ms)};
+    auto started = MetanodeProcesses::Start(mo);
+    if (!started.ok()) return fail(started.status().WithContext("start metanodes"));
+    members = std::move(*started);
+    meta_list = members->addresses();
+  }
+  auto meta_addresses = ParseHostPortList(meta_list);
+  if (!meta_addresses.ok()) return fail(meta_addresses.status());
 
   std::vector<std::unique_ptr<datanode::Datanode>> datanodes;
   for (int i = 0; i < f.datanodes; ++i) {
     datanode::DatanodeOptions o;
     o.data_dir = fmt::format("{}/dn{}", f.data, i);
-    o.meta = {*meta_address};
+    o.meta = *meta_addresses;
     o.labels = {{"host", LocalHostname()}, {"datanode", std::to_string(i)}};
     o.small_block_max = f.small_block_kib << 10;
+    o.maintenance.scrub_period =
+        std::chrono::milliseconds(static_cast<int64_t>(f.scrub_period_days * 86400e3));
     auto dn = datanode::Datanode::Start(o);
     if (!dn.ok()) return fail(dn.status().WithContext(fmt::format("start datanode {}", i)));
     datanodes.push_back(std::move(*dn));
   }
 
   client::MetaClientOptions mo;
-  mo.address = (*metanode)->address();
+  mo.address = meta_list;
   auto meta = client::MetaClient::Connect(mo);
   if (!meta.ok()) return fail(meta.status());
   Status s = WaitForDatanodes(**meta, f.datanodes, std::chrono::seconds(60));
@@ -167,26 +213,32 @@ int RunServer(int argc, char** argv) {
   if (Status b = EnsureDefaultBucket(**meta, key->access_key()); !b.ok()) return fail(b);
 
   s3::GatewayOptions s3_options;
-  s3_options.meta = (*metanode)->address();
+  s3_options.meta = meta_list;
   s3_options.listen = f.s3;
   auto gateway = s3::Gateway::Start(s3_options);
   if (!gateway.ok()) return fail(gateway.status().WithContext("start S3 gateway"));
-  // Rewrites fragmented chunk ranges in the background, as `granary metanode` does.
-  auto compactor = client::Compactor::Start((*metanode)->address(), std::chrono::seconds(10));
-  if (!compactor.ok()) return fail(compactor.status());
+  if (metanode) {
+    // Rewrites fragmented chunk ranges in the background, as `granary metanode` does (group
+    // members run their own, on the leader).
+    auto started = client::Compactor::Start(meta_list, std::chrono::seconds(10));
+    if (!started.ok()) return fail(started.status());
+    compactor = std::move(*started);
+  }
 
-  std::printf("meta=%s datanodes=%d volume=default\n", (*metanode)->address().c_str(), f.datanodes);
+  std::printf("meta=%s datanodes=%d volume=default\n", meta_list.c_str(), f.datanodes);
   std::printf("s3=%s access_key=%s secret_key=%s\n", (*gateway)->endpoint().c_str(),
               key->access_key().c_str(), key->secret_key().c_str());
   std::printf("ready\n");
   std::fflush(stdout);
-  GLOG_INFO("event=ready meta={} datanodes={}", (*metanode)->address(), f.datanodes);
+  GLOG_INFO("event=ready meta={} datanodes={} metanodes={}", meta_list, f.datanodes,
+            f.metanodes);
 
   signals.Wait();
   (*gateway)->Stop();
-  compactor->reset();
+  compactor.reset();
   for (auto& dn : datanodes) dn->Stop();
-  (*metanode)->Shutdown();
+  if (metanode) metanode->Shutdown();
+  if (members) members->Stop();
   return 0;
 }
 

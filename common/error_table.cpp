@@ -10,7 +10,7 @@ using G = grpc::StatusCode;
 
 // Where S3 has no standard code for a Granary condition, the code below is documented in
 // docs/error-model.md (ParentIsObject, ObjectExistsAsDirectory, StorageFull).
-constexpr std::array<ErrorMapping, 18> kTable = {{
+constexpr std::array<ErrorMapping, 19> kTable = {{
     {Code::OK, "Ok", 0, "", 200, G::OK},
     {Code::NOT_FOUND, "NotFound", ENOENT, "NoSuchKey", 404, G::NOT_FOUND},
     {Code::ALREADY_EXISTS, "AlreadyExists", EEXIST, "BucketAlreadyExists", 409, G::ALREADY_EXISTS},
@@ -33,6 +33,7 @@ constexpr std::array<ErrorMapping, 18> kTable = {{
     {Code::CORRUPT, "Corrupt", EIO, "InternalError", 500, G::DATA_LOSS},
     {Code::UNAVAILABLE, "Unavailable", EIO, "ServiceUnavailable", 503, G::UNAVAILABLE},
     {Code::INTERNAL, "Internal", EIO, "InternalError", 500, G::INTERNAL},
+    {Code::NOT_LEADER, "NotLeader", EIO, "ServiceUnavailable", 503, G::UNAVAILABLE},
 }};
 
 // The table is indexed by code value; this keeps that true when a code is added.

@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <charconv>
 
 namespace granary {
@@ -39,6 +44,41 @@ Result<std::vector<HostPort>> ParseHostPortList(std::string_view text) {
   }
   if (out.empty()) return InvalidArgument("address list is empty");
   return out;
+}
+
+namespace {
+// Binds a TCP socket to host:port (0 = any); returns the fd and the bound port, or -1.
+int BindTcp(const std::string& host, uint16_t port, uint16_t* bound) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *bound = ntohs(addr.sin_port);
+  return fd;
+}
+}  // namespace
+
+Result<uint16_t> FreePortPair(const std::string& host) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint16_t port = 0, next = 0;
+    int first = BindTcp(host, 0, &port);
+    if (first < 0) return Unavailable(fmt::format("no free port on {}", host));
+    int second = port < 65535 ? BindTcp(host, port + 1, &next) : -1;
+    close(first);
+    if (second >= 0) {
+      close(second);
+      return port;
+    }
+  }
+  return Unavailable(fmt::format("no two adjacent free ports on {}", host));
 }
 
 }  // namespace granary

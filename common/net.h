@@ -21,4 +21,8 @@ Result<HostPort> ParseHostPort(std::string_view text);
 // "h1:1,h2:2" (the --meta list).
 Result<std::vector<HostPort>> ParseHostPortList(std::string_view text);
 
+// A port P on `host` such that P and P+1 were both free a moment ago (a metanode member serves
+// on P and runs Raft on P+1). Racy by nature: for tests and `granary server`.
+Result<uint16_t> FreePortPair(const std::string& host = "127.0.0.1");
+
 }  // namespace granary

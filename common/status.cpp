@@ -27,4 +27,25 @@ Status Internal(std::string message) { return {Code::INTERNAL, std::move(message
 Status Unavailable(std::string message) { return {Code::UNAVAILABLE, std::move(message)}; }
 Status Corrupt(std::string message) { return {Code::CORRUPT, std::move(message)}; }
 
+namespace {
+constexpr std::string_view kLeaderTag = "leader=";
+}
+
+Status NotLeader(std::string_view leader_address) {
+  if (leader_address.empty()) return {Code::NOT_LEADER, "not the metadata leader; no leader known"};
+  return {Code::NOT_LEADER,
+          std::string("not the metadata leader; ").append(kLeaderTag).append(leader_address)};
+}
+
+std::string LeaderHint(const Status& status) {
+  if (status.code() != Code::NOT_LEADER) return {};
+  const std::string& m = status.message();
+  const size_t at = m.rfind(kLeaderTag);
+  if (at == std::string::npos) return {};
+  const size_t begin = at + kLeaderTag.size();
+  size_t end = begin;
+  while (end < m.size() && m[end] != ' ' && m[end] != ';' && m[end] != ',') ++end;
+  return m.substr(begin, end - begin);
+}
+
 }  // namespace granary

@@ -48,6 +48,10 @@ Status InvalidArgument(std::string message);
 Status Internal(std::string message);
 Status Unavailable(std::string message);
 Status Corrupt(std::string message);
+// A metanode that is not the metadata leader: the message carries "leader=HOST:PORT" when the
+// leader is known, which LeaderHint() reads back (empty when none).
+Status NotLeader(std::string_view leader_address);
+std::string LeaderHint(const Status& status);
 
 // Name of a code as in DESIGN §6 ("NotFound").
 std::string_view CodeName(Code code);

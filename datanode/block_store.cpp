@@ -181,7 +181,9 @@ Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
 
   if (exists) {
     auto meta = LoadStoredMeta(key, small);
-    if (!meta.ok()) return CountIoError(meta.status().WithContext("write " + KeyName(key)));
+    if (!meta.ok()) {
+      return NoteDamage(key, CountIoError(meta.status().WithContext("write " + KeyName(key))));
+    }
     if (meta->info.length() == data.size() &&
         std::equal(meta->crcs.begin(), meta->crcs.end(), crcs.begin(), crcs.end())) {
       return Status::Ok();  // an idempotent retry
@@ -271,7 +273,9 @@ Result<ReadPlan> BlockStore::PrepareRead(const BlockKey& key, uint64_t offset, u
   auto file = device_->OpenForRead(PathOf(key));
   if (!file.ok()) return file.status().WithContext("read " + KeyName(key));
   auto meta = LoadMeta(**file);
-  if (!meta.ok()) return CountIoError(meta.status().WithContext("read " + KeyName(key)));
+  if (!meta.ok()) {
+    return NoteDamage(key, CountIoError(meta.status().WithContext("read " + KeyName(key))));
+  }
   uint64_t len = meta->info.length();
   auto end_or = ReadEnd(key, len, offset, length);
   if (!end_or.ok()) return end_or.status();
@@ -289,7 +293,9 @@ Result<ReadPlan> BlockStore::PrepareRead(const BlockKey& key, uint64_t offset, u
 Result<ReadPlan> BlockStore::PrepareSmallRead(const BlockKey& key, uint64_t offset,
                                               uint64_t length) {
   auto meta = small_->GetMeta(key);
-  if (!meta.ok()) return CountIoError(meta.status().WithContext("read " + KeyName(key)));
+  if (!meta.ok()) {
+    return NoteDamage(key, CountIoError(meta.status().WithContext("read " + KeyName(key))));
+  }
   const uint64_t len = meta->info.length();
   auto end = ReadEnd(key, len, offset, length);
   if (!end.ok()) return end.status();
@@ -298,11 +304,12 @@ Result<ReadPlan> BlockStore::PrepareSmallRead(const BlockKey& key, uint64_t offs
   if (!st.ok()) {
     // The metadata is there, so a missing data value is damage, not absence.
     if (st.code() == Code::NOT_FOUND) st = Corrupt(st.message() + ": data value missing");
-    return CountIoError(st.WithContext("read " + KeyName(key)));
+    return NoteDamage(key, CountIoError(st.WithContext("read " + KeyName(key))));
   }
   if (value.size() != len) {
-    return Corrupt(fmt::format("read {}: small-block data is {} bytes, its record says {}",
-                               KeyName(key), value.size(), len));
+    return NoteDamage(
+        key, Corrupt(fmt::format("read {}: small-block data is {} bytes, its record says {}",
+                                 KeyName(key), value.size(), len)));
   }
   ReadPlan plan;
   plan.length = *end - offset;
@@ -348,6 +355,7 @@ Status BlockStore::Delete(const BlockKey& key) {
     if (!st.ok()) return CountIoError(st.WithContext("delete " + KeyName(key)));
     std::lock_guard lock(mu_);
     index_.erase(KeyOf(key));
+    quarantined_.erase(KeyOf(key));
     used_bytes_ -= std::min(used_bytes_, size);
     return Status::Ok();
   }
@@ -356,6 +364,7 @@ Status BlockStore::Delete(const BlockKey& key) {
   GRANARY_TRY(device_->SyncDir(DirOf(key)));
   std::lock_guard lock(mu_);
   index_.erase(KeyOf(key));
+  quarantined_.erase(KeyOf(key));
   used_bytes_ -= std::min(used_bytes_, size);
   return Status::Ok();
 }
@@ -396,6 +405,34 @@ std::vector<BlockInfo> BlockStore::List(uint32_t pool, uint32_t pg, bool all) {
     }
   }
   return out;
+}
+
+std::vector<BlockInfo> BlockStore::ListAfter(const BlockKey* after, size_t limit) {
+  std::lock_guard lock(mu_);
+  std::vector<BlockInfo> out;
+  auto it = after ? index_.upper_bound(KeyOf(*after)) : index_.begin();
+  for (; it != index_.end() && out.size() < limit; ++it) out.push_back(it->second.info);
+  return out;
+}
+
+void BlockStore::Quarantine(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  quarantined_.insert(KeyOf(key));
+}
+
+void BlockStore::Unquarantine(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  quarantined_.erase(KeyOf(key));
+}
+
+bool BlockStore::IsQuarantined(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  return quarantined_.contains(KeyOf(key));
+}
+
+size_t BlockStore::quarantined() {
+  std::lock_guard lock(mu_);
+  return quarantined_.size();
 }
 
 Capacity BlockStore::capacity() {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -89,8 +90,24 @@ class BlockStore {
   std::vector<BlockInfo> List(uint32_t pool, uint32_t pg, bool all);
   Capacity capacity();
 
+  // Up to `limit` blocks after `after` (from the first when null), in key order: a cursor
+  // that stays valid while blocks come and go (the scrubber's).
+  std::vector<BlockInfo> ListAfter(const BlockKey* after, size_t limit);
+
   // Disk errors (EIO) seen since open; a datanode with any reports itself unhealthy.
   uint64_t io_errors() const { return io_errors_.load(); }
+
+  // A quarantined copy is not served (docs/maintenance.md "Repair on report"): it was reported
+  // corrupt and its verification or replacement is pending. Delete lifts the quarantine.
+  void Quarantine(const BlockKey& key);
+  void Unquarantine(const BlockKey& key);
+  bool IsQuarantined(const BlockKey& key);
+  size_t quarantined();
+  // Called (on the calling thread, which must not wait for it) when a read or write finds a
+  // stored copy damaged — a header, CRC table or small-block record that fails its checksum.
+  // Set once, before the store is shared.
+  using DamageListener = std::function<void(const BlockKey&, const std::string& detail)>;
+  void SetDamageListener(DamageListener listener) { damaged_ = std::move(listener); }
 
   // Where a file block lives (or would); small blocks have no path.
   std::string PathOf(const BlockKey& key) const;
@@ -131,6 +148,13 @@ class BlockStore {
   uint64_t used_bytes_ = 0;
   uint64_t tmp_seq_ = 0;
   std::atomic<uint64_t> io_errors_{0};
+  std::set<Key> quarantined_;
+  DamageListener damaged_;
+  // Tells the listener when `st` says the stored copy of `key` is damaged; returns `st`.
+  Status NoteDamage(const BlockKey& key, Status st) {
+    if (st.code() == Code::CORRUPT && damaged_) damaged_(key, st.message());
+    return st;
+  }
   Status CountIoError(Status st) {
     if (st.code() == Code::UNAVAILABLE) io_errors_.fetch_add(1);
     return st;

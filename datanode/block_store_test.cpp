@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -435,6 +436,42 @@ TEST(SmallBlockTest, AFlippedByteInTheStoredValueIsCaughtByItsCrcs) {
   flipped.pop_back();
   ASSERT_TRUE(store->small_store().OverwriteDataForTest(Key(7), flipped).ok());
   EXPECT_EQ(store->PrepareRead(Key(7), 0, 0).status().code(), Code::CORRUPT);
+}
+
+// A read or a rewrite that meets a damaged stored copy tells the damage listener (the datanode
+// then quarantines, reports and replaces it: docs/maintenance.md "Repair on report").
+TEST(BlockStoreTest, DamagedHeaderOrRecordIsToldToTheDamageListener) {
+  TempDir dir;
+  auto store = OpenStore(dir.str(), NewUringDevice(), 64 << 10);
+  std::vector<std::pair<uint64_t, std::string>> told;
+  store->SetDamageListener([&](const BlockKey& key, const std::string& detail) {
+    told.emplace_back(key.slice_id(), detail);
+  });
+  auto big = RandomBytes(128 << 10, 37);  // a file
+  auto small = RandomBytes(4096, 38);     // a small block
+  ASSERT_TRUE(store->Write(Key(8), Origin(), big.span(), BlockCrcs(big.data(), big.size())).ok());
+  ASSERT_TRUE(
+      store->Write(Key(9), Origin(), small.span(), BlockCrcs(small.data(), small.size())).ok());
+  // A bad data byte is the reader's to find (CRCs travel with the bytes): nothing told.
+  EXPECT_TRUE(store->PrepareRead(Key(8), 0, 0).ok());
+  EXPECT_TRUE(told.empty());
+  {
+    std::fstream io(store->PathOf(Key(8)), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(100);  // inside the header, covered by its CRC
+    io.put('\x7f');
+  }
+  EXPECT_EQ(store->PrepareRead(Key(8), 0, 0).status().code(), Code::CORRUPT);
+  // A chain write (a retry of the same block) meets it too.
+  EXPECT_EQ(store->Write(Key(8), Origin(), big.span(), BlockCrcs(big.data(), big.size())).code(),
+            Code::CORRUPT);
+  std::vector<uint8_t> shorter(small.data(), small.data() + small.size() - 1);
+  ASSERT_TRUE(store->small_store().OverwriteDataForTest(Key(9), shorter).ok());
+  EXPECT_EQ(store->PrepareRead(Key(9), 0, 0).status().code(), Code::CORRUPT);
+  ASSERT_EQ(told.size(), 3u);
+  EXPECT_EQ(told[0].first, 8u);
+  EXPECT_EQ(told[1].first, 8u);
+  EXPECT_EQ(told[2].first, 9u);
+  EXPECT_NE(told[0].second.find("header"), std::string::npos) << told[0].second;
 }
 
 TEST(SmallBlockTest, ConcurrentWritersShareWalSyncs) {

@@ -430,6 +430,15 @@ void DataServer::JoinChain(const std::shared_ptr<Request>& req, bool local, Stat
 
 void DataServer::HandleRead(std::shared_ptr<Request> req) {
   const DataRequest& h = req->header;
+  if (store_->IsQuarantined(h.block())) {
+    // Reported corrupt and not yet verified or replaced: readers go to another copy, and are
+    // not asked to report it again (the reply is not a CRC mismatch).
+    req->resp.set_code(Code::CORRUPT);
+    req->resp.set_message(fmt::format("{}: slice {} block {} fragment {} is quarantined",
+                                      options_.name, h.block().slice_id(), h.block().block_index(),
+                                      h.block().fragment()));
+    return Finish(*req);
+  }
   auto plan = store_->PrepareRead(h.block(), h.offset(), h.length());
   if (!plan.ok()) {
     req->resp.set_code(plan.status().code());

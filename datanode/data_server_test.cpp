@@ -126,6 +126,32 @@ TEST(DataServerTest, WriteThenReadReturnsBytesAndStoredCrcs) {
   EXPECT_EQ(whole->header.crcs_size(), 4);
 }
 
+// A copy reported corrupt is not served until settled (docs/maintenance.md "Repair on report"):
+// readers get CORRUPT and go to another copy; deleting it lifts the quarantine.
+TEST(DataServerTest, QuarantinedCopyIsRefusedUntilReleased) {
+  Node n;
+  auto pool = DataConnectionPool::Create();
+  auto data = RandomBytes(8192, 4);
+  ASSERT_EQ(pool->Call(n.data, Write(3, data), data.span(), DeadlineIn(10s))->header.code(),
+            Code::OK);
+  BlockKey key;
+  key.set_slice_id(3);
+  n.dn->store().Quarantine(key);
+  auto r = pool->Call(n.data, Read(3), {}, DeadlineIn(10s));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->header.code(), Code::CORRUPT);
+  EXPECT_NE(r->header.message().find("quarantined"), std::string::npos) << r->header.message();
+  EXPECT_EQ(r->payload.size(), 0u);
+  n.dn->store().Unquarantine(key);
+  r = pool->Call(n.data, Read(3), {}, DeadlineIn(10s));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->header.code(), Code::OK);
+  EXPECT_EQ(0, std::memcmp(r->payload.data(), data.data(), data.size()));
+  n.dn->store().Quarantine(key);
+  ASSERT_TRUE(n.dn->store().Delete(key).ok());
+  EXPECT_FALSE(n.dn->store().IsQuarantined(key));
+}
+
 TEST(DataServerTest, ExactErrorsForBadRequests) {
   Node n;
   auto pool = DataConnectionPool::Create();

@@ -120,6 +120,16 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
     impl->session = std::move(*session);
   }
   impl->epochs = o.epochs ? o.epochs.get() : &impl->session->epochs();
+  if (impl->session) {
+    // Before the data server starts: a read or write that finds a stored copy damaged tells
+    // the maintenance worker, which quarantines it at once (docs/maintenance.md).
+    impl->maintenance =
+        std::make_unique<Maintenance>(o.maintenance, impl->store.get(), impl->session.get());
+    impl->store->SetDamageListener(
+        [m = impl->maintenance.get()](const BlockKey& key, const std::string& detail) {
+          m->ReportLocal(key, detail, SOURCE_DATANODE);
+        });
+  }
 
   DataServerOptions ds;
   ds.listen = o.data_listen;
@@ -149,9 +159,11 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   if (impl->session) {
     impl->session->SetAddresses(HostPort{o.advertise, impl->control_address.port}.ToString(),
                                 data_address.ToString());
-    impl->maintenance =
-        std::make_unique<Maintenance>(o.maintenance, impl->store.get(), impl->session.get());
-    impl->session->SetRepairProgress([m = impl->maintenance.get()] { return m->progress(); });
+    Maintenance* m = impl->maintenance.get();
+    impl->session->SetRepairProgress([m] { return m->progress(); });
+    impl->session->SetHeartbeatHooks(
+        [m](HeartbeatRequest* req) { m->FillHeartbeat(req); },
+        [m](const HeartbeatReply& reply) { m->OnHeartbeatReply(reply); });
     impl->session->Start();
     impl->maintenance->Start();
   }

@@ -8,7 +8,7 @@
 #include "common/crc32c.h"
 #include "common/erasure.h"
 #include "common/log.h"
-#include "common/metrics.h"
+#include "datanode/maintenance_metrics.h"
 #include "placement/placement.h"
 
 namespace granary::datanode {
@@ -18,39 +18,27 @@ namespace {
 constexpr uint32_t kPageLimit = 1000;
 constexpr size_t kCheckBatch = 10000;
 
-struct MaintenanceMetrics {
-  Counter& repaired_blocks = Metrics().GetCounter("granary_datanode_repaired_blocks_total",
-                                                  "Blocks rebuilt on this node by repair");
-  Counter& repaired_bytes = Metrics().GetCounter("granary_datanode_repaired_bytes_total",
-                                                 "Bytes rebuilt on this node by repair");
-  Counter& scrubbed_bytes =
-      Metrics().GetCounter("granary_datanode_scrubbed_bytes_total", "Bytes verified by scrub");
-  Counter& scrub_corrupt = Metrics().GetCounter("granary_datanode_scrub_corrupt_total",
-                                                "Corrupt block copies found by scrub");
-  Counter& reclaimed =
-      Metrics().GetCounter("granary_datanode_reclaimed_blocks_total",
-                           "Blocks deleted because their slice is dead or this node left their PG");
-  Gauge& reconciled_epoch = Metrics().GetGauge(
-      "granary_datanode_reconciled_epoch",
-      "Map epoch of the last completed reconcile (dead slices and left PGs dropped)");
-  Gauge& pending =
-      Metrics().GetGauge("granary_datanode_repair_pending_blocks", "Blocks this node lacks");
-};
-
-MaintenanceMetrics& M() {
-  static MaintenanceMetrics m;
-  return m;
-}
-
 }  // namespace
 
 Maintenance::Maintenance(MaintenanceOptions options, BlockStore* store, MetaSession* session)
-    : options_(options), store_(store), session_(session) {}
+    : options_(options),
+      store_(store),
+      session_(session),
+      pacer_(options.scrub_period.count(), options.scrub_bytes_per_second) {}
 
 Maintenance::~Maintenance() { Stop(); }
 
 void Maintenance::Start() {
+  LoadScrub();
   thread_ = std::thread([this] { Loop(); });
+}
+
+void Maintenance::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Maintenance::Stop() {
@@ -76,9 +64,11 @@ bool Maintenance::Throttle(uint64_t bytes, uint64_t rate) {
 }
 
 void Maintenance::Loop() {
-  auto next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
   while (!stopping()) {
     auto map = session_->epochs().latest();
+    // Known-bad copies first: each one is a copy short right now.
+    HandleLocalFindings();
+    if (map && session_->node_id() != 0) HandleSuspects(*map);
     if (map && session_->node_id() != 0 &&
         (map->epoch() != repaired_epoch_.load() || repair_wanted_.exchange(false))) {
       if (RepairPass(*map)) {
@@ -93,13 +83,30 @@ void Maintenance::Loop() {
       reconciled_ = Reconcile(*map);
       if (reconciled_) M().reconciled_epoch.Set(static_cast<int64_t>(map->epoch()));
     }
-    if (std::chrono::steady_clock::now() >= next_scrub) {
-      ScrubAll();
-      next_scrub = std::chrono::steady_clock::now() + options_.scrub_every;
-    }
+    const bool scrub_more = ScrubStep();
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.interval, [&] { return stopping_; });
+    if (scrub_more && !stopping_) continue;  // behind its schedule: no idle wait
+    cv_.wait_for(lock, options_.interval, [&] { return stopping_ || woken_; });
+    woken_ = false;
   }
+}
+
+std::optional<Maintenance::PgView> Maintenance::ViewOf(
+    const placement::PlacementMap& placement, const PoolSpec& pool, uint32_t pg,
+    const std::map<uint32_t, const NodeInfo*>& nodes) {
+  auto members = placement.Members(pool.id(), pg);
+  auto epoch = placement.PgEpoch(pool.id(), pg);
+  auto from = placement.MovingFrom(pool.id(), pg);
+  if (!members.ok() || !epoch.ok() || !from.ok()) return std::nullopt;
+  auto mine = std::find(members->begin(), members->end(), session_->node_id());
+  if (mine == members->end()) return std::nullopt;
+  return PgView{&pool,
+                pg,
+                *epoch,
+                {members->begin(), members->end()},
+                static_cast<uint32_t>(mine - members->begin()),
+                {from->begin(), from->end()},
+                &nodes};
 }
 
 bool Maintenance::RepairPass(const ClusterMap& map) {
@@ -109,7 +116,6 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
               placement.status().ToString());
     return false;
   }
-  const uint32_t me = session_->node_id();
   std::map<uint32_t, const NodeInfo*> nodes;
   for (const NodeInfo& n : map.nodes()) nodes[n.id()] = &n;
   uint64_t missing = 0;
@@ -119,19 +125,14 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
   };
   for (const PoolSpec& pool : placement->pools()) {
     for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
-      auto members = placement->Members(pool.id(), pg);
-      auto epoch = placement->PgEpoch(pool.id(), pg);
-      auto from = placement->MovingFrom(pool.id(), pg);
-      if (!members.ok() || !epoch.ok() || !from.ok()) continue;
-      auto mine = std::find(members->begin(), members->end(), me);
-      if (mine == members->end()) continue;
-      PgView view{&pool,
-                  pg,
-                  *epoch,
-                  {members->begin(), members->end()},
-                  static_cast<uint32_t>(mine - members->begin()),
-                  {from->begin(), from->end()},
-                  &nodes};
+      // A long pass does not hold back copies reported bad meanwhile.
+      if (SuspectsWaiting()) {
+        HandleLocalFindings();
+        HandleSuspects(map);
+      }
+      auto found = ViewOf(*placement, pool, pg, nodes);
+      if (!found) continue;
+      const PgView& view = *found;
       PgBlocksRequest req;
       req.set_pool_id(pool.id());
       req.set_pg(pg);
@@ -185,7 +186,8 @@ std::optional<BlockKey> Maintenance::KeyFor(const PgView& pg, const PgBlock& b) 
 }
 
 Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> Maintenance::ReadWhole(
-    const std::string& from, const PgView& pg, const BlockKey& key) {
+    const NodeInfo& node, const PgView& pg, const BlockKey& key) {
+  const std::string& from = node.data_address();
   DataRequest req;
   req.set_op(READ_BLOCK);
   req.set_pool_id(pg.pool->id());
@@ -199,9 +201,21 @@ Result<std::pair<AlignedBuffer, std::vector<uint32_t>>> Maintenance::ReadWhole(
   std::vector<uint32_t> crcs(reply->header.crcs().begin(), reply->header.crcs().end());
   if (reply->header.crc_offset() != 0 ||
       FirstCrcMismatch(reply->payload.data(), length, crcs.data(), crcs.size()) != -1) {
-    return Status(Code::CORRUPT,
-                  fmt::format("slice {} block {} fragment {} from {} fails its CRC", key.slice_id(),
-                              key.block_index(), key.fragment(), from));
+    std::string detail = fmt::format(
+        "slice {} block {} fragment {} from node {} at {} fails its CRC (read by "
+        "repair on node {})",
+        key.slice_id(), key.block_index(), key.fragment(), node.id(), from, session_->node_id());
+    // Like a reader, repair reports a bad copy it meets: that one gets replaced too.
+    ReportCorruptionRequest report;
+    report.set_node_id(node.id());
+    report.set_slice_id(key.slice_id());
+    report.set_block_index(key.block_index());
+    report.set_fragment(key.fragment());
+    report.set_detail(detail);
+    report.set_source(SOURCE_DATANODE);
+    Status st = session_->ReportCorruption(report);
+    if (!st.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", st.ToString());
+    return Status(Code::CORRUPT, std::move(detail));
   }
   reply->payload.resize(length);
   return std::pair{std::move(reply->payload), std::move(crcs)};
@@ -250,7 +264,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
       }
     }
     for (const NodeInfo* node : copies) {
-      auto copy = ReadWhole(node->data_address(), pg, key);
+      auto copy = ReadWhole(*node, pg, key);
       if (!copy.ok()) {
         last = copy.status();
         continue;
@@ -262,7 +276,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
   // A fragment moving off another node: copy it from the slot's previous member.
   if (pg.position < pg.from.size() && pg.from[pg.position] != me) {
     if (const NodeInfo* prev = up_node(pg.from[pg.position])) {
-      auto copy = ReadWhole(prev->data_address(), pg, key);
+      auto copy = ReadWhole(*prev, pg, key);
       if (copy.ok()) return store_->Write(key, origin, copy->first.span(), copy->second);
     }
   }
@@ -284,7 +298,7 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
     BlockKey other = key;
     other.set_fragment(slot);
     for (const NodeInfo* node : sources(slot)) {
-      auto piece = ReadWhole(node->data_address(), pg, other);
+      auto piece = ReadWhole(*node, pg, other);
       if (!piece.ok() || piece->first.size() != fragment_size) {
         last = piece.ok() ? Status(Code::CORRUPT, "fragment of unexpected size") : piece.status();
         continue;
@@ -348,54 +362,33 @@ void Maintenance::RequestRepair() {
   cv_.notify_all();
 }
 
-uint64_t Maintenance::ScrubAll() {
-  uint64_t corrupt = 0;
-  for (const BlockInfo& info : store_->List(0, 0, true)) {
-    if (stopping()) break;
-    if (ScrubBlock(info)) ++corrupt;
-    if (!Throttle(info.length(), options_.scrub_bytes_per_second)) break;
+Status Maintenance::VerifyStored(const BlockKey& key) {
+  auto plan = store_->PrepareRead(key, 0, 0);
+  GRANARY_TRY(plan);
+  AlignedBuffer buffer(plan->length);
+  GRANARY_TRY(store_->ReadInto(*plan, buffer.span()));
+  M().scrubbed_bytes.Add(plan->length);
+  long bad = FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size());
+  if (bad >= 0) {
+    return Corrupt(
+        fmt::format("stored CRC mismatch in 4 KiB unit {} of slice {} block {} "
+                    "fragment {}",
+                    bad, key.slice_id(), key.block_index(), key.fragment()));
   }
-  if (corrupt > 0) {
-    repair_wanted_ = true;
-    cv_.notify_all();
-  }
-  return corrupt;
+  return Status::Ok();
 }
 
 bool Maintenance::ScrubBlock(const BlockInfo& info) {
-  auto plan = store_->PrepareRead(info.key(), 0, 0);
-  // CORRUPT here is a damaged header or small-block record (or RocksDB's own checksum): the
-  // copy is as useless as one with a bad data CRC. Anything else: deleted meanwhile, or EIO
-  // (the disk is unhealthy and reported so).
-  std::string detail = "scrub: stored CRC mismatch";
-  if (!plan.ok()) {
-    if (plan.status().code() != Code::CORRUPT) return false;
-    detail = "scrub: " + plan.status().message();
-  } else {
-    AlignedBuffer buffer(plan->length);
-    Status st = store_->ReadInto(*plan, buffer.span());
-    if (!st.ok() && st.code() != Code::CORRUPT) return false;
-    M().scrubbed_bytes.Add(plan->length);
-    if (st.ok() &&
-        FirstCrcMismatch(buffer.data(), plan->length, plan->crcs.data(), plan->crcs.size()) == -1) {
-      return false;
-    }
-    if (!st.ok()) detail = "scrub: " + st.message();
-  }
+  // CORRUPT is a bad data CRC, or a damaged header or small-block record (or RocksDB's own
+  // checksum): the copy is useless either way. Anything else: deleted meanwhile, or EIO (the
+  // disk is unhealthy and reported so).
+  Status st = VerifyStored(info.key());
+  if (st.code() != Code::CORRUPT) return false;
   M().scrub_corrupt.Add();
   const BlockKey& key = info.key();
-  GLOG_WARN("event=scrub_corrupt slice={} block={} fragment={}", key.slice_id(), key.block_index(),
-            key.fragment());
-  ReportCorruptionRequest report;
-  report.set_node_id(session_->node_id());
-  report.set_slice_id(key.slice_id());
-  report.set_block_index(key.block_index());
-  report.set_fragment(key.fragment());
-  report.set_detail(detail);
-  session_->ReportCorruption(report);
-  // The copy is useless; without it the next repair pass fetches a good one from a peer.
-  Status st = store_->Delete(key);
-  if (!st.ok()) GLOG_WARN("event=scrub_delete_failed error=\"{}\"", st.ToString());
+  GLOG_WARN("event=scrub_corrupt slice={} block={} fragment={} error=\"{}\"", key.slice_id(),
+            key.block_index(), key.fragment(), st.message());
+  ReportLocal(key, "scrub: " + st.message(), SOURCE_SCRUB);
   return true;
 }
 

@@ -69,9 +69,9 @@ uint32_t MetaSession::node_id() const {
 Cluster::Stub& MetaSession::Stub() {
   std::lock_guard lock(mu_);
   if (!stub_) {
-    auto channel = grpc::CreateChannel(options_.meta[meta_index_].ToString(),
-                                       grpc::InsecureChannelCredentials());
-    stub_ = Cluster::NewStub(channel);
+    const std::string address =
+        target_.empty() ? options_.meta[meta_index_].ToString() : target_;
+    stub_ = Cluster::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
   return *stub_;
 }
@@ -79,7 +79,42 @@ Cluster::Stub& MetaSession::Stub() {
 void MetaSession::NextMeta() {
   std::lock_guard lock(mu_);
   meta_index_ = (meta_index_ + 1) % options_.meta.size();
+  target_.clear();
   stub_.reset();
+}
+
+void MetaSession::Follow(const Status& not_leader) {
+  const std::string leader = LeaderHint(not_leader);
+  if (leader.empty()) {
+    NextMeta();
+    return;
+  }
+  std::lock_guard lock(mu_);
+  target_ = leader;
+  stub_.reset();
+}
+
+template <typename Reply, typename Request>
+Result<Reply> MetaSession::Call(grpc::Status (Cluster::Stub::*method)(grpc::ClientContext*,
+                                                                      const Request&, Reply*),
+                                const Request& req, const char* what) {
+  Status last;
+  for (size_t attempt = 0; attempt < options_.meta.size() + 2; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
+    Reply reply;
+    Status st = FromGrpcStatus((Stub().*method)(&ctx, req, &reply));
+    if (st.ok()) return reply;
+    last = st.WithContext(what);
+    if (st.code() == Code::NOT_LEADER) {
+      Follow(st);
+    } else if (st.code() == Code::UNAVAILABLE && options_.meta.size() > 1) {
+      NextMeta();
+    } else {
+      break;
+    }
+  }
+  return last;
 }
 
 Status MetaSession::RegisterOnce() {
@@ -91,11 +126,9 @@ Status MetaSession::RegisterOnce() {
   Capacity cap = store_->capacity();
   req.set_capacity_bytes(cap.capacity_bytes);
   req.set_used_bytes(cap.used_bytes);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
-  RegisterReply reply;
-  Status st = FromGrpcStatus(Stub().Register(&ctx, req, &reply));
-  if (!st.ok()) return st.WithContext("register with metanode");
+  auto registered = Call(&Cluster::Stub::Register, req, "register with metanode");
+  GRANARY_TRY(registered);
+  const RegisterReply& reply = *registered;
   {
     std::lock_guard lock(mu_);
     node_id_ = reply.node_id();
@@ -115,20 +148,24 @@ Status MetaSession::HeartbeatOnce() {
   req.set_healthy(healthy_ ? healthy_() : true);
   req.set_known_epoch(epochs_->map_epoch());
   std::function<std::pair<uint64_t, uint64_t>()> progress;
+  std::function<void(HeartbeatRequest*)> fill;
+  std::function<void(const HeartbeatReply&)> on_reply;
   {
     std::lock_guard lock(mu_);
     progress = repair_progress_;
+    fill = heartbeat_fill_;
+    on_reply = heartbeat_reply_;
   }
   if (progress) {
     auto [pending, epoch] = progress();
     req.set_repair_pending(pending);
     req.set_repair_epoch(epoch);
   }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
-  HeartbeatReply reply;
-  Status st = FromGrpcStatus(Stub().Heartbeat(&ctx, req, &reply));
-  if (!st.ok()) return st.WithContext("heartbeat to metanode");
+  if (fill) fill(&req);
+  auto beat = Call(&Cluster::Stub::Heartbeat, req, "heartbeat to metanode");
+  GRANARY_TRY(beat);
+  const HeartbeatReply& reply = *beat;
+  if (on_reply) on_reply(reply);
   if (reply.map_epoch() > epochs_->map_epoch()) return epochs_->Refresh();
   return Status::Ok();
 }
@@ -138,49 +175,39 @@ void MetaSession::SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>(
   repair_progress_ = std::move(progress);
 }
 
-namespace {
-template <typename Reply, typename Request, typename Method>
-Result<Reply> CallMeta(Cluster::Stub& stub, Method method, const Request& req,
-                       std::chrono::milliseconds timeout, const char* what) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  Reply reply;
-  Status st = FromGrpcStatus((stub.*method)(&ctx, req, &reply));
-  if (!st.ok()) return st.WithContext(what);
-  return reply;
+void MetaSession::SetHeartbeatHooks(std::function<void(HeartbeatRequest*)> fill,
+                                    std::function<void(const HeartbeatReply&)> on_reply) {
+  std::lock_guard lock(mu_);
+  heartbeat_fill_ = std::move(fill);
+  heartbeat_reply_ = std::move(on_reply);
 }
-}  // namespace
 
 Result<PgBlocksReply> MetaSession::PgBlocks(const PgBlocksRequest& req) {
-  return CallMeta<PgBlocksReply>(Stub(), &Cluster::Stub::PgBlocks, req, options_.rpc_timeout,
-                                 "list PG blocks");
+  return Call(&Cluster::Stub::PgBlocks, req, "list PG blocks");
 }
 
 Result<CheckSlicesReply> MetaSession::CheckSlices(const CheckSlicesRequest& req) {
-  return CallMeta<CheckSlicesReply>(Stub(), &Cluster::Stub::CheckSlices, req, options_.rpc_timeout,
-                                    "check slices");
+  return Call(&Cluster::Stub::CheckSlices, req, "check slices");
 }
 
 Result<ClusterStatusReply> MetaSession::ClusterStatus() {
-  return CallMeta<ClusterStatusReply>(Stub(), &Cluster::Stub::Status, Empty(), options_.rpc_timeout,
-                                      "cluster status");
+  return Call(&Cluster::Stub::Status, Empty(), "cluster status");
 }
 
-void MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
-  auto r = CallMeta<Empty>(Stub(), &Cluster::Stub::ReportCorruption, req, options_.rpc_timeout,
-                           "report corruption");
-  if (!r.ok()) GLOG_WARN("event=report_corruption_failed error=\"{}\"", r.status().ToString());
+Status MetaSession::ReportCorruption(const ReportCorruptionRequest& req) {
+  auto r = Call(&Cluster::Stub::ReportCorruption, req, "report corruption");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status MetaSession::ResolveCorruption(const ResolveCorruptionRequest& req) {
+  auto r = Call(&Cluster::Stub::ResolveCorruption, req, "resolve suspect copy");
+  return r.ok() ? Status::Ok() : r.status();
 }
 
 Result<ClusterMap> MetaSession::FetchMap(uint64_t known_epoch) {
   GetClusterMapRequest req;
   req.set_known_epoch(known_epoch);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
-  ClusterMap map;
-  Status st = FromGrpcStatus(Stub().GetClusterMap(&ctx, req, &map));
-  if (!st.ok()) return st.WithContext("get cluster map");
-  return map;
+  return Call(&Cluster::Stub::GetClusterMap, req, "get cluster map");
 }
 
 void MetaSession::SetAddresses(std::string control, std::string data) {
@@ -192,6 +219,9 @@ void MetaSession::SetAddresses(std::string control, std::string data) {
 void MetaSession::Start() {
   Status st = RegisterOnce();
   if (st.ok()) st = epochs_->Refresh();
+  // At once rather than one interval later: the reply names the copies this node must not
+  // serve (docs/maintenance.md "Repair on report"), which a restart forgot.
+  if (st.ok()) st = HeartbeatOnce();
   if (!st.ok()) {
     // Keep serving: the loop below retries, and requests refresh the map on demand.
     GLOG_WARN("event=metanode_unreachable error=\"{}\"", st.ToString());
@@ -211,8 +241,6 @@ void MetaSession::Loop() {
     if (st.code() == Code::NOT_FOUND) {
       std::lock_guard relock(mu_);
       node_id_ = 0;  // the metanode forgot us: register again next round
-    } else if (st.code() == Code::UNAVAILABLE && options_.meta.size() > 1) {
-      NextMeta();
     }
     if (!st.ok()) GLOG_WARN("event=heartbeat_failed error=\"{}\"", st.ToString());
     lock.lock();

@@ -50,10 +50,16 @@ class MetaSession {
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<ClusterStatusReply> ClusterStatus();
-  void ReportCorruption(const ReportCorruptionRequest& req);
+  Status ReportCorruption(const ReportCorruptionRequest& req);
+  Status ResolveCorruption(const ResolveCorruptionRequest& req);
   // Repair progress sent with every heartbeat: {blocks still missing, epoch of the last complete
   // pass}.
   void SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress);
+  // More of the maintenance worker's state for each heartbeat (`fill`), and what each reply
+  // hands back (`on_reply`: the suspect copies this node holds). Both run on the heartbeat
+  // thread and must not block.
+  void SetHeartbeatHooks(std::function<void(HeartbeatRequest*)> fill,
+                         std::function<void(const HeartbeatReply&)> on_reply);
   uint32_t node_id() const;
   const std::string& uuid() const { return uuid_; }
 
@@ -64,12 +70,22 @@ class MetaSession {
   Result<ClusterMap> FetchMap(uint64_t known_epoch);
   void Loop();
   Cluster::Stub& Stub();
+  // Moves to the next --meta address, or to the leader a NotLeader names (metadata group).
   void NextMeta();
+  void Follow(const Status& not_leader);
+  // One RPC to the metadata leader: follows NotLeader, tries every member once when one is
+  // unavailable.
+  template <typename Reply, typename Request>
+  Result<Reply> Call(grpc::Status (Cluster::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                           Reply*),
+                     const Request& req, const char* what);
 
   MetaSessionOptions options_;
   BlockStore* const store_;
   std::function<bool()> healthy_;
   std::function<std::pair<uint64_t, uint64_t>()> repair_progress_;
+  std::function<void(HeartbeatRequest*)> heartbeat_fill_;
+  std::function<void(const HeartbeatReply&)> heartbeat_reply_;
   std::string uuid_;
   std::unique_ptr<ClusterMapEpochs> epochs_;
 
@@ -78,6 +94,7 @@ class MetaSession {
   bool stopping_ = false;
   uint32_t node_id_ = 0;
   size_t meta_index_ = 0;
+  std::string target_;  // the member calls go to; empty = options_.meta[meta_index_]
   std::unique_ptr<Cluster::Stub> stub_;
   std::thread thread_;
 };

@@ -364,6 +364,12 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kPruneCompletions:
       status = ApplyPruneCompletions(ctx, &reply);
       break;
+    case Operation::kReportCorruption:
+      status = ApplyReportCorruption(ctx, &reply);
+      break;
+    case Operation::kResolveCorruption:
+      status = ApplyResolveCorruption(ctx, &reply);
+      break;
     case Operation::BODY_NOT_SET:
       status = InvalidArgument("operation without a body");
       break;

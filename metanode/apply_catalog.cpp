@@ -11,8 +11,6 @@ namespace granary::metanode {
 
 namespace {
 
-constexpr std::string_view kDefaultPoolKey = "Mdefaultpool";
-
 Result<std::optional<PoolRecord>> FindPool(Txn& txn, std::string_view name) {
   std::optional<uint64_t> id;
   if (name.empty()) {
@@ -201,6 +199,14 @@ Status ApplyBootstrap(Ctx& ctx, OpReply* reply) {
   def.set_format(kFormat);
   def.set_value(id);
   ctx.txn.PutRecord(Cf::kSystem, kDefaultPoolKey, def);
+  GroupRecord group;
+  auto named = ctx.txn.GetRecord(Cf::kSystem, kGroupKey, &group);
+  GRANARY_TRY(named);
+  if (!*named && !ctx.op.bootstrap().cluster_id().empty()) {
+    group.set_format(kFormat);
+    group.set_cluster_id(ctx.op.bootstrap().cluster_id());
+    ctx.txn.PutRecord(Cf::kSystem, kGroupKey, group);
+  }
   return CountLegacySlices(ctx);
 }
 

@@ -75,14 +75,14 @@ Status CountLegacySlices(Ctx& ctx) {
   if (*done) return Status::Ok();
   std::vector<std::pair<uint64_t, ChunkRecord>> chunks;  // (ino, chunk) of the whole store
   std::vector<uint64_t> ranges;
-  GRANARY_TRY(ctx.txn.Scan(Cf::kSlices, "", "", false,
-                           [&](std::string_view key, std::string_view value) {
-                             ChunkRecord chunk;
-                             chunk.ParseFromArray(value.data(), static_cast<int>(value.size()));
-                             chunks.emplace_back(ReadU64(key), std::move(chunk));
-                             ranges.push_back(ReadU64(key.substr(8)));
-                             return true;
-                           }));
+  GRANARY_TRY(
+      ctx.txn.Scan(Cf::kSlices, "", "", false, [&](std::string_view key, std::string_view value) {
+        ChunkRecord chunk;
+        chunk.ParseFromArray(value.data(), static_cast<int>(value.size()));
+        chunks.emplace_back(ReadU64(key), std::move(chunk));
+        ranges.push_back(ReadU64(key.substr(8)));
+        return true;
+      }));
   for (size_t i = 0; i < chunks.size(); ++i) {
     auto owner = LoadInode(ctx.txn, chunks[i].first);
     if (!owner.ok()) continue;  // a chunk without its inode: fsck's business
@@ -129,6 +129,7 @@ Status ApplyGcSlices(Ctx& ctx, OpReply* reply) {
         ctx.txn.Delete(Cf::kSystem, PgBlockKey(pool, pg, id, block));
       });
       if (!st.ok() && st.code() != Code::NOT_FOUND) return st;  // pool deleted: no index left
+      GRANARY_TRY(DropSuspectsOfSlice(ctx, id));
       ctx.txn.Delete(Cf::kSystem, SliceKey(id));
     }
     ctx.txn.Delete(Cf::kSystem, GarbageKey(id));

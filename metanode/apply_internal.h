@@ -133,5 +133,10 @@ Status ApplyRegister(Ctx& ctx, OpReply* reply);
 Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
 Status ApplyCompleteMoves(Ctx& ctx, OpReply* reply);
 Status ApplyReapSessions(Ctx& ctx, OpReply* reply);
+// Repair on report (apply_corruption.cpp).
+Status ApplyReportCorruption(Ctx& ctx, OpReply* reply);
+Status ApplyResolveCorruption(Ctx& ctx, OpReply* reply);
+// Drops the suspect-copy records of a slice being collected.
+Status DropSuspectsOfSlice(Ctx& ctx, uint64_t slice_id);
 
 }  // namespace granary::metanode

@@ -93,7 +93,9 @@ void MetaCore::CollectGarbage() {
 Result<CompactionCandidatesReply> MetaCore::CompactionCandidates(uint32_t limit) {
   if (limit == 0) limit = 100;
   CompactionCandidatesReply reply;
-  GRANARY_TRY(Snapshot()->Scan(Cf::kSystem, kCompactPrefix, "", false,
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  GRANARY_TRY((*view)->Scan(Cf::kSystem, kCompactPrefix, "", false,
                                [&](std::string_view key, std::string_view) {
                                  CompactionCandidate& c = *reply.add_candidates();
                                  c.set_ino(ReadU64(key.substr(1)));
@@ -104,7 +106,9 @@ Result<CompactionCandidatesReply> MetaCore::CompactionCandidates(uint32_t limit)
 }
 
 Result<CheckSlicesReply> MetaCore::CheckSlices(const CheckSlicesRequest& req) {
-  auto snap = Snapshot();
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto snap = std::move(*view);
   // Slices of live intents are being written: alive though not committed yet.
   std::vector<std::pair<uint64_t, uint64_t>> writing;
   GRANARY_TRY(snap->Scan(Cf::kSystem, kIntentPrefix, "", false,

@@ -14,8 +14,7 @@ OpReply ErrorReply(const Status& status) {
   return reply;
 }
 
-Committer::Committer(Store& store, const Applier& applier, CommitterOptions options)
-    : store_(store), applier_(applier), options_(options) {
+Committer::Committer() {
   MetricsRegistry& m = Metrics();
   ops_ = &m.GetCounter("granary_meta_ops_total", "Operations applied by the metanode");
   syncs_ = &m.GetCounter("granary_meta_syncs_total",
@@ -27,12 +26,93 @@ Committer::Committer(Store& store, const Applier& applier, CommitterOptions opti
                               "Mean operations per synced write since start (group commit)");
   batch_seconds_ = &m.GetHistogram("granary_meta_group_commit_seconds",
                                    "Apply plus synced write time of one group commit");
+}
+
+OpReply Committer::Submit(Operation op) {
+  std::promise<OpReply> promise;
+  auto future = promise.get_future();
+  SubmitAsync(std::move(op), [&promise](OpReply reply) { promise.set_value(std::move(reply)); });
+  return future.get();
+}
+
+Result<GroupState> Committer::State() {
+  GroupState s;  // alone: the leader of a group of one, id 0
+  s.members.push_back({});
+  return s;
+}
+
+void Committer::AddMember(uint64_t, const std::string&, std::function<void(Status)> done) {
+  done(Status(Code::PRECONDITION_FAILED,
+              "this metanode runs alone (no --peers): restart it with --id 1 --peers "
+              "1=HOST:PORT to make it the first member of a group"));
+}
+
+void Committer::RemoveMember(uint64_t id, std::function<void(Status)> done) {
+  AddMember(id, "", std::move(done));
+}
+
+std::vector<OpReply> Committer::ApplyBatch(Store& store, const Applier& applier,
+                                           const std::vector<const Operation*>& ops,
+                                           rocksdb::WriteBatchWithIndex& wb) {
+  Txn txn(store, &wb);
+  std::vector<OpReply> replies(ops.size());
+  uint64_t dedup_hits = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation& op = *ops[i];
+    const bool has_id = op.id().client_id() != 0;
+    std::string dedup_key;
+    if (has_id) {
+      dedup_key = DedupKey(op.id().client_id(), op.id().seq());
+      DedupRecord seen;
+      auto found = txn.GetRecord(Cf::kSystem, dedup_key, &seen);
+      if (!found.ok()) {
+        replies[i] = ErrorReply(found.status());
+        continue;
+      }
+      if (*found) {
+        replies[i] = seen.reply();
+        ++dedup_hits;
+        continue;
+      }
+    }
+    wb.SetSavePoint();
+    replies[i] = applier.Apply(txn, op);
+    if (replies[i].code() != Code::OK) {
+      wb.RollbackToSavePoint().PermitUncheckedError();
+    } else {
+      wb.PopSavePoint().PermitUncheckedError();
+    }
+    if (has_id) {
+      DedupRecord record;
+      record.set_format(kFormat);
+      record.set_applied_ms(op.now_ms());
+      *record.mutable_reply() = replies[i];
+      txn.PutRecord(Cf::kSystem, dedup_key, record);
+      txn.Put(Cf::kSystem, DedupTimeKey(op.now_ms(), op.id().client_id(), op.id().seq()), "");
+    }
+  }
+  deduplicated_->Add(dedup_hits);
+  return replies;
+}
+
+void Committer::RecordBatch(size_t ops, double seconds) {
+  local_ops_ += ops;
+  local_syncs_ += 1;
+  ops_->Add(ops);
+  syncs_->Add(1);
+  last_batch_->Set(static_cast<int64_t>(ops));
+  ops_per_sync_->Set(static_cast<int64_t>(local_ops_.load() / local_syncs_.load()));
+  batch_seconds_->Observe(seconds);
+}
+
+LocalCommitter::LocalCommitter(Store& store, const Applier& applier, CommitterOptions options)
+    : store_(store), applier_(applier), options_(options) {
   thread_ = std::thread([this] { Run(); });
 }
 
-Committer::~Committer() { Stop(); }
+LocalCommitter::~LocalCommitter() { Stop(); }
 
-void Committer::Stop() {
+void LocalCommitter::Stop() {
   {
     std::lock_guard lock(mu_);
     if (stopping_ && !thread_.joinable()) return;
@@ -43,14 +123,7 @@ void Committer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-OpReply Committer::Submit(Operation op) {
-  std::promise<OpReply> promise;
-  auto future = promise.get_future();
-  SubmitAsync(std::move(op), [&promise](OpReply reply) { promise.set_value(std::move(reply)); });
-  return future.get();
-}
-
-void Committer::SubmitAsync(Operation op, std::function<void(OpReply)> done) {
+void LocalCommitter::SubmitAsync(Operation op, std::function<void(OpReply)> done) {
   auto* pending = new Pending{std::move(op), std::move(done)};
   {
     std::unique_lock lock(mu_);
@@ -68,7 +141,7 @@ void Committer::SubmitAsync(Operation op, std::function<void(OpReply)> done) {
   work_cv_.notify_one();
 }
 
-void Committer::Run() {
+void LocalCommitter::Run() {
   std::vector<Pending*> batch;
   for (;;) {
     batch.clear();
@@ -93,46 +166,13 @@ void Committer::Run() {
   }
 }
 
-void Committer::CommitBatch(std::vector<Pending*>& batch) {
+void LocalCommitter::CommitBatch(std::vector<Pending*>& batch) {
   auto start = std::chrono::steady_clock::now();
   rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-  Txn txn(store_, &wb);
-  std::vector<OpReply> replies(batch.size());
-  uint64_t dedup_hits = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const Operation& op = batch[i]->op;
-    const bool has_id = op.id().client_id() != 0;
-    std::string dedup_key;
-    if (has_id) {
-      dedup_key = DedupKey(op.id().client_id(), op.id().seq());
-      DedupRecord seen;
-      auto found = txn.GetRecord(Cf::kSystem, dedup_key, &seen);
-      if (!found.ok()) {
-        replies[i] = ErrorReply(found.status());
-        continue;
-      }
-      if (*found) {
-        replies[i] = seen.reply();
-        ++dedup_hits;
-        continue;
-      }
-    }
-    wb.SetSavePoint();
-    replies[i] = applier_.Apply(txn, op);
-    if (replies[i].code() != Code::OK) {
-      wb.RollbackToSavePoint().PermitUncheckedError();
-    } else {
-      wb.PopSavePoint().PermitUncheckedError();
-    }
-    if (has_id) {
-      DedupRecord record;
-      record.set_format(kFormat);
-      record.set_applied_ms(op.now_ms());
-      *record.mutable_reply() = replies[i];
-      txn.PutRecord(Cf::kSystem, dedup_key, record);
-      txn.Put(Cf::kSystem, DedupTimeKey(op.now_ms(), op.id().client_id(), op.id().seq()), "");
-    }
-  }
+  std::vector<const Operation*> ops;
+  ops.reserve(batch.size());
+  for (Pending* p : batch) ops.push_back(&p->op);
+  std::vector<OpReply> replies = ApplyBatch(store_, applier_, ops, wb);
   Status written = store_.Write(wb.GetWriteBatch(), options_.sync);
   if (!written.ok()) {
     // The batch's fate on disk is unknown to nobody but RocksDB: the callers retry with the
@@ -141,15 +181,8 @@ void Committer::CommitBatch(std::vector<Pending*>& batch) {
     for (auto& r : replies)
       r = ErrorReply(Unavailable("metadata write failed: " + written.message()));
   }
-  local_ops_ += batch.size();
-  local_syncs_ += 1;
-  ops_->Add(batch.size());
-  syncs_->Add(1);
-  deduplicated_->Add(dedup_hits);
-  last_batch_->Set(static_cast<int64_t>(batch.size()));
-  ops_per_sync_->Set(static_cast<int64_t>(local_ops_.load() / local_syncs_.load()));
-  batch_seconds_->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  RecordBatch(batch.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i]->done(std::move(replies[i]));
     delete batch[i];

@@ -1,7 +1,11 @@
-// Group commit (DESIGN §3): operations queue; one thread applies a whole queue's worth into one
-// WriteBatchWithIndex and makes it durable with a single synced write, then answers every caller.
-// Each operation's (client id, seq) reply is stored in the same batch, so a retry returns the
-// first answer.
+// How operations become durable state (DESIGN §3). Two implementations of one interface:
+// - LocalCommitter (group commit on one node): operations queue; one thread applies a whole
+//   queue's worth into one WriteBatchWithIndex and makes it durable with a single synced write,
+//   then answers every caller.
+// - GroupCommitter (group_committer.h): the same batches travel through the metadata Raft group
+//   and every member applies them (docs/metadata-ha.md).
+// Each operation's (client id, seq) reply is stored in the same batch as its effects, so a retry
+// returns the first answer.
 #pragma once
 
 #include <atomic>
@@ -11,6 +15,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/metrics.h"
 #include "metanode/apply.h"
@@ -24,24 +29,78 @@ struct CommitterOptions {
   bool sync = true;          // false only for tests that do not need durability
 };
 
+// The metadata group as MetaCore sees it: one member, whether alone or replicated.
+struct GroupMember {
+  uint64_t id = 0;
+  std::string address;
+  bool voter = true;
+  uint64_t match_index = 0;
+};
+struct GroupState {
+  uint64_t id = 0;
+  std::string role = "leader";  // leader|follower|candidate|down
+  uint64_t term = 0;
+  uint64_t leader_id = 0;
+  std::string leader_address;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  uint64_t snapshot_index = 0;
+  std::vector<GroupMember> members;
+};
+
 class Committer {
  public:
-  Committer(Store& store, const Applier& applier, CommitterOptions options = {});
-  ~Committer();  // Stop()
+  virtual ~Committer() = default;
 
-  // Applies `op` in the next group commit and returns its reply once durable (or the stored
-  // reply of an earlier attempt with the same OpId). Unavailable after Stop().
+  // Applies `op` and returns its reply once durable (or the stored reply of an earlier attempt
+  // with the same OpId). Unavailable after Stop(), NotLeader on a follower.
   OpReply Submit(Operation op);
-  // The same without waiting: `done` runs on the committer thread once the reply is durable
-  // (it must not block). Blocks only while the queue is full (back-pressure).
-  void SubmitAsync(Operation op, std::function<void(OpReply)> done);
+  // The same without waiting: `done` runs once the reply is durable (it must not block). Blocks
+  // only while the queue is full (back-pressure).
+  virtual void SubmitAsync(Operation op, std::function<void(OpReply)> done) = 0;
+  // Answers everything queued with Unavailable and stops.
+  virtual void Stop() = 0;
 
-  // Answers everything queued with Unavailable and joins the thread.
-  void Stop();
+  // Ok when a read of committed local state is linearizable now (always for a single node);
+  // NotLeader on a follower, Unavailable when the leader lost its majority.
+  virtual Status ReadFence() { return Status::Ok(); }
+  // Whether this member proposes and runs time-driven housekeeping.
+  virtual bool IsLeader() const { return true; }
+  // `fn(true)` once this member leads and has applied everything committed before, `fn(false)`
+  // when it stops leading. A single node leads from the start (fn(true) is called at once).
+  virtual void OnLeadership(std::function<void(bool)> fn) { fn(true); }
+  virtual Result<GroupState> State();
+  virtual void AddMember(uint64_t id, const std::string& address, std::function<void(Status)> done);
+  virtual void RemoveMember(uint64_t id, std::function<void(Status)> done);
 
   // Totals since start, for the benchmark and /metrics.
   uint64_t ops() const { return local_ops_.load(); }
   uint64_t syncs() const { return local_syncs_.load(); }
+
+ protected:
+  Committer();
+  // Applies `ops` in order into `wb` (dedup, save points, stored replies) and records metrics.
+  std::vector<OpReply> ApplyBatch(Store& store, const Applier& applier,
+                                  const std::vector<const Operation*>& ops,
+                                  rocksdb::WriteBatchWithIndex& wb);
+  void RecordBatch(size_t ops, double seconds);
+
+  std::atomic<uint64_t> local_ops_{0}, local_syncs_{0};
+  Counter* ops_;
+  Counter* syncs_;
+  Counter* deduplicated_;
+  Gauge* last_batch_;
+  Gauge* ops_per_sync_;
+  Histogram* batch_seconds_;
+};
+
+class LocalCommitter final : public Committer {
+ public:
+  LocalCommitter(Store& store, const Applier& applier, CommitterOptions options = {});
+  ~LocalCommitter() override;  // Stop()
+
+  void SubmitAsync(Operation op, std::function<void(OpReply)> done) override;
+  void Stop() override;
 
  private:
   struct Pending {
@@ -58,13 +117,6 @@ class Committer {
   std::condition_variable work_cv_, space_cv_;
   std::deque<Pending*> queue_;
   bool stopping_ = false;
-  std::atomic<uint64_t> local_ops_{0}, local_syncs_{0};
-  Counter* ops_;
-  Counter* syncs_;
-  Counter* deduplicated_;
-  Gauge* last_batch_;
-  Gauge* ops_per_sync_;
-  Histogram* batch_seconds_;
   std::thread thread_;
 };
 

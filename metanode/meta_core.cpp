@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "metanode/group_committer.h"
 #include "metanode/pool_placement.h"
 #include "metanode/reader.h"
 #include "metanode/schema.h"
@@ -32,23 +33,75 @@ Result<std::unique_ptr<MetaCore>> MetaCore::Open(MetaCoreOptions options) {
   auto store = Store::Open({db_path, o.in_memory});
   GRANARY_TRY(store);
   core->store_ = std::move(*store);
-  auto box = SecretBox::Open(o.in_memory ? "" : o.data_dir + "/secret.key");
+  auto box = SecretBox::Open(o.in_memory                    ? ""
+                             : o.secret_key_file.empty() ? o.data_dir + "/secret.key"
+                                                         : o.secret_key_file);
   GRANARY_TRY(box);
   core->secrets_ = std::move(*box);
   core->mapper_ = MakePlacementPgMapper();
   core->applier_ = std::make_unique<Applier>(*core->mapper_);
-  CommitterOptions co;
-  co.sync = o.sync;
-  core->committer_ = std::make_unique<Committer>(*core->store_, *core->applier_, co);
-  // Idempotent: creates the default pool at first start and records which pool is the default.
-  Operation boot;
-  boot.mutable_bootstrap()->set_default_pool(o.default_pool);
-  GRANARY_TRY(core->Run(std::move(boot)));
-  GRANARY_TRY(core->LoadSessions());
-  if (o.housekeeping_ms > 0)
-    core->housekeeper_ = std::thread([c = core.get()] { c->HousekeepingLoop(); });
+  if (o.member_id == 0) {
+    CommitterOptions co;
+    co.sync = o.sync;
+    core->committer_ = std::make_unique<LocalCommitter>(*core->store_, *core->applier_, co);
+    // Alone, this metanode leads from the start.
+    GRANARY_TRY(core->TakeOver());
+    core->took_over_ = true;
+    if (o.housekeeping_ms > 0)
+      core->housekeeper_ = std::thread([c = core.get()] { c->HousekeepingLoop(); });
+    return core;
+  }
+  if (o.in_memory) return InvalidArgument("a metadata group member needs a data dir");
+  GroupCommitterOptions go;
+  go.raft_dir = o.data_dir + "/raft";
+  go.id = o.member_id;
+  go.address = o.member_address;
+  go.bind_host = o.bind_host;
+  go.election_timeout_ms = o.election_timeout_ms;
+  go.heartbeat_ms = o.heartbeat_ms;
+  go.snapshot_threshold = o.snapshot_threshold;
+  if (!o.peers.empty()) {
+    auto peers = replication::ParseMembers(o.peers);
+    GRANARY_TRY(peers);
+    go.peers = std::move(*peers);
+  }
+  auto group = GroupCommitter::Start(*core->store_, *core->applier_, std::move(go));
+  GRANARY_TRY(group);
+  core->committer_ = std::move(*group);
+  // Taking over as leader (bootstrap, sessions, liveness) happens on the housekeeping thread:
+  // the notification comes from the group's loop, which must not wait on its own proposals.
+  core->committer_->OnLeadership([c = core.get()](bool) {
+    std::lock_guard lock(c->mu_);
+    c->leadership_changed_ = true;
+    c->stop_cv_.notify_all();
+  });
+  core->housekeeper_ = std::thread([c = core.get()] { c->HousekeepingLoop(); });
   return core;
 }
+
+Status MetaCore::TakeOver() {
+  // Idempotent: creates the default pool at the first start and names the cluster; a new leader
+  // applies it again, which changes nothing.
+  Operation boot;
+  boot.mutable_bootstrap()->set_default_pool(options_.default_pool);
+  boot.mutable_bootstrap()->set_cluster_id(RandomToken(16, kUpperDigits));
+  GRANARY_TRY(Run(std::move(boot)));
+  {
+    // A new leader knows nothing of the last one's heartbeats and sessions: everyone starts
+    // with a full period (nothing is declared down or reaped for lack of history).
+    std::lock_guard lock(mu_);
+    liveness_.clear();
+    sessions_.clear();
+  }
+  return LoadSessions();
+}
+
+Result<std::unique_ptr<Txn>> MetaCore::ReadView() {
+  GRANARY_TRY(committer_->ReadFence());
+  return Snapshot();
+}
+
+bool MetaCore::IsLeader() const { return committer_->IsLeader(); }
 
 MetaCore::~MetaCore() {
   {
@@ -56,8 +109,9 @@ MetaCore::~MetaCore() {
     stopping_ = true;
   }
   stop_cv_.notify_all();
-  if (housekeeper_.joinable()) housekeeper_.join();
+  // The committer stops first so a housekeeping round waiting on a proposal gets its answer.
   if (committer_) committer_->Stop();
+  if (housekeeper_.joinable()) housekeeper_.join();
 }
 
 int64_t MetaCore::NowMs() const {
@@ -109,7 +163,9 @@ Result<AccessKey> MetaCore::KeyCreate(const KeyCreateRequest& req) {
 }
 
 Result<AccessKey> MetaCore::KeyGetSecret(const std::string& access_key) {
-  auto rec = QueryKey(*Snapshot(), access_key);
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto rec = QueryKey(**view, access_key);
   GRANARY_TRY(rec);
   auto secret = secrets_->Unseal(rec->sealed_secret(), rec->access_key());
   GRANARY_TRY(secret);
@@ -122,7 +178,9 @@ Result<AccessKey> MetaCore::KeyGetSecret(const std::string& access_key) {
 }
 
 Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
-  auto snapshot = Snapshot();
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto snapshot = std::move(*view);
   NodeRecord rec;
   auto found = snapshot->GetRecord(Cf::kSystem, NodeKey(req.node_id()), &rec);
   GRANARY_TRY(found);
@@ -136,6 +194,7 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
     l.healthy = req.healthy();
     l.repair_pending = req.repair_pending();
     l.repair_epoch = req.repair_epoch();
+    if (req.has_scrub()) l.scrub = req.scrub();
   }
   if (rec.node().state() != UP) {
     Operation op;
@@ -147,11 +206,16 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
   GRANARY_TRY(cluster);
   HeartbeatReply reply;
   reply.set_map_epoch(cluster->epoch());
+  for (SuspectCopy& copy : SuspectCopiesOf(req.node_id())) {
+    *reply.add_suspect_copies() = std::move(copy);
+  }
   return reply;
 }
 
 Result<ClusterMap> MetaCore::GetClusterMap(uint64_t known_epoch) {
-  auto snapshot = Snapshot();
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto snapshot = std::move(*view);
   auto cluster = QueryCluster(*snapshot);
   GRANARY_TRY(cluster);
   ClusterMap map;
@@ -213,8 +277,8 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
                                  return true;
                                }));
   reply.set_garbage_pending(garbage);
+  GRANARY_TRY(AddCorruptionStatus(*Snapshot(), &reply));
   std::lock_guard lock(mu_);
-  reply.set_corruptions_reported(corruptions_);
   reply.set_sessions(sessions_.size());
   reply.set_sessions_reaped(sessions_reaped_);
   reply.set_multipart_expired(multipart_expired_);
@@ -225,15 +289,24 @@ Result<ClusterStatusReply> MetaCore::ClusterStatus() {
     const Liveness& l = it == liveness_.end() ? none : it->second;
     reply.set_repair_pending(reply.repair_pending() + l.repair_pending);
     if (l.repair_epoch < reply.epoch()) reply.set_nodes_repairing(reply.nodes_repairing() + 1);
+    if (l.scrub) {
+      NodeScrub& scrub = *reply.add_scrub();
+      scrub.set_node_id(n.id());
+      *scrub.mutable_scrub() = *l.scrub;
+    }
   }
+  // A copy known bad (or not yet verified) is missing redundancy even when every PG is whole.
   reply.set_healthy(reply.pgs_degraded() == 0 && reply.pgs_moving() == 0 &&
-                    reply.repair_pending() == 0 && reply.nodes_repairing() == 0);
+                    reply.repair_pending() == 0 && reply.nodes_repairing() == 0 &&
+                    reply.copies_bad() == 0);
   return reply;
 }
 
 Result<PgBlocksReply> MetaCore::PgBlocks(const PgBlocksRequest& req) {
   const uint32_t limit = req.limit() == 0 ? 1000 : std::min(req.limit(), 10000u);
-  auto snap = Snapshot();
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto snap = std::move(*view);
   const std::string prefix = PgBlockPrefix(req.pool_id(), req.pg());
   const std::string start =
       req.has_cursor() ? PgBlockKey(req.pool_id(), req.pg(), req.after_slice(), req.after_block())
@@ -278,13 +351,6 @@ Result<PgBlocksReply> MetaCore::PgBlocks(const PgBlocksRequest& req) {
       }));
   GRANARY_TRY(failed);
   return reply;
-}
-
-void MetaCore::ReportCorruption(const ReportCorruptionRequest& req) {
-  GLOG_WARN("event=corruption_reported node={} slice={} block={} fragment={} detail=\"{}\"",
-            req.node_id(), req.slice_id(), req.block_index(), req.fragment(), req.detail());
-  std::lock_guard lock(mu_);
-  ++corruptions_;
 }
 
 Result<BackupReply> MetaCore::Backup(const std::string& dir) {
@@ -343,6 +409,7 @@ void MetaCore::Housekeep() {
     Mutate(std::move(op));
   }
   CompleteReadyMoves();
+  SettleSuspects();
   CollectGarbage();
 }
 
@@ -393,11 +460,25 @@ void MetaCore::CompleteReadyMoves() {
 }
 
 void MetaCore::HousekeepingLoop() {
+  const auto period =
+      std::chrono::milliseconds(options_.housekeeping_ms > 0 ? options_.housekeeping_ms : 1000);
   std::unique_lock lock(mu_);
-  while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.housekeeping_ms),
-                            [&] { return stopping_; })) {
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, period, [&] { return stopping_ || leadership_changed_; });
+    if (stopping_) break;
+    leadership_changed_ = false;
     lock.unlock();
-    Housekeep();
+    // Time-driven work runs on the leader only (the time it used travels in its operations).
+    if (!IsLeader()) {
+      took_over_ = false;
+    } else if (!took_over_) {
+      Status s = TakeOver();
+      took_over_ = s.ok();
+      if (!s.ok()) GLOG_WARN("event=meta_takeover_failed error=\"{}\"", s.ToString());
+    } else if (options_.housekeeping_ms > 0) {
+      Housekeep();
+    }
+    if (options_.member_id != 0) committer_->State().status().PermitUnchecked();  // metrics
     lock.lock();
   }
 }

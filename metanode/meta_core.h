@@ -46,6 +46,21 @@ struct MetaCoreOptions {
   bool sync = true;
   // Test hook: the clock apply sees (milliseconds since the epoch). Null = the system clock.
   std::function<int64_t()> clock;
+
+  // Metadata HA (docs/metadata-ha.md). member_id 0 = a metanode running alone. Otherwise this
+  // member's id, its service address, and the group ("1=HOST:PORT,…"; required at the first
+  // start, checked against the stored configuration later). The Raft log lives in
+  // data_dir/raft.
+  uint64_t member_id = 0;
+  std::string member_address;
+  std::string bind_host;  // where Raft listens (default: member_address's host)
+  // The key sealing S3 secrets (default data_dir/secret.key). Members of one group must share
+  // it: a new leader unseals what another sealed.
+  std::string secret_key_file;
+  std::string peers;
+  unsigned election_timeout_ms = 1000;
+  unsigned heartbeat_ms = 100;
+  unsigned snapshot_threshold = 4096;
 };
 
 class MetaCore {
@@ -60,8 +75,12 @@ class MetaCore {
   // Mutate() and unpack: the reply, or its error.
   Result<OpReply> Run(Operation op);
 
-  // A consistent read view of committed state.
+  // A consistent read view of committed local state (no leadership check: housekeeping, tests).
   std::unique_ptr<Txn> Snapshot() { return std::make_unique<Txn>(*store_); }
+  // The view a client read gets: linearizable (NotLeader on a follower of the metadata group).
+  Result<std::unique_ptr<Txn>> ReadView();
+  // Whether this member leads the metadata group (always, alone) and has taken over.
+  bool IsLeader() const;
 
   // Access keys: generates id and secret when empty, seals the secret before it is queued.
   Result<AccessKey> KeyCreate(const KeyCreateRequest& req);
@@ -71,7 +90,25 @@ class MetaCore {
   Result<HeartbeatReply> Heartbeat(const HeartbeatRequest& req);
   Result<ClusterMap> GetClusterMap(uint64_t known_epoch);
   Result<ClusterStatusReply> ClusterStatus();
-  void ReportCorruption(const ReportCorruptionRequest& req);
+
+  // Repair on report (corruption.cpp, docs/maintenance.md): records a report durably (one
+  // operation; a copy already recorded only counts one more report).
+  Status ReportCorruption(const ReportCorruptionRequest& req);
+  // The holder settled a suspect copy: drops its record (unless reported again meanwhile).
+  Status ResolveCorruption(const ResolveCorruptionRequest& req);
+  // The suspect copies `node_id` holds (sent with its heartbeat reply), at most a few hundred.
+  std::vector<SuspectCopy> SuspectCopiesOf(uint32_t node_id);
+  // Housekeeping: resolves the records of nodes that are out (their PGs were remapped).
+  void SettleSuspects();
+
+  // The metadata group (docs/metadata-ha.md): this member's view, membership changes.
+  Result<MetaGroupStatus> GroupStatus();
+  Status AddMember(uint64_t id, const std::string& address);
+  Status RemoveMember(uint64_t id);
+  // Streams a RocksDB checkpoint once this member has applied `min_applied_index` (a member
+  // that fell behind the leader's log installs it). `write` returns false to stop.
+  Status StreamCheckpoint(const FetchCheckpointRequest& req,
+                          const std::function<bool(const CheckpointChunk&)>& write);
 
   Result<BackupReply> Backup(const std::string& dir);
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
@@ -108,10 +145,15 @@ class MetaCore {
  private:
   explicit MetaCore(MetaCoreOptions options) : options_(std::move(options)) {}
   void HousekeepingLoop();
+  // Runs once on the housekeeping thread each time this member takes over as leader: the
+  // idempotent bootstrap operation, fresh leases for every session and datanode.
+  Status TakeOver();
   // Every client holding pins gets a fresh lease (a metanode restart never reaps a live client).
   Status LoadSessions();
   void TouchSession(const Operation& op);
   Status DeleteSlicesOn(const NodeInfo& node, const std::vector<uint64_t>& ids);
+  // Bad copies and the PGs holding them, and the reports ever received (corruption.cpp).
+  Status AddCorruptionStatus(Txn& snap, ClusterStatusReply* reply);
 
   struct Liveness {
     int64_t last_ms = 0;
@@ -119,6 +161,7 @@ class MetaCore {
     bool healthy = true;
     uint64_t repair_pending = 0;
     uint64_t repair_epoch = 0;
+    std::optional<ScrubProgress> scrub;
   };
 
   MetaCoreOptions options_;
@@ -130,13 +173,14 @@ class MetaCore {
   std::mutex mu_;
   std::map<uint32_t, Liveness> liveness_;
   std::map<std::string, std::unique_ptr<DataControl::Stub>> control_stubs_;
-  uint64_t corruptions_ = 0;
   std::map<uint64_t, int64_t> sessions_;  // client id -> lease deadline (ms)
   uint64_t sessions_reaped_ = 0;
   uint64_t multipart_expired_ = 0;
   int64_t last_tombstone_prune_ms_ = 0;
   int64_t last_upload_scan_ms_ = 0;
   bool stopping_ = false;
+  bool leadership_changed_ = false;
+  bool took_over_ = false;  // housekeeping thread only
   std::condition_variable stop_cv_;
   std::thread housekeeper_;
 };

@@ -6,6 +6,7 @@
 #include "common/admin_server.h"
 #include "common/log.h"
 #include "metanode/service.h"
+#include "replication/raft_group.h"
 
 namespace granary::metanode {
 
@@ -21,9 +22,47 @@ struct Metanode::Impl {
 Metanode::Metanode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Metanode::~Metanode() { Shutdown(); }
 
+namespace {
+// A group member's service address: its entry in --peers (whose port must be the one it listens
+// on), else --advertise (or the listen host) with the listen port.
+Status ResolveMemberAddress(MetanodeOptions& options, const HostPort& listen) {
+  MetaCoreOptions& core = options.core;
+  core.bind_host = listen.host;  // Raft listens beside the gRPC port, on the same interface
+  if (core.member_id == 0) {
+    if (!core.peers.empty()) return InvalidArgument("--peers needs --id (this member's id)");
+    return Status::Ok();
+  }
+  if (!core.peers.empty()) {
+    auto peers = replication::ParseMembers(core.peers);
+    GRANARY_TRY(peers);
+    for (const auto& m : *peers) {
+      if (m.id != core.member_id) continue;
+      auto own = ParseHostPort(m.address);
+      GRANARY_TRY(own);
+      if (own->port != listen.port) {
+        return InvalidArgument(fmt::format("--peers names member {} at {}, but --listen is {}",
+                                           m.id, m.address, listen.ToString()));
+      }
+      core.member_address = m.address;
+      return Status::Ok();
+    }
+    return InvalidArgument(
+        fmt::format("--peers {} does not name this member's --id {}", core.peers, core.member_id));
+  }
+  std::string host = options.advertise.empty() ? listen.host : options.advertise;
+  if (listen.port == 0 || host == "0.0.0.0" || host == "::") {
+    return InvalidArgument("a group member started without --peers needs --advertise HOST and a "
+                           "fixed --listen port");
+  }
+  core.member_address = HostPort{host, listen.port}.ToString();
+  return Status::Ok();
+}
+}  // namespace
+
 Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
   auto listen = ParseHostPort(options.listen);
   GRANARY_TRY(listen);
+  GRANARY_TRY(ResolveMemberAddress(options, *listen));
   auto impl = std::make_unique<Impl>();
   auto core = MetaCore::Open(options.core);
   GRANARY_TRY(core);
@@ -39,6 +78,7 @@ Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
   builder.RegisterService(impl->services.admin.get());
   builder.RegisterService(impl->services.cluster.get());
   builder.RegisterService(impl->services.objects.get());
+  builder.RegisterService(impl->services.group.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || port == 0) {
     return Unavailable(fmt::format("metanode: cannot listen on {}", options.listen));
@@ -47,7 +87,13 @@ Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
   if (!options.admin.empty()) {
     auto admin_addr = ParseHostPort(options.admin);
     GRANARY_TRY(admin_addr);
-    auto admin = AdminServer::Start(*admin_addr, Metrics());
+    // Healthy while this member is in a group with a leader (always, alone).
+    MetaCore* core_ptr = impl->core.get();
+    auto admin = AdminServer::Start(*admin_addr, Metrics(), [core_ptr] {
+      auto state = core_ptr->GroupStatus();
+      return state.ok() &&
+             (!state->replicated() || (state->leader_id() != 0 && state->role() != "down"));
+    });
     GRANARY_TRY(admin);
     impl->admin = std::move(*admin);
   }

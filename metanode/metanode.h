@@ -15,6 +15,8 @@ struct MetanodeOptions {
   MetaCoreOptions core;
   std::string listen = "127.0.0.1:7410";  // gRPC; port 0 picks a free port
   std::string admin;                      // /metrics and /healthz; empty = none
+  // HOST others reach this metanode at (a group member without --peers in its flags).
+  std::string advertise;
 };
 
 class Metanode {

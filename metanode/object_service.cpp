@@ -3,43 +3,12 @@
 
 #include <openssl/rand.h>
 
-#include "common/rpc_status.h"
 #include "granary/object.grpc.pb.h"
 #include "metanode/apply_object.h"
+#include "metanode/service_util.h"
 
 namespace granary::metanode {
 namespace {
-
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
-
-template <typename Fill, typename Extract>
-grpc::ServerUnaryReactor* MutateAsync(MetaCore& core, grpc::CallbackServerContext* ctx,
-                                      const OpId& id, Fill fill, Extract extract) {
-  auto* reactor = ctx->DefaultReactor();
-  Operation op;
-  *op.mutable_id() = id;
-  fill(op);
-  core.MutateAsync(std::move(op), [reactor, extract](OpReply reply) mutable {
-    if (reply.code() != Code::OK) {
-      reactor->Finish(ToGrpcStatus(Status(reply.code(), reply.message())));
-      return;
-    }
-    extract(reply);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
-}
-
-template <typename T, typename Out>
-grpc::Status Answer(Result<T> result, Out out) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  out(*result);
-  return grpc::Status::OK;
-}
 
 std::string NewUploadId() {
   unsigned char raw[16];
@@ -91,12 +60,12 @@ class ObjectService final : public Objects::CallbackService {
   }
   grpc::ServerUnaryReactor* Get(Ctx* ctx, const ObjectGetRequest* req,
                                 ObjectGetReply* out) override {
-    return Done(ctx, Answer(QueryObjectGet(*core_.Snapshot(), *req),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryObjectGet(view, *req); }),
                             [&](ObjectGetReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* List(Ctx* ctx, const ObjectListRequest* req,
                                  ObjectListReply* out) override {
-    return Done(ctx, Answer(QueryObjectList(*core_.Snapshot(), *req),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryObjectList(view, *req); }),
                             [&](ObjectListReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* UploadCreate(Ctx* ctx, const UploadCreateRequest* req,
@@ -128,8 +97,11 @@ class ObjectService final : public Objects::CallbackService {
   }
   grpc::ServerUnaryReactor* UploadGet(Ctx* ctx, const UploadGetRequest* req,
                                       UploadReply* out) override {
-    return Done(ctx, Answer(QueryUpload(*core_.Snapshot(), req->volume_id(), req->upload_id(),
-                                        req->include_completed()),
+    return Done(ctx, Answer(Read(core_,
+                                 [&](Txn& view) {
+                                   return QueryUpload(view, req->volume_id(), req->upload_id(),
+                                                      req->include_completed());
+                                 }),
                             [&](UploadReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* Update(Ctx* ctx, const ObjectUpdateRequest* req,
@@ -146,7 +118,7 @@ class ObjectService final : public Objects::CallbackService {
   }
   grpc::ServerUnaryReactor* UploadList(Ctx* ctx, const UploadListRequest* req,
                                        UploadListReply* out) override {
-    return Done(ctx, Answer(QueryUploads(*core_.Snapshot(), *req),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryUploads(view, *req); }),
                             [&](UploadListReply& r) { *out = std::move(r); }));
   }
 

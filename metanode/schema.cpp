@@ -134,4 +134,15 @@ std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id,
   return key + std::string(upload_id);
 }
 
+std::string SuspectSlicePrefix(uint64_t slice_id) { return Tagged('Y', slice_id); }
+
+std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node) {
+  std::string key = SuspectSlicePrefix(slice_id);
+  for (uint32_t v : {block, fragment, node}) {
+    key.append({static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                static_cast<char>(v)});
+  }
+  return key;
+}
+
 }  // namespace granary::metanode

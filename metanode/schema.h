@@ -68,8 +68,15 @@ std::string SessionTombstoneKey(uint64_t client_id);
 // "w" completed ms volume upload id -> "".
 std::string CompletionKey(uint64_t volume_id, std::string_view upload_id);
 std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id, std::string_view upload_id);
+// A copy reported corrupt (docs/maintenance.md "Repair on report"):
+// "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
+std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
+std::string SuspectSlicePrefix(uint64_t slice_id);
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
+inline constexpr std::string_view kGroupKey = "Mgroup";      // GroupRecord
+inline constexpr std::string_view kDefaultPoolKey = "Mdefaultpool";  // CounterRecord{pool id}
+inline constexpr std::string_view kAppliedKey = "Mapplied";  // AppliedRecord
 inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
@@ -80,5 +87,9 @@ inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
 inline constexpr std::string_view kCompletionTimePrefix = "w";
+inline constexpr std::string_view kSuspectPrefix = "Y";
+// Counters (CounterKey) of corruption reports received and suspect copies resolved, ever.
+inline constexpr std::string_view kCorruptionReportsCounter = "corruption-reports";
+inline constexpr std::string_view kCorruptionResolvedCounter = "corruption-resolved";
 
 }  // namespace granary::metanode

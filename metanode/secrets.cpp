@@ -49,16 +49,22 @@ Result<SecretBox> SecretBox::Open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     GRANARY_TRY(RandomBytes(&box.key_, kKeyBytes));
-    std::string tmp = path + ".tmp";
+    // Written aside, then linked into place: several metanodes sharing one key file (the
+    // members of `granary server --metanodes 3`) start together and must end with one key.
+    std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
     int wfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (wfd < 0) return Internal(fmt::format("create {}: {}", tmp, std::strerror(errno)));
     bool ok = ::write(wfd, box.key_.data(), kKeyBytes) == static_cast<ssize_t>(kKeyBytes) &&
               ::fsync(wfd) == 0;
     ::close(wfd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-      return Internal(fmt::format("write {}: {}", path, std::strerror(errno)));
+    const bool linked = ok && ::link(tmp.c_str(), path.c_str()) == 0;
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    if (linked) return box;
+    if (!ok || err != EEXIST) {
+      return Internal(fmt::format("write {}: {}", path, std::strerror(err)));
     }
-    return box;
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // another one won: use its key
   }
   if (fd < 0) return Internal(fmt::format("open {}: {}", path, std::strerror(errno)));
   box.key_.resize(kKeyBytes + 1);

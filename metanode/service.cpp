@@ -1,8 +1,8 @@
 #include "metanode/service.h"
 
-#include "common/rpc_status.h"
 #include "metanode/object_service.h"
 #include "metanode/reader.h"
+#include "metanode/service_util.h"
 
 namespace granary::metanode {
 
@@ -10,64 +10,18 @@ namespace {
 
 using grpc::ServerContext;
 
-// Runs a mutating request as one operation: `fill` puts the request into the operation,
-// `extract` copies the durable reply out.
-template <typename Fill, typename Extract>
-grpc::Status Mutate(MetaCore& core, const OpId& id, Fill fill, Extract extract) {
-  Operation op;
-  *op.mutable_id() = id;
-  fill(op);
-  auto reply = core.Run(std::move(op));
-  if (!reply.ok()) return ToGrpcStatus(reply.status());
-  extract(*reply);
-  return grpc::Status::OK;
-}
-
-template <typename T, typename Out>
-grpc::Status Answer(Result<T> result, Out out) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  out(*result);
-  return grpc::Status::OK;
-}
-
-// Unary callback handlers: reads answer inline; mutations finish from the committer thread
-// once their group commit is durable, so no server thread waits on a sync.
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, grpc::Status status) {
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(std::move(status));
-  return reactor;
-}
-
-template <typename Fill, typename Extract>
-grpc::ServerUnaryReactor* MutateAsync(MetaCore& core, grpc::CallbackServerContext* ctx,
-                                      const OpId& id, Fill fill, Extract extract) {
-  auto* reactor = ctx->DefaultReactor();
-  Operation op;
-  *op.mutable_id() = id;
-  fill(op);
-  core.MutateAsync(std::move(op), [reactor, extract](OpReply reply) mutable {
-    if (reply.code() != Code::OK) {
-      reactor->Finish(ToGrpcStatus(Status(reply.code(), reply.message())));
-      return;
-    }
-    extract(reply);
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
-}
-
 class NamespaceService final : public Namespace::CallbackService {
  public:
   explicit NamespaceService(MetaCore& core) : core_(core) {}
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* ctx, const LookupRequest* req,
                                    EntryReply* out) override {
-    return Done(ctx, Answer(QueryLookup(*core_.Snapshot(), req->parent(), req->name()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryLookup(view, req->parent(), req->name()); }),
                             [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
   }
   grpc::ServerUnaryReactor* GetAttr(grpc::CallbackServerContext* ctx, const GetAttrRequest* req,
                                     AttrReply* out) override {
-    return Done(ctx, Answer(QueryGetAttr(*core_.Snapshot(), req->ino()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryGetAttr(view, req->ino()); }),
                             [&](InodeAttr& a) { *out->mutable_attr() = std::move(a); }));
   }
   grpc::ServerUnaryReactor* SetAttr(grpc::CallbackServerContext* ctx, const SetAttrRequest* req,
@@ -107,7 +61,7 @@ class NamespaceService final : public Namespace::CallbackService {
   }
   grpc::ServerUnaryReactor* ReadDir(grpc::CallbackServerContext* ctx, const ReadDirRequest* req,
                                     ReadDirReply* out) override {
-    return Done(ctx, Answer(QueryReadDir(*core_.Snapshot(), *req),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryReadDir(view, *req); }),
                             [&](ReadDirReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* Symlink(grpc::CallbackServerContext* ctx, const SymlinkRequest* req,
@@ -118,7 +72,7 @@ class NamespaceService final : public Namespace::CallbackService {
   }
   grpc::ServerUnaryReactor* ReadLink(grpc::CallbackServerContext* ctx, const ReadLinkRequest* req,
                                      ReadLinkReply* out) override {
-    return Done(ctx, Answer(QueryReadLink(*core_.Snapshot(), req->ino()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryReadLink(view, req->ino()); }),
                             [&](std::string& t) { out->set_target(std::move(t)); }));
   }
   grpc::ServerUnaryReactor* Link(grpc::CallbackServerContext* ctx, const LinkRequest* req,
@@ -135,12 +89,12 @@ class NamespaceService final : public Namespace::CallbackService {
   }
   grpc::ServerUnaryReactor* GetXattr(grpc::CallbackServerContext* ctx, const GetXattrRequest* req,
                                      GetXattrReply* out) override {
-    return Done(ctx, Answer(QueryGetXattr(*core_.Snapshot(), req->ino(), req->name()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryGetXattr(view, req->ino(), req->name()); }),
                             [&](std::string& v) { out->set_value(std::move(v)); }));
   }
   grpc::ServerUnaryReactor* ListXattr(grpc::CallbackServerContext* ctx, const ListXattrRequest* req,
                                       ListXattrReply* out) override {
-    return Done(ctx, Answer(QueryListXattr(*core_.Snapshot(), req->ino()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryListXattr(view, req->ino()); }),
                             [&](ListXattrReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* RemoveXattr(grpc::CallbackServerContext* ctx,
@@ -151,7 +105,7 @@ class NamespaceService final : public Namespace::CallbackService {
   }
   grpc::ServerUnaryReactor* StatFs(grpc::CallbackServerContext* ctx, const StatFsRequest* req,
                                    StatFsReply* out) override {
-    return Done(ctx, Answer(QueryStatFs(*core_.Snapshot(), req->ino()),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryStatFs(view, req->ino()); }),
                             [&](StatFsReply& r) { *out = std::move(r); }));
   }
   grpc::ServerUnaryReactor* Fallocate(grpc::CallbackServerContext* ctx, const FallocateRequest* req,
@@ -205,7 +159,7 @@ class DataMapService final : public DataMap::CallbackService {
   }
   grpc::ServerUnaryReactor* ReadMap(grpc::CallbackServerContext* ctx, const ReadMapRequest* req,
                                     ReadMapReply* out) override {
-    return Done(ctx, Answer(QueryReadMap(*core_.Snapshot(), *req),
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryReadMap(view, *req); }),
                             [&](ReadMapReply& r) { *out = std::move(r); }));
   }
 
@@ -222,7 +176,7 @@ class AdminService final : public Admin::Service {
         [&](OpReply& r) { *out = r.pool(); });
   }
   grpc::Status PoolList(ServerContext*, const Empty*, PoolListReply* out) override {
-    return Answer(QueryPools(*core_.Snapshot()), [&](PoolListReply& r) { *out = std::move(r); });
+    return Answer(Read(core_, [&](Txn& view) { return QueryPools(view); }), [&](PoolListReply& r) { *out = std::move(r); });
   }
   grpc::Status VolumeCreate(ServerContext*, const VolumeCreateRequest* req,
                             VolumeReply* out) override {
@@ -231,11 +185,11 @@ class AdminService final : public Admin::Service {
         [&](OpReply& r) { *out = r.volume(); });
   }
   grpc::Status VolumeGet(ServerContext*, const VolumeGetRequest* req, VolumeReply* out) override {
-    return Answer(QueryVolume(*core_.Snapshot(), *req),
+    return Answer(Read(core_, [&](Txn& view) { return QueryVolume(view, *req); }),
                   [&](Volume& v) { *out->mutable_volume() = std::move(v); });
   }
   grpc::Status VolumeList(ServerContext*, const Empty*, VolumeListReply* out) override {
-    return Answer(QueryVolumes(*core_.Snapshot()),
+    return Answer(Read(core_, [&](Txn& view) { return QueryVolumes(view); }),
                   [&](VolumeListReply& r) { *out = std::move(r); });
   }
   grpc::Status VolumeDelete(ServerContext*, const VolumeDeleteRequest* req, Empty*) override {
@@ -257,7 +211,7 @@ class AdminService final : public Admin::Service {
                   [&](AccessKey& k) { *out->mutable_key() = std::move(k); });
   }
   grpc::Status KeyList(ServerContext*, const Empty*, KeyListReply* out) override {
-    return Answer(QueryKeys(*core_.Snapshot()), [&](KeyListReply& r) { *out = std::move(r); });
+    return Answer(Read(core_, [&](Txn& view) { return QueryKeys(view); }), [&](KeyListReply& r) { *out = std::move(r); });
   }
   grpc::Status KeyDelete(ServerContext*, const KeyDeleteRequest* req, Empty*) override {
     return Mutate(
@@ -270,11 +224,11 @@ class AdminService final : public Admin::Service {
         [&](OpReply& r) { *out = r.bucket(); });
   }
   grpc::Status BucketGet(ServerContext*, const BucketGetRequest* req, BucketReply* out) override {
-    return Answer(QueryBucket(*core_.Snapshot(), req->name()),
+    return Answer(Read(core_, [&](Txn& view) { return QueryBucket(view, req->name()); }),
                   [&](Bucket& b) { *out->mutable_bucket() = std::move(b); });
   }
   grpc::Status BucketList(ServerContext*, const Empty*, BucketListReply* out) override {
-    return Answer(QueryBuckets(*core_.Snapshot()),
+    return Answer(Read(core_, [&](Txn& view) { return QueryBuckets(view); }),
                   [&](BucketListReply& r) { *out = std::move(r); });
   }
   grpc::Status BucketDelete(ServerContext*, const BucketDeleteRequest* req, Empty*) override {
@@ -323,8 +277,11 @@ class ClusterService final : public Cluster::Service {
   }
   grpc::Status ReportCorruption(ServerContext*, const ReportCorruptionRequest* req,
                                 Empty*) override {
-    core_.ReportCorruption(*req);
-    return grpc::Status::OK;
+    return ToGrpcStatus(core_.ReportCorruption(*req));
+  }
+  grpc::Status ResolveCorruption(ServerContext*, const ResolveCorruptionRequest* req,
+                                 Empty*) override {
+    return ToGrpcStatus(core_.ResolveCorruption(*req));
   }
   grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
     return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });
@@ -360,6 +317,7 @@ Services MakeServices(MetaCore& core) {
   s.admin = std::make_unique<AdminService>(core);
   s.cluster = std::make_unique<ClusterService>(core);
   s.objects = MakeObjectService(core);
+  s.group = MakeGroupService(core);
   return s;
 }
 

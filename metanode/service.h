@@ -16,7 +16,9 @@ struct Services {
   std::unique_ptr<grpc::Service> admin;
   std::unique_ptr<grpc::Service> cluster;
   std::unique_ptr<grpc::Service> objects;  // object_service.cpp
+  std::unique_ptr<grpc::Service> group;    // group_service.cpp
 };
 Services MakeServices(MetaCore& core);
+std::unique_ptr<grpc::Service> MakeGroupService(MetaCore& core);
 
 }  // namespace granary::metanode

@@ -96,7 +96,9 @@ void MetaCore::TouchSession(const Operation& op) {
 Result<KeepAliveReply> MetaCore::KeepAlive(uint64_t client_id) {
   if (client_id == 0) return InvalidArgument("keepalive: client id 0 has no session");
   SessionTombstone tomb;
-  auto reaped = Snapshot()->GetRecord(Cf::kSystem, SessionTombstoneKey(client_id), &tomb);
+  auto view = ReadView();
+  GRANARY_TRY(view);
+  auto reaped = (*view)->GetRecord(Cf::kSystem, SessionTombstoneKey(client_id), &tomb);
   GRANARY_TRY(reaped);
   if (*reaped) {
     return Status(

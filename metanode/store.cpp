@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <rocksdb/utilities/checkpoint.h>
 
+#include <filesystem>
 #include <vector>
 
 #include "metanode/records.pb.h"
@@ -23,15 +24,20 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
   store->path_ = options.path;
+  store->in_memory_ = options.in_memory;
+  if (options.in_memory) store->mem_env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  GRANARY_TRY(store->OpenDb());
+  return store;
+}
+
+Status Store::OpenDb() {
+  Store* store = this;
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   // Small records, read mostly by point lookups and short prefix scans.
   db_options.max_background_jobs = 2;
-  if (options.in_memory) {
-    store->mem_env_.reset(rocksdb::NewMemEnv(rocksdb::Env::Default()));
-    db_options.env = store->mem_env_.get();
-  }
+  if (in_memory_) db_options.env = mem_env_.get();
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   // RocksDB requires the default column family; it stays empty.
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
@@ -41,32 +47,39 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  GRANARY_TRY(FromRocks(rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw),
-                        fmt::format("open metadata store {}", options.path)));
+  GRANARY_TRY(FromRocks(rocksdb::DB::Open(db_options, path_, descriptors, &handles, &raw),
+                        fmt::format("open metadata store {}", path_)));
   store->db_.reset(raw);
   store->default_handle_ = handles[0];
   for (size_t i = 1; i < handles.size(); ++i) store->handles_[i - 1] = handles[i];
 
   // Format check: refuse a database written by a newer format.
-  Txn txn(*store);
   CounterRecord format;
-  auto found = txn.GetRecord(Cf::kSystem, kFormatKey, &format);
-  GRANARY_TRY(found);
-  if (*found && format.value() > kFormat) {
+  std::string value;
+  rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), cf(Cf::kSystem),
+                                  rocksdb::Slice(kFormatKey.data(), kFormatKey.size()), &value);
+  if (!read.IsNotFound()) GRANARY_TRY(FromRocks(read, "read format"));
+  const bool found = read.ok();
+  if (found && !format.ParseFromString(value)) return Corrupt("unparsable format record");
+  if (found && format.value() > kFormat) {
     return Corrupt(fmt::format("metadata store {} has format {}, this build reads up to {}",
-                               options.path, format.value(), kFormat));
+                               path_, format.value(), kFormat));
   }
-  if (!*found) {
+  if (!found) {
     format.set_format(kFormat);
     format.set_value(kFormat);
     rocksdb::WriteBatch batch;
-    batch.Put(store->cf(Cf::kSystem), std::string(kFormatKey), format.SerializeAsString());
-    GRANARY_TRY(store->Write(&batch, true));
+    batch.Put(cf(Cf::kSystem), std::string(kFormatKey), format.SerializeAsString());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    GRANARY_TRY(FromRocks(db_->Write(wo, &batch), "write format"));
   }
-  return store;
+  return Status::Ok();
 }
 
-Store::~Store() {
+Store::~Store() { CloseDb(); }
+
+void Store::CloseDb() {
   if (db_) {
     for (auto* h : handles_) {
       if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
@@ -76,7 +89,37 @@ Store::~Store() {
     }
     db_->Close().PermitUncheckedError();
     db_.reset();
+    handles_.fill(nullptr);
+    default_handle_ = nullptr;
   }
+}
+
+Status Store::SyncWal() {
+  std::shared_lock lock(swap_mu_);
+  return FromRocks(db_->SyncWAL(), "sync metadata WAL");
+}
+
+Status Store::Replace(const std::string& dir) {
+  if (in_memory_) return InvalidArgument("an in-memory store cannot be replaced");
+  std::unique_lock lock(swap_mu_);
+  namespace fs = std::filesystem;
+  const std::string old = path_ + ".replaced";
+  std::error_code ec;
+  fs::remove_all(old, ec);
+  CloseDb();
+  fs::rename(path_, old, ec);
+  if (ec) return Internal(fmt::format("move {} aside: {}", path_, ec.message()));
+  fs::rename(dir, path_, ec);
+  if (ec) {
+    std::error_code back;
+    fs::rename(old, path_, back);
+    GRANARY_TRY(OpenDb());
+    return Internal(fmt::format("move {} to {}: {}", dir, path_, ec.message()));
+  }
+  Status opened = OpenDb();
+  if (!opened.ok()) return opened.WithContext("open the replacing metadata store");
+  fs::remove_all(old, ec);
+  return Status::Ok();
 }
 
 Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
@@ -86,6 +129,7 @@ Status Store::Write(rocksdb::WriteBatch* batch, bool sync) {
 }
 
 Result<uint64_t> Store::Checkpoint(const std::string& dir) {
+  std::shared_lock lock(swap_mu_);
   rocksdb::Checkpoint* raw = nullptr;
   GRANARY_TRY(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
@@ -96,9 +140,12 @@ Result<uint64_t> Store::Checkpoint(const std::string& dir) {
   return sequence;
 }
 
-Txn::Txn(Store& store, rocksdb::WriteBatchWithIndex* batch) : store_(store), batch_(batch) {}
+Txn::Txn(Store& store, rocksdb::WriteBatchWithIndex* batch)
+    : store_(store), swap_lock_(store.swap_mutex()), batch_(batch) {}
 
-Txn::Txn(Store& store) : store_(store), batch_(nullptr) { snapshot_ = store.db()->GetSnapshot(); }
+Txn::Txn(Store& store) : store_(store), swap_lock_(store.swap_mutex()), batch_(nullptr) {
+  snapshot_ = store.db()->GetSnapshot();
+}
 
 Txn::~Txn() {
   if (snapshot_ != nullptr) store_.db()->ReleaseSnapshot(snapshot_);

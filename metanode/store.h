@@ -8,6 +8,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -37,9 +38,22 @@ class Store {
   Status Write(rocksdb::WriteBatch* batch, bool sync);
   // A consistent checkpoint of the whole database in `dir` (which must not exist yet).
   Result<uint64_t> Checkpoint(const std::string& dir);
+  // Makes every write so far durable (one WAL fsync).
+  Status SyncWal();
+
+  // Replaces the whole database by the one in `dir` (a checkpoint fetched from another member):
+  // waits for every Txn to finish, closes, swaps the directories, reopens. `dir` is consumed.
+  Status Replace(const std::string& dir);
+
+  // Held shared by every Txn, exclusively by Replace.
+  std::shared_mutex& swap_mutex() { return swap_mu_; }
 
  private:
   Store() = default;
+  Status OpenDb();
+  void CloseDb();
+  std::shared_mutex swap_mu_;
+  bool in_memory_ = false;
   std::string path_;
   std::unique_ptr<rocksdb::Env> mem_env_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -90,6 +104,7 @@ class Txn {
 
  private:
   Store& store_;
+  std::shared_lock<std::shared_mutex> swap_lock_;
   rocksdb::WriteBatchWithIndex* batch_;
   const rocksdb::Snapshot* snapshot_ = nullptr;
 };

@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev liburing-dev libisal-dev libyaml-cpp-dev libcpprest-dev libfuse3-dev fuse3
   libssl-dev libboost-dev libboost-system-dev libcli11-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev
+  nlohmann-json3-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev libraft-dev libuv1-dev
   # tools the tests and benchmarks drive
   fio iperf3 jq rocksdb-tools util-linux e2fsprogs procps iproute2 python3 curl attr valgrind
   python3-yaml  # the chart and sample tests read YAML (tests/workload_refs.py)

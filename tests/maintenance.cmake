@@ -9,3 +9,10 @@ granary_add_test(rebalance_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/rebalance_test.cpp
   DEPS granary_test_harness granary_client granary_placement
   LABELS integration TIMEOUT 400)
+
+# Repair on report: corrupt copies found by reads (replicated and EC) are rewritten, reports
+# against good copies change nothing (docs/maintenance.md "Repair on report").
+granary_add_test(read_repair_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/read_repair_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 300)

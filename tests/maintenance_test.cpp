@@ -294,7 +294,10 @@ TEST_F(MaintenanceTest, ReturningNodeDropsWhatWasDeletedWhileItWasOut) {
 }
 
 TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteWithoutAnyRead) {
-  Start(3, {"--scrub-interval-s", "1"});
+  // A pass verifies every block once per period, paced evenly: a byte flipped at any time is
+  // found within about one period (plus one maintenance look and the report).
+  constexpr int kPeriodMs = 4000;
+  Start(3, {"--scrub-period-ms", std::to_string(kPeriodMs)});
   const auto data = Pattern(1 << 20, 3);
   Write("scrubbed", data);
   ASSERT_TRUE(WaitHealthy()) << AdminRepair();
@@ -314,9 +317,16 @@ TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteWithoutAnyRead) {
     f.put(static_cast<char>(original ^ 0x5a));
   }
   const uint64_t reported = Cluster().corruptions_reported();
+  const auto flipped_at = std::chrono::steady_clock::now();
   // Scrub reports it, drops the copy, and repair fetches a good one from a peer.
   ASSERT_TRUE(WaitUntil([&] { return Cluster().corruptions_reported() > reported; }, seconds(30)))
       << "scrub never reported the flipped byte";
+  const auto found_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - flipped_at)
+                            .count();
+  std::printf("scrub found the flipped byte after %ld ms (period %d ms)\n",
+              static_cast<long>(found_ms), kPeriodMs);
+  EXPECT_LT(found_ms, kPeriodMs + 5000) << "not found within the scrub period";
   ASSERT_TRUE(WaitUntil(
       [&] {
         std::ifstream in(victim, std::ios::binary);
@@ -329,12 +339,17 @@ TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteWithoutAnyRead) {
       << "the block was not rebuilt";
   ASSERT_TRUE(WaitHealthy()) << AdminRepair();
   ExpectContent("scrubbed", data);
+  // Every datanode's scrub shows in `admin repair`, keeping pace with its period.
+  const std::string report = AdminRepair();
+  EXPECT_NE(report.find("scrub nodes=3 "), std::string::npos) << report;
+  EXPECT_NE(report.find("period-s=4 nodes-behind=0"), std::string::npos) << report;
+  EXPECT_NE(cluster_->metanode().Output().find("source=scrub"), std::string::npos);
 }
 
 // The same for a block kept in the datanode's RocksDB (a 16 KiB file is one small block): the
 // scrubber reads it through the same PrepareRead/ReadInto, and repair rewrites it there.
 TEST_F(MaintenanceTest, ScrubRepairsAFlippedByteInASmallBlock) {
-  Start(3, {"--scrub-interval-s", "1"});
+  Start(3, {"--scrub-period-ms", "1000"});
   const auto data = Pattern(16 << 10, 4);
   Write("scrubbed-small", data);
   ASSERT_TRUE(WaitHealthy()) << AdminRepair();

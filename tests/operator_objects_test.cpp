@@ -65,13 +65,30 @@ TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
   ExpectGolden("csi-clusterrolebinding", op::CsiClusterRoleBinding(cluster_, op::kCsiClusterRole));
 
   auto sts = op::MetanodeStatefulSet(cluster_, *spec);
-  EXPECT_EQ(sts["spec"]["replicas"], 1);
+  // The sample's metadata group of three: ids from the pod ordinals, peers at stable DNS names,
+  // started together, at most one down by choice.
+  EXPECT_EQ(sts["spec"]["replicas"], 3);
+  EXPECT_EQ(sts["spec"]["podManagementPolicy"], "Parallel");
   auto args = sts["spec"]["template"]["spec"]["containers"][0]["args"];
   EXPECT_EQ(args[0], "metanode");
+  const std::string peers =
+      "1=granary-metanode-0.granary-metanode.granary.svc:7410,"
+      "2=granary-metanode-1.granary-metanode.granary.svc:7410,"
+      "3=granary-metanode-2.granary-metanode.granary.svc:7410";
+  EXPECT_NE(std::find(args.begin(), args.end(), "--id-from-ordinal"), args.end()) << args;
+  auto peers_flag = std::find(args.begin(), args.end(), "--peers");
+  ASSERT_NE(peers_flag, args.end());
+  EXPECT_EQ(*(peers_flag + 1), peers);
+  auto pdb = op::MetanodePodDisruptionBudget(cluster_);
+  EXPECT_EQ(pdb["spec"]["maxUnavailable"], 1);
+  EXPECT_EQ(op::MetanodeKeySecretName(cluster_), "granary-metanode-key");
   auto driver = op::CsiDriver(cluster_);
   EXPECT_EQ(driver["spec"]["fsGroupPolicy"], "None");
   EXPECT_EQ(driver["spec"]["attachRequired"], false);
-  EXPECT_EQ(op::MetanodeAddress(cluster_), "granary-metanode-0.granary-metanode.granary.svc:7410");
+  EXPECT_EQ(op::MetanodeAddress(cluster_, 3),
+            "granary-metanode-0.granary-metanode.granary.svc:7410,"
+            "granary-metanode-1.granary-metanode.granary.svc:7410,"
+            "granary-metanode-2.granary-metanode.granary.svc:7410");
   // The image is this build's version, never :latest (the sample sets none).
   EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["image"],
             std::string("ghcr.io/granary/granary:") + granary::kVersion);
@@ -203,6 +220,14 @@ TEST(OperatorDecisionsTest, PoolHealth) {
   EXPECT_EQ(h.health, "Degraded");
   EXPECT_EQ(h.reason, "PgsDegraded");
   EXPECT_NE(h.message.find("12 of 256 PGs"), std::string::npos) << h.message;
+
+  // Copies reported corrupt: the pool serves, one fault closer to loss, until they are replaced.
+  placed.set_pgs_degraded(0);
+  h = op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{.copies = 2, .pgs = 1});
+  EXPECT_EQ(h.health, "Degraded");
+  EXPECT_EQ(h.reason, "BadCopies");
+  EXPECT_NE(h.message.find("2 copies in 1 PGs"), std::string::npos) << h.message;
+  EXPECT_EQ(op::PoolHealthOf(ds(3, 3), true, &placed, op::BadCopies{}).health, "Healthy");
 }
 
 TEST(OperatorDecisionsTest, ABucketMayUseOnlyABucketItsOwnNamespaceOwns) {
@@ -268,6 +293,23 @@ TEST(OperatorDecisionsTest, APendingMetanodeClaimSaysWhatToDo) {
   EXPECT_FALSE(op::MetanodeClaimHint(std::nullopt));
 }
 
+TEST(OperatorDecisionsTest, PoolStatusCountsItsBadCopiesOnly) {
+  granary::ClusterStatusReply status;
+  auto add = [&](uint32_t pool, uint32_t pg, uint64_t copies) {
+    auto* p = status.add_pgs_with_bad_copies();
+    p->set_pool_id(pool);
+    p->set_pg(pg);
+    p->set_copies(copies);
+  };
+  add(1, 3, 2);
+  add(1, 9, 1);
+  add(2, 3, 5);
+  const op::BadCopies bad = op::BadCopiesOf(status, 1);
+  EXPECT_EQ(bad.copies, 3u);
+  EXPECT_EQ(bad.pgs, 2u);
+  EXPECT_EQ(op::BadCopiesOf(status, 7).copies, 0u);
+}
+
 TEST(OperatorDecisionsTest, BucketDeletionFollowsTheReclaimPolicy) {
   op::BucketSpec s;
   s.reclaim_policy = "Retain";
@@ -323,8 +365,9 @@ TEST_F(OperatorObjectsTest, SpecsTheSchemaCannotRejectAreInvalidArgumentsWithACl
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("raw devices are not supported"), std::string::npos);
   Json c = cluster_;
-  c["spec"]["metanode"]["replicas"] = 3;
-  EXPECT_EQ(op::ParseClusterSpec(c).status().code(), Code::INVALID_ARGUMENT);
+  c["spec"]["metanode"]["replicas"] = 4;  // written past the schema: an even group
+  EXPECT_EQ(op::ParseClusterSpec(c).status().message(),
+            "spec.metanode.replicas: must be 1, 3 or 5");
   Json b = bucket_;
   b["spec"]["bucketName"] = "Not_Valid";
   EXPECT_EQ(op::ParseBucketSpec(b).status().code(), Code::INVALID_ARGUMENT);
@@ -458,10 +501,11 @@ TEST_F(CrdSchemaTest, InvalidStoragePoolsAreRejected) {
     EXPECT_NE(all.find(c.expect), std::string::npos) << c.what << ": got\n" << all;
   }
   Json cluster = Sample("10-storagecluster.yaml");
-  cluster["spec"]["metanode"]["replicas"] = 3;
+  cluster["spec"]["metanode"]["replicas"] = 2;  // a group of 2 survives nothing more than 1
   EXPECT_NE(Join(Check(SchemaOf("storagecluster.yaml"), cluster))
-                .find(".spec.metanode.replicas: must be <= 1"),
-            std::string::npos);
+                .find(".spec.metanode.replicas: unsupported value 2, allowed [1,3,5]"),
+            std::string::npos)
+      << Join(Check(SchemaOf("storagecluster.yaml"), cluster));
 }
 
 }  // namespace
@@ -505,4 +549,41 @@ TEST(OperatorApplyTest, ChildrenAreRewrittenOnlyWhenTheOperatorOrSomeoneElseChan
 }
 
 }  // namespace
+
+TEST(OperatorDecisionsTest, MetadataQuorumFollowsTheLeadersViewOfTheGroup) {
+  EXPECT_EQ(op::MetadataQuorumOf(nullptr, 1, 3).reason, "NoLeader");
+  granary::MetaGroupStatus g;
+  g.set_replicated(true);
+  g.set_leader_id(2);
+  g.set_term(7);
+  for (uint64_t id : {1, 2, 3}) {
+    auto* m = g.add_members();
+    m->set_id(id);
+    m->set_voter(true);
+  }
+  auto all = op::MetadataQuorumOf(&g, 3, 3);
+  EXPECT_EQ(all.status, "True");
+  EXPECT_EQ(all.reason, "AllMembersUp");
+  EXPECT_EQ(all.message, "leader 2, 3 of 3 members answer, term 7");
+  EXPECT_EQ(op::MetadataQuorumOf(&g, 2, 3).reason, "Degraded");
+  EXPECT_EQ(op::MetadataQuorumOf(&g, 1, 3).status, "False");
+  granary::MetaGroupStatus alone;
+  EXPECT_EQ(op::MetadataQuorumOf(&alone, 1, 1).reason, "Standalone");
+}
+
+TEST(OperatorDecisionsTest, MembershipGrowsFirstAndOneStepAtATime) {
+  granary::MetaGroupStatus g;
+  g.set_replicated(true);
+  g.add_members()->set_id(1);
+  auto step = op::NextMembershipStep(g, 3);
+  EXPECT_EQ(step.kind, op::MembershipStep::kAdd);
+  EXPECT_EQ(step.id, 2u);
+  g.add_members()->set_id(2);
+  g.add_members()->set_id(3);
+  EXPECT_EQ(op::NextMembershipStep(g, 3).kind, op::MembershipStep::kNone);
+  step = op::NextMembershipStep(g, 1);
+  EXPECT_EQ(step.kind, op::MembershipStep::kRemove);
+  EXPECT_EQ(step.id, 2u);
+}
+
 }  // namespace granary::testing

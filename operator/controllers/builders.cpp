@@ -50,8 +50,12 @@ Result<ClusterSpec> ParseClusterSpec(const Json& cluster) {
   s.image = Str(spec, "image", s.image);
   s.image_pull_policy = Str(spec, "imagePullPolicy", s.image_pull_policy);
   Json meta = Sub(spec, "metanode");
-  if (meta.contains("replicas") && meta["replicas"] != 1)
-    return InvalidArgument("spec.metanode.replicas: must be 1 until the metanode is replicated");
+  if (meta.contains("replicas")) {
+    if (!meta["replicas"].is_number_integer() ||
+        (meta["replicas"] != 1 && meta["replicas"] != 3 && meta["replicas"] != 5))
+      return InvalidArgument("spec.metanode.replicas: must be 1, 3 or 5");
+    s.metanode_replicas = meta["replicas"].get<int>();
+  }
   s.metanode_resources = Sub(meta, "resources");
   Json storage = Sub(meta, "storage");
   s.metanode_storage_size = Str(storage, "size", s.metanode_storage_size);
@@ -168,9 +172,23 @@ Result<BucketSpec> ParseBucketSpec(const Json& bucket) {
   return s;
 }
 
-std::string MetanodeAddress(const Json& cluster) {
-  return fmt::format("{0}-metanode-0.{0}-metanode.{1}.svc:{2}", ClusterName(cluster),
-                     kube::NamespaceOf(cluster), kMetanodePort);
+std::string MemberAddress(const Json& cluster, int ordinal) {
+  return fmt::format("{0}-metanode-{3}.{0}-metanode.{1}.svc:{2}", ClusterName(cluster),
+                     kube::NamespaceOf(cluster), kMetanodePort, ordinal);
+}
+
+std::string MetanodeAddress(const Json& cluster, int replicas) {
+  std::string out;
+  for (int i = 0; i < replicas; ++i) out += (i ? "," : "") + MemberAddress(cluster, i);
+  return out;
+}
+
+std::string MetanodePeers(const Json& cluster, int replicas) {
+  std::string out;
+  for (int i = 0; i < replicas; ++i) {
+    out += fmt::format("{}{}={}", i ? "," : "", i + 1, MemberAddress(cluster, i));
+  }
+  return out;
 }
 
 std::string S3Endpoint(const Json& cluster) {
@@ -214,19 +232,53 @@ Json MetanodeService(const Json& cluster, const ClusterSpec&) {
        {{"clusterIP", "None"},
         {"publishNotReadyAddresses", true},
         {"selector", Selector("metanode", ClusterName(cluster))},
-        {"ports", {{{"name", "grpc"}, {"port", kMetanodePort}, {"targetPort", kMetanodePort}}}}}}};
+        {"ports",
+         {{{"name", "grpc"}, {"port", kMetanodePort}, {"targetPort", kMetanodePort}},
+          {{"name", "raft"}, {"port", kMetanodePort + 1}, {"targetPort", kMetanodePort + 1}}}}}}};
+}
+
+std::string MetanodeKeySecretName(const Json& cluster) {
+  return ClusterName(cluster) + "-metanode-key";
+}
+
+Json MetanodeKeySecret(const Json& cluster, const std::string& key_base64) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", Meta(MetanodeKeySecretName(cluster), kube::NamespaceOf(cluster),
+                            CommonLabels("metanode", ClusterName(cluster)))},
+          {"type", "Opaque"},
+          {"data", {{"secret.key", key_base64}}}};
+}
+
+Json MetanodePodDisruptionBudget(const Json& cluster) {
+  std::string name = ClusterName(cluster) + "-metanode";
+  return {{"apiVersion", "policy/v1"},
+          {"kind", "PodDisruptionBudget"},
+          {"metadata",
+           Meta(name, kube::NamespaceOf(cluster), CommonLabels("metanode", ClusterName(cluster)))},
+          {"spec",
+           {{"maxUnavailable", 1},
+            {"selector", {{"matchLabels", Selector("metanode", ClusterName(cluster))}}}}}};
 }
 
 Json MetanodeStatefulSet(const Json& cluster, const ClusterSpec& spec) {
   std::string name = ClusterName(cluster) + "-metanode";
   Json labels = CommonLabels("metanode", ClusterName(cluster));
+  // Every member of the metadata group (a group of one when replicas is 1, so it can grow): its
+  // id from the pod's ordinal, the group at stable DNS names (docs/metadata-ha.md).
   Json container = GranaryContainer(
       "metanode", spec,
       {"metanode", "--data", "/var/lib/granary/meta", "--listen",
-       fmt::format("0.0.0.0:{}", kMetanodePort), "--admin", fmt::format("0.0.0.0:{}", kAdminPort)});
+       fmt::format("0.0.0.0:{}", kMetanodePort), "--admin", fmt::format("0.0.0.0:{}", kAdminPort),
+       "--id-from-ordinal", "--peers", MetanodePeers(cluster, spec.metanode_replicas),
+       "--secret-key-file", "/etc/granary/metanode-key/secret.key"});
   container["ports"] = {{{"name", "grpc"}, {"containerPort", kMetanodePort}},
+                        {{"name", "raft"}, {"containerPort", kMetanodePort + 1}},
                         {{"name", "admin"}, {"containerPort", kAdminPort}}};
-  container["volumeMounts"] = {{{"name", "data"}, {"mountPath", "/var/lib/granary/meta"}}};
+  container["volumeMounts"] = {
+      {{"name", "data"}, {"mountPath", "/var/lib/granary/meta"}},
+      {{"name", "key"}, {"mountPath", "/etc/granary/metanode-key"}, {"readOnly", true}}};
+  // Ready once the member is in a group with a leader: a rolling update moves on only then.
   container["readinessProbe"] = HttpProbe(kAdminPort, "/healthz");
   if (!spec.metanode_resources.empty()) container["resources"] = spec.metanode_resources;
   Json claim_spec = {{"accessModes", {"ReadWriteOnce"}},
@@ -237,14 +289,31 @@ Json MetanodeStatefulSet(const Json& cluster, const ClusterSpec& spec) {
           {"kind", "StatefulSet"},
           {"metadata", Meta(name, kube::NamespaceOf(cluster), labels)},
           {"spec",
-           {{"replicas", 1},  // until the metanode is replicated (DESIGN §7)
+           {{"replicas", spec.metanode_replicas},
             {"serviceName", name},
-            {"podManagementPolicy", "OrderedReady"},
+            // Members start together: one alone can never become ready (no majority).
+            {"podManagementPolicy", "Parallel"},
+            {"updateStrategy", {{"type", "RollingUpdate"}}},
             {"selector", {{"matchLabels", Selector("metanode", ClusterName(cluster))}}},
             {"template",
              {{"metadata", {{"labels", labels}}},
               {"spec",
-               {{"terminationGracePeriodSeconds", 60}, {"containers", Json::array({container})}}}}},
+               {{"terminationGracePeriodSeconds", 60},
+                {"containers", Json::array({container})},
+                {"volumes",
+                 {{{"name", "key"},
+                   {"secret",
+                    {{"secretName", MetanodeKeySecretName(cluster)}, {"defaultMode", 0400}}}}}},
+                // Members on different nodes where the cluster has them (preferred, never required).
+                {"affinity",
+                 {{"podAntiAffinity",
+                   {{"preferredDuringSchedulingIgnoredDuringExecution",
+                     {{{"weight", 100},
+                       {"podAffinityTerm",
+                        {{"topologyKey", "kubernetes.io/hostname"},
+                         {"labelSelector",
+                          {{"matchLabels",
+                            Selector("metanode", ClusterName(cluster))}}}}}}}}}}}}}}}},
             {"volumeClaimTemplates", {{{"metadata", {{"name", "data"}}}, {"spec", claim_spec}}}}}}};
 }
 
@@ -263,7 +332,7 @@ Json S3Deployment(const Json& cluster, const ClusterSpec& spec) {
   Json labels = CommonLabels("s3", ClusterName(cluster));
   Json args = {"s3",
                "--meta",
-               MetanodeAddress(cluster),
+               MetanodeAddress(cluster, spec.metanode_replicas),
                "--listen",
                fmt::format("0.0.0.0:{}", kS3Port),
                "--admin",
@@ -292,7 +361,7 @@ Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec) {
   Json csi =
       GranaryContainer("csi", spec,
                        {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id", "$(NODE_NAME)",
-                        "--meta", MetanodeAddress(cluster), "--mode", "controller"});
+                        "--meta", MetanodeAddress(cluster, spec.metanode_replicas), "--mode", "controller"});
   csi["env"] = {Env("NODE_NAME", "spec.nodeName")};
   csi["volumeMounts"] = {{{"name", "socket-dir"}, {"mountPath", "/csi"}}};
   Json provisioner = {{"name", "csi-provisioner"},
@@ -330,7 +399,7 @@ Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec) {
   std::string plugin_dir = spec.kubelet_dir + "/plugins/" + kCsiDriverName;
   Json csi = GranaryContainer("csi", spec,
                               {"csi", "--endpoint", "unix:///csi/csi.sock", "--node-id",
-                               "$(NODE_NAME)", "--meta", MetanodeAddress(cluster), "--mode", "node",
+                               "$(NODE_NAME)", "--meta", MetanodeAddress(cluster, spec.metanode_replicas), "--mode", "node",
                                "--labels", "host=$(NODE_NAME)", "--state-dir", kCsiStateDir});
   csi["env"] = {Env("NODE_NAME", "spec.nodeName")};
   csi["securityContext"] = {{"privileged", true}};
@@ -421,6 +490,7 @@ Json CsiClusterRoleBinding(const Json& cluster, const std::string& cluster_role)
 }
 
 std::string MetanodeClaimName(const Json& cluster) {
+  // Ordinal 0's claim: every member's looks the same, and member 0 exists at every size.
   return "data-" + ClusterName(cluster) + "-metanode-0";
 }
 
@@ -474,7 +544,8 @@ Json DatanodeDaemonSet(const Json& pool, const PoolSpec& spec, const ClusterSpec
       "--advertise \"$POD_IP\" --meta {} --admin 0.0.0.0:{} "
       "--labels \"$(cat /etc/granary/topology/$NODE_NAME 2>/dev/null || echo "
       "host=$NODE_NAME,pool={})\"",
-      kDatanodePort, kDatanodeDataPort, MetanodeAddress(cluster), kAdminPort, pool_name);
+      kDatanodePort, kDatanodeDataPort, MetanodeAddress(cluster, cluster_spec.metanode_replicas),
+      kAdminPort, pool_name);
   Json container = {{"name", "datanode"},
                     {"image", cluster_spec.image},
                     {"imagePullPolicy", cluster_spec.image_pull_policy},

@@ -24,13 +24,15 @@ inline const kube::Resource kPersistentVolumes{"", "v1", "persistentvolumes", "P
 inline const kube::Resource kServiceAccounts{"", "v1", "serviceaccounts", "ServiceAccount", true};
 inline const kube::Resource kClusterRoleBindings{
     "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false};
+inline const kube::Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets",
+                                                  "PodDisruptionBudget", true};
 }  // namespace resources
 
 inline constexpr const char* kCsiDriverName = "csi.granary.io";
 // The ClusterRole the chart ships for the CSI sidecars (charts/granary/templates/rbac.yaml); the
 // operator binds it to each StorageCluster's CSI ServiceAccount and may bind nothing else.
 inline constexpr const char* kCsiClusterRole = "granary-csi";
-inline constexpr int kMetanodePort = 7410;
+inline constexpr int kMetanodePort = 7410;  // Raft on the next port (docs/metadata-ha.md)
 inline constexpr int kDatanodePort = 7420;
 inline constexpr int kDatanodeDataPort = 7421;
 inline constexpr int kS3Port = 9000;
@@ -43,6 +45,7 @@ using granary::kDefaultImage;
 struct ClusterSpec {
   std::string image = kDefaultImage;
   std::string image_pull_policy = "IfNotPresent";
+  int metanode_replicas = 1;  // members of the metadata Raft group: 1, 3 or 5
   Json metanode_resources = Json::object();
   std::string metanode_storage_size = "10Gi";
   std::string metanode_storage_class;  // "" = the cluster's default
@@ -92,14 +95,23 @@ struct BucketSpec {
 
 Result<BucketSpec> ParseBucketSpec(const Json& bucket);
 
-// Addresses inside the cluster.
-std::string MetanodeAddress(const Json& cluster);
+// Addresses inside the cluster. MetanodeAddress lists every member (the --meta list);
+// MetanodePeers names them with their ids (the --peers list).
+std::string MetanodeAddress(const Json& cluster, int replicas);
+std::string MetanodePeers(const Json& cluster, int replicas);
+// Member `ordinal` (0-based; its id is ordinal + 1) at its stable StatefulSet DNS name.
+std::string MemberAddress(const Json& cluster, int ordinal);
 std::string S3Endpoint(const Json& cluster);
 Json CommonLabels(const std::string& component, const std::string& instance);
 
 // StorageCluster → its children.
 Json MetanodeService(const Json& cluster, const ClusterSpec& spec);
 Json MetanodeStatefulSet(const Json& cluster, const ClusterSpec& spec);
+// At most one member down by choice (drain, rollout): a group of 3 keeps its majority.
+Json MetanodePodDisruptionBudget(const Json& cluster);
+// The key sealing S3 secrets, shared by every member (created once, never rewritten).
+std::string MetanodeKeySecretName(const Json& cluster);
+Json MetanodeKeySecret(const Json& cluster, const std::string& key_base64);
 Json S3Service(const Json& cluster, const ClusterSpec& spec);
 Json S3Deployment(const Json& cluster, const ClusterSpec& spec);
 Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec);

@@ -1,7 +1,9 @@
-// The operator's decisions that need no I/O (operator.h): readiness, failures, pool health,
-// bucket ownership and deletion, the metanode pool, and how a generated child is merged. Tested
-// without an API server in tests/operator_objects_test.cpp.
+// The operator's decisions that need no I/O (operator.h): readiness, failures, pool health and
+// bad copies, bucket ownership and deletion, the metanode pool, and how a generated child is
+// merged. Tested without an API server in tests/operator_objects_test.cpp.
 #include <fmt/format.h>
+
+#include <set>
 
 #include "operator/controllers/json_fields.h"
 #include "operator/controllers/operator.h"
@@ -101,7 +103,7 @@ std::optional<std::string> MetanodeClaimHint(const std::optional<Json>& claim) {
 }
 
 PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode,
-                        const granary::PoolPlacement* placement) {
+                        const granary::PoolPlacement* placement, const BadCopies& bad) {
   PoolHealth h;
   if (ds) {
     Json st = StatusOf(*ds);
@@ -133,12 +135,28 @@ PoolHealth PoolHealthOf(const std::optional<Json>& ds, bool in_metanode,
     h.reason = "PgsDegraded";
     h.message = fmt::format("{} of {} PGs short of a member or with a member down ({})",
                             placement->pgs_degraded(), placement->pgs(), datanodes);
+  } else if (bad.copies > 0) {
+    // Serving, but one fault closer to loss until the bad copies are replaced.
+    h.health = "Degraded";
+    h.reason = "BadCopies";
+    h.message = fmt::format("{} copies in {} PGs reported corrupt, being verified or replaced ({})",
+                            bad.copies, bad.pgs, datanodes);
   } else {
     h.health = "Healthy";
     h.reason = "DatanodesReady";
     h.message = datanodes;
   }
   return h;
+}
+
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id) {
+  BadCopies bad;
+  for (const auto& pg : status.pgs_with_bad_copies()) {
+    if (pg.pool_id() != pool_id) continue;
+    bad.copies += pg.copies();
+    ++bad.pgs;
+  }
+  return bad;
 }
 
 BucketClaim ClaimBucket(const granary::Bucket& b, const std::string& ns,
@@ -242,6 +260,45 @@ void MergeChild(Json& live, const Json& desired) {
   }
   if (same_hash && covered) return;
   runtime::MergeDesired(live, desired);
+}
+
+runtime::Condition MetadataQuorumOf(const granary::MetaGroupStatus* leader_view, int answering,
+                                    int replicas) {
+  if (leader_view == nullptr) {
+    return {kMetadataQuorum, "False", "NoLeader",
+            fmt::format("no metadata leader answers ({} of {} members answer)", answering,
+                        replicas)};
+  }
+  if (!leader_view->replicated()) {
+    return {kMetadataQuorum, "True", "Standalone", "one metanode, not a replicated group"};
+  }
+  int voters = 0;
+  for (const auto& m : leader_view->members()) voters += m.voter() ? 1 : 0;
+  const int majority = voters / 2 + 1;
+  std::string message =
+      fmt::format("leader {}, {} of {} members answer, term {}", leader_view->leader_id(),
+                  answering, voters, leader_view->term());
+  if (answering < majority) return {kMetadataQuorum, "False", "MajorityLost", message};
+  if (answering < voters || voters != replicas) {
+    return {kMetadataQuorum, "True", "Degraded",
+            message + (voters != replicas
+                           ? fmt::format("; {} members wanted, changing membership", replicas)
+                           : "; a member is down")};
+  }
+  return {kMetadataQuorum, "True", "AllMembersUp", message};
+}
+
+MembershipStep NextMembershipStep(const granary::MetaGroupStatus& leader_view, int replicas) {
+  if (!leader_view.replicated()) return {};
+  std::set<uint64_t> have;
+  for (const auto& m : leader_view.members()) have.insert(m.id());
+  for (uint64_t id = 1; id <= static_cast<uint64_t>(replicas); ++id) {
+    if (!have.count(id)) return {MembershipStep::kAdd, id};
+  }
+  for (uint64_t id : have) {
+    if (id > static_cast<uint64_t>(replicas)) return {MembershipStep::kRemove, id};
+  }
+  return {};
 }
 
 }  // namespace granary::operators

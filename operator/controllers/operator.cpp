@@ -1,6 +1,9 @@
 #include "operator/controllers/operator.h"
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
+
+#include <fstream>
 
 #include "common/log.h"
 #include "operator/controllers/json_fields.h"
@@ -78,7 +81,9 @@ Operator::Operator(runtime::Manager& m, OperatorOptions options)
 }
 
 std::string Operator::MetaAddressOf(const Json& cluster) const {
-  return options_.meta_override.empty() ? MetanodeAddress(cluster) : options_.meta_override;
+  if (!options_.meta_override.empty()) return options_.meta_override;
+  auto spec = ParseClusterSpec(cluster);
+  return MetanodeAddress(cluster, spec.ok() ? spec->metanode_replicas : 1);
 }
 
 Result<client::MetaClient*> Operator::Meta(const Json& cluster) {
@@ -89,6 +94,7 @@ Result<client::MetaClient*> Operator::Meta(const Json& cluster) {
     client::MetaClientOptions o;
     o.address = address;
     o.deadline = options_.meta_deadline;
+    o.attempt_timeout = std::chrono::seconds(1);  // a reconcile must not wait on a dead member
     auto connected = client::MetaClient::Connect(o);
     if (!connected.ok()) return connected.status();
     c = std::move(*connected);
@@ -212,8 +218,10 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
     }
     return s;
   };
+  GRANARY_TRY(EnsureMetanodeKey(sc));
   GRANARY_TRY(apply(res::kServices, MetanodeService(sc, *spec), sc));
   GRANARY_TRY(apply(res::kStatefulSets, MetanodeStatefulSet(sc, *spec), sc));
+  GRANARY_TRY(apply(resources::kPodDisruptionBudgets, MetanodePodDisruptionBudget(sc), sc));
   GRANARY_TRY(apply(res::kServices, S3Service(sc, *spec), sc));
   GRANARY_TRY(apply(res::kDeployments, S3Deployment(sc, *spec), sc));
   std::vector<Json> workloads;  // what Ready waits for, in the order it names them
@@ -265,15 +273,78 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
     }
   }
   std::string phase = is_ready ? "Ready" : degraded.status == "True" ? "Degraded" : "Deploying";
+  Condition quorum = metanode ? ReconcileMetadataGroup(sc, *spec)
+                              : Condition{kMetadataQuorum, "False", "Deploying",
+                                          "the metanode StatefulSet does not exist yet"};
   GRANARY_TRY(WriteStatus(
       res::kStorageClusters, sc,
       {ready,
        {runtime::kProgressing, is_ready ? "False" : "True", is_ready ? "Deployed" : "Deploying",
         ready.message},
-       degraded},
+       degraded, quorum},
       {{"metanodeAddress", MetaAddressOf(sc)}, {"s3Endpoint", S3Endpoint(sc)}, {"phase", phase}}));
-  // Pod-creation failures and claims have no watch here: look again while not ready.
-  return ReconcileResult{is_ready ? std::chrono::milliseconds(0) : options_.cluster_poll};
+  // Pod-creation failures, claims and the metadata group have no watch here: look again while
+  // not ready or while the group is not whole.
+  const bool whole = quorum.reason == "AllMembersUp" || quorum.reason == "Standalone";
+  return ReconcileResult{is_ready && whole ? std::chrono::milliseconds(0) : options_.cluster_poll};
+}
+
+Status Operator::EnsureMetanodeKey(const Json& cluster) {
+  const std::string name = MetanodeKeySecretName(cluster);
+  auto existing = client_.Get(res::kSecrets, kube::NamespaceOf(cluster), name);
+  if (existing.ok()) return Status::Ok();
+  if (existing.status().code() != Code::NOT_FOUND) return existing.status();
+  std::vector<unsigned char> key(32);
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  if (!random.read(reinterpret_cast<char*>(key.data()), static_cast<std::streamsize>(key.size())))
+    return Internal("read /dev/urandom");
+  std::string encoded(4 * ((key.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), key.data(),
+                  static_cast<int>(key.size()));
+  Json secret = MetanodeKeySecret(cluster, encoded);
+  GRANARY_TRY(runtime::SetControllerReference(secret, cluster));
+  auto created = client_.Create(res::kSecrets, secret);
+  if (!created.ok() && created.status().code() != Code::ALREADY_EXISTS) {
+    return created.status().WithContext("create Secret " + name);
+  }
+  return Status::Ok();
+}
+
+Condition Operator::ReconcileMetadataGroup(const Json& cluster, const ClusterSpec& spec) {
+  auto meta = Meta(cluster);
+  if (!meta.ok()) return {kMetadataQuorum, "False", "NoLeader", meta.status().message()};
+  client::MetaClient& mc = **meta;
+  auto leader = mc.GroupStatus();
+  int answering = 0;
+  if (leader.ok() && leader->replicated()) {
+    for (const auto& m : leader->members()) answering += mc.GroupStatus(m.address()).ok() ? 1 : 0;
+  } else if (leader.ok()) {
+    answering = 1;
+  }
+  if (leader.ok() && options_.meta_override.empty()) {
+    // One step per reconcile; the next reconcile (cluster_poll) takes the next one.
+    MembershipStep step = NextMembershipStep(*leader, spec.metanode_replicas);
+    Status changed;
+    if (step.kind == MembershipStep::kAdd) {
+      changed = mc.AddMember(step.id, MemberAddress(cluster, static_cast<int>(step.id) - 1));
+    } else if (step.kind == MembershipStep::kRemove) {
+      changed = mc.RemoveMember(step.id);
+    }
+    if (step.kind != MembershipStep::kNone) {
+      const char* verb = step.kind == MembershipStep::kAdd ? "added" : "removed";
+      if (changed.ok()) {
+        m_.events()
+            .Normal(cluster, "MetadataMembership", fmt::format("metadata member {} {}", step.id, verb))
+            .PermitUnchecked();
+      } else {
+        m_.events()
+            .Warning(cluster, "MetadataMembership",
+                     fmt::format("metadata member {} not {}: {}", step.id, verb, changed.message()))
+            .PermitUnchecked();
+      }
+    }
+  }
+  return MetadataQuorumOf(leader.ok() ? &*leader : nullptr, answering, spec.metanode_replicas);
 }
 
 // ------------------------------------------------------------------ StoragePool
@@ -323,6 +394,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
   client::MetaClient* meta = *meta_or;
   granary::PoolSpec want = MetaPoolSpec(name, *spec);
   bool in_metanode = false;
+  uint32_t pool_id = 0;
   std::optional<std::string> drift;
   Status meta_status;
   auto pools = meta->PoolList();
@@ -330,6 +402,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
     for (const auto& p : *pools) {
       if (p.name() == name) {
         in_metanode = true;
+        pool_id = p.id();
         drift = PoolDrift(want, p);
       }
     }
@@ -337,6 +410,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
       auto created = meta->PoolCreate(want);
       if (created.ok() || created.status().code() == Code::ALREADY_EXISTS) {
         in_metanode = true;
+        if (created.ok()) pool_id = created->id();
         m_.events()
             .Normal(pool, "PoolCreated", "pool " + name + " created in the metanode")
             .PermitUnchecked();
@@ -350,6 +424,7 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
 
   uint64_t capacity = 0, used = 0;
   std::optional<granary::PoolPlacement> placement;  // the metanode's: is the pool in its PG map?
+  BadCopies bad;
   if (in_metanode) {
     auto cs = meta->ClusterStatus();
     if (cs.ok()) {
@@ -362,13 +437,15 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
       }
       for (const auto& p : cs->pools())
         if (p.name() == name) placement = p;
+      bad = BadCopiesOf(*cs, pool_id);
     }
   }
   PoolHealth h =
       PoolHealthOf(daemonsets_->Get(kube::MakeKey(spec->cluster_namespace,
                                                   spec->cluster_name + "-datanode-" + name)),
-                   in_metanode, placement ? &*placement : nullptr);
-  bool ready = in_metanode && h.health == "Healthy";
+                   in_metanode, placement ? &*placement : nullptr, bad);
+  // Bad copies leave the pool serving (Ready) while its health says Degraded.
+  bool ready = in_metanode && (h.health == "Healthy" || h.reason == "BadCopies");
   Condition ready_condition{runtime::kReady, ready ? "True" : "False", h.reason, h.message};
   if (!meta_status.ok())
     ready_condition = {runtime::kReady, "False", "MetanodeUnavailable",
@@ -389,6 +466,8 @@ Result<ReconcileResult> Operator::ReconcilePool(const std::string& key) {
                            {"datanodesReady", h.ready},
                            {"capacityBytes", capacity},
                            {"usedBytes", used},
+                           {"badCopies", bad.copies},
+                           {"pgsWithBadCopies", bad.pgs},
                            {"health", h.health},
                            {"storageClass", "granary-" + name}}));
   if (!meta_status.ok()) return meta_status.WithContext("pool " + name);

@@ -54,14 +54,24 @@ struct PoolHealth {
   int64_t desired = 0;
   int64_t ready = 0;
   std::string health;  // Healthy | Progressing | Degraded
-  std::string reason;  // for the Ready condition: DatanodesReady, NotPlaced, PgsDegraded, …
+  std::string reason;  // for the Ready condition: DatanodesReady, NotPlaced, PgsDegraded,
+                       // BadCopies, …
   std::string message;
 };
-// From the datanode DaemonSet and the metanode's placement of the pool (null: unknown). A pool
-// the PG map does not hold takes no writes: Degraded with the metanode's reason, once the
-// datanodes that could place it are all up.
+// Copies of the pool reported corrupt and not yet verified or replaced, and the PGs holding them
+// (docs/maintenance.md "Repair on report").
+struct BadCopies {
+  uint64_t copies = 0;
+  uint64_t pgs = 0;
+};
+BadCopies BadCopiesOf(const granary::ClusterStatusReply& status, uint32_t pool_id);
+// From the datanode DaemonSet, the metanode's placement of the pool (null: unknown) and its bad
+// copies. A pool the PG map does not hold takes no writes: Degraded with the metanode's reason,
+// once the datanodes that could place it are all up. A pool with bad copies still serves, one
+// fault closer to loss: Degraded with reason BadCopies until they are replaced.
 PoolHealth PoolHealthOf(const std::optional<Json>& daemonset, bool in_metanode,
-                        const granary::PoolPlacement* placement = nullptr);
+                        const granary::PoolPlacement* placement = nullptr,
+                        const BadCopies& bad = {});
 
 // Whether a Bucket of namespace `ns` (whose key, if any, is `access_key`) may use the metanode
 // bucket `b`: only a bucket its own namespace owns, or — for buckets recorded before owners
@@ -85,6 +95,19 @@ granary::PoolSpec MetaPoolSpec(const std::string& name, const PoolSpec& spec);
 // Does the metanode pool still say what the CRD says (the metanode has no pool update)?
 std::optional<std::string> PoolDrift(const granary::PoolSpec& want, const granary::PoolSpec& have);
 
+// The metadata group (docs/metadata-ha.md). Condition MetadataQuorum from the leader's view of
+// the group (null: no leader answered) and how many members answered; `replicas` is the spec.
+inline constexpr const char* kMetadataQuorum = "MetadataQuorum";
+runtime::Condition MetadataQuorumOf(const granary::MetaGroupStatus* leader_view, int answering,
+                                    int replicas);
+// Membership changes that bring the group to members 1..replicas (ids = pod ordinal + 1): one
+// at a time, adds first (a group never shrinks below its majority while it grows).
+struct MembershipStep {
+  enum Kind { kNone, kAdd, kRemove } kind = kNone;
+  uint64_t id = 0;
+};
+MembershipStep NextMembershipStep(const granary::MetaGroupStatus& leader_view, int replicas);
+
 // How a generated child is written (runtime::CreateOrUpdate's merge). A real API server fills
 // in defaults inside every field the operator sets, so a plain comparison would write on every
 // reconcile; comparing only "does live still contain everything desired says" misses fields the
@@ -107,6 +130,11 @@ class Operator {
 
  private:
   Result<client::MetaClient*> Meta(const Json& cluster);
+  // Queries the group, takes one membership step toward spec.metanode.replicas and says how the
+  // quorum stands.
+  runtime::Condition ReconcileMetadataGroup(const Json& cluster, const ClusterSpec& spec);
+  // The key Secret: created once with 32 random bytes, never rewritten.
+  Status EnsureMetanodeKey(const Json& cluster);
   std::string MetaAddressOf(const Json& cluster) const;
   Status Apply(const kube::Resource& r, Json desired, const Json& owner, const Json& event_on);
   // Writes `conditions` (+ extra status fields) through the status subresource when they differ

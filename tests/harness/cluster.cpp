@@ -16,6 +16,7 @@ LocalCluster::~LocalCluster() { KillAll(); }
 void LocalCluster::KillAll() {
   for (auto& dn : datanodes_) dn.reset();
   metanode_.reset();
+  group_.reset();
 }
 
 std::string LocalCluster::meta_dir() const { return dir_.str() + "/meta"; }
@@ -64,14 +65,26 @@ void LocalCluster::StartDatanode(int i) {
 
 void LocalCluster::Start() {
   std::filesystem::create_directories(meta_dir());
-  StartMetanode("127.0.0.1:0");
+  if (options_.metanodes > 1) {
+    MetaGroupOptions go;
+    go.members = options_.metanodes;
+    go.dir = dir_.str();
+    go.flags = {"--down-after-ms", std::to_string(options_.down_after_ms)};
+    for (const auto& f : options_.metanode_flags) go.flags.push_back(f);
+    group_ = std::make_unique<MetaGroupProcesses>(go);
+    group_->Start();
+    meta_address_ = group_->addresses();
+  } else {
+    StartMetanode("127.0.0.1:0");
+  }
   for (int i = 0; i < options_.datanodes; ++i) {
     std::filesystem::create_directories(datanode_dir(i));
     if (options_.prepare_datanode_dir) options_.prepare_datanode_dir(i, datanode_dir(i));
     StartDatanode(i);
   }
   if (!WaitForUpDatanodes(options_.datanodes)) {
-    throw std::runtime_error("datanodes did not come up:\n" + metanode_->Output());
+    throw std::runtime_error("datanodes did not come up:\n" +
+                             (metanode_ ? metanode_->Output() : group_->Output(1)));
   }
   client::MetaClientOptions o;
   o.address = meta_address_;

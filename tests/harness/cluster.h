@@ -7,12 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/meta_group.h"
 #include "tests/harness/process.h"
 
 namespace granary::testing {
 
 struct ClusterOptions {
   int datanodes = 3;
+  // > 1: a metadata Raft group of this many metanode processes (meta_group()).
+  int metanodes = 1;
   // Datanodes silent this long are marked down (and writes continue on the others).
   int down_after_ms = 3000;
   int heartbeat_ms = 500;
@@ -36,7 +39,9 @@ class LocalCluster {
   // Throws std::runtime_error (with the processes' output) when that does not happen in time.
   void Start();
 
+  // The --meta list: one address, or every member of the metadata group.
   const std::string& meta_address() const { return meta_address_; }
+  MetaGroupProcesses& meta_group() { return *group_; }
   std::string datanode_dir(int i) const;
   std::string meta_dir() const;
   // The framed-protocol address datanode i printed (matches NodeInfo.data_address).
@@ -66,6 +71,7 @@ class LocalCluster {
   TempDir dir_;
   std::string meta_address_;
   std::unique_ptr<Process> metanode_;
+  std::unique_ptr<MetaGroupProcesses> group_;
   std::vector<std::unique_ptr<Process>> datanodes_;
   std::vector<std::string> data_addresses_;
 };

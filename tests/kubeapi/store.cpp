@@ -207,6 +207,7 @@ Store::Store() {
   add("apps", "v1", "statefulsets", "StatefulSet", true, true);
   add("apps", "v1", "deployments", "Deployment", true, true);
   add("coordination.k8s.io", "v1", "leases", "Lease", true, false);
+  add("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true);
   add("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false,
       true);
   add("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, false);
