@@ -157,11 +157,36 @@ Result<Upload> ObjectClient::UploadPartCommit(UploadPartRequest req) {
   return std::move(*reply.mutable_upload());
 }
 
-Result<ObjectInfo> ObjectClient::UploadComplete(UploadCompleteRequest req) {
+Result<ObjectReply> ObjectClient::UploadComplete(UploadCompleteRequest req) {
   *req.mutable_op() = client_.meta().NextOpId();
   ObjectReply reply;
   GRANARY_TRY(Call("complete upload", &Objects::Stub::UploadComplete, req, &reply));
+  return reply;
+}
+
+Result<UploadReply> ObjectClient::UploadGetOrCompleted(uint64_t volume_id,
+                                                       const std::string& upload_id) {
+  UploadGetRequest req;
+  req.set_volume_id(volume_id);
+  req.set_upload_id(upload_id);
+  req.set_include_completed(true);
+  UploadReply reply;
+  GRANARY_TRY(Call("get upload", &Objects::Stub::UploadGet, req, &reply));
+  return reply;
+}
+
+Result<ObjectInfo> ObjectClient::Update(ObjectUpdateRequest req) {
+  *req.mutable_op() = client_.meta().NextOpId();
+  ObjectReply reply;
+  GRANARY_TRY(Call("update object", &Objects::Stub::Update, req, &reply));
   return std::move(*reply.mutable_info());
+}
+
+Result<Bucket> ObjectClient::BucketConfigure(BucketConfigureRequest req) {
+  *req.mutable_op() = client_.meta().NextOpId();
+  BucketReply reply;
+  GRANARY_TRY(Call("configure bucket", &Objects::Stub::BucketConfigure, req, &reply));
+  return std::move(*reply.mutable_bucket());
 }
 
 Status ObjectClient::UploadAbort(uint64_t volume_id, const std::string& upload_id) {

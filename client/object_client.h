@@ -47,9 +47,17 @@ class ObjectClient {
 
   Result<Upload> UploadCreate(UploadCreateRequest req);
   Result<Upload> UploadPartCommit(UploadPartRequest req);
-  Result<ObjectInfo> UploadComplete(UploadCompleteRequest req);
+  // The object and its stored checksum; a repeat of a completion with the same parts gets the
+  // first answer (docs/s3.md).
+  Result<ObjectReply> UploadComplete(UploadCompleteRequest req);
   Status UploadAbort(uint64_t volume_id, const std::string& upload_id);
   Result<Upload> UploadGet(uint64_t volume_id, const std::string& upload_id);
+  // With an upload completed in the last hour too (`completed` set in the reply).
+  Result<UploadReply> UploadGetOrCompleted(uint64_t volume_id, const std::string& upload_id);
+  // An object's ACL and/or tags (`req.op` is filled in); the object as it is now.
+  Result<ObjectInfo> Update(ObjectUpdateRequest req);
+  // A bucket's S3 ACL, ownership and CORS settings (`req.op` is filled in).
+  Result<Bucket> BucketConfigure(BucketConfigureRequest req);
   Result<UploadListReply> UploadList(uint64_t volume_id, const std::string& prefix);
 
   // Reads object bytes [offset, offset + out.size()) through `object`'s read map (from Get with

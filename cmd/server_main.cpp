@@ -86,6 +86,20 @@ Status EnsureVolume(client::MetaClient& meta, const std::string& name) {
   return Status::Ok();
 }
 
+// Volume `default` is bucket `default` too, owned by the server's key, so a file put with
+// `granary put … default/…` is at once an object of s3://default/ (docs/s3.md). Exports the
+// volume (a bucket made here does not own it); an existing bucket is left as it is.
+Status EnsureDefaultBucket(client::MetaClient& meta, const std::string& owner) {
+  auto b = meta.BucketGet("default");
+  if (b.ok()) return Status::Ok();
+  if (b.status().code() != Code::NOT_FOUND) return b.status();
+  auto created = meta.BucketCreate("default", owner, "default");
+  if (!created.ok() && created.status().code() != Code::ALREADY_EXISTS) {
+    return created.status().WithContext("export volume default as bucket default");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunServer(int argc, char** argv) {
@@ -196,6 +210,7 @@ int RunServer(int argc, char** argv) {
   if (!s.ok()) return fail(s);
   auto key = EnsureAccessKey(**meta, f);
   if (!key.ok()) return fail(key.status().WithContext("S3 credentials"));
+  if (Status b = EnsureDefaultBucket(**meta, key->access_key()); !b.ok()) return fail(b);
 
   s3::GatewayOptions s3_options;
   s3_options.meta = meta_list;

@@ -1,8 +1,9 @@
 // libFuzzer target for the S3 gateway's request parsing: query strings, percent-decoding,
-// Authorization headers, dates, the SigV4 canonical request, and the aws-chunked body decoder
-// (signed and unsigned framing, trailers with their checksums and signature) fed in arbitrary
-// read sizes. Nothing may crash, hang
-// or read out of bounds; decoded bytes never exceed the input.
+// Authorization headers (SigV4 and SigV2), dates, the SigV4 canonical request and the SigV2
+// string to sign, the request documents and headers of ACLs, tagging, CORS (with rule
+// matching) and DeleteObjects, and the aws-chunked body decoder (signed and unsigned framing,
+// trailers with their checksums and signature) fed in arbitrary read sizes. Nothing may crash,
+// hang or read out of bounds; decoded bytes never exceed the input.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,12 +11,18 @@
 #include <string>
 #include <string_view>
 
+#include "s3/documents.h"
 #include "s3/internal.h"
+#include "s3/sigv2.h"
 #include "s3/sigv4.h"
 
 namespace {
 
 using namespace granary::s3;
+using granary::ACL_FULL_CONTROL;
+using granary::ACL_READ;
+using granary::CorsConfig;
+using granary::CorsRule;
 
 class MemoryBody final : public RawBody {
  public:
@@ -49,6 +56,48 @@ void FuzzParsers(std::string_view text) {
     in.signed_headers = {"host"};
     in.payload_hash = "UNSIGNED-PAYLOAD";
     (void)CanonicalRequest(in);
+  }
+}
+
+// SigV2: the header, its date, and a string to sign over the text as path, query and headers.
+void FuzzSigV2(std::string_view text) {
+  (void)ParseV2Authorization(text);
+  (void)ParseV2Date(text);
+  const size_t q = text.find('?');
+  const std::string resource =
+      V2CanonicalResource(text.substr(0, q), q == text.npos ? "" : text.substr(q + 1));
+  std::vector<std::pair<std::string, std::string>> amz;
+  const size_t nl = text.find('\n');
+  if (nl != text.npos) {
+    amz.emplace_back(std::string(text.substr(0, nl)), std::string(text.substr(nl + 1)));
+  }
+  amz.emplace_back("x-amz-date", std::string(text.substr(0, 32)));
+  const std::string sts = V2StringToSign("PUT", text.substr(0, 24), text, "", amz, resource);
+  (void)V2Signature(text, sts);
+}
+
+// The documents and header forms of ACLs, tags, CORS and DeleteObjects, and CORS matching.
+void FuzzDocuments(std::string_view text) {
+  (void)ParseAclXml(text);
+  (void)ParseTaggingXml(text);
+  (void)ParseTaggingHeader(text);
+  (void)ParseDeleteXml(text);
+  (void)CannedAcl(text, "OWNER", "BUCKET-OWNER", text.size() % 2 == 0);
+  (void)GrantHeadersAcl({{ACL_READ, std::string(text)}, {ACL_FULL_CONTROL, std::string(text)}});
+  auto cors = ParseCorsXml(text);
+  const std::vector<std::string> headers = SplitHeaderList(text);
+  if (auto* c = std::get_if<CorsConfig>(&cors)) {
+    for (const char* m : {"GET", "PUT", "HEAD", "POST", "DELETE"}) {
+      (void)MatchCors(*c, text, m, headers);
+      (void)MatchCors(*c, "http://example.com", m, {});
+    }
+  } else {
+    CorsConfig config;
+    CorsRule& r = *config.add_rules();
+    r.add_allowed_origins(std::string(text.substr(0, text.size() / 2)));
+    r.add_allowed_methods("GET");
+    r.add_allowed_headers(std::string(text.substr(text.size() / 2)));
+    (void)MatchCors(config, text, "GET", headers);
   }
 }
 
@@ -95,8 +144,14 @@ void FuzzChunked(std::string_view data, uint8_t mode, size_t step, size_t out_si
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   std::string_view rest(reinterpret_cast<const char*>(data) + 3, size - 3);
+  // The first byte picks the target: odd bytes the parsers, even bytes the chunked decoder,
+  // except 0xFE (SigV2) and 0xFC (documents), whose decoder variants other bytes cover too.
   if (data[0] & 1) {
     FuzzParsers(rest);
+  } else if (data[0] == 0xFE) {
+    FuzzSigV2(rest);
+  } else if (data[0] == 0xFC) {
+    FuzzDocuments(rest);
   } else {
     FuzzChunked(rest, data[0] >> 1, data[1] + 1, (data[2] + 1) * 16);
   }

@@ -390,6 +390,15 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kUploadAbort:
       status = ApplyUploadAbort(ctx, &reply);
       break;
+    case Operation::kObjectUpdate:
+      status = ApplyObjectUpdate(ctx, &reply);
+      break;
+    case Operation::kBucketConfigure:
+      status = ApplyBucketConfigure(ctx, &reply);
+      break;
+    case Operation::kPruneCompletions:
+      status = ApplyPruneCompletions(ctx, &reply);
+      break;
     case Operation::kReportCorruption:
       status = ApplyReportCorruption(ctx, &reply);
       break;

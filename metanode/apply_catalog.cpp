@@ -3,7 +3,9 @@
 
 #include <bit>
 
+#include "common/bucket_name.h"
 #include "metanode/apply_internal.h"
+#include "metanode/apply_object.h"
 
 namespace granary::metanode {
 
@@ -113,12 +115,10 @@ Result<std::vector<BucketRecord>> AllBuckets(Txn& txn) {
 
 namespace {
 
-// S3 bucket naming: 3..63 of [a-z0-9.-], starting and ending with a letter or digit.
 Status ValidateBucketName(std::string_view name) {
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  bool ok = name.size() >= 3 && name.size() <= 63 && alnum(name.front()) && alnum(name.back());
-  for (char c : name) ok = ok && (alnum(c) || c == '-' || c == '.');
-  if (!ok) return InvalidArgument(fmt::format("invalid bucket name '{}'", name));
+  if (auto problem = BucketNameProblem(name)) {
+    return InvalidArgument(fmt::format("invalid bucket name '{}': {}", name, *problem));
+  }
   return Status::Ok();
 }
 
@@ -328,6 +328,7 @@ Status ApplyBucketCreate(Ctx& ctx, OpReply* reply) {
   auto existing = FindBucket(ctx.txn, req.name());
   GRANARY_TRY(existing);
   if (*existing) return AlreadyExists(fmt::format("bucket '{}'", req.name()));
+  GRANARY_TRY(CheckAclKeys(ctx.txn, req.acl()));
   BucketRecord rec;
   rec.set_format(kFormat);
   Bucket& b = *rec.mutable_bucket();
@@ -353,6 +354,8 @@ Status ApplyBucketCreate(Ctx& ctx, OpReply* reply) {
   b.set_gid(0);
   b.set_umask(022);
   b.set_created_ms(ctx.op.now_ms());
+  *b.mutable_acl() = req.acl();
+  b.set_object_ownership(req.object_ownership());
   ctx.txn.PutRecord(Cf::kCatalog, BucketKey(req.name()), rec);
   *reply->mutable_bucket()->mutable_bucket() = b;
   return Status::Ok();

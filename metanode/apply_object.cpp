@@ -275,16 +275,23 @@ ObjectInfo MakeInfo(const InodeRecord& rec, std::string key) {
   ObjectInfo info;
   info.set_key(std::move(key));
   *info.mutable_attr() = rec.attr();
+  ObjectMeta meta;
+  auto it = rec.xattrs().find(std::string(kObjectMetaXattr));
+  const bool has_meta = it != rec.xattrs().end() && meta.ParseFromString(it->second);
+  // Owner, ACL and tags describe the object, not its bytes: a POSIX rewrite keeps them.
+  info.set_owner(meta.owner());
+  *info.mutable_acl() = meta.acl();
+  for (auto& [k, v] : meta.tags()) (*info.mutable_tags())[k] = v;
   if (rec.attr().type() == DIRECTORY) {
     info.set_is_directory(true);
     info.set_etag("\"d41d8cd98f00b204e9800998ecf8427e\"");  // MD5 of no bytes
     return info;
   }
-  ObjectMeta meta;
-  auto it = rec.xattrs().find(std::string(kObjectMetaXattr));
-  if (it != rec.xattrs().end()) meta.ParseFromString(it->second);
-  if (it != rec.xattrs().end() && meta.commit_version() == rec.attr().commit_version()) {
+  // An ObjectMeta made by ObjectUpdate for a file written through POSIX has no ETag.
+  const bool current = has_meta && meta.commit_version() == rec.attr().commit_version();
+  if (current && !meta.etag().empty()) {
     info.set_etag(meta.etag());
+    info.set_parts_count(static_cast<uint32_t>(meta.parts_size()));
   } else {
     info.set_etag(PosixEtag(rec.attr()));
   }
@@ -557,6 +564,12 @@ Status ApplyUploadPart(Ctx& ctx, OpReply* reply) {
 Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
   const UploadCompleteRequest& req = ctx.op.upload_complete();
   auto up = LoadUpload(ctx.txn, req.volume_id(), req.upload_id());
+  if (!up.ok() && up.status().code() == Code::NOT_FOUND) {
+    // Completed already? The same parts again get the first answer (apply_s3.cpp).
+    auto again = RepeatCompletion(ctx, req, reply);
+    GRANARY_TRY(again);
+    if (*again) return Status::Ok();
+  }
   GRANARY_TRY(up);
   auto vol = LoadVolume(ctx.txn, req.volume_id());
   GRANARY_TRY(vol);
@@ -564,6 +577,7 @@ Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
   std::map<uint32_t, const UploadPart*> stored;
   for (const auto& p : u.parts()) stored[p.number()] = &p;
   google::protobuf::RepeatedPtrField<ObjectSource> sources;
+  google::protobuf::RepeatedPtrField<ObjectPart> parts;
   uint32_t last = 0;
   for (const auto& want : req.parts()) {
     auto it = stored.find(want.number());
@@ -578,6 +592,12 @@ Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
     last = want.number();
     ObjectSource& s = *sources.Add();
     s.set_ino(it->second->ino());
+    ObjectPart& part = *parts.Add();
+    part.set_number(want.number());
+    part.set_size(it->second->size());
+    if (it->second->checksum_algorithm() == req.checksum_algorithm()) {
+      part.set_checksum(it->second->checksum());
+    }
   }
   if (sources.empty()) return InvalidArgument("MalformedXML: no parts to complete");
   PublishArgs args;
@@ -587,6 +607,7 @@ Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
   args.precondition = req.precondition();
   args.meta = u.meta();
   args.meta.set_etag(req.etag());
+  *args.meta.mutable_parts() = std::move(parts);
   if (!req.checksum().empty()) {
     args.meta.set_checksum_algorithm(req.checksum_algorithm());
     args.meta.set_checksum(req.checksum());
@@ -607,7 +628,11 @@ Status ApplyUploadComplete(Ctx& ctx, OpReply* reply) {
   // The parts' bytes now count once, in the object.
   ctx.txn.Delete(Cf::kSystem, UploadKey(req.volume_id(), req.upload_id()));
   SaveVolume(ctx.txn, *vol);
-  *reply->mutable_object()->mutable_info() = std::move(*info);
+  RecordCompletion(ctx, req, u.key(), *info);
+  ObjectReply& out = *reply->mutable_object();
+  *out.mutable_info() = std::move(*info);
+  out.set_checksum_algorithm(req.checksum_algorithm());
+  out.set_checksum(req.checksum());
   return Status::Ok();
 }
 

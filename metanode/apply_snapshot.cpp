@@ -293,6 +293,8 @@ Result<uint64_t> VolumeOfOperation(Txn& txn, const Operation& op) {
       return op.object_publish().volume_id();
     case Operation::kObjectDelete:
       return op.object_delete().volume_id();
+    case Operation::kObjectUpdate:
+      return op.object_update().volume_id();
     case Operation::kUploadCreate:
       return op.upload_create().request().volume_id();
     default:

@@ -97,8 +97,24 @@ class ObjectService final : public Objects::CallbackService {
   }
   grpc::ServerUnaryReactor* UploadGet(Ctx* ctx, const UploadGetRequest* req,
                                       UploadReply* out) override {
-    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryUpload(view, req->volume_id(), req->upload_id()); }),
-                            [&](Upload& u) { *out->mutable_upload() = std::move(u); }));
+    return Done(ctx, Answer(Read(core_,
+                                 [&](Txn& view) {
+                                   return QueryUpload(view, req->volume_id(), req->upload_id(),
+                                                      req->include_completed());
+                                 }),
+                            [&](UploadReply& r) { *out = std::move(r); }));
+  }
+  grpc::ServerUnaryReactor* Update(Ctx* ctx, const ObjectUpdateRequest* req,
+                                   ObjectReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_object_update() = *req; },
+        [out](OpReply& r) { *out = r.object(); });
+  }
+  grpc::ServerUnaryReactor* BucketConfigure(Ctx* ctx, const BucketConfigureRequest* req,
+                                            BucketReply* out) override {
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_bucket_configure() = *req; },
+        [out](OpReply& r) { *out = r.bucket(); });
   }
   grpc::ServerUnaryReactor* UploadList(Ctx* ctx, const UploadListRequest* req,
                                        UploadListReply* out) override {

@@ -10,29 +10,38 @@
 
 namespace granary::metanode {
 
-Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req) {
+Result<std::optional<InodeRecord>> LookupObject(Txn& txn, uint64_t volume_id,
+                                                const std::string& key) {
   bool marker = false;
-  auto comps = SplitObjectKey(req.key(), &marker);
+  auto comps = SplitObjectKey(key, &marker);
   GRANARY_TRY(comps);
-  auto root = RootOf(txn, req.volume_id());
+  auto root = RootOf(txn, volume_id);
   GRANARY_TRY(root);
   std::vector<std::string> dirs(comps->begin(), comps->end() - 1);
   auto path = WalkDirs(nullptr, txn, nullptr, *root, dirs, 0, 0, 0);
   GRANARY_TRY(path);
-  auto missing = [&] { return NotFound(fmt::format("object '{}'", req.key())); };
-  if (path->size() != dirs.size() + 1) return missing();
+  if (path->size() != dirs.size() + 1) return std::optional<InodeRecord>();
   auto d = LoadDentry(txn, path->back(), comps->back());
   GRANARY_TRY(d);
-  if (!*d) return missing();
+  if (!*d) return std::optional<InodeRecord>();
   const bool is_dir = (*d)->type() == DIRECTORY;
-  if (marker != is_dir || (!is_dir && (*d)->type() != REGULAR)) return missing();
+  if (marker != is_dir || (!is_dir && (*d)->type() != REGULAR)) {
+    return std::optional<InodeRecord>();
+  }
   auto rec = LoadInode(txn, (*d)->ino());
   GRANARY_TRY(rec);
+  return std::optional<InodeRecord>(std::move(*rec));
+}
+
+Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req) {
+  auto rec = LookupObject(txn, req.volume_id(), req.key());
+  GRANARY_TRY(rec);
+  if (!*rec) return NotFound(fmt::format("object '{}'", req.key()));
   ObjectGetReply reply;
-  *reply.mutable_info() = MakeInfo(*rec, req.key());
-  if (req.with_extents() && !is_dir) {
+  *reply.mutable_info() = MakeInfo(**rec, req.key());
+  if (req.with_extents() && (*rec)->attr().type() != DIRECTORY) {
     ReadMapRequest rm;
-    rm.set_ino(rec->attr().ino());
+    rm.set_ino((*rec)->attr().ino());
     auto map = QueryReadMap(txn, rm);
     GRANARY_TRY(map);
     for (auto& e : *map->mutable_extents()) *reply.add_extents() = std::move(e);
@@ -58,7 +67,10 @@ struct Lister {
       return false;
     }
     if (rec) {
-      *reply.add_objects() = MakeInfo(*rec, key);
+      ObjectInfo& info = *reply.add_objects() = MakeInfo(*rec, key);
+      // A listing shows none of these: keep the page small.
+      info.clear_acl();
+      info.clear_tags();
     } else {
       reply.add_common_prefixes(key);
     }
@@ -165,10 +177,24 @@ Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req) 
   return l.reply;
 }
 
-Result<Upload> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id) {
+Result<UploadReply> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id,
+                                bool include_completed) {
+  UploadReply reply;
   auto up = LoadUpload(txn, volume_id, upload_id);
-  GRANARY_TRY(up);
-  return std::move(*up->mutable_upload());
+  if (up.ok()) {
+    *reply.mutable_upload() = std::move(*up->mutable_upload());
+    return reply;
+  }
+  if (!include_completed || up.status().code() != Code::NOT_FOUND) return up.status();
+  auto done =
+      FindRecord<CompletedUploadRecord>(txn, Cf::kSystem, CompletionKey(volume_id, upload_id));
+  GRANARY_TRY(done);
+  if (!*done) return up.status();
+  reply.set_completed(true);
+  reply.mutable_upload()->set_upload_id(upload_id);
+  reply.mutable_upload()->set_volume_id(volume_id);
+  reply.mutable_upload()->set_key((*done)->key());
+  return reply;
 }
 
 Result<UploadListReply> QueryUploads(Txn& txn, const UploadListRequest& req) {

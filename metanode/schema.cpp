@@ -123,6 +123,17 @@ std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner) {
 
 std::string SessionTombstoneKey(uint64_t client_id) { return Tagged('R', client_id); }
 
+std::string CompletionKey(uint64_t volume_id, std::string_view upload_id) {
+  return Tagged('W', volume_id) + std::string(upload_id);
+}
+
+std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id,
+                              std::string_view upload_id) {
+  std::string key = Tagged('w', static_cast<uint64_t>(completed_ms));
+  AppendU64(&key, volume_id);
+  return key + std::string(upload_id);
+}
+
 std::string SuspectSlicePrefix(uint64_t slice_id) { return Tagged('Y', slice_id); }
 
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node) {

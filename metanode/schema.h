@@ -64,6 +64,10 @@ std::string PinPrefix(uint64_t client_id);
 std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
 // A reaped session: "R" client -> SessionTombstone.
 std::string SessionTombstoneKey(uint64_t client_id);
+// A completed multipart upload (CompletedUploadRecord): "W" volume upload id; its time index
+// "w" completed ms volume upload id -> "".
+std::string CompletionKey(uint64_t volume_id, std::string_view upload_id);
+std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id, std::string_view upload_id);
 // A copy reported corrupt (docs/maintenance.md "Repair on report"):
 // "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
@@ -82,6 +86,7 @@ inline constexpr std::string_view kDedupPrefix = "D";
 inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
+inline constexpr std::string_view kCompletionTimePrefix = "w";
 inline constexpr std::string_view kSuspectPrefix = "Y";
 // Counters (CounterKey) of corruption reports received and suspect copies resolved, ever.
 inline constexpr std::string_view kCorruptionReportsCounter = "corruption-reports";

@@ -31,6 +31,24 @@ SessionMetrics& Meters() {
                            "Multipart uploads aborted because they outlived the expiry")};
   return m;
 }
+// Forgets completed multipart uploads older than kCompletionRetentionMs (apply_s3.cpp), in one
+// operation, and only when the oldest is due: a snapshot seek per round otherwise.
+void ForgetCompletions(MetaCore& core) {
+  const int64_t cutoff = core.NowMs() - kCompletionRetentionMs;
+  bool due = false;
+  Status s = core.Snapshot()->Scan(Cf::kSystem, kCompletionTimePrefix, "", false,
+                                   [&](std::string_view key, std::string_view) {
+                                     due = ReadU64(key.substr(1)) < static_cast<uint64_t>(cutoff);
+                                     return false;
+                                   });
+  if (!s.ok() || !due) return;
+  Operation op;
+  op.mutable_prune_completions()->set_before_ms(cutoff);
+  OpReply reply = core.Mutate(std::move(op));
+  if (reply.code() != Code::OK) {
+    GLOG_WARN("event=multipart_completions_prune_failed error=\"{}\"", reply.message());
+  }
+}
 }  // namespace
 
 Status MetaCore::LoadSessions() {
@@ -158,6 +176,7 @@ void MetaCore::ReapSessions() {
 }
 
 void MetaCore::ExpireUploads() {
+  ForgetCompletions(*this);
   if (options_.multipart_expiry_ms <= 0) return;
   const int64_t now = NowMs();
   // Expiry is measured in days: scanning every upload once a minute (or at the expiry's pace

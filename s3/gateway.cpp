@@ -350,6 +350,7 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
     if (!domain.empty() && host.size() > domain.size() + 1 && host.ends_with("." + domain)) {
       req.bucket = host.substr(0, host.size() - domain.size() - 1);
       req.key = rest;
+      req.virtual_host = true;
     } else {
       size_t slash = rest.find('/');
       req.bucket = rest.substr(0, slash);
@@ -366,6 +367,10 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
   bool continued = false;
   if (early) {
     outcome = *early;
+  } else if (req.method == "OPTIONS") {
+    // A CORS preflight carries no credentials: answered from the bucket's rules alone.
+    op = "OptionsPreflight";
+    outcome = Preflight(*ctx, req);
   } else if (auto denied = Authenticate(*ctx, req, &id)) {
     outcome = *denied;
   } else {
@@ -398,6 +403,12 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
   OpMetrics& m = MetricsFor(op);
   m.requests->Add();
   const bool head = req.method == "HEAD";
+  // An actual cross-origin request gets its CORS headers on errors too, so that a browser
+  // script can read the error (s3-tests checks a 404 for them).
+  std::vector<std::pair<std::string, std::string>> cors;
+  if (!early && req.method != "OPTIONS" && req.headers.Find("origin")) {
+    cors = CorsHeaders(*ctx, req);
+  }
   if (auto* e = std::get_if<S3Error>(&outcome)) {
     m.errors->Add();
     GLOG_DEBUG("event=s3_error op={} code={} status={} message=\"{}\"", op, e->code, e->http,
@@ -406,12 +417,14 @@ bool Gateway::Impl::Handle(Stream& stream, beast::flat_buffer& buf,
     res.set(http::field::server, "granary");
     res.set("x-amz-request-id", req.request_id);
     res.set(http::field::content_type, "application/xml");
+    for (auto& [k, v] : cors) res.set(k, v);
     if (!head) res.body() = ErrorXml(*e, req);
     res.prepare_payload();
     res.keep_alive(keep_alive);
     http::write(stream, res, ec);
   } else {
     Response& r = std::get<Response>(outcome);
+    for (auto& h : cors) r.headers.push_back(std::move(h));
     m.bytes_in->Add(r.bytes_in);
     if (r.stream && !head) {
       http::response<http::buffer_body> res{static_cast<http::status>(r.status), h.version()};

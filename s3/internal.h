@@ -23,23 +23,16 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "s3/checksum.h"
+#include "s3/documents.h"
+#include "s3/error.h"
 #include "s3/gateway.h"
 #include "s3/sigv4.h"
 #include "s3/ttl_cache.h"
 
 namespace granary::s3 {
 
-// An S3 error: HTTP status, S3 code, message (the <Error> document).
-struct S3Error {
-  int http = 500;
-  std::string code = "InternalError";
-  std::string message;
-};
 // Storage errors through the one table (common/error_table.h).
 S3Error ErrorFromStatus(const Status& status);
-inline S3Error Err(int http, std::string code, std::string message) {
-  return S3Error{http, std::move(code), std::move(message)};
-}
 
 // Incremental MD5 / SHA-256.
 class Digest {
@@ -87,6 +80,7 @@ struct Request {
   std::string host;
   std::string bucket;
   std::string key;
+  bool virtual_host = false;  // the bucket came from the Host header (--domain)
   bool has_content_length = false;
   uint64_t content_length = 0;
   RawBody* raw = nullptr;
@@ -103,8 +97,10 @@ struct Request {
   }
 };
 
-// Who signed the request (after Authenticate).
+// Who signed the request (after Authenticate): a key, or nobody (`anonymous`: an unsigned
+// request, allowed only what is public).
 struct Identity {
+  bool anonymous = false;
   std::string access_key;
   Credential credential;
   std::string signing_key;
@@ -221,7 +217,8 @@ struct Response {
 // The result of a handler: a response or an S3 error.
 using Outcome = std::variant<Response, S3Error>;
 
-// Checks the signature (header or presigned); fills `id`. Anonymous requests are denied.
+// Checks the signature (SigV4 or SigV2, header or presigned); fills `id`. An unsigned request
+// is anonymous (allowed what is public).
 std::optional<S3Error> Authenticate(Context& ctx, const Request& req, Identity* id);
 
 // Dispatch to the operation; `op` is set to the operation's metric name.
@@ -252,9 +249,44 @@ Response Empty(int status);
 std::string Quote(std::string_view hex);
 std::string OwnerId(const std::string& access_key);
 
-// Authorises `id` on `name`: owner, or a grant of enough access.
-std::variant<Bucket, S3Error> Authorize(Context& ctx, const Request& req, const Identity& id,
-                                        bool write);
+// ---------------------------------------------------------------- access (access.cpp)
+// docs/s3.md "ACLs and anonymous access". The bucket owner may do everything; an admin grant
+// (`granary admin bucket grant`) gives read (GET, HEAD, listings) or readwrite (all but
+// deleting the bucket); S3 ACL grants give what S3 gives them, unless the bucket's Object
+// Ownership is BucketOwnerEnforced (ACLs disabled).
+
+// The bucket, or 404 NoSuchBucket (to anyone, as S3 answers).
+std::variant<Bucket, S3Error> LoadBucket(Context& ctx, const std::string& name);
+bool BucketAllows(const Bucket& b, const Identity& id, Permission p);
+// The owner, or a readwrite admin grant: bucket settings (CORS, ownership controls).
+bool BucketAdmin(const Bucket& b, const Identity& id);
+bool ObjectAllows(const Bucket& b, const ObjectInfo& o, const Identity& id, Permission p);
+// The object's owner as ACLs show it: its writer (ObjectWriter), else the bucket's owner.
+std::string ObjectOwner(const Bucket& b, const ObjectInfo& o);
+S3Error AccessDenied();
+// LoadBucket + BucketAllows.
+std::variant<Bucket, S3Error> AuthorizeBucket(Context& ctx, const std::string& name,
+                                              const Identity& id, Permission p);
+// The object `key` (with its read map when `extents`), if `id` may `p` it. A missing object is
+// NoSuchKey to whoever may list the bucket and AccessDenied to others (S3 answers so, lest a
+// 404 tell a stranger which keys exist).
+std::variant<ObjectGetReply, S3Error> AuthorizedObject(Context& ctx, const Bucket& b,
+                                                       const std::string& key, const Identity& id,
+                                                       bool extents,
+                                                       Permission p = Permission::kRead);
+// The ACL a write asks for (x-amz-acl or x-amz-grant-*), nullopt when none; every key it names
+// must exist (400 InvalidArgument "Invalid id"). `owner`: the resource's owner.
+std::variant<std::optional<Acl>, S3Error> RequestedAcl(Context& ctx, const Request& req,
+                                                       const std::string& owner,
+                                                       const std::string& bucket_owner,
+                                                       bool for_bucket);
+// What a new object carries beside its bytes: owner, ACL, tags (x-amz-tagging), following the
+// bucket's Object Ownership. Fills `meta`.
+std::optional<S3Error> NewObjectSettings(Context& ctx, const Request& req, const Identity& id,
+                                         const Bucket& b, ObjectMeta* meta);
+// An AccessControlPolicy document of `owner` and `acl` (empty: the owner's FULL_CONTROL).
+Response AclResponse(const std::string& owner,
+                     const google::protobuf::RepeatedPtrField<AclGrant>& acl);
 // A storage error of an object operation (NOT_FOUND is NoSuchKey).
 S3Error ObjectError(const Status& s);
 // Keys are file paths: no empty, '.' or '..' segment, segments of at most 255 bytes.
@@ -313,24 +345,50 @@ struct ByteRange {
 std::variant<std::monostate, ByteRange, S3Error> ParseRange(const std::string* header,
                                                             uint64_t size);
 
+// The ObjectMeta stored with an object, if it still describes the bytes `info` describes (no
+// POSIX write since). One metanode read. ops_attributes.cpp.
+Result<std::optional<ObjectMeta>> StoredMeta(Context& ctx, const ObjectInfo& info);
+
 // ---------------------------------------------------------------- the operations (Dispatch's)
 
 // ops_bucket.cpp
-Outcome ListBuckets(Context& ctx, const Identity& id);
+Outcome ListBuckets(Context& ctx, const Request& req, const Identity& id);
 Outcome CreateBucket(Context& ctx, Request& req, const Identity& id);
-Outcome DeleteBucket(Context& ctx, const Request& req, const Identity& id);
+Outcome DeleteBucket(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
 // ops_list.cpp
 Outcome ListObjects(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
 Outcome ListVersions(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+// ops_acl.cpp
+Outcome GetBucketAcl(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+Outcome PutBucketAcl(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome GetObjectAcl(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+Outcome PutObjectAcl(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome GetOwnershipControls(const Bucket& b);
+Outcome PutOwnershipControls(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome DeleteOwnershipControls(Context& ctx, const Bucket& b);
+// ops_tagging.cpp
+Outcome GetObjectTagging(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+Outcome PutObjectTagging(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome DeleteObjectTagging(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
+// ops_cors.cpp
+Outcome GetBucketCors(const Bucket& b);
+Outcome PutBucketCors(Context& ctx, Request& req, const Identity& id, const Bucket& b);
+Outcome DeleteBucketCors(Context& ctx, const Bucket& b);
+// OPTIONS: a CORS preflight, answered without authentication.
+Outcome Preflight(Context& ctx, const Request& req);
+// The CORS headers of an actual request carrying Origin (none when no rule allows it).
+std::vector<std::pair<std::string, std::string>> CorsHeaders(Context& ctx, const Request& req);
+// ops_attributes.cpp
+Outcome GetObjectAttributes(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
 // ops_object.cpp
-Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head);
+Outcome GetObject(Context& ctx, const Request& req, const Identity& id, const Bucket& b, bool head);
 Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& b);
 Outcome DeleteObject(Context& ctx, const Request& req, const Bucket& b);
 Outcome DeleteObjects(Context& ctx, Request& req, const Identity& id, const Bucket& b);
 // ops_copy.cpp
 Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket& b);
 // ops_multipart.cpp
-Outcome CreateUpload(Context& ctx, const Request& req, const Bucket& b);
+Outcome CreateUpload(Context& ctx, const Request& req, const Identity& id, const Bucket& b);
 Outcome UploadPartOp(Context& ctx, Request& req, const Identity& id, const Bucket& b);
 Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Bucket& b);
 Outcome AbortUpload(Context& ctx, const Request& req, const Bucket& b);

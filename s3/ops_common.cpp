@@ -53,23 +53,6 @@ std::string Quote(std::string_view hex) { return "\"" + std::string(hex) + "\"";
 
 std::string OwnerId(const std::string& access_key) { return access_key; }
 
-std::variant<Bucket, S3Error> Authorize(Context& ctx, const Request& req, const Identity& id,
-                                        bool write) {
-  auto b = ctx.GetBucket(req.bucket);
-  if (!b.ok()) {
-    if (b.status().code() == Code::NOT_FOUND) {
-      return Err(404, "NoSuchBucket", "The specified bucket does not exist");
-    }
-    return ErrorFromStatus(b.status());
-  }
-  if (b->owner() == id.access_key) return *b;
-  for (const Grant& g : b->grants()) {
-    if (g.access_key() != id.access_key) continue;
-    if (g.access() == Access::READ_WRITE || (g.access() == Access::READ && !write)) return *b;
-  }
-  return Err(403, "AccessDenied", "Access Denied");
-}
-
 S3Error ObjectError(const Status& s) {
   S3Error e = ErrorFromStatus(s);
   if (s.code() == Code::NOT_FOUND)
@@ -160,6 +143,7 @@ std::string ErrorXml(const S3Error& e, const Request& req) {
   if (!req.key.empty()) resource += "/" + req.key;
   Add(root, "Resource", resource);
   if (!req.bucket.empty()) Add(root, "BucketName", req.bucket);
+  for (const auto& [name, text] : e.details) Add(root, name.c_str(), text);
   Add(root, "RequestId", req.request_id);
   std::ostringstream out;
   doc.save(out, "", pugi::format_raw);

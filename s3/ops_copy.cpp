@@ -60,16 +60,15 @@ std::variant<ObjectGetReply, S3Error> LoadCopySource(Context& ctx, const Request
                                                      const Identity& id, bool extents) {
   auto cs = ParseCopySource(req.headers.Get("x-amz-copy-source"));
   if (auto* e = std::get_if<S3Error>(&cs)) return *e;
-  Request src_req;
-  src_req.bucket = std::get<CopySource>(cs).bucket;
-  auto sb = Authorize(ctx, src_req, id, false);
+  auto sb = LoadBucket(ctx, std::get<CopySource>(cs).bucket);
   if (auto* e = std::get_if<S3Error>(&sb)) return *e;
-  auto src =
-      ctx.objects().Get(std::get<Bucket>(sb).volume_id(), std::get<CopySource>(cs).key, extents);
-  if (!src.ok()) return ObjectError(src.status());
-  if (src->info().is_directory()) return Err(404, "NoSuchKey", "The specified key does not exist.");
-  if (auto e = CopyConditions(req, src->info())) return *e;
-  return std::move(*src);
+  // The source is read as a GET would read it: its ACL applies.
+  auto src = AuthorizedObject(ctx, std::get<Bucket>(sb), std::get<CopySource>(cs).key, id, extents);
+  if (auto* e = std::get_if<S3Error>(&src)) return *e;
+  ObjectGetReply& got = std::get<ObjectGetReply>(src);
+  if (got.info().is_directory()) return Err(404, "NoSuchKey", "The specified key does not exist.");
+  if (auto e = CopyConditions(req, got.info())) return *e;
+  return std::move(got);
 }
 
 }  // namespace
@@ -105,6 +104,10 @@ Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket&
                fmt::format("CopyObject keeps the source's checksum and cannot compute {} for it",
                            AlgorithmName(*want)));
   }
+  std::string tagging_directive = req.headers.Get("x-amz-tagging-directive", "COPY");
+  if (tagging_directive != "COPY" && tagging_directive != "REPLACE") {
+    return Err(400, "InvalidArgument", "Unknown tagging directive.");
+  }
   PublishRequest pr;
   pr.set_volume_id(b.volume_id());
   pr.set_key(req.key);
@@ -115,6 +118,14 @@ Outcome CopyObject(Context& ctx, Request& req, const Identity& id, const Bucket&
     *pr.mutable_meta() = MetaFromRequest(req);
   } else {
     for (auto& [k, v] : s.headers()) (*pr.mutable_meta()->mutable_headers())[k] = v;
+  }
+  // The copy is a new object: its writer owns it, with the ACL the request gives (private by
+  // default, not the source's), and the source's tags unless x-amz-tagging-directive: REPLACE
+  // (S3 API Reference, CopyObject).
+  if (auto e = NewObjectSettings(ctx, req, id, b, pr.mutable_meta())) return *e;
+  if (tagging_directive == "COPY") {
+    pr.mutable_meta()->clear_tags();
+    for (auto& [k, v] : s.tags()) (*pr.mutable_meta()->mutable_tags())[k] = v;
   }
   pr.mutable_meta()->set_etag(s.etag());  // same bytes, same ETag
   if (*checksum) SetMetaChecksum(pr.mutable_meta(), **checksum);

@@ -52,17 +52,17 @@ std::string Enc(const ListParams& p, const std::string& v) {
   return p.url ? UriEncode(v, true) : v;
 }
 
-void AddContents(pugi::xml_node root, const ObjectInfo& o, const ListParams& p, const Identity& id,
+void AddContents(pugi::xml_node root, const ObjectInfo& o, const ListParams& p, const Bucket& b,
                  bool owner) {
   auto c = root.append_child("Contents");
   Add(c, "Key", Enc(p, o.key()));
   Add(c, "LastModified", IsoDate(o.attr().mtime()));
   Add(c, "ETag", o.etag());
   Add(c, "Size", std::to_string(o.is_directory() ? 0 : o.attr().size()));
-  if (owner) {
+  if (owner) {  // the object's, not the requester's (an anonymous lister has none)
     auto ow = c.append_child("Owner");
-    Add(ow, "ID", OwnerId(id.access_key));
-    Add(ow, "DisplayName", id.access_key);
+    Add(ow, "ID", OwnerId(ObjectOwner(b, o)));
+    Add(ow, "DisplayName", ObjectOwner(b, o));
   }
   Add(c, "StorageClass", "STANDARD");
 }
@@ -113,7 +113,7 @@ Outcome ListObjects(Context& ctx, const Request& req, const Identity& id, const 
     }
   }
   const bool owner = !v2 || req.Q("fetch-owner") == "true";
-  for (const ObjectInfo& o : list->objects()) AddContents(root, o, p, id, owner);
+  for (const ObjectInfo& o : list->objects()) AddContents(root, o, p, b, owner);
   for (const std::string& cp : list->common_prefixes()) {
     Add(root.append_child("CommonPrefixes"), "Prefix", Enc(p, cp));
   }
@@ -149,8 +149,8 @@ Outcome ListVersions(Context& ctx, const Request& req, const Identity& id, const
     Add(v, "ETag", o.etag());
     Add(v, "Size", std::to_string(o.is_directory() ? 0 : o.attr().size()));
     auto ow = v.append_child("Owner");
-    Add(ow, "ID", OwnerId(b.owner()));
-    Add(ow, "DisplayName", b.owner());
+    Add(ow, "ID", OwnerId(ObjectOwner(b, o)));
+    Add(ow, "DisplayName", ObjectOwner(b, o));
     Add(v, "StorageClass", "STANDARD");
   }
   for (const std::string& cp : list->common_prefixes()) {

@@ -24,6 +24,51 @@ std::variant<Upload, S3Error> LoadUpload(Context& ctx, const Request& req, const
   return std::move(*up);
 }
 
+S3Error NoSuchUpload() {
+  return Err(404, "NoSuchUpload",
+             "The specified upload does not exist. The upload ID may be invalid, or the upload "
+             "may have been aborted or completed.");
+}
+
+// The parts a CompleteMultipartUpload document lists (number, ETag), in its order.
+std::variant<std::vector<UploadPart>, S3Error> ParseCompleteParts(pugi::xml_node root) {
+  std::vector<UploadPart> parts;
+  for (auto p : root.children("Part")) {
+    UploadPart part;
+    try {
+      part.set_number(static_cast<uint32_t>(std::stoul(p.child_value("PartNumber"))));
+    } catch (...) {
+      return MalformedXml();
+    }
+    part.set_etag(p.child_value("ETag"));
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+// A Complete repeated after it succeeded: S3 answers 200 with the first result (clients retry
+// it after a lost reply); the metanode keeps that result for an hour and checks the parts.
+std::variant<ObjectReply, S3Error> RepeatedComplete(Context& ctx, Request& req, const Identity& id,
+                                                    const Bucket& b) {
+  auto body = SmallBody(req, id, 4 << 20, /*header_checksums=*/false);
+  if (auto* e = std::get_if<S3Error>(&body)) return *e;
+  const std::string& xml = std::get<std::string>(body);
+  pugi::xml_document doc;
+  if (!LoadXml(doc, xml) || !doc.child("CompleteMultipartUpload")) return MalformedXml();
+  auto parts = ParseCompleteParts(doc.child("CompleteMultipartUpload"));
+  if (auto* e = std::get_if<S3Error>(&parts)) return *e;
+  UploadCompleteRequest cr;
+  cr.set_volume_id(b.volume_id());
+  cr.set_upload_id(req.Q("uploadId"));
+  for (auto& p : std::get<std::vector<UploadPart>>(parts)) *cr.add_parts() = std::move(p);
+  auto done = ctx.objects().UploadComplete(cr);
+  if (!done.ok()) {
+    if (done.status().code() == Code::NOT_FOUND) return NoSuchUpload();
+    return ErrorFromStatus(done.status());
+  }
+  return std::move(*done);
+}
+
 // The algorithm the upload's parts use (CreateMultipartUpload's x-amz-checksum-algorithm).
 std::optional<ChecksumAlgorithm> UploadAlgorithm(const Upload& u) {
   if (u.meta().checksum_algorithm().empty()) return std::nullopt;
@@ -38,7 +83,30 @@ std::optional<Checksum> PartChecksum(const UploadPart& p) {
 
 }  // namespace
 
-Outcome CreateUpload(Context& ctx, const Request& req, const Bucket& b) {
+namespace {
+
+Response CompleteResult(const Request& req, const ObjectReply& done) {
+  std::optional<Checksum> checksum;
+  if (auto a = ParseChecksumAlgorithm(done.checksum_algorithm()); a && !done.checksum().empty()) {
+    checksum = Checksum{*a, done.checksum(), true};
+  }
+  Xml x("CompleteMultipartUploadResult");
+  Add(x.root(), "Location", "/" + req.bucket + "/" + req.key);
+  Add(x.root(), "Bucket", req.bucket);
+  Add(x.root(), "Key", req.key);
+  Add(x.root(), "ETag", done.info().etag());
+  if (checksum) {
+    Add(x.root(), ChecksumElement(checksum->algorithm).c_str(), checksum->value);
+    Add(x.root(), "ChecksumType", "COMPOSITE");
+  }
+  Response r = XmlResponse(x);
+  if (checksum) ChecksumHeaders(r, *checksum);
+  return r;
+}
+
+}  // namespace
+
+Outcome CreateUpload(Context& ctx, const Request& req, const Identity& id, const Bucket& b) {
   if (auto e = CheckKey(req.key)) return *e;
   if (req.key.ends_with('/')) return Err(400, "InvalidRequest", "a directory takes no upload");
   auto alg = RequestedAlgorithm(req);
@@ -52,6 +120,8 @@ Outcome CreateUpload(Context& ctx, const Request& req, const Bucket& b) {
   ur.set_volume_id(b.volume_id());
   ur.set_key(req.key);
   *ur.mutable_meta() = MetaFromRequest(req);
+  // Owner, ACL and tags of the object-to-be, stored with the upload and given to the object.
+  if (auto e = NewObjectSettings(ctx, req, id, b, ur.mutable_meta())) return *e;
   if (algorithm) ur.mutable_meta()->set_checksum_algorithm(std::string(AlgorithmName(*algorithm)));
   ur.set_uid(b.uid());
   ur.set_gid(b.gid());
@@ -129,9 +199,18 @@ Outcome UploadPartOp(Context& ctx, Request& req, const Identity& id, const Bucke
 }
 
 Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Bucket& b) {
-  auto up = LoadUpload(ctx, req, b);
-  if (auto* e = std::get_if<S3Error>(&up)) return *e;
-  const Upload& u = std::get<Upload>(up);
+  auto seen = ctx.objects().UploadGetOrCompleted(b.volume_id(), req.Q("uploadId"));
+  if (!seen.ok()) {
+    if (seen.status().code() == Code::NOT_FOUND) return NoSuchUpload();
+    return ErrorFromStatus(seen.status());
+  }
+  if (seen->upload().key() != req.key) return NoSuchUpload();
+  if (seen->completed()) {
+    auto again = RepeatedComplete(ctx, req, id, b);
+    if (auto* e = std::get_if<S3Error>(&again)) return *e;
+    return CompleteResult(req, std::get<ObjectReply>(again));
+  }
+  const Upload& u = seen->upload();
   // x-amz-checksum-* of a Complete is the object's (checked below), not the XML's.
   auto body = SmallBody(req, id, 4 << 20, /*header_checksums=*/false);
   if (auto* e = std::get_if<S3Error>(&body)) return *e;
@@ -140,7 +219,7 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
                        "The XML you provided was not well-formed or did not validate against our "
                        "published schema.");
   pugi::xml_document doc;
-  if (!doc.load_buffer(xml.data(), xml.size())) return malformed;
+  if (!LoadXml(doc, xml)) return malformed;
   auto root = doc.child("CompleteMultipartUpload");
   if (!root) return malformed;
   std::map<uint32_t, const UploadPart*> stored;
@@ -255,25 +334,21 @@ Outcome CompleteUpload(Context& ctx, Request& req, const Identity& id, const Buc
     cr.set_checksum_algorithm(std::string(AlgorithmName(composite->algorithm)));
     cr.set_checksum(composite->value);
   }
-  auto info = ctx.objects().UploadComplete(cr);
-  if (!info.ok()) return PublishError(info.status());
-  Xml x("CompleteMultipartUploadResult");
-  Add(x.root(), "Location", "/" + req.bucket + "/" + req.key);
-  Add(x.root(), "Bucket", req.bucket);
-  Add(x.root(), "Key", req.key);
-  Add(x.root(), "ETag", info->etag());
-  if (composite) {
-    Add(x.root(), ChecksumElement(composite->algorithm).c_str(), composite->value);
-    Add(x.root(), "ChecksumType", "COMPOSITE");
-  }
-  Response r = XmlResponse(x);
-  if (composite) ChecksumHeaders(r, *composite);
-  return r;
+  auto done = ctx.objects().UploadComplete(cr);
+  if (!done.ok()) return PublishError(done.status());
+  return CompleteResult(req, *done);
 }
 
 Outcome AbortUpload(Context& ctx, const Request& req, const Bucket& b) {
-  auto up = LoadUpload(ctx, req, b);
-  if (auto* e = std::get_if<S3Error>(&up)) return *e;
+  auto seen = ctx.objects().UploadGetOrCompleted(b.volume_id(), req.Q("uploadId"));
+  if (!seen.ok()) {
+    if (seen.status().code() == Code::NOT_FOUND) return NoSuchUpload();
+    return ErrorFromStatus(seen.status());
+  }
+  if (seen->upload().key() != req.key) return NoSuchUpload();
+  // Aborting an upload that was completed meanwhile: 204, as S3 answers for a while (the
+  // object stays).
+  if (seen->completed()) return Empty(204);
   Status s = ctx.objects().UploadAbort(b.volume_id(), req.Q("uploadId"));
   if (!s.ok()) return ErrorFromStatus(s);
   return Empty(204);

@@ -191,20 +191,91 @@ std::variant<std::monostate, ByteRange, S3Error> ParseRange(const std::string* h
   return ByteRange{*a, b ? std::min(*b, size - 1) : size - 1};
 }
 
-Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head) {
-  auto obj = ctx.objects().Get(b.volume_id(), req.key, !head);
-  if (!obj.ok()) return ObjectError(obj.status());
-  const ObjectInfo& info = obj->info();
+namespace {
+
+// GetObject / HeadObject with partNumber (S3 API Reference, GetObject: "Effectively performs a
+// 'ranged' GET request for the part specified"): the part's bytes of a multipart object, the
+// whole object as its one part otherwise. Beyond the parts: 416 InvalidPartNumber.
+std::variant<std::monostate, ByteRange, S3Error> PartRange(Context& ctx, const Request& req,
+                                                           const ObjectInfo& info,
+                                                           uint32_t* parts_count) {
+  const std::string text = req.Q("partNumber");
+  long n = 0;
+  try {
+    size_t used = 0;
+    n = std::stol(text, &used);
+    if (used != text.size()) n = 0;
+  } catch (...) {
+    n = 0;
+  }
+  if (n < 1 || n > 10000) {
+    return Err(400, "InvalidArgument",
+               "Part number must be an integer between 1 and 10000, inclusive");
+  }
+  const uint64_t size = info.is_directory() ? 0 : info.attr().size();
+  auto beyond = [] {
+    return Err(416, "InvalidPartNumber", "The requested partnumber is not satisfiable");
+  };
+  if (info.parts_count() == 0) {
+    if (n != 1) return beyond();
+    if (size == 0) return std::monostate{};
+    return ByteRange{0, size - 1};
+  }
+  auto meta = StoredMeta(ctx, info);
+  if (!meta.ok()) return ErrorFromStatus(meta.status());
+  if (!*meta || (*meta)->parts_size() == 0) {  // rewritten since: one part, as above
+    if (n != 1) return beyond();
+    return size == 0 ? std::variant<std::monostate, ByteRange, S3Error>(std::monostate{})
+                     : ByteRange{0, size - 1};
+  }
+  const auto& parts = (*meta)->parts();
+  *parts_count = static_cast<uint32_t>(parts.size());
+  // The n-th part in the object, as MinIO and radosgw count them.
+  if (n > parts.size()) return beyond();
+  uint64_t first = 0;
+  for (int i = 0; i + 1 < n; ++i) first += parts[i].size();
+  const uint64_t length = parts[n - 1].size();
+  if (length == 0) return std::monostate{};
+  return ByteRange{first, first + length - 1};
+}
+
+}  // namespace
+
+Outcome GetObject(Context& ctx, const Request& req, const Identity& id, const Bucket& b,
+                  bool head) {
+  const bool by_part = req.Has("partNumber");
+  if (by_part && req.headers.Find("range")) {
+    return Err(400, "InvalidRequest",
+               "Cannot specify both Range header and partNumber query parameter");
+  }
+  // S3 API Reference, GetObject: the response-* overrides "cannot be used with an unsigned
+  // (anonymous) request".
+  if (id.anonymous) {
+    for (const auto& [name, value] : req.query) {
+      if (name.starts_with("response-")) {
+        return Err(400, "InvalidRequest",
+                   "Request specific response headers cannot be used for anonymous GET requests.");
+      }
+    }
+  }
+  auto got = AuthorizedObject(ctx, b, req.key, id, !head);
+  if (auto* e = std::get_if<S3Error>(&got)) return *e;
+  ObjectGetReply& obj = std::get<ObjectGetReply>(got);
+  const ObjectInfo& info = obj.info();
   if (auto c = Conditionals(req, info)) return *c;
   const uint64_t size = info.is_directory() ? 0 : info.attr().size();
   Response r;
   ObjectHeaders(r, info, req);
+  if (info.tags_size() > 0) r.Header("x-amz-tagging-count", std::to_string(info.tags_size()));
   uint64_t first = 0, length = size;
-  auto range = ParseRange(req.headers.Find("range"), size);
+  uint32_t parts_count = 0;
+  auto range = by_part ? PartRange(ctx, req, info, &parts_count)
+                       : ParseRange(req.headers.Find("range"), size);
   if (auto* e = std::get_if<S3Error>(&range)) {
     S3Error err = *e;
     return err;
   }
+  if (parts_count > 0) r.Header("x-amz-mp-parts-count", std::to_string(parts_count));
   if (auto* br = std::get_if<ByteRange>(&range)) {
     first = br->first;
     length = br->last - br->first + 1;
@@ -219,7 +290,7 @@ Outcome GetObject(Context& ctx, const Request& req, const Bucket& b, bool head) 
     if (*c) ChecksumHeaders(r, **c);
   }
   r.stream_length = length;
-  auto shared = std::make_shared<ObjectGetReply>(std::move(*obj));
+  auto shared = std::make_shared<ObjectGetReply>(std::move(obj));
   client::ObjectClient* objects = &ctx.objects();
   r.stream = [shared, objects, first, length](const Response::Sink& sink) -> Status {
     // Bounded memory: one window at a time, whatever the object size.
@@ -263,6 +334,9 @@ Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& 
     r.Header("ETag", info->etag());
     return r;
   }
+  // Owner, ACL and tags are checked before any byte is read.
+  ObjectMeta meta = MetaFromRequest(req);
+  if (auto e = NewObjectSettings(ctx, req, id, b, &meta)) return *e;
   auto up = ReceiveInto(ctx, req, id, b, nullptr);
   if (auto* e = std::get_if<S3Error>(&up)) return *e;
   Uploaded& u = std::get<Uploaded>(up);
@@ -272,7 +346,7 @@ Outcome PutObject(Context& ctx, Request& req, const Identity& id, const Bucket& 
   pr.set_ino(u.staged.attr.ino());
   pr.set_handle_owner(u.staged.handle_owner);
   *pr.mutable_precondition() = pre;
-  *pr.mutable_meta() = MetaFromRequest(req);
+  *pr.mutable_meta() = std::move(meta);
   pr.mutable_meta()->set_etag(Quote(Hex(u.md5)));
   if (u.checksum) SetMetaChecksum(pr.mutable_meta(), *u.checksum);
   pr.set_uid(b.uid());
@@ -303,23 +377,12 @@ Outcome DeleteObject(Context& ctx, const Request& req, const Bucket& b) {
 Outcome DeleteObjects(Context& ctx, Request& req, const Identity& id, const Bucket& b) {
   auto body = SmallBody(req, id, 2 << 20);
   if (auto* e = std::get_if<S3Error>(&body)) return *e;
-  const std::string& xml = std::get<std::string>(body);
-  pugi::xml_document doc;
-  auto malformed = Err(400, "MalformedXML",
-                       "The XML you provided was not well-formed or did not validate against our "
-                       "published schema.");
-  if (!doc.load_buffer(xml.data(), xml.size())) return malformed;
-  auto del = doc.child("Delete");
-  if (!del) return malformed;
-  const bool quiet = std::string(del.child_value("Quiet")) == "true";
-  std::vector<std::string> keys;
-  for (auto o : del.children("Object")) {
-    if (!o.child("Key")) return malformed;
-    keys.emplace_back(o.child_value("Key"));
-  }
-  if (keys.empty() || keys.size() > 1000) return malformed;
+  // Every key arrives exactly as sent, a key of one space included (documents.cpp).
+  auto doc = ParseDeleteXml(std::get<std::string>(body));
+  if (auto* e = std::get_if<S3Error>(&doc)) return *e;
+  const DeleteDocument& del = std::get<DeleteDocument>(doc);
   Xml x("DeleteResult");
-  for (const std::string& key : keys) {
+  for (const std::string& key : del.keys) {
     std::optional<S3Error> err = CheckKey(key);
     if (!err) {
       auto existed = ctx.objects().Delete(b.volume_id(), key);
@@ -330,7 +393,7 @@ Outcome DeleteObjects(Context& ctx, Request& req, const Identity& id, const Buck
       Add(e, "Key", key);
       Add(e, "Code", err->code);
       Add(e, "Message", err->message);
-    } else if (!quiet) {
+    } else if (!del.quiet) {
       Add(x.root().append_child("Deleted"), "Key", key);
     }
   }

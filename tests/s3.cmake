@@ -13,3 +13,8 @@ add_test(NAME s3.checksums
   WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/s3)
 set_tests_properties(s3.checksums PROPERTIES LABELS integration TIMEOUT 300
   ENVIRONMENT "GRANARY_BINARY=$<TARGET_FILE:granary>")
+add_test(NAME s3.compat
+  COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider ${CMAKE_CURRENT_LIST_DIR}/s3/test_s3_compat.py
+  WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/s3)
+set_tests_properties(s3.compat PROPERTIES LABELS integration TIMEOUT 300
+  ENVIRONMENT "GRANARY_BINARY=$<TARGET_FILE:granary>")

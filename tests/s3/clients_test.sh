@@ -81,6 +81,26 @@ $S3CMD del -r --force s3://cmd-bucket >/dev/null
 $S3CMD rb s3://cmd-bucket >/dev/null
 echo "s3cmd ok"
 
+# ---- s3cmd with signature_v2 = True (issue 22): every request SigV2-signed, sub-resources
+# (acl, uploads, uploadId, delete, cors) included; --acl-public makes an object anonymous-readable
+sed 's/^signature_v2 = False/signature_v2 = True/' "$TMP/s3cfg" >"$TMP/s3cfg-v2"
+S3V2="s3cmd -c $TMP/s3cfg-v2 --no-progress"
+$S3V2 mb s3://cmd-v2 >/dev/null
+$S3V2 put --acl-public "$TMP/small.txt" s3://cmd-v2/pub/small.txt >/dev/null
+curl -sf "$EP/cmd-v2/pub/small.txt" | cmp - "$TMP/small.txt" || fail "anonymous GET after s3cmd --acl-public"
+$S3V2 setacl --acl-private s3://cmd-v2/pub/small.txt >/dev/null
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$EP/cmd-v2/pub/small.txt") == 403 ]] \
+  || fail "private object still public"
+$S3V2 put --multipart-chunk-size-mb=5 "$TMP/big.bin" s3://cmd-v2/big.bin >/dev/null
+$S3V2 get s3://cmd-v2/big.bin "$TMP/s3cmd-v2.big" >/dev/null
+cmp "$TMP/big.bin" "$TMP/s3cmd-v2.big" || fail "s3cmd v2 multipart"
+$S3V2 info s3://cmd-v2/big.bin >"$TMP/s3cmd-info.txt" || fail "s3cmd v2 info"
+grep -q "ACL: *$AWS_ACCESS_KEY_ID: FULL_CONTROL" "$TMP/s3cmd-info.txt" || fail "$(cat "$TMP/s3cmd-info.txt")"
+curl -sf "$($S3V2 signurl s3://cmd-v2/big.bin +120)" | cmp - "$TMP/big.bin" || fail "s3cmd v2 signurl"
+$S3V2 del -r --force s3://cmd-v2 >/dev/null
+$S3V2 rb s3://cmd-v2 >/dev/null
+echo "s3cmd signature_v2 ok"
+
 # ---- rclone: sync a tree up and back
 mkdir -p "$TMP/tree/x/y" "$TMP/tree/z"
 for i in 1 2 3; do head -c $((i * 100000)) /dev/urandom >"$TMP/tree/x/y/f$i"; done
@@ -102,7 +122,66 @@ $RC sync "$TMP/tree" g:rc-bucket/tree
 $RC sync g:rc-bucket/tree "$TMP/tree.back"
 diff -r "$TMP/tree" "$TMP/tree.back" || fail "rclone round trip differs"
 $RC check "$TMP/tree" g:rc-bucket/tree 2>"$TMP/rclone-check.log" || fail "rclone check"
+# The same with v2_auth (SigV2, multipart included) and a public-read upload.
+sed -e 's/^\[g\]/[g2]/' "$TMP/rclone.conf" >>"$TMP/rclone.conf.v2"
+echo "v2_auth = true" >>"$TMP/rclone.conf.v2"
+cat "$TMP/rclone.conf.v2" >>"$TMP/rclone.conf"
+$RC sync "$TMP/tree" g2:rc-bucket/tree-v2
+$RC sync g2:rc-bucket/tree-v2 "$TMP/tree-v2.back"
+diff -r "$TMP/tree" "$TMP/tree-v2.back" || fail "rclone v2_auth round trip differs"
+$RC --s3-acl public-read copyto "$TMP/small.txt" g:rc-bucket/public.txt
+curl -sf "$EP/rc-bucket/public.txt" | cmp - "$TMP/small.txt" || fail "rclone --s3-acl public-read"
 echo "rclone ok"
+
+# ---- aws-cli on what issue 22 added: ACLs and anonymous access, tagging, CORS and its
+# preflight, Object Ownership, GetObjectAttributes; the server's volume `default` as a bucket.
+$AWS s3api create-bucket --bucket cli-acl --acl public-read >/dev/null
+$AWS s3api put-object --bucket cli-acl --key pub.txt --body "$TMP/small.txt" --acl public-read \
+  --tagging "team=ml&stage=dev" >/dev/null
+curl -sf "$EP/cli-acl/pub.txt" | cmp - "$TMP/small.txt" || fail "anonymous GET of public-read"
+curl -sf "$EP/cli-acl" | grep -q "<Key>pub.txt</Key>" || fail "anonymous list of public-read bucket"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$EP/cli-acl/missing") == 404 ]] || fail "public 404"
+[[ $($AWS s3api get-object-tagging --bucket cli-acl --key pub.txt --query 'length(TagSet)' \
+  --output text) == 2 ]] || fail "tagging"
+[[ $($AWS s3api get-object --bucket cli-acl --key pub.txt --query TagCount --output text \
+  "$TMP/pub.back") == 2 ]] || fail "x-amz-tagging-count"
+$AWS s3api put-object-acl --bucket cli-acl --key pub.txt --acl private
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$EP/cli-acl/pub.txt") == 403 ]] || fail "private 403"
+$AWS s3api put-bucket-cors --bucket cli-acl --cors-configuration \
+  '{"CORSRules":[{"AllowedOrigins":["https://nb.example"],"AllowedMethods":["GET","PUT"],"MaxAgeSeconds":600}]}'
+curl -s -X OPTIONS -H 'Origin: https://nb.example' -H 'Access-Control-Request-Method: PUT' \
+  -D "$TMP/preflight.txt" -o /dev/null "$EP/cli-acl/pub.txt"
+grep -qi '^access-control-allow-origin: https://nb.example' "$TMP/preflight.txt" \
+  || fail "CORS preflight: $(cat "$TMP/preflight.txt")"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$EP/cli-acl/pub.txt") == 400 ]] \
+  || fail "preflight without Origin"
+$AWS s3api put-bucket-ownership-controls --bucket cli-acl \
+  --ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerEnforced}]'
+if $AWS s3api put-object-acl --bucket cli-acl --key pub.txt --acl public-read 2>"$TMP/acl-err.txt"; then
+  fail "ACL accepted by a BucketOwnerEnforced bucket"
+fi
+grep -q AccessControlListNotSupported "$TMP/acl-err.txt" || fail "$(cat "$TMP/acl-err.txt")"
+size=$(stat -c %s "$TMP/small.txt")
+[[ $($AWS s3api get-object-attributes --bucket cli-acl --key pub.txt \
+  --object-attributes ETag ObjectSize --query ObjectSize --output text) == "$size" ]] \
+  || fail "get-object-attributes"
+$AWS s3 rm --only-show-errors s3://cli-acl --recursive
+$AWS s3 rb s3://cli-acl >/dev/null
+"$GRANARY" put "$TMP/small.txt" default/from-cli.txt --meta "$META"
+$AWS s3 cp --only-show-errors s3://default/from-cli.txt - | cmp - "$TMP/small.txt" \
+  || fail "a file of volume default is an object of bucket default"
+$AWS s3 rm --only-show-errors s3://default/from-cli.txt
+echo "aws-cli issue 22 ok"
+
+# ---- a current boto3, when the machine has one (Debian's is 1.26): SigV2 on every kind of
+# operation, the default presigner, ListBuckets pages.
+PY=$(command -v python3)
+if "$PY" -c 'import boto3, sys; sys.exit(tuple(map(int, boto3.__version__.split(".")[:2])) < (1, 35))' \
+    2>/dev/null; then
+  timeout 120 "$PY" "$HERE/current_boto3.py" "$EP" || fail "current boto3"
+else
+  echo "current boto3: skipped (no boto3 >= 1.35 on PATH)"
+fi
 
 # ---- standalone gateway: virtual-host style under --domain, and /metrics
 "$GRANARY" s3 --meta "$META" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --domain s3.test \

@@ -71,12 +71,12 @@ def server():
 
 
 def make_client(server, access=ACCESS, secret=SECRET, **cfg):
+    cfg.setdefault("signature_version", "s3v4")  # "s3": SigV2 (test_s3_compat.py)
     return boto3.client(
         "s3", endpoint_url=server.endpoint, aws_access_key_id=access,
         aws_secret_access_key=secret, region_name="us-east-1",
         config=botocore.config.Config(s3={"addressing_style": "path"},
-                                      retries={"max_attempts": 1}, signature_version="s3v4",
-                                      **cfg))
+                                      retries={"max_attempts": 1}, **cfg))
 
 
 @pytest.fixture(scope="session")

@@ -133,3 +133,45 @@ def raw_exchange(endpoint, data, shutdown_write=True):
         got += b
     s.close()
     return got
+
+
+# ---------------------------------------------------------------- SigV2 (S3 Developer Guide,
+# "Signing and authenticating REST requests"), for what no client sends on purpose.
+V2_SUBRESOURCES = {"acl", "cors", "delete", "location", "partNumber", "policy", "tagging",
+                   "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+                   "response-content-type", "response-content-disposition"}
+
+
+def v2_signature(secret, method, path, query, headers, date_line):
+    """base64(HMAC-SHA1) over the StringToSign of a request to `path` (decoded) with `query`
+    (list of pairs) and `headers` (lower-case names)."""
+    import base64
+    amz = sorted((k, v.strip()) for k, v in headers.items() if k.startswith("x-amz-"))
+    sub = sorted((k, v) for k, v in query if k in V2_SUBRESOURCES)
+    resource = _q(path, "/~")
+    if sub:
+        resource += "?" + "&".join(k if v is None else f"{k}={v}" for k, v in sub)
+    sts = "\n".join([method, headers.get("content-md5", ""), headers.get("content-type", ""),
+                     date_line] + [f"{k}:{v}" for k, v in amz] + [resource])
+    return base64.b64encode(hmac.new(secret.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+
+
+def request_v2(endpoint, method, path, access, secret, body=b"", query=(), headers=None,
+               when=None, signature=None):
+    """A SigV2 header-signed request (Date from `when`, default now)."""
+    import email.utils
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
+    when = when or datetime.datetime.utcnow()
+    headers["date"] = email.utils.format_datetime(when.replace(tzinfo=datetime.timezone.utc),
+                                                  usegmt=True)
+    sig = signature or v2_signature(secret, method, path, list(query), headers, headers["date"])
+    headers["authorization"] = f"AWS {access}:{sig}"
+    return request(endpoint, method, path, body=body, query=query, headers=headers,
+                   sign_it=False)
+
+
+def presigned_v2(endpoint, method, path, access, secret, expires, query=()):
+    """(status, headers, body) of a SigV2 query-string request expiring at `expires`."""
+    sig = v2_signature(secret, method, path, list(query), {}, str(expires))
+    q = list(query) + [("AWSAccessKeyId", access), ("Expires", str(expires)), ("Signature", sig)]
+    return request(endpoint, method, path, query=q, sign_it=False)
