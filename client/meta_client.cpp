@@ -152,6 +152,10 @@ void MetaClient::KeepAliveLoop() {
   }
 }
 
+namespace {
+constexpr std::chrono::milliseconds kLoneAttempt = std::chrono::seconds(10);
+}  // namespace
+
 Status MetaClient::Invoke(const char* what, const Attempt& attempt,
                           std::chrono::milliseconds budget,
                           std::chrono::milliseconds attempt_timeout) {
@@ -168,10 +172,12 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
   for (;;) {
     Endpoint& e = Current();
     grpc::ClientContext ctx;
-    auto attempt_deadline = deadline;
-    if (several) {
-      attempt_deadline = std::min(deadline, std::chrono::system_clock::now() + attempt_timeout);
-    }
+    // Alone, the one address may still be a member of a group (a deposed leader that was
+    // paused): an attempt that hears nothing for long is sent again (the OpId makes that safe),
+    // so one request lost on its way through a failover does not use up the whole deadline.
+    const auto patience = several ? attempt_timeout : std::max(attempt_timeout, kLoneAttempt);
+    const auto attempt_deadline =
+        std::min(deadline, std::chrono::system_clock::now() + patience);
     ctx.set_deadline(attempt_deadline);
     // Alone, wait for the metanode to come back; in a group, move on to another member.
     ctx.set_wait_for_ready(!several);
@@ -214,7 +220,7 @@ Status MetaClient::Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
   });
 }
 
-// Copying a namespace (a snapshot, a clone, a snapshot's deletion) is one operation that takes
+// Copying or walking a namespace (a snapshot, a clone, a snapshot's deletion or listing) takes
 // time in proportion to the namespace: a silent leader is waited on for longer than usual.
 template <typename Req, typename Reply>
 Status MetaClient::CallLong(const char* what,
@@ -529,7 +535,8 @@ Result<std::vector<Volume>> MetaClient::SnapshotList(std::string_view volume) {
   SnapshotListRequest req;
   req.set_volume(std::string(volume));
   VolumeListReply reply;
-  GRANARY_TRY(Call("snapshot list", &Endpoint::admin, &Admin::Stub::SnapshotList, req, &reply));
+  // O(namespace): each snapshot's exclusive bytes are counted by walking it.
+  GRANARY_TRY(CallLong("snapshot list", &Admin::Stub::SnapshotList, req, &reply));
   return std::vector<Volume>(reply.volumes().begin(), reply.volumes().end());
 }
 
