@@ -475,7 +475,7 @@ class ControllerService final : public v1::Controller::Service {
     if (req->name().find('@') != std::string::npos) return Invalid("name must not contain '@'");
     std::lock_guard lock(create_mu_);
     // Names are unique across sources (CSI spec): the same name on another volume is taken.
-    auto all = meta_->SnapshotList();
+    auto all = Snapshots();
     if (!all.ok()) return FromStatus(all.status(), "list snapshots");
     for (const Volume& s : *all) {
       if (s.snapshot_name() != req->name()) continue;
@@ -516,7 +516,7 @@ class ControllerService final : public v1::Controller::Service {
   grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest* req,
                              v1::ListSnapshotsResponse* reply) override {
     if (req->max_entries() < 0) return Invalid("max_entries must not be negative");
-    auto snaps = meta_->SnapshotList();
+    auto snaps = Snapshots();
     if (!snaps.ok()) return FromStatus(snaps.status(), "list snapshots");
     std::vector<std::pair<Volume, std::string>> rows;
     for (const Volume& s : *snaps) {
@@ -548,6 +548,15 @@ class ControllerService final : public v1::Controller::Service {
       FillSnapshot(it->first, it->second, reply->add_entries()->mutable_snapshot());
     }
     return grpc::Status::OK;
+  }
+
+  // Every snapshot from the volume list: SnapshotList would also walk each snapshot's namespace
+  // for its exclusive bytes, which no CSI answer carries.
+  Result<std::vector<Volume>> Snapshots() {
+    auto vols = meta_->VolumeList();
+    GRANARY_TRY(vols);
+    std::erase_if(*vols, [](const Volume& v) { return !v.read_only(); });
+    return vols;
   }
 
   static void FillSnapshot(const Volume& s, const std::string& source, v1::Snapshot* out) {
