@@ -59,4 +59,29 @@ Result<GroupView> GatherGroup(client::MetaClient& mc, const std::string& meta_li
   return view;
 }
 
+std::string DashboardUrl(const GroupView& group) {
+  std::string any;
+  for (const MemberView& m : group.members) {
+    if (m.admin_address.empty()) continue;
+    if (m.role == "leader") return "http://" + m.admin_address + "/";
+    if (any.empty()) any = "http://" + m.admin_address + "/";
+  }
+  return any;
+}
+
+std::string DashboardMetaList(const std::string& self, const std::string& peers) {
+  std::string out = self;
+  size_t start = 0;
+  while (start < peers.size()) {
+    size_t end = peers.find(',', start);
+    if (end == std::string::npos) end = peers.size();
+    std::string item = peers.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (eq != std::string::npos) item = item.substr(eq + 1);
+    if (!item.empty() && item != self) out += "," + item;
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace granary::dashboard

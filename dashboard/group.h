@@ -35,4 +35,12 @@ struct GroupView {
 // answered at all.
 Result<GroupView> GatherGroup(client::MetaClient& meta, const std::string& meta_list);
 
+// "http://ADMIN/" of the leader's dashboard (any member's when no leader is known), empty when
+// no member serves one.
+std::string DashboardUrl(const GroupView& group);
+
+// The list a member's dashboard client uses: `self` first (it answers while it leads), then
+// every other address of `peers` ("ID=HOST:PORT,…", empty without a group).
+std::string DashboardMetaList(const std::string& self, const std::string& peers);
+
 }  // namespace granary::dashboard
