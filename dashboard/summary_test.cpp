@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "dashboard/group.h"
+
 namespace granary::dashboard {
 namespace {
 
@@ -50,6 +52,21 @@ TEST(DashboardUrlTest, PrefersTheLeadersAdminAddress) {
                 {{"role", "leader"}, {"admin_address", "10.0.0.2:7411"}}}}}}};
   EXPECT_EQ(DashboardUrl(s), "http://10.0.0.2:7411/");
   EXPECT_EQ(DashboardUrl(json{{"meta", json::object()}}), "-");
+}
+
+TEST(DashboardMetaListTest, PutsThisMemberFirstThenTheOtherPeers) {
+  EXPECT_EQ(DashboardMetaList("10.0.0.2:7410", "1=10.0.0.1:7410,2=10.0.0.2:7410,3=10.0.0.3:7410"),
+            "10.0.0.2:7410,10.0.0.1:7410,10.0.0.3:7410");
+  EXPECT_EQ(DashboardMetaList("127.0.0.1:7410", ""), "127.0.0.1:7410");
+}
+
+TEST(DashboardUrlTest, OfAGroupViewIsTheLeadersThenAnyMembers) {
+  GroupView g;
+  g.members.push_back({.id = 1, .role = "follower", .admin_address = "h1:7480"});
+  EXPECT_EQ(DashboardUrl(g), "http://h1:7480/");
+  g.members.push_back({.id = 2, .role = "leader", .admin_address = "h2:7480"});
+  EXPECT_EQ(DashboardUrl(g), "http://h2:7480/");
+  EXPECT_EQ(DashboardUrl(GroupView{}), "");
 }
 
 }  // namespace
