@@ -115,6 +115,8 @@ struct AdminServer::Impl {
       response.keep_alive(request.keep_alive());
       response.body() = std::move(r.body);
       response.prepare_payload();
+      // The read's deadline may have run while an async handler worked: the write gets its own.
+      stream.expires_after(std::chrono::seconds(10));
       http::async_write(stream, response,
                         [self = shared_from_this()](beast::error_code ec, size_t) {
                           if (ec || !self->response.keep_alive()) {
