@@ -114,11 +114,18 @@ function renderGlance(s) {
       card('metadata group', metaText, metaDetail, {'data-card': 'meta'}));
 }
 
+// "k=v,k2=v2" (the CLI's spelling) as one chip per label; "-" stays plain.
+function labelChips(text) {
+  if (text === '-') return ['-'];
+  return text.split(',').map((kv) => el('span', {class: kv === 'gpu=true' ? 'chip gpu' : 'chip', text: kv}));
+}
+
 function renderDatanodes(s) {
   const rows = s.datanodes.map((n) => el(
       'tr', {'data-node': n.id, 'data-state': n.state},
       td(String(n.id)), el('td', {}, stateBadge(n.state), n.healthy ? null : ' disk errors'),
-      td(n.label_text, {class: 'labels', 'data-labels': n.label_text}),
+      el('td', {class: 'labels', 'data-labels': n.label_text},
+         ...labelChips(n.label_text)),
       td(n.address, {class: 'muted'}),
       td(bytes(n.capacity_bytes), {class: 'num', title: n.capacity_bytes + ' bytes'}),
       td(bytes(n.used_bytes), {class: 'num', title: n.used_bytes + ' bytes'}),
@@ -236,7 +243,7 @@ function chartSize(div) {
 function makeChart(id, series, valueFmt) {
   const div = document.getElementById(id);
   const opts = Object.assign(chartSize(div), {
-    legend: {show: true},
+    legend: {show: true, live: false},
     cursor: {drag: {x: false, y: false}},
     scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(max || 0, 1)]}},
     axes: [{}, {values: (u, vals) => vals.map(valueFmt), size: 60}],
