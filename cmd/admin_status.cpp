@@ -14,8 +14,7 @@ int PrintClusterStatus(client::MetaClient& mc, const std::string& meta_list, boo
   auto doc = dashboard::BuildStatus(mc, meta_list);
   if (!doc.ok()) return ReportFailure("admin status", doc.status());
   if (json) {
-    std::printf("%s\n",
-                doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n", doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs(dashboard::RenderSummary(*doc).c_str(), stdout);
   }

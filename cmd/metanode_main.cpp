@@ -1,7 +1,6 @@
 // `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]
 //                   [--id N --peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT]` (docs/metadata-ha.md)
 #include <absl/synchronization/mutex.h>
-
 #include <unistd.h>
 
 #include <charconv>

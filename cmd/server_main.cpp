@@ -2,9 +2,8 @@
 //                 [--access-key K --secret-key S] [--small-block-kib 64]`: metanode + N datanodes +
 //                 the S3 gateway in one
 // process under one data dir — the embedded default (DESIGN §1).
-#include <fmt/format.h>
-
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>

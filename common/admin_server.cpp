@@ -99,12 +99,10 @@ struct AdminServer::Impl {
       }
       // An async handler may answer from another thread: the reply is posted back onto the io
       // thread, which owns the stream.
-      impl->Route(std::string(request.target()),
-                  [self = shared_from_this()](AdminResponse r) {
-                    asio::post(self->impl->io, [self, r = std::move(r)]() mutable {
-                      self->Write(std::move(r));
-                    });
-                  });
+      impl->Route(std::string(request.target()), [self = shared_from_this()](AdminResponse r) {
+        asio::post(self->impl->io,
+                   [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+      });
     }
     void Write(AdminResponse r) {
       response = {};

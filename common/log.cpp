@@ -36,8 +36,9 @@ void InitLogging(std::string_view role, std::string_view level) {
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
   if (!known) {
-    GLOG_WARN("event=log_level_unknown level=\"{}\" using=info known=trace|debug|info|warn|error|off",
-              chosen);
+    GLOG_WARN(
+        "event=log_level_unknown level=\"{}\" using=info known=trace|debug|info|warn|error|off",
+        chosen);
   }
 }
 

@@ -148,12 +148,10 @@ Result<std::unique_ptr<Dashboard>> Dashboard::Attach(AdminServer& admin, Dashboa
   impl->meta = std::move(*meta);
   Impl* raw = impl.get();
   impl->worker = std::thread([raw] { raw->Run(); });
-  admin.AddPrefixHandler("/", [](const std::string& target, Reply reply) {
-    Impl::Page(target, reply);
-  });
-  admin.AddPrefixHandler("/api/", [impl](const std::string& target, Reply reply) {
-    impl->Api(target, reply);
-  });
+  admin.AddPrefixHandler("/",
+                         [](const std::string& target, Reply reply) { Impl::Page(target, reply); });
+  admin.AddPrefixHandler(
+      "/api/", [impl](const std::string& target, Reply reply) { impl->Api(target, reply); });
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(impl)));
 }
 

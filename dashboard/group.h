@@ -16,7 +16,7 @@ namespace granary::dashboard {
 struct MemberView {
   uint64_t id = 0;
   std::string address;
-  bool up = false;  // answered
+  bool up = false;   // answered
   std::string role;  // leader|follower|candidate; "down" when it did not answer
   uint64_t term = 0;
   uint64_t applied = 0;

@@ -66,11 +66,11 @@ json IoSeries(const IoHistoryReply& h) {
     w50.push_back(ms(0.5, s.write_latency()));
     w99.push_back(ms(0.99, s.write_latency()));
   }
-  return {{"step_ms", h.step_ms()},   {"t", t},
-          {"read_Bps", rb},           {"write_Bps", wb},
-          {"read_iops", ri},          {"write_iops", wi},
-          {"read_p50_ms", r50},       {"read_p99_ms", r99},
-          {"write_p50_ms", w50},      {"write_p99_ms", w99}};
+  return {{"step_ms", h.step_ms()}, {"t", t},
+          {"read_Bps", rb},         {"write_Bps", wb},
+          {"read_iops", ri},        {"write_iops", wi},
+          {"read_p50_ms", r50},     {"read_p99_ms", r99},
+          {"write_p50_ms", w50},    {"write_p99_ms", w99}};
 }
 
 json IoRecent(const IoHistoryReply& h, int64_t window_ms) {

@@ -23,10 +23,10 @@ Result<IoHistoryReply> FetchIoHistory(client::MetaClient& mc, int64_t since_ms) 
   IoHistoryRequest req;
   req.set_since_ms(since_ms);
   IoHistoryReply reply;
-  GRANARY_TRY(mc.Invoke("io history", [&](client::MetaClient::Endpoint& e,
-                                          grpc::ClientContext& ctx) {
-    return e.cluster->IoHistory(&ctx, req, &reply);
-  }));
+  GRANARY_TRY(
+      mc.Invoke("io history", [&](client::MetaClient::Endpoint& e, grpc::ClientContext& ctx) {
+        return e.cluster->IoHistory(&ctx, req, &reply);
+      }));
   return reply;
 }
 
@@ -93,9 +93,12 @@ json ScrubJson(const ClusterStatusReply& r) {
   }
   const double progress =
       pass == 0 ? 100.0 : std::round(1000.0 * static_cast<double>(done) / pass) / 10.0;
-  return {{"nodes", r.scrub_size()},      {"pass_progress", progress},
-          {"oldest_unscrubbed_s", oldest / 1000}, {"period_s", period / 1000},
-          {"nodes_behind", behind},       {"per_node", nodes}};
+  return {{"nodes", r.scrub_size()},
+          {"pass_progress", progress},
+          {"oldest_unscrubbed_s", oldest / 1000},
+          {"period_s", period / 1000},
+          {"nodes_behind", behind},
+          {"per_node", nodes}};
 }
 
 }  // namespace
@@ -123,7 +126,8 @@ Result<json> BuildStatus(client::MetaClient& mc, const std::string& meta_list) {
   std::map<uint32_t, std::string> pool_names;
   for (const PoolSpec& p : *pools) pool_names[p.id()] = p.name();
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> bad_copies;
-  for (const PgBadCopies& b : cs.pgs_with_bad_copies()) bad_copies[{b.pool_id(), b.pg()}] = b.copies();
+  for (const PgBadCopies& b : cs.pgs_with_bad_copies())
+    bad_copies[{b.pool_id(), b.pg()}] = b.copies();
   std::map<uint32_t, NodeIoRate> rates;
   if (io.ok()) {
     for (const NodeIoRate& r : io->nodes()) rates[r.node_id()] = r;
@@ -361,7 +365,9 @@ Result<json> BuildStatus(client::MetaClient& mc, const std::string& meta_list) {
   };
   if (leaderless) problem(true, "no metadata leader: " + group->leader.ToString());
   if (down > 0) problem(true, fmt::format("{} datanode{} down", down, down == 1 ? "" : "s"));
-  if (unhealthy > 0) problem(true, fmt::format("{} datanode{} with disk errors", unhealthy, unhealthy == 1 ? "" : "s"));
+  if (unhealthy > 0)
+    problem(true,
+            fmt::format("{} datanode{} with disk errors", unhealthy, unhealthy == 1 ? "" : "s"));
   if (cs.pgs_degraded() > 0) problem(true, fmt::format("{} PGs degraded", cs.pgs_degraded()));
   if (cs.copies_bad() > 0) problem(true, fmt::format("{} copies known bad", cs.copies_bad()));
   for (const auto& pool : pools_json) {
@@ -373,40 +379,42 @@ Result<json> BuildStatus(client::MetaClient& mc, const std::string& meta_list) {
   if (member_down) problem(false, "a metadata member does not answer");
   if (out > 0) problem(false, fmt::format("{} datanode{} out", out, out == 1 ? "" : "s"));
   if (cs.pgs_moving() > 0) problem(false, fmt::format("{} PGs moving", cs.pgs_moving()));
-  if (cs.repair_pending() > 0) problem(false, fmt::format("{} blocks to repair", cs.repair_pending()));
-  if (cs.nodes_repairing() > 0) problem(false, fmt::format("{} datanodes repairing", cs.nodes_repairing()));
-  if (scrub["nodes_behind"].get<int>() > 0) problem(false, fmt::format("scrub behind on {} datanodes", scrub["nodes_behind"].get<int>()));
+  if (cs.repair_pending() > 0)
+    problem(false, fmt::format("{} blocks to repair", cs.repair_pending()));
+  if (cs.nodes_repairing() > 0)
+    problem(false, fmt::format("{} datanodes repairing", cs.nodes_repairing()));
+  if (scrub["nodes_behind"].get<int>() > 0)
+    problem(false, fmt::format("scrub behind on {} datanodes", scrub["nodes_behind"].get<int>()));
   const std::string state = error ? "error" : problems.empty() ? "ok" : "warn";
 
-  json doc = {
-      {"version", kStatusVersion},
-      {"generated_ms", now},
-      {"health",
-       {{"state", state},
-        // Exactly `granary admin repair`'s last line.
-        {"redundancy", cs.healthy() ? "healthy" : "repairing"},
-        {"problems", problems}}},
-      {"summary",
-       {{"datanodes", nodes.size()},
-        {"up", up},
-        {"down", down},
-        {"out", out},
-        {"raw_bytes", raw},
-        {"raw_used_bytes", raw_used},
-        {"logical_used_bytes", logical_used},
-        {"pools", pools->size()},
-        {"volumes", volumes->size()},
-        {"buckets", buckets->size()},
-        {"sessions", cs.sessions()}}},
-      {"datanodes", nodes_json},
-      {"pools", pools_json},
-      {"placement", placement_json},
-      {"repair", repair},
-      {"scrub", scrub},
-      {"volumes", volumes_json},
-      {"buckets", buckets_json},
-      {"meta", meta},
-      {"io", io.ok() ? IoRecent(*io) : json(nullptr)}};
+  json doc = {{"version", kStatusVersion},
+              {"generated_ms", now},
+              {"health",
+               {{"state", state},
+                // Exactly `granary admin repair`'s last line.
+                {"redundancy", cs.healthy() ? "healthy" : "repairing"},
+                {"problems", problems}}},
+              {"summary",
+               {{"datanodes", nodes.size()},
+                {"up", up},
+                {"down", down},
+                {"out", out},
+                {"raw_bytes", raw},
+                {"raw_used_bytes", raw_used},
+                {"logical_used_bytes", logical_used},
+                {"pools", pools->size()},
+                {"volumes", volumes->size()},
+                {"buckets", buckets->size()},
+                {"sessions", cs.sessions()}}},
+              {"datanodes", nodes_json},
+              {"pools", pools_json},
+              {"placement", placement_json},
+              {"repair", repair},
+              {"scrub", scrub},
+              {"volumes", volumes_json},
+              {"buckets", buckets_json},
+              {"meta", meta},
+              {"io", io.ok() ? IoRecent(*io) : json(nullptr)}};
   if (!io.ok()) doc["io_error"] = io.status().ToString();
   return doc;
 }

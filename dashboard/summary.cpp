@@ -34,7 +34,9 @@ std::string DashboardUrl(const json& status) {
 
 namespace {
 
-std::string Ms(const json& v) { return v.is_number() ? fmt::format("{:.2f}", v.get<double>()) : "-"; }
+std::string Ms(const json& v) {
+  return v.is_number() ? fmt::format("{:.2f}", v.get<double>()) : "-";
+}
 
 }  // namespace
 

@@ -76,10 +76,8 @@ void IoHistory::Spread(const IoCounters& before, const IoCounters& after, int64_
   const double whole = static_cast<double>(to_ms - from_ms);
   // What happened before the ring's hour is dropped with its share.
   const int64_t begin = std::max(from_ms, to_ms - span);
-  for (int64_t start = FloorTo(begin, options_.step_ms); start < to_ms;
-       start += options_.step_ms) {
-    const int64_t overlap =
-        std::min(to_ms, start + options_.step_ms) - std::max(begin, start);
+  for (int64_t start = FloorTo(begin, options_.step_ms); start < to_ms; start += options_.step_ms) {
+    const int64_t overlap = std::min(to_ms, start + options_.step_ms) - std::max(begin, start);
     if (overlap <= 0) continue;
     const double f = static_cast<double>(overlap) / whole;
     Slot& slot = SlotFor(start);

@@ -17,8 +17,8 @@
 namespace granary::metanode {
 
 struct IoHistoryOptions {
-  int64_t step_ms = 5000;   // one slot
-  size_t slots = 720;       // 720 × 5 s = the last hour
+  int64_t step_ms = 5000;          // one slot
+  size_t slots = 720;              // 720 × 5 s = the last hour
   int64_t rate_window_ms = 10000;  // a datanode's current rates cover about this long
   // A node silent this long no longer holds back which slots count as complete.
   int64_t silent_ms = 30000;

@@ -99,10 +99,10 @@ Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
     // Others reach the dashboard at the host they reach this member at, not a wildcard.
     HostPort published = impl->admin->address();
     if (published.host == "0.0.0.0" || published.host == "::" || published.host.empty()) {
-      auto member = ParseHostPort(options.core.member_address.empty()
-                                      ? (options.advertise.empty() ? impl->address
-                                                                   : options.advertise + ":0")
-                                      : options.core.member_address);
+      auto member =
+          ParseHostPort(options.core.member_address.empty()
+                            ? (options.advertise.empty() ? impl->address : options.advertise + ":0")
+                            : options.core.member_address);
       if (member.ok()) published.host = member->host;
     }
     impl->core->SetAdminAddress(published.ToString());

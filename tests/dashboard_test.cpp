@@ -101,8 +101,8 @@ TEST(DashboardBrowserTest, ShowsWhatAdminPrintsAndAKilledDatanodeGoingDown) {
   o.datanodes = 3;
   o.down_after_ms = kDownAfterMs;
   o.heartbeat_ms = 500;
-  o.datanode_flags = {{"--labels", "zone=a,gpu=true"}, {"--labels", "zone=a"},
-                      {"--labels", "zone=b"}};
+  o.datanode_flags = {
+      {"--labels", "zone=a,gpu=true"}, {"--labels", "zone=a"}, {"--labels", "zone=b"}};
   LocalCluster cluster(o);
   cluster.Start();
   const std::string meta = cluster.meta_address();
@@ -115,17 +115,17 @@ TEST(DashboardBrowserTest, ShowsWhatAdminPrintsAndAKilledDatanodeGoingDown) {
                          "--failure-domain", "zone", "--locality", "prefer-gpu"})
                 .first,
             0);
-  ASSERT_EQ(Admin(meta, {"volume", "create", "scratch", "--pool", "fast", "--quota-bytes",
-                         "1073741824"})
-                .first,
-            0);
+  ASSERT_EQ(
+      Admin(meta, {"volume", "create", "scratch", "--pool", "fast", "--quota-bytes", "1073741824"})
+          .first,
+      0);
   TempDir local;
   {
     std::ofstream f(local.str() + "/hello.bin", std::ios::binary);
     f << std::string(300000, 'g');
   }
-  Process put({GranaryBinary(), "put", local.str() + "/hello.bin", "default/hello.bin", "--meta",
-               meta});
+  Process put(
+      {GranaryBinary(), "put", local.str() + "/hello.bin", "default/hello.bin", "--meta", meta});
   auto put_status = put.Wait(30s);
   ASSERT_TRUE(put_status && WIFEXITED(*put_status) && WEXITSTATUS(*put_status) == 0)
       << put.Output();

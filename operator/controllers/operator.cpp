@@ -277,16 +277,16 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
   Condition quorum = metanode ? ReconcileMetadataGroup(sc, *spec)
                               : Condition{kMetadataQuorum, "False", "Deploying",
                                           "the metanode StatefulSet does not exist yet"};
-  GRANARY_TRY(WriteStatus(
-      res::kStorageClusters, sc,
-      {ready,
-       {runtime::kProgressing, is_ready ? "False" : "True", is_ready ? "Deployed" : "Deploying",
-        ready.message},
-       degraded, quorum},
-      {{"metanodeAddress", MetaAddressOf(sc)},
-       {"s3Endpoint", S3Endpoint(sc)},
-       {"dashboardURL", DashboardUrl(sc)},
-       {"phase", phase}}));
+  GRANARY_TRY(WriteStatus(res::kStorageClusters, sc,
+                          {ready,
+                           {runtime::kProgressing, is_ready ? "False" : "True",
+                            is_ready ? "Deployed" : "Deploying", ready.message},
+                           degraded,
+                           quorum},
+                          {{"metanodeAddress", MetaAddressOf(sc)},
+                           {"s3Endpoint", S3Endpoint(sc)},
+                           {"dashboardURL", DashboardUrl(sc)},
+                           {"phase", phase}}));
   // Pod-creation failures, claims and the metadata group have no watch here: look again while
   // not ready or while the group is not whole.
   const bool whole = quorum.reason == "AllMembersUp" || quorum.reason == "Standalone";
