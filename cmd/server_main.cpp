@@ -108,12 +108,12 @@ bool PortFree(const std::string& host, uint16_t port) {
 }
 
 // `granary server`'s dashboard at a stable address a user can bookmark: the --meta host, port
-// 7420; a second server on one machine (tests run several) gets a free port instead.
+// 7480; a second server on one machine (tests run several) gets a free port instead.
 std::string DefaultAdmin(const std::string& meta) {
   auto hp = ParseHostPort(meta);
   std::string host = hp.ok() ? hp->host : "127.0.0.1";
   if (host == "localhost") host = "127.0.0.1";
-  return PortFree(host, 7420) ? host + ":7420" : host + ":0";
+  return PortFree(host, 7480) ? host + ":7480" : host + ":0";
 }
 
 }  // namespace
@@ -138,7 +138,7 @@ int RunServer(int argc, char** argv) {
   app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
   app.add_option("--admin", f.admin,
                  "the metanode's /metrics, /healthz and dashboard address (port 0 picks one; "
-                 "default: the --meta host, port 7420, or a free port when that is taken)");
+                 "default: the --meta host, port 7480, or a free port when that is taken)");
   app.add_option("--small-block-kib", f.small_block_kib,
                  "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")
       ->capture_default_str();
