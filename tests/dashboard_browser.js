@@ -72,8 +72,10 @@ function mismatches(shown, expect) {
   for (const [name, p] of Object.entries(expect.pools)) {
     const s = shown.pools[name];
     if (!s) out.push(`pool ${name} not shown`);
-    else if (JSON.stringify(s) !== JSON.stringify(p)) {
-      out.push(`pool ${name} shown ${JSON.stringify(s)}, admin says ${JSON.stringify(p)}`);
+    else {
+      for (const k of Object.keys(p)) {
+        if (s[k] !== p[k]) out.push(`pool ${name} shows ${k} ${s[k]}, admin says ${p[k]}`);
+      }
     }
   }
   if (Object.keys(shown.pools).length !== Object.keys(expect.pools).length) {
