@@ -130,8 +130,10 @@ function renderDatanodes(s) {
       td(bytes(n.capacity_bytes), {class: 'num', title: n.capacity_bytes + ' bytes'}),
       td(bytes(n.used_bytes), {class: 'num', title: n.used_bytes + ' bytes'}),
       td(n.pgs + ' (' + n.primary_pgs + ')', {class: 'num'}),
-      td(bytes(n.read_Bps) + '/s', {class: 'num'}), td(bytes(n.write_Bps) + '/s', {class: 'num'}),
-      td(num(n.read_iops, 1) + ' / ' + num(n.write_iops, 1), {class: 'num'}),
+      // A node that is not up serves nothing now, whatever its last heartbeats said.
+      td(n.state === 'up' ? bytes(n.read_Bps) + '/s' : '-', {class: 'num'}),
+      td(n.state === 'up' ? bytes(n.write_Bps) + '/s' : '-', {class: 'num'}),
+      td(n.state === 'up' ? num(n.read_iops, 1) + ' / ' + num(n.write_iops, 1) : '-', {class: 'num'}),
       td(age(n.heartbeat_age_ms), {class: 'num'})));
   fillBody('#datanodes', rows, 'no datanode registered');
 }
@@ -281,10 +283,15 @@ function renderIo(io) {
   charts.iops.setData([io.t, io.read_iops, io.write_iops]);
   charts.latency.setData(
       [io.t, io.read_p50_ms, io.read_p99_ms, io.write_p50_ms, io.write_p99_ms]);
+  // At least the last 5 minutes on x: a history of one or two slots would otherwise be
+  // stretched over years.
+  const last = io.t.length > 0 ? io.t[io.t.length - 1] : Math.floor(Date.now() / 1000);
+  const first = io.t.length > 0 ? io.t[0] : last;
+  for (const c of Object.values(charts)) c.setScale('x', {min: Math.min(first, last - 300), max: last});
   document.getElementById('charts-note').textContent = io.t.length === 0 ?
       'No I/O history yet: the metadata leader builds it from datanode heartbeats (5 s slots, the last hour).' :
-      'The last ' + Math.round((io.t.length * io.step_ms) / 60000) +
-          ' min in ' + io.step_ms / 1000 + ' s slots, from the datanodes\' own counters.';
+      'The last ' + age(io.t.length * io.step_ms) + ' (at most an hour) in ' + io.step_ms / 1000 +
+          ' s slots, from the datanodes\' own counters.';
 }
 
 // ------------------------------------------------------------------ polling
