@@ -242,12 +242,13 @@ function chartSize(div) {
   return {width: Math.max(200, div.clientWidth), height: 150};
 }
 
-function makeChart(id, series, valueFmt) {
+// `floor`: the least top of the y axis (1 KiB for bytes, so an idle chart does not label 0.5 B).
+function makeChart(id, series, valueFmt, floor = 1) {
   const div = document.getElementById(id);
   const opts = Object.assign(chartSize(div), {
     legend: {show: true, live: false},
     cursor: {drag: {x: false, y: false}},
-    scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(max || 0, 1)]}},
+    scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(max || 0, floor)]}},
     axes: [{}, {values: (u, vals) => vals.map(valueFmt), size: 60}],
     series: [{}].concat(series.map((s) => ({
       label: s.label,
@@ -263,7 +264,8 @@ function makeChart(id, series, valueFmt) {
 function ensureCharts() {
   if (charts.throughput || typeof uPlot === 'undefined') return;
   charts.throughput = makeChart('chart-throughput', [
-    {label: 'read', color: COLORS.read}, {label: 'write', color: COLORS.write}], (v) => bytes(v));
+    {label: 'read', color: COLORS.read}, {label: 'write', color: COLORS.write}], (v) => bytes(v),
+    1024);
   charts.iops = makeChart('chart-iops', [
     {label: 'read', color: COLORS.read}, {label: 'write', color: COLORS.write}],
     (v) => num(v, v < 10 ? 1 : 0));
