@@ -107,13 +107,16 @@ bool PortFree(const std::string& host, uint16_t port) {
   return ok;
 }
 
-// `granary server`'s dashboard at a stable address a user can bookmark: the --meta host, port
-// 7480; a second server on one machine (tests run several) gets a free port instead.
+// `granary server`'s dashboard at a stable address a user can bookmark: on the default ports
+// (--meta …:7410), port 7480 of the --meta host (a free port when 7480 is taken); a server on
+// picked ports (--meta HOST:0, as tests run several at once) picks a free admin port as well,
+// so two never race for 7480.
 std::string DefaultAdmin(const std::string& meta) {
   auto hp = ParseHostPort(meta);
   std::string host = hp.ok() ? hp->host : "127.0.0.1";
   if (host == "localhost") host = "127.0.0.1";
-  return PortFree(host, 7480) ? host + ":7480" : host + ":0";
+  const bool default_ports = hp.ok() && hp->port == 7410;
+  return default_ports && PortFree(host, 7480) ? host + ":7480" : host + ":0";
 }
 
 }  // namespace
@@ -138,7 +141,8 @@ int RunServer(int argc, char** argv) {
   app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
   app.add_option("--admin", f.admin,
                  "the metanode's /metrics, /healthz and dashboard address (port 0 picks one; "
-                 "default: the --meta host, port 7480, or a free port when that is taken)");
+                 "default: the --meta host, port 7480 with the default --meta port, else a free "
+                 "port)");
   app.add_option("--small-block-kib", f.small_block_kib,
                  "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")
       ->capture_default_str();
