@@ -3,12 +3,12 @@
 //   id=N addr=HOST:PORT role=leader|follower|candidate|down term=T applied=I lag=L
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
 
 #include "client/meta_client.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
+#include "dashboard/group.h"
 #include "replication/raft_group.h"
 
 namespace granary::cmd {
@@ -18,46 +18,29 @@ namespace {
 int Fail(const Status& status) { return ReportFailure("admin meta", status); }
 
 int PrintStatus(client::MetaClient& mc, const std::string& meta_list) {
-  // The members as the leader knows them; without a leader, as each listed address says.
-  auto leader = mc.GroupStatus();
-  std::map<uint64_t, std::string> members;
-  uint64_t commit = 0;
-  if (leader.ok()) {
-    if (!leader->replicated()) {
-      std::printf("id=0 addr=%s role=leader term=0 applied=%lu lag=0\n", mc.address().c_str(),
-                  leader->applied_index());
-      std::printf("alone: this metanode is not a metadata group member (no --peers)\n");
-      return 0;
-    }
-    commit = leader->commit_index();
-    for (const auto& m : leader->members()) members[m.id()] = m.address();
-  } else {
-    auto listed = ParseHostPortList(meta_list);
-    if (!listed.ok()) return Fail(listed.status());
-    for (const auto& hp : *listed) {
-      auto s = mc.GroupStatus(hp.ToString());
-      if (!s.ok()) continue;
-      for (const auto& m : s->members()) members[m.id()] = m.address();
-    }
-    if (members.empty()) return Fail(leader.status());
+  // The same view the dashboard shows (dashboard/group.h).
+  auto view = dashboard::GatherGroup(mc, meta_list);
+  if (!view.ok()) return Fail(view.status());
+  if (!view->replicated) {
+    const dashboard::MemberView& m = view->members.front();
+    std::printf("id=0 addr=%s role=leader term=0 applied=%lu lag=0\n", m.address.c_str(),
+                m.applied);
+    std::printf("alone: this metanode is not a metadata group member (no --peers)\n");
+    return 0;
   }
   bool any_down = false;
-  for (const auto& [id, address] : members) {
-    auto s = mc.GroupStatus(address);
-    if (!s.ok()) {
+  for (const dashboard::MemberView& m : view->members) {
+    if (!m.up) {
       any_down = true;
-      std::printf("id=%lu addr=%s role=down term=- applied=- lag=-\n", id, address.c_str());
+      std::printf("id=%lu addr=%s role=down term=- applied=- lag=-\n", m.id, m.address.c_str());
       continue;
     }
-    std::string lag = "-";
-    if (leader.ok()) {
-      lag = std::to_string(commit > s->applied_index() ? commit - s->applied_index() : 0);
-    }
-    std::printf("id=%lu addr=%s role=%s term=%lu applied=%lu lag=%s\n", id, address.c_str(),
-                s->role().c_str(), s->term(), s->applied_index(), lag.c_str());
+    std::string lag = m.lag ? std::to_string(*m.lag) : "-";
+    std::printf("id=%lu addr=%s role=%s term=%lu applied=%lu lag=%s\n", m.id, m.address.c_str(),
+                m.role.c_str(), m.term, m.applied, lag.c_str());
   }
-  if (!leader.ok()) {
-    std::printf("no leader: %s\n", leader.status().ToString().c_str());
+  if (!view->leader.ok()) {
+    std::printf("no leader: %s\n", view->leader.ToString().c_str());
     return 1;
   }
   return any_down ? 1 : 0;

@@ -11,62 +11,22 @@
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
+#include "dashboard/names.h"
 
 namespace granary::cmd {
+
+int PrintClusterStatus(client::MetaClient& mc, const std::string& meta_list, bool json);
 
 namespace {
 
 int Fail(const Status& status) { return ReportFailure("admin", status); }
 
+using dashboard::DomainName;
+using dashboard::LocalityName;
+using dashboard::Redundancy;
+using dashboard::StateName;
 std::string Labels(const google::protobuf::Map<std::string, std::string>& labels) {
-  std::map<std::string, std::string> sorted(labels.begin(), labels.end());
-  std::string out;
-  for (const auto& [k, v] : sorted) out += fmt::format("{}{}={}", out.empty() ? "" : ",", k, v);
-  return out.empty() ? "-" : out;
-}
-
-std::string_view StateName(NodeState state) {
-  switch (state) {
-    case UP:
-      return "up";
-    case DOWN:
-      return "down";
-    case OUT:
-      return "out";
-    default:
-      return "unknown";
-  }
-}
-
-std::string Redundancy(const PoolSpec& p) {
-  if (p.redundancy() == ERASURE_CODED_POOL) {
-    return fmt::format("ec:{}+{}", p.data_chunks(), p.coding_chunks());
-  }
-  return fmt::format("replicated:{}", p.replicas());
-}
-
-std::string_view DomainName(FailureDomain d) {
-  switch (d) {
-    case DOMAIN_HOST:
-      return "host";
-    case DOMAIN_RACK:
-      return "rack";
-    case DOMAIN_ZONE:
-      return "zone";
-    default:
-      return "datanode";
-  }
-}
-
-std::string_view LocalityName(Locality l) {
-  switch (l) {
-    case WRITER_LOCAL:
-      return "writer-local";
-    case PREFER_GPU:
-      return "prefer-gpu";
-    default:
-      return "none";
-  }
+  return dashboard::LabelText(labels);
 }
 
 // "replicated:3" / "ec:4+2" into `spec`.
@@ -226,6 +186,10 @@ int RunAdminMeta(int argc, char** argv) {
   auto* snapshot_delete = snapshot->add_subcommand("delete", "delete snapshot VOLUME@NAME");
   snapshot_delete->add_option("snapshot", snap_name, "VOLUME@NAME")->required();
 
+  auto* status = app.add_subcommand(
+      "status", "the cluster at a glance: the figures of the dashboard (docs/dashboard.md)");
+  bool status_json = false;
+  status->add_flag("--json", status_json, "print the dashboard's status document (/api/status)");
   auto* nodes = app.add_subcommand("nodes", "one line per datanode: id, labels, state");
   auto* repair = app.add_subcommand(
       "repair", "repair progress: degraded PGs, blocks left to rebuild; `healthy` when none");
@@ -359,6 +323,8 @@ int RunAdminMeta(int argc, char** argv) {
     auto r = mc.BucketGrant(bucket_name, key_id, kAccess.at(access));
     if (!r.ok()) return Fail(r.status());
     std::printf("bucket=%s key=%s access=%s\n", r->name().c_str(), key_id.c_str(), access.c_str());
+  } else if (status->parsed()) {
+    return PrintClusterStatus(mc, meta, status_json);
   } else if (nodes->parsed()) {
     auto r = mc.GetClusterMap(0);
     if (!r.ok()) return Fail(r.status());

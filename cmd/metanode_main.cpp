@@ -1,7 +1,6 @@
 // `granary metanode --data DIR --listen HOST:PORT [--admin HOST:PORT] [--default-pool NAME]
 //                   [--id N --peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT]` (docs/metadata-ha.md)
 #include <absl/synchronization/mutex.h>
-
 #include <unistd.h>
 
 #include <charconv>
@@ -10,6 +9,9 @@
 #include "client/compactor.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
+#include "common/net.h"
+#include "dashboard/dashboard.h"
+#include "dashboard/group.h"
 #include "metanode/metanode.h"
 
 namespace granary::cmd {
@@ -28,6 +30,21 @@ Result<uint64_t> MemberIdFromHostname() {
     return InvalidArgument("--id-from-ordinal: host name '" + host + "' does not end in -<ordinal>");
   }
   return ordinal + 1;
+}
+
+// The dashboard on the admin port (docs/dashboard.md). Its client reaches this member over
+// loopback when it listens on a wildcard, and follows the leader from there: a follower's page
+// shows the leader's figures.
+Result<std::unique_ptr<dashboard::Dashboard>> AttachDashboard(metanode::Metanode& node,
+                                                              const std::string& peers) {
+  if (node.admin_server() == nullptr) return std::unique_ptr<dashboard::Dashboard>();
+  auto self = ParseHostPort(node.address());
+  GRANARY_TRY(self);
+  if (self->host == "0.0.0.0" || self->host.empty()) self->host = "127.0.0.1";
+  if (self->host == "::") self->host = "::1";
+  dashboard::DashboardOptions o;
+  o.meta = dashboard::DashboardMetaList(self->ToString(), peers);
+  return dashboard::Dashboard::Attach(*node.admin_server(), o);
 }
 }  // namespace
 
@@ -109,12 +126,19 @@ int RunMetanode(int argc, char** argv) {
     if (!started.ok()) return ReportFailure("metanode", started.status());
     compactor = std::move(*started);
   }
+  auto board = AttachDashboard(**node, options.core.peers);
+  if (!board.ok()) return ReportFailure("metanode", board.status().WithContext("dashboard"));
   std::printf("listening meta=%s admin=%s id=%llu\n", (*node)->address().c_str(),
               (*node)->admin_address().empty() ? "-" : (*node)->admin_address().c_str(),
               static_cast<unsigned long long>(options.core.member_id));
   std::fflush(stdout);
+  if (!(*node)->admin_address().empty()) {
+    std::printf("dashboard=http://%s/\n", (*node)->admin_address().c_str());
+  }
+  std::fflush(stdout);
   signals.Wait();
   compactor.reset();
+  board->reset();  // before the admin server it serves on stops
   (*node)->Shutdown();
   return 0;
 }

@@ -2,7 +2,11 @@
 //                 [--access-key K --secret-key S] [--small-block-kib 64]`: metanode + N datanodes +
 //                 the S3 gateway in one
 // process under one data dir — the embedded default (DESIGN §1).
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +19,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "dashboard/dashboard.h"
+#include "dashboard/group.h"
 #include "datanode/datanode.h"
 #include "metanode/metanode.h"
 #include "s3/gateway.h"
@@ -100,6 +106,33 @@ Status EnsureDefaultBucket(client::MetaClient& meta, const std::string& owner) {
   return Status::Ok();
 }
 
+// Whether `port` on `host` (an IPv4 address) can be bound now. Racy by nature, as FreePortPair.
+bool PortFree(const std::string& host, uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  const bool ok = inet_pton(AF_INET, host.c_str(), &addr.sin_addr) == 1 &&
+                  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// `granary server`'s dashboard at a stable address a user can bookmark: on the default ports
+// (--meta …:7410), port 7480 of the --meta host (a free port when 7480 is taken); a server on
+// picked ports (--meta HOST:0, as tests run several at once) picks a free admin port as well,
+// so two never race for 7480.
+std::string DefaultAdmin(const std::string& meta) {
+  auto hp = ParseHostPort(meta);
+  std::string host = hp.ok() ? hp->host : "127.0.0.1";
+  if (host == "localhost") host = "127.0.0.1";
+  const bool default_ports = hp.ok() && hp->port == 7410;
+  return default_ports && PortFree(host, 7480) ? host + ":7480" : host + ":0";
+}
+
 }  // namespace
 
 int RunServer(int argc, char** argv) {
@@ -120,7 +153,10 @@ int RunServer(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({1, 3, 5}));
   app.add_option("--s3", f.s3, "S3 endpoint address")->capture_default_str();
-  app.add_option("--admin", f.admin, "/metrics and /healthz address (port 0 picks one)");
+  app.add_option("--admin", f.admin,
+                 "the metanode's /metrics, /healthz and dashboard address (port 0 picks one; "
+                 "default: the --meta host, port 7480 with the default --meta port, else a free "
+                 "port)");
   app.add_option("--small-block-kib", f.small_block_kib,
                  "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")
       ->capture_default_str();
@@ -155,7 +191,7 @@ int RunServer(int argc, char** argv) {
     metanode::MetanodeOptions meta_options;
     meta_options.core.data_dir = f.data + "/meta";
     meta_options.listen = f.meta;
-    meta_options.admin = f.admin;
+    meta_options.admin = f.admin.empty() ? DefaultAdmin(f.meta) : f.admin;
     meta_options.core.client_lease_ms = f.client_lease_ms;
     meta_options.core.multipart_expiry_ms = f.multipart_expiry_ms;
     auto started = metanode::Metanode::Start(meta_options);
@@ -225,17 +261,36 @@ int RunServer(int argc, char** argv) {
     compactor = std::move(*started);
   }
 
+  // The dashboard: on the in-process metanode's admin port, or on each group member's (they
+  // attach their own); the URL printed is the leader's.
+  std::unique_ptr<dashboard::Dashboard> board;
+  if (metanode && metanode->admin_server() != nullptr) {
+    dashboard::DashboardOptions bo;
+    bo.meta = meta_list;
+    auto attached = dashboard::Dashboard::Attach(*metanode->admin_server(), bo);
+    if (!attached.ok()) return fail(attached.status().WithContext("dashboard"));
+    board = std::move(*attached);
+  }
+  std::string dashboard_url = "-";
+  if (auto group = dashboard::GatherGroup(**meta, meta_list); group.ok()) {
+    const std::string url = dashboard::DashboardUrl(*group);
+    if (!url.empty()) dashboard_url = url;
+  }
+
   std::printf("meta=%s datanodes=%d volume=default\n", meta_list.c_str(), f.datanodes);
+  std::printf("dashboard=%s (or: granary admin status --meta %s)\n", dashboard_url.c_str(),
+              meta_list.c_str());
   std::printf("s3=%s access_key=%s secret_key=%s\n", (*gateway)->endpoint().c_str(),
               key->access_key().c_str(), key->secret_key().c_str());
   std::printf("ready\n");
   std::fflush(stdout);
-  GLOG_INFO("event=ready meta={} datanodes={} metanodes={}", meta_list, f.datanodes,
-            f.metanodes);
+  GLOG_INFO("event=ready meta={} datanodes={} metanodes={} dashboard={}", meta_list, f.datanodes,
+            f.metanodes, dashboard_url);
 
   signals.Wait();
   (*gateway)->Stop();
   compactor.reset();
+  board.reset();
   for (auto& dn : datanodes) dn->Stop();
   if (metanode) metanode->Shutdown();
   if (members) members->Stop();

@@ -22,24 +22,51 @@ struct AdminServer::Impl {
   std::function<bool()> healthy;
   std::mutex mu;
   std::map<std::string, Handler> handlers;
+  std::map<std::string, AsyncHandler> prefix_handlers;
   std::thread thread;
   HostPort bound;
 
-  std::pair<int, std::string> Route(const std::string& target) {
+  static AdminResponse Text(int status, std::string body) {
+    AdminResponse r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+
+  // Answers at once, or hands the request to an async handler (which calls `reply` later).
+  void Route(const std::string& target, const std::function<void(AdminResponse)>& reply) {
     std::string path = target.substr(0, target.find('?'));
-    if (path == "/metrics") return {200, registry->Exposition()};
+    if (path == "/metrics") {
+      AdminResponse r = Text(200, registry->Exposition());
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return reply(std::move(r));
+    }
     if (path == "/healthz") {
       bool ok = !healthy || healthy();
-      return {ok ? 200 : 503, ok ? "ok\n" : "unhealthy\n"};
+      return reply(Text(ok ? 200 : 503, ok ? "ok\n" : "unhealthy\n"));
     }
     Handler h;
+    AsyncHandler async;
     {
       std::lock_guard lock(mu);
       auto it = handlers.find(path);
-      if (it != handlers.end()) h = it->second;
+      if (it != handlers.end()) {
+        h = it->second;
+      } else {
+        for (const auto& [prefix, handler] : prefix_handlers) {
+          // The map is ordered, so a later (longer) match of the same stem wins.
+          if (path.compare(0, prefix.size(), prefix) == 0) async = handler;
+        }
+      }
     }
-    if (h) return h();
-    return {404, "not found\n"};
+    if (h) {
+      auto [status, body] = h();
+      AdminResponse r = Text(status, std::move(body));
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      return reply(std::move(r));
+    }
+    if (async) return async(target, reply);
+    reply(Text(404, "not found\n"));
   }
 
   void Accept() {
@@ -67,16 +94,27 @@ struct AdminServer::Impl {
                        });
     }
     void Respond() {
-      auto [status, body] = request.method() == http::verb::get
-                                ? impl->Route(std::string(request.target()))
-                                : std::pair<int, std::string>{405, "method not allowed\n"};
+      if (request.method() != http::verb::get) {
+        return Write(Text(405, "method not allowed\n"));
+      }
+      // An async handler may answer from another thread: the reply is posted back onto the io
+      // thread, which owns the stream.
+      impl->Route(std::string(request.target()), [self = shared_from_this()](AdminResponse r) {
+        asio::post(self->impl->io,
+                   [self, r = std::move(r)]() mutable { self->Write(std::move(r)); });
+      });
+    }
+    void Write(AdminResponse r) {
       response = {};
       response.version(request.version());
-      response.result(static_cast<http::status>(status));
-      response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response.result(static_cast<http::status>(r.status));
+      response.set(http::field::content_type, r.content_type);
+      for (const auto& [name, value] : r.headers) response.set(name, value);
       response.keep_alive(request.keep_alive());
-      response.body() = std::move(body);
+      response.body() = std::move(r.body);
       response.prepare_payload();
+      // The read's deadline may have run while an async handler worked: the write gets its own.
+      stream.expires_after(std::chrono::seconds(10));
       http::async_write(stream, response,
                         [self = shared_from_this()](beast::error_code ec, size_t) {
                           if (ec || !self->response.keep_alive()) {
@@ -123,6 +161,11 @@ AdminServer::~AdminServer() { Stop(); }
 void AdminServer::AddHandler(const std::string& path, Handler handler) {
   std::lock_guard lock(impl_->mu);
   impl_->handlers[path] = std::move(handler);
+}
+
+void AdminServer::AddPrefixHandler(const std::string& prefix, AsyncHandler handler) {
+  std::lock_guard lock(impl_->mu);
+  impl_->prefix_handlers[prefix] = std::move(handler);
 }
 
 HostPort AdminServer::address() const { return impl_->bound; }

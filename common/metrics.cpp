@@ -6,10 +6,15 @@
 
 namespace granary {
 
+const std::vector<double>& Histogram::LatencyBounds() {
+  static const std::vector<double> bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                          0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                          0.5,     1.0,    2.5,     10.0};
+  return bounds;
+}
+
 Histogram::Histogram()
-    : bounds_{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-              0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0},
-      counts_(new std::atomic<uint64_t>[bounds_.size()]) {
+    : bounds_(LatencyBounds()), counts_(new std::atomic<uint64_t>[bounds_.size()]) {
   for (size_t i = 0; i < bounds_.size(); ++i) counts_[i] = 0;
 }
 

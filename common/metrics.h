@@ -35,6 +35,8 @@ class Gauge {
 class Histogram {
  public:
   Histogram();
+  // The bucket upper bounds (seconds) every Histogram uses: 50 µs to 10 s, then +Inf.
+  static const std::vector<double>& LatencyBounds();
   void Observe(double seconds);
   const std::vector<double>& bounds() const { return bounds_; }
   uint64_t bucket_count(size_t i) const { return counts_[i].load(std::memory_order_relaxed); }

@@ -484,6 +484,23 @@ void DataServer::Finish(Request& req) {
   Complete(req);
 }
 
+void DataServer::FillIoCounters(IoCounters* out) const {
+  const Metrics& m = *metrics_;
+  out->set_read_ops(m.ops_ok[READ_BLOCK]->value() + m.ops_err[READ_BLOCK]->value());
+  out->set_write_ops(m.ops_ok[WRITE_BLOCK]->value() + m.ops_err[WRITE_BLOCK]->value());
+  out->set_read_bytes(m.bytes_read->value());
+  out->set_write_bytes(m.bytes_written->value());
+  uint64_t errors = 0;
+  for (const Counter* c : m.ops_err) errors += c->value();
+  out->set_errors(errors);
+  auto cumulative = [](const Histogram& h, google::protobuf::RepeatedField<uint64_t>* buckets) {
+    for (size_t i = 0; i < h.bounds().size(); ++i) buckets->Add(h.bucket_count(i));
+    buckets->Add(h.count());
+  };
+  cumulative(*m.latency[READ_BLOCK], out->mutable_read_latency());
+  cumulative(*m.latency[WRITE_BLOCK], out->mutable_write_latency());
+}
+
 void DataServer::Complete(Request& req) {
   int op = req.header.op() >= 0 && req.header.op() < 5 ? req.header.op() : 0;
   double seconds = std::chrono::duration<double>(Clock::now() - req.start).count();

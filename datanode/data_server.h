@@ -20,6 +20,7 @@
 #include "datanode/block_store.h"
 #include "datanode/epochs.h"
 #include "datanode/worker_pool.h"
+#include "granary/meta.pb.h"
 
 namespace granary::datanode {
 
@@ -46,6 +47,9 @@ class DataServer {
                                                    EpochView* epochs);
   ~DataServer();
   HostPort address() const { return address_; }
+  // This server's own counters (the ones /metrics shows), cumulative since it started: sent
+  // with every heartbeat for the dashboard's throughput history (docs/dashboard.md).
+  void FillIoCounters(IoCounters* out) const;
   // Stops accepting, closes every connection, finishes admitted requests.
   void Stop();
 

@@ -161,8 +161,12 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
                                 data_address.ToString());
     Maintenance* m = impl->maintenance.get();
     impl->session->SetRepairProgress([m] { return m->progress(); });
+    DataServer* data_server = impl->data.get();
     impl->session->SetHeartbeatHooks(
-        [m](HeartbeatRequest* req) { m->FillHeartbeat(req); },
+        [m, data_server](HeartbeatRequest* req) {
+          m->FillHeartbeat(req);
+          data_server->FillIoCounters(req->mutable_io());
+        },
         [m](const HeartbeatReply& reply) { m->OnHeartbeatReply(reply); });
     impl->session->Start();
     impl->maintenance->Start();

@@ -118,7 +118,7 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
   }
   std::map<uint32_t, const NodeInfo*> nodes;
   for (const NodeInfo& n : map.nodes()) nodes[n.id()] = &n;
-  uint64_t missing = 0;
+  uint64_t missing = 0, repaired = 0, repaired_bytes = 0;
   auto set_pending = [&] {
     pending_ = missing;
     M().pending.Set(static_cast<int64_t>(missing));
@@ -157,6 +157,8 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
             continue;
           }
           --missing;
+          ++repaired;
+          repaired_bytes += b.length();
           set_pending();
           M().repaired_blocks.Add();
           M().repaired_bytes.Add(b.length());
@@ -171,7 +173,16 @@ bool Maintenance::RepairPass(const ClusterMap& map) {
     }
   }
   set_pending();
-  if (missing == 0) GLOG_INFO("event=repair_pass_done epoch={}", map.epoch());
+  // Every pass at debug; what passes repaired at info, at most once a minute (a cluster whose
+  // map changes often would otherwise print a line per pass and datanode).
+  GLOG_DEBUG("event=repair_pass_done epoch={} repaired={} bytes={} missing={}", map.epoch(),
+             repaired, repaired_bytes, missing);
+  if (repair_summary_.Add(repaired, repaired_bytes)) {
+    GLOG_INFO("event=repair_summary passes={} repaired_blocks={} repaired_bytes={} seconds={:.0f}",
+              repair_summary_.rounds(), repair_summary_.work(), repair_summary_.bytes(),
+              repair_summary_.seconds());
+    repair_summary_.Reset();
+  }
   return missing == 0;
 }
 
@@ -322,6 +333,17 @@ Status Maintenance::RepairBlock(const PgView& pg, const PgBlock& b, const BlockK
 }
 
 bool Maintenance::Reconcile(const ClusterMap& map) {
+  uint64_t reclaimed = 0;
+  bool done = ReconcileCounting(map, reclaimed);
+  if (reclaim_summary_.Add(reclaimed)) {
+    GLOG_INFO("event=reclaim_summary blocks={} rounds={} seconds={:.0f}", reclaim_summary_.work(),
+              reclaim_summary_.rounds(), reclaim_summary_.seconds());
+    reclaim_summary_.Reset();
+  }
+  return done;
+}
+
+bool Maintenance::ReconcileCounting(const ClusterMap& map, uint64_t& reclaimed) {
   // Slices collected while this node was away.
   std::vector<uint64_t> ids = store_->SliceIds();
   for (size_t i = 0; i < ids.size() && !stopping(); i += kCheckBatch) {
@@ -330,9 +352,12 @@ bool Maintenance::Reconcile(const ClusterMap& map) {
     auto dead = session_->CheckSlices(req);
     if (!dead.ok()) return false;
     for (uint64_t id : dead->dead_slice_ids()) {
-      GLOG_INFO("event=reclaim_dead_slice slice={}", id);
+      GLOG_DEBUG("event=reclaim_dead_slice slice={}", id);
       for (const BlockKey& key : store_->KeysOfSlice(id)) {
-        if (store_->Delete(key).ok()) M().reclaimed.Add();
+        if (store_->Delete(key).ok()) {
+          M().reclaimed.Add();
+          ++reclaimed;
+        }
       }
     }
   }
@@ -350,9 +375,12 @@ bool Maintenance::Reconcile(const ClusterMap& map) {
     // A PG moving off this node: its new members may still lack what this copy holds.
     auto from = placement->MovingFrom(info.origin().pool_id(), info.origin().pg());
     if (!from.ok() || std::find(from->begin(), from->end(), me) != from->end()) continue;
-    GLOG_INFO("event=reclaim_left_pg slice={} block={} pool={} pg={}", info.key().slice_id(),
-              info.key().block_index(), info.origin().pool_id(), info.origin().pg());
-    if (store_->Delete(info.key()).ok()) M().reclaimed.Add();
+    GLOG_DEBUG("event=reclaim_left_pg slice={} block={} pool={} pg={}", info.key().slice_id(),
+               info.key().block_index(), info.origin().pool_id(), info.origin().pg());
+    if (store_->Delete(info.key()).ok()) {
+      M().reclaimed.Add();
+      ++reclaimed;
+    }
   }
   return true;
 }

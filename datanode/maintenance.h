@@ -26,6 +26,7 @@
 #include <tuple>
 
 #include "common/data_connection.h"
+#include "common/log.h"
 #include "datanode/block_store.h"
 #include "datanode/epochs.h"
 #include "datanode/meta_session.h"
@@ -103,6 +104,7 @@ class Maintenance {
                                                                     const BlockKey& key);
   // True once done; false when it must wait (the cluster is not healthy yet).
   bool Reconcile(const ClusterMap& map);
+  bool ReconcileCounting(const ClusterMap& map, uint64_t& reclaimed);
   // Reads a stored copy whole and checks it against its stored CRCs: Ok, CORRUPT (damaged), or
   // another error (absent, EIO). Counts the bytes as scrubbed.
   Status VerifyStored(const BlockKey& key);
@@ -134,6 +136,9 @@ class Maintenance {
   std::atomic<uint64_t> repaired_epoch_{0};
   std::atomic<bool> repair_wanted_{true};
   bool reconciled_ = true;  // loop thread only
+  // Info summaries of repair passes and reclaims, at most one a minute (loop thread only).
+  PassSummary repair_summary_;
+  PassSummary reclaim_summary_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -75,8 +75,8 @@ bool Maintenance::ScrubStep() {
       scrub_.done_bytes = 0;
       scrub_.cursor.reset();
       scrub_behind_logged_ = false;
-      GLOG_INFO("event=scrub_pass_start bytes={} period_s={}", scrub_.pass_bytes,
-                pacer_.period_ms() / 1000.0);
+      GLOG_DEBUG("event=scrub_pass_start bytes={} period_s={}", scrub_.pass_bytes,
+                 pacer_.period_ms() / 1000.0);
       SaveScrubState(StatePath(*store_), scrub_).PermitUnchecked();
       scrub_saved_ms_ = now;
     }
@@ -97,8 +97,11 @@ bool Maintenance::ScrubStep() {
     if (batch.empty()) {
       std::lock_guard lock(scrub_mu_);
       const int64_t now = WallMs();
-      GLOG_INFO("event=scrub_pass_done bytes={} seconds={:.1f} period_s={}", scrub_.done_bytes,
-                (now - scrub_.pass_start_ms) / 1000.0, pacer_.period_ms() / 1000.0);
+      // A summary of a whole pass (once per period, a week by default) is worth an info line;
+      // a pass over an empty store is not.
+      spdlog::log(scrub_.done_bytes > 0 ? spdlog::level::info : spdlog::level::debug,
+                  "event=scrub_pass_done bytes={} seconds={:.1f} period_s={}", scrub_.done_bytes,
+                  (now - scrub_.pass_start_ms) / 1000.0, pacer_.period_ms() / 1000.0);
       scrub_.prev_start_ms = scrub_.pass_start_ms;
       scrub_.prev_end_ms = now;
       scrub_.pass_start_ms = 0;

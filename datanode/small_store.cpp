@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include "common/log.h"
@@ -155,6 +156,12 @@ Result<std::unique_ptr<SmallStore>> SmallStore::Open(const std::string& path) {
       {"data", data_options}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
+  // RocksDB lists the directory before create_if_missing makes it, and reports the missing
+  // directory at ERROR level ("Error when reading … dir NotFound"): on a clean first start that
+  // was an error line about nothing. The directory is made here first.
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Internal(fmt::format("create small-block store {}: {}", path, ec.message()));
   GRANARY_TRY(FromRocks(rocksdb::DB::Open(options, path, families, &handles, &raw),
                         "open small-block store " + path));
   store->db_.reset(raw);

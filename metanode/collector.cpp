@@ -86,7 +86,12 @@ void MetaCore::CollectGarbage() {
   OpReply reply = Mutate(std::move(op));
   if (reply.code() == Code::OK) {
     Gc().collected.Add(due.size());
-    GLOG_INFO("event=gc_slices count={}", due.size());
+    GLOG_DEBUG("event=gc_slices count={}", due.size());
+    if (gc_summary_.Add(due.size())) {
+      GLOG_INFO("event=gc_summary slices={} rounds={} seconds={:.0f}", gc_summary_.work(),
+                gc_summary_.rounds(), gc_summary_.seconds());
+      gc_summary_.Reset();
+    }
   }
 }
 

@@ -38,6 +38,10 @@ Result<MetaGroupStatus> MetaCore::GroupStatus() {
   GroupRecord group;
   auto named = Snapshot()->GetRecord(Cf::kSystem, kGroupKey, &group);
   if (named.ok() && *named) out.set_cluster_id(group.cluster_id());
+  {
+    std::lock_guard lock(mu_);
+    out.set_admin_address(admin_address_);
+  }
   return out;
 }
 

@@ -196,6 +196,7 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
     l.repair_epoch = req.repair_epoch();
     if (req.has_scrub()) l.scrub = req.scrub();
   }
+  if (req.has_io()) io_history_.Record(req.node_id(), req.io(), NowMs());
   if (rec.node().state() != UP) {
     Operation op;
     op.mutable_set_node_state()->set_node_id(req.node_id());
@@ -210,6 +211,17 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
     *reply.add_suspect_copies() = std::move(copy);
   }
   return reply;
+}
+
+Result<IoHistoryReply> MetaCore::GetIoHistory(const IoHistoryRequest& req) {
+  // Only the leader hears heartbeats: a follower's history would be empty or stale.
+  GRANARY_TRY(committer_->ReadFence());
+  return io_history_.Snapshot(req.since_ms(), NowMs());
+}
+
+void MetaCore::SetAdminAddress(std::string address) {
+  std::lock_guard lock(mu_);
+  admin_address_ = std::move(address);
 }
 
 Result<ClusterMap> MetaCore::GetClusterMap(uint64_t known_epoch) {

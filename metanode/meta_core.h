@@ -10,10 +10,12 @@
 #include <string>
 #include <thread>
 
+#include "common/log.h"
 #include "granary/data.grpc.pb.h"
 #include "granary/meta.pb.h"
 #include "metanode/apply.h"
 #include "metanode/committer.h"
+#include "metanode/io_history.h"
 #include "metanode/pg_mapper.h"
 #include "metanode/secrets.h"
 #include "metanode/store.h"
@@ -101,6 +103,12 @@ class MetaCore {
   // Housekeeping: resolves the records of nodes that are out (their PGs were remapped).
   void SettleSuspects();
 
+  // The data path's last hour from the datanodes' heartbeats (docs/dashboard.md): the leader's
+  // memory, so NotLeader on a follower.
+  Result<IoHistoryReply> GetIoHistory(const IoHistoryRequest& req);
+  // This member's admin HTTP address, reported in GroupStatus (set once it is bound).
+  void SetAdminAddress(std::string address);
+
   // The metadata group (docs/metadata-ha.md): this member's view, membership changes.
   Result<MetaGroupStatus> GroupStatus();
   Status AddMember(uint64_t id, const std::string& address);
@@ -176,6 +184,9 @@ class MetaCore {
   std::map<uint64_t, int64_t> sessions_;  // client id -> lease deadline (ms)
   uint64_t sessions_reaped_ = 0;
   uint64_t multipart_expired_ = 0;
+  IoHistory io_history_;
+  std::string admin_address_;   // guarded by mu_
+  PassSummary gc_summary_;      // housekeeping thread only
   int64_t last_tombstone_prune_ms_ = 0;
   int64_t last_upload_scan_ms_ = 0;
   bool stopping_ = false;

@@ -96,6 +96,16 @@ Result<std::unique_ptr<Metanode>> Metanode::Start(MetanodeOptions options) {
     });
     GRANARY_TRY(admin);
     impl->admin = std::move(*admin);
+    // Others reach the dashboard at the host they reach this member at, not a wildcard.
+    HostPort published = impl->admin->address();
+    if (published.host == "0.0.0.0" || published.host == "::" || published.host.empty()) {
+      auto member =
+          ParseHostPort(options.core.member_address.empty()
+                            ? (options.advertise.empty() ? impl->address : options.advertise + ":0")
+                            : options.core.member_address);
+      if (member.ok()) published.host = member->host;
+    }
+    impl->core->SetAdminAddress(published.ToString());
   }
   GLOG_INFO("event=metanode_started listen={} data={}", impl->address, options.core.data_dir);
   return std::unique_ptr<Metanode>(new Metanode(std::move(impl)));
@@ -106,6 +116,7 @@ std::string Metanode::admin_address() const {
   return impl_->admin ? impl_->admin->address().ToString() : std::string();
 }
 MetaCore& Metanode::core() { return *impl_->core; }
+AdminServer* Metanode::admin_server() { return impl_->admin.get(); }
 
 void Metanode::Shutdown() {
   if (!impl_ || impl_->stopped) return;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "common/admin_server.h"
 #include "common/net.h"
 #include "common/status.h"
 #include "metanode/meta_core.h"
@@ -29,6 +30,8 @@ class Metanode {
   std::string address() const;
   std::string admin_address() const;
   MetaCore& core();
+  // The admin HTTP server (null without --admin): the dashboard registers its pages there.
+  AdminServer* admin_server();
 
   // Stops accepting requests, finishes those in flight, closes the store. Idempotent.
   void Shutdown();

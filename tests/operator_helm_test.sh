@@ -23,7 +23,15 @@ done
   --set defaultCluster.enabled=true --set defaultPool.enabled=true \
   --set operator.watchNamespace=ml --set image.tag=v9 >"$out/full.yaml"
 
+"$helm" template rel "$chart" --namespace granary-system --set dashboard.ingress.enabled=true \
+  --set dashboard.ingress.cluster=demo --set dashboard.ingress.namespace=storage \
+  --set dashboard.ingress.host=granary.example.com >"$out/ingress.yaml"
+
 count() { grep -c "^kind: $1\$" "$2" || true; }
+[[ $(count Ingress "$out/plain.yaml") == 0 ]] || fail "no dashboard Ingress by default"
+[[ $(count Ingress "$out/ingress.yaml") == 1 ]] || fail "dashboard.ingress.enabled renders one"
+grep -q "name: demo-dashboard" "$out/ingress.yaml" || fail "the Ingress reaches <cluster>-dashboard"
+grep -q "namespace: storage" "$out/ingress.yaml" || fail "the Ingress is in the cluster's namespace"
 [[ $(count CustomResourceDefinition "$out/plain.yaml") == 3 ]] || fail "expected 3 CRDs"
 [[ $(count StorageCluster "$out/plain.yaml") == 0 ]] || fail "no StorageCluster by default"
 [[ $(count StorageCluster "$out/full.yaml") == 1 ]] || fail "defaultCluster.enabled renders one"

@@ -58,6 +58,7 @@ TEST_F(OperatorObjectsTest, StorageClusterChildrenMatchGoldenFiles) {
   ExpectGolden("metanode-statefulset", op::MetanodeStatefulSet(cluster_, *spec));
   ExpectGolden("s3-service", op::S3Service(cluster_, *spec));
   ExpectGolden("s3-deployment", op::S3Deployment(cluster_, *spec));
+  ExpectGolden("dashboard-service", op::DashboardService(cluster_));
   ExpectGolden("csi-controller-deployment", op::CsiControllerDeployment(cluster_, *spec));
   ExpectGolden("csi-node-daemonset", op::CsiNodeDaemonSet(cluster_, *spec));
   ExpectGolden("csidriver", op::CsiDriver(cluster_));

@@ -197,6 +197,11 @@ std::string S3Endpoint(const Json& cluster) {
                      kS3Port);
 }
 
+std::string DashboardUrl(const Json& cluster) {
+  return fmt::format("http://{}-dashboard.{}.svc/", ClusterName(cluster),
+                     kube::NamespaceOf(cluster));
+}
+
 Json CommonLabels(const std::string& component, const std::string& instance) {
   return {{"app.kubernetes.io/name", "granary"},
           {"app.kubernetes.io/component", component},
@@ -327,6 +332,17 @@ Json S3Service(const Json& cluster, const ClusterSpec& spec) {
            {{"type", spec.s3_service_type},
             {"selector", Selector("s3", ClusterName(cluster))},
             {"ports", {{{"name", "s3"}, {"port", kS3Port}, {"targetPort", kS3Port}}}}}}};
+}
+
+Json DashboardService(const Json& cluster) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Meta(ClusterName(cluster) + "-dashboard", kube::NamespaceOf(cluster),
+                            CommonLabels("dashboard", ClusterName(cluster)))},
+          {"spec",
+           {{"type", "ClusterIP"},
+            {"selector", Selector("metanode", ClusterName(cluster))},
+            {"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", "admin"}}}}}}};
 }
 
 Json S3Deployment(const Json& cluster, const ClusterSpec& spec) {

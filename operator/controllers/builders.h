@@ -103,6 +103,8 @@ std::string MetanodePeers(const Json& cluster, int replicas);
 // Member `ordinal` (0-based; its id is ordinal + 1) at its stable StatefulSet DNS name.
 std::string MemberAddress(const Json& cluster, int ordinal);
 std::string S3Endpoint(const Json& cluster);
+// The dashboard (docs/dashboard.md) through Service <cluster>-dashboard, port 80.
+std::string DashboardUrl(const Json& cluster);
 Json CommonLabels(const std::string& component, const std::string& instance);
 
 // StorageCluster → its children.
@@ -114,6 +116,9 @@ Json MetanodePodDisruptionBudget(const Json& cluster);
 std::string MetanodeKeySecretName(const Json& cluster);
 Json MetanodeKeySecret(const Json& cluster, const std::string& key_base64);
 Json S3Service(const Json& cluster, const ClusterSpec& spec);
+// Every metanode member serves the dashboard on its admin port (a follower's shows the
+// leader's figures), so the Service selects them all.
+Json DashboardService(const Json& cluster);
 Json S3Deployment(const Json& cluster, const ClusterSpec& spec);
 Json CsiControllerDeployment(const Json& cluster, const ClusterSpec& spec);
 Json CsiNodeDaemonSet(const Json& cluster, const ClusterSpec& spec);

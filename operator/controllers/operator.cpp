@@ -223,6 +223,7 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
   GRANARY_TRY(apply(res::kStatefulSets, MetanodeStatefulSet(sc, *spec), sc));
   GRANARY_TRY(apply(resources::kPodDisruptionBudgets, MetanodePodDisruptionBudget(sc), sc));
   GRANARY_TRY(apply(res::kServices, S3Service(sc, *spec), sc));
+  GRANARY_TRY(apply(res::kServices, DashboardService(sc), sc));
   GRANARY_TRY(apply(res::kDeployments, S3Deployment(sc, *spec), sc));
   std::vector<Json> workloads;  // what Ready waits for, in the order it names them
   auto live = [&](runtime::Informer* i, const std::string& child) {
@@ -276,13 +277,16 @@ Result<ReconcileResult> Operator::ReconcileCluster(const std::string& key) {
   Condition quorum = metanode ? ReconcileMetadataGroup(sc, *spec)
                               : Condition{kMetadataQuorum, "False", "Deploying",
                                           "the metanode StatefulSet does not exist yet"};
-  GRANARY_TRY(WriteStatus(
-      res::kStorageClusters, sc,
-      {ready,
-       {runtime::kProgressing, is_ready ? "False" : "True", is_ready ? "Deployed" : "Deploying",
-        ready.message},
-       degraded, quorum},
-      {{"metanodeAddress", MetaAddressOf(sc)}, {"s3Endpoint", S3Endpoint(sc)}, {"phase", phase}}));
+  GRANARY_TRY(WriteStatus(res::kStorageClusters, sc,
+                          {ready,
+                           {runtime::kProgressing, is_ready ? "False" : "True",
+                            is_ready ? "Deployed" : "Deploying", ready.message},
+                           degraded,
+                           quorum},
+                          {{"metanodeAddress", MetaAddressOf(sc)},
+                           {"s3Endpoint", S3Endpoint(sc)},
+                           {"dashboardURL", DashboardUrl(sc)},
+                           {"phase", phase}}));
   // Pod-creation failures, claims and the metadata group have no watch here: look again while
   // not ready or while the group is not whole.
   const bool whole = quorum.reason == "AllMembersUp" || quorum.reason == "Standalone";
