@@ -212,6 +212,7 @@ struct RaftGroup::Impl {
   std::map<uint64_t, std::vector<std::shared_ptr<void>>> results;
   struct raft_barrier barrier {};
   bool barrier_inflight = false;
+  bool pump_after_callbacks = false;
   int64_t barrier_sent_ms = 0;
   bool transferring = false;
   bool notified_leader = false;
@@ -220,11 +221,13 @@ struct RaftGroup::Impl {
   std::string restore_from;  // leader address while a snapshot is being installed
 
   // ------------------------------------------------------------ helpers (loop thread)
-  void Post(std::function<void()> task) {
+  // False when the loop is closing: the task will not run.
+  bool Post(std::function<void()> task) {
     std::lock_guard lock(mu);
-    if (wake_closed) return;
+    if (wake_closed) return false;
     tasks.push_back(std::move(task));
     uv_async_send(&wake);
+    return true;
   }
 
   Status NotLeaderHere() {
@@ -319,7 +322,10 @@ struct RaftGroup::Impl {
       for (auto& d : p->dones) d(s, nullptr);
     }
     delete p;
-    self->Pump();
+    // Not Pump() here: libraft calls this also while it tears down a deposed leader's state
+    // (failing every pending request), and a raft_apply made from inside that crashed the
+    // member. The loop's check handle pumps once the callback has returned.
+    self->pump_after_callbacks = true;
   }
 
   void StartBarrier() {
@@ -348,6 +354,10 @@ struct RaftGroup::Impl {
 
   // Runs after every loop iteration: notices role and leader changes.
   void Watch() {
+    if (pump_after_callbacks) {
+      pump_after_callbacks = false;
+      Pump();
+    }
     const bool is_leader = raft_state(&r) == RAFT_LEADER;
     raft_id lid = 0;
     const char* laddr = nullptr;
@@ -477,10 +487,14 @@ struct RaftGroup::Impl {
     auto* c = static_cast<Change*>(req->data);
     Impl* self = c->impl;
     if (status == 0 && c->then_promote) {
+      // Promote once this callback has returned (no libraft call from inside its callbacks).
       c->then_promote = false;
-      int rv = raft_assign(&self->r, &c->req, c->id, RAFT_VOTER, &Impl::ChangeDone);
-      if (rv == 0) return;
-      status = rv;
+      const bool posted = self->Post([self, c] {
+        int rv = raft_assign(&self->r, &c->req, c->id, RAFT_VOTER, &Impl::ChangeDone);
+        if (rv != 0) ChangeDone(&c->req, rv);
+      });
+      if (posted) return;
+      status = RAFT_SHUTDOWN;
     }
     Status s = status == 0 ? Status::Ok()
                : status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST
