@@ -123,6 +123,16 @@ std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner) {
 
 std::string SessionTombstoneKey(uint64_t client_id) { return Tagged('R', client_id); }
 
+std::string LockTableKey(uint64_t ino) { return Tagged('F', ino); }
+
+std::string LockIndexPrefix(uint64_t holder) { return Tagged('f', holder); }
+
+std::string LockIndexKey(uint64_t holder, uint64_t ino) {
+  std::string key = LockIndexPrefix(holder);
+  AppendU64(&key, ino);
+  return key;
+}
+
 std::string SuspectSlicePrefix(uint64_t slice_id) { return Tagged('Y', slice_id); }
 
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node) {

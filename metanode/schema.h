@@ -64,6 +64,11 @@ std::string PinPrefix(uint64_t client_id);
 std::string PinKey(uint64_t client_id, uint64_t ino, uint64_t owner);
 // A reaped session: "R" client -> SessionTombstone.
 std::string SessionTombstoneKey(uint64_t client_id);
+// File locks (docs/mount.md "Locks"): "F" ino -> LockTableRecord, and "f" holder ino -> "" for
+// each inode where the holder (a client session) has locks.
+std::string LockTableKey(uint64_t ino);
+std::string LockIndexPrefix(uint64_t holder);
+std::string LockIndexKey(uint64_t holder, uint64_t ino);
 // A copy reported corrupt (docs/maintenance.md "Repair on report"):
 // "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
@@ -83,6 +88,7 @@ inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
 inline constexpr std::string_view kSuspectPrefix = "Y";
+inline constexpr std::string_view kLockIndexPrefix = "f";
 // Counters (CounterKey) of corruption reports received and suspect copies resolved, ever.
 inline constexpr std::string_view kCorruptionReportsCounter = "corruption-reports";
 inline constexpr std::string_view kCorruptionResolvedCounter = "corruption-resolved";
