@@ -431,6 +431,63 @@ Result<InodeAttr> MetaClient::Open(uint64_t ino, uint64_t owner) {
   return std::move(*reply.mutable_attr());
 }
 
+void CallCanceller::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (call_ != nullptr) call_->TryCancel();
+}
+
+bool CallCanceller::cancelled() {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+Result<LockReply> MetaClient::Lock(LockRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
+  LockReply reply;
+  GRANARY_TRY(Call("lock", &Endpoint::ns, &Namespace::Stub::Lock, req, &reply));
+  return reply;
+}
+
+Result<GetLockReply> MetaClient::GetLock(const GetLockRequest& req) {
+  GetLockReply reply;
+  GRANARY_TRY(Call("getlk", &Endpoint::ns, &Namespace::Stub::GetLock, req, &reply));
+  return reply;
+}
+
+Result<LockWaitReply> MetaClient::LockWait(const LockWaitRequest& req, CallCanceller* cancel) {
+  LockWaitReply reply;
+  const auto wait = std::chrono::milliseconds(req.timeout_ms());
+  Status s = Invoke(
+      "lock wait",
+      [&](Endpoint& e, grpc::ClientContext& ctx) {
+        if (cancel != nullptr) {
+          std::lock_guard lock(cancel->mu_);
+          if (cancel->cancelled_) return grpc::Status(grpc::StatusCode::ABORTED, "interrupted");
+          cancel->call_ = &ctx;
+        }
+        grpc::Status rpc = e.ns->LockWait(&ctx, req, &reply);
+        if (cancel != nullptr) {
+          std::lock_guard lock(cancel->mu_);
+          cancel->call_ = nullptr;
+          // Not retried: the waiter was interrupted.
+          if (cancel->cancelled_) return grpc::Status(grpc::StatusCode::ABORTED, "interrupted");
+        }
+        return rpc;
+      },
+      options_.deadline + wait, options_.attempt_timeout + wait);
+  GRANARY_TRY(s);
+  return reply;
+}
+
+Result<ListLocksReply> MetaClient::ListLocks(uint64_t holder) {
+  ListLocksRequest req;
+  req.set_holder(holder);
+  ListLocksReply reply;
+  GRANARY_TRY(Call("list locks", &Endpoint::ns, &Namespace::Stub::ListLocks, req, &reply));
+  return reply;
+}
+
 Status MetaClient::Release(uint64_t ino, uint64_t owner) {
   ReleaseRequest req;
   *req.mutable_op() = NextOpId();

@@ -42,6 +42,19 @@ class Channel;
 
 namespace granary::client {
 
+// Cancels a call in flight from another thread (an interrupted F_SETLKW), and any later one.
+class CallCanceller {
+ public:
+  void Cancel();
+  bool cancelled();
+
+ private:
+  friend class MetaClient;
+  std::mutex mu_;
+  grpc::ClientContext* call_ = nullptr;
+  bool cancelled_ = false;
+};
+
 struct MetaClientOptions {
   // "HOST:PORT[,HOST:PORT…]" (the --meta flag): one metanode, or members of the metadata group
   // (any subset; the leader is found from there).
@@ -125,6 +138,15 @@ class MetaClient {
   // handle holder (a mount, a gateway).
   Result<InodeAttr> Open(uint64_t ino, uint64_t owner);
   Status Release(uint64_t ino, uint64_t owner);
+
+  // File locks (docs/mount.md "Locks"), held under this client's session. `req.op` is filled
+  // in when unset; a refused lock is a reply with granted = false, not an error.
+  Result<LockReply> Lock(LockRequest req);
+  Result<GetLockReply> GetLock(const GetLockRequest& req);
+  // Waits (up to req.timeout_ms) until the inode's lock table is no longer at req.version.
+  // With `cancel` cancelled meanwhile, returns an error at once (check cancel->cancelled()).
+  Result<LockWaitReply> LockWait(const LockWaitRequest& req, CallCanceller* cancel = nullptr);
+  Result<ListLocksReply> ListLocks(uint64_t holder);
 
   // ------------------------------------------------------------ slice maps
   // Reserves `slice_count` slice ids and `bytes` of quota under a lease.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <tuple>
 
 #include "client/cluster_view.h"
@@ -66,6 +67,25 @@ std::unique_ptr<Handle> MakeHandle(std::unique_ptr<client::File> file) {
 
 int Errno(const Status& s) { return MapError(s.code()).errno_value; }
 
+// mknod(2)'s file types; 0 (S_IFREG) and S_IFREG are a regular file.
+std::optional<FileType> TypeOfMode(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case 0:
+    case S_IFREG:
+      return FileType::REGULAR;
+    case S_IFIFO:
+      return FileType::FIFO;
+    case S_IFCHR:
+      return FileType::CHAR_DEVICE;
+    case S_IFBLK:
+      return FileType::BLOCK_DEVICE;
+    case S_IFSOCK:
+      return FileType::SOCKET;
+    default:
+      return std::nullopt;
+  }
+}
+
 // One page-aligned I/O buffer per FUSE worker thread: kernel<->user copies into it run at full
 // speed (DESIGN §4), and it is reused for every request the thread serves.
 std::span<uint8_t> ThreadBuffer(size_t size) {
@@ -97,10 +117,8 @@ fuse_ino_t GranaryFs::ToFuse(uint64_t ino) const {
 struct stat GranaryFs::ToStat(const InodeAttr& a) const {
   struct stat st {};
   st.st_ino = ToFuse(a.ino());
-  mode_t type = S_IFREG;
-  if (a.type() == FileType::DIRECTORY) type = S_IFDIR;
-  if (a.type() == FileType::SYMLINK) type = S_IFLNK;
-  st.st_mode = type | (a.mode() & 07777);
+  st.st_mode = ModeType(a.type()) | (a.mode() & 07777);
+  st.st_rdev = a.rdev();
   st.st_nlink = a.nlink();
   st.st_uid = a.uid();
   st.st_gid = a.gid();
@@ -400,6 +418,26 @@ void GranaryFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   ReplyEntry(req, *a);
 }
 
+void GranaryFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                      dev_t rdev) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mknod");
+  auto type = TypeOfMode(mode);
+  if (!type) return (void)fuse_reply_err(req, EINVAL);  // S_IFDIR/S_IFLNK: mkdir, symlink
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  CreateRequest r;
+  r.set_parent(ToGranary(parent));
+  r.set_name(name);
+  r.set_mode(mode & 07777);
+  r.set_uid(ctx->uid);
+  r.set_gid(ctx->gid);
+  r.set_exclusive(true);
+  r.set_type(*type);
+  r.set_rdev(static_cast<uint32_t>(rdev));
+  auto a = client_->meta().Create(std::move(r));
+  if (!a.ok()) return ReplyError(req, a.status(), "mknod");
+  ReplyEntry(req, *a);
+}
+
 void GranaryFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "unlink");
   Status s = client_->meta().Unlink(ToGranary(parent), name);
@@ -666,6 +704,9 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
     };
     o.readlink = [](fuse_req_t r, fuse_ino_t i) { Fs(r)->ReadLink(r, i); };
     o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) { Fs(r)->Mkdir(r, p, n, m); };
+    o.mknod = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, dev_t d) {
+      Fs(r)->Mknod(r, p, n, m, d);
+    };
     o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Unlink(r, p, n); };
     o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Rmdir(r, p, n); };
     o.symlink = [](fuse_req_t r, const char* t, fuse_ino_t p, const char* n) {
@@ -688,12 +729,17 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
       if (Fs(r)->InwardFile(r, i, &f, Unknown::kAdopt)) Fs(r)->WriteBuf(r, i, b, o2, &f);
     };
     o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
+      // close(2) releases the caller's POSIX locks on the file, whoever serves the handle.
+      if (Status s = Fs(r)->ReleaseOwner(Fs(r)->ToGranary(i), fi->lock_owner); !s.ok()) {
+        return Fs(r)->ReplyError(r, s, "flush");
+      }
       fuse_file_info f = *fi;
       if (Fs(r)->InwardFile(r, i, &f, Unknown::kNothingHere)) Fs(r)->Flush(r, i, &f);
     };
     o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
       // r is gone once Inward replied: fs is taken first.
       GranaryFs* fs = Fs(r);
+      fs->ReleaseLocksOfFh(fi->fh, fi, fs->ToGranary(i));
       fuse_file_info f = *fi;
       bool mine = fs->InwardFile(r, i, &f, Unknown::kNothingHere);
       fs->ForgetFh(fi->fh);
@@ -734,6 +780,15 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
     o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Fs(r)->RemoveXattr(r, i, n); };
     o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* fi) {
       Fs(r)->Create(r, p, n, m, fi);
+    };
+    o.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, struct flock* l) {
+      Fs(r)->GetLk(r, i, fi, l);
+    };
+    o.setlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, struct flock* l, int sleep) {
+      Fs(r)->SetLk(r, i, fi, l, sleep);
+    };
+    o.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, int op) {
+      Fs(r)->Flock(r, i, fi, op);
     };
     o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o2, off_t l, fuse_file_info* fi) {
       fuse_file_info f = *fi;

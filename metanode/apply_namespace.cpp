@@ -1,6 +1,8 @@
 // Namespace operations other than rename (apply_rename.cpp).
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "metanode/apply_internal.h"
 
 namespace granary::metanode {
@@ -35,6 +37,27 @@ Status AlreadyExistsAt(uint64_t parent, std::string_view name) {
   return AlreadyExists(fmt::format("'{}' in directory {}", name, parent));
 }
 
+// Owner of a new entry: a setgid directory hands its group on (and, to subdirectories, the
+// bit), as ext4 does (inode_init_owner). The caller's umask applies when the request carries one.
+struct NewOwner {
+  uint32_t mode;
+  uint32_t gid;
+};
+NewOwner OwnerIn(const InodeRecord& parent, FileType type, uint32_t mode, uint32_t gid,
+                 const std::optional<uint32_t>& umask) {
+  constexpr uint32_t kSetGid = 02000;
+  if (umask) mode &= ~*umask;
+  if (parent.attr().mode() & kSetGid) {
+    gid = parent.attr().gid();
+    if (type == DIRECTORY) mode |= kSetGid;
+  }
+  return {mode, gid};
+}
+
+bool IsSpecial(FileType type) {
+  return type == FIFO || type == CHAR_DEVICE || type == BLOCK_DEVICE || type == SOCKET;
+}
+
 void TouchDir(Ctx& ctx, InodeRecord& dir, int nlink_delta) {
   InodeAttr& a = *dir.mutable_attr();
   a.set_nlink(static_cast<uint32_t>(static_cast<int64_t>(a.nlink()) + nlink_delta));
@@ -59,7 +82,9 @@ Status ApplyMkdir(Ctx& ctx, OpReply* reply) {
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) return AlreadyExistsAt(req.parent(), req.name());
-  auto rec = NewInode(ctx, e->volume, DIRECTORY, req.mode(), req.uid(), req.gid());
+  NewOwner o = OwnerIn(e->parent, DIRECTORY, req.mode(), req.gid(),
+                       req.has_umask() ? std::optional(req.umask()) : std::nullopt);
+  auto rec = NewInode(ctx, e->volume, DIRECTORY, o.mode, req.uid(), o.gid);
   GRANARY_TRY(rec);
   rec->mutable_attr()->set_parent(req.parent());
   Link(ctx, *e, req.name(), *rec, reply);
@@ -68,10 +93,15 @@ Status ApplyMkdir(Ctx& ctx, OpReply* reply) {
 
 Status ApplyCreate(Ctx& ctx, OpReply* reply) {
   const CreateRequest& req = ctx.op.create();
+  const FileType type = req.type() == FILE_TYPE_UNSPECIFIED ? REGULAR : req.type();
+  if (type != REGULAR && !IsSpecial(type)) {
+    return InvalidArgument(fmt::format("create of a {}", FileType_Name(type)));
+  }
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) {
-    if (req.exclusive()) return AlreadyExistsAt(req.parent(), req.name());
+    // mknod(2) never opens an existing name.
+    if (req.exclusive() || type != REGULAR) return AlreadyExistsAt(req.parent(), req.name());
     auto rec = LoadInode(ctx.txn, e->existing->ino());
     GRANARY_TRY(rec);
     if (rec->attr().type() == DIRECTORY) {
@@ -93,9 +123,13 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
     *reply->mutable_entry()->mutable_attr() = rec->attr();
     return Status::Ok();
   }
-  auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid(), req.writer_host());
+  NewOwner o = OwnerIn(e->parent, type, req.mode(), req.gid(),
+                       req.has_umask() ? std::optional(req.umask()) : std::nullopt);
+  auto rec = NewInode(ctx, e->volume, type, o.mode, req.uid(), o.gid, req.writer_host());
   GRANARY_TRY(rec);
-  if (req.handle_owner() != 0) AddPin(ctx, *rec, req.handle_owner());
+  // Special files are metadata only: no data, never opened through the metanode.
+  if (type == CHAR_DEVICE || type == BLOCK_DEVICE) rec->mutable_attr()->set_rdev(req.rdev());
+  if (req.handle_owner() != 0 && type == REGULAR) AddPin(ctx, *rec, req.handle_owner());
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();
 }
@@ -108,7 +142,8 @@ Status ApplySymlink(Ctx& ctx, OpReply* reply) {
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) return AlreadyExistsAt(req.parent(), req.name());
-  auto rec = NewInode(ctx, e->volume, SYMLINK, 0777, req.uid(), req.gid());
+  NewOwner o = OwnerIn(e->parent, SYMLINK, 0777, req.gid(), std::nullopt);
+  auto rec = NewInode(ctx, e->volume, SYMLINK, 0777, req.uid(), o.gid);
   GRANARY_TRY(rec);
   rec->set_symlink_target(req.target());
   rec->mutable_attr()->set_size(req.target().size());
@@ -184,7 +219,9 @@ Status ApplySetAttr(Ctx& ctx, OpReply* reply) {
     if (a.type() == DIRECTORY) {
       return Status(Code::IS_DIRECTORY, fmt::format("truncate directory {}", req.ino()));
     }
-    if (a.type() != REGULAR) return InvalidArgument(fmt::format("truncate symlink {}", req.ino()));
+    if (a.type() != REGULAR) {
+      return InvalidArgument(fmt::format("truncate {} {}", FileType_Name(a.type()), req.ino()));
+    }
     if (req.size() != a.size()) {
       auto volume = LoadVolume(ctx.txn, a.volume_id());
       GRANARY_TRY(volume);

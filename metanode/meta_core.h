@@ -14,6 +14,7 @@
 #include "granary/meta.pb.h"
 #include "metanode/apply.h"
 #include "metanode/committer.h"
+#include "metanode/lock_waiters.h"
 #include "metanode/pg_mapper.h"
 #include "metanode/secrets.h"
 #include "metanode/store.h"
@@ -137,6 +138,9 @@ class MetaCore {
   // epoch: one operation, one new map epoch (docs/maintenance.md "PG moves").
   void CompleteReadyMoves();
 
+  // Blocked lock requests (leader only, in memory): woken by Lock operations and session reaps.
+  LockWaiters& lock_waiters() { return lock_waiters_; }
+
   int64_t NowMs() const;
   Store& store() { return *store_; }
   Committer& committer() { return *committer_; }
@@ -183,6 +187,7 @@ class MetaCore {
   bool took_over_ = false;  // housekeeping thread only
   std::condition_variable stop_cv_;
   std::thread housekeeper_;
+  LockWaiters lock_waiters_;
 };
 
 }  // namespace granary::metanode

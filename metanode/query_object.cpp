@@ -25,7 +25,13 @@ Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req) {
   GRANARY_TRY(d);
   if (!*d) return missing();
   const bool is_dir = (*d)->type() == DIRECTORY;
-  if (marker != is_dir || (!is_dir && (*d)->type() != REGULAR)) return missing();
+  if (marker != is_dir) return missing();
+  if (!is_dir && (*d)->type() != REGULAR) {
+    // Symlinks and special files (FIFOs, devices, sockets) exist only for the mount: they are
+    // left out of listings and are no object (docs/s3.md "Special files").
+    return NotFound(fmt::format("'{}' is a {} of the POSIX mount, not an object", req.key(),
+                                FileType_Name((*d)->type())));
+  }
   auto rec = LoadInode(txn, (*d)->ino());
   GRANARY_TRY(rec);
   ObjectGetReply reply;
