@@ -81,6 +81,12 @@ Status ApplyLock(Ctx& ctx, OpReply* reply) {
   LockChange change = req.release_owner() ? ReleaseOwner(locks, holder, want.owner())
                                           : ApplyLockChange(locks, want, out.mutable_conflicts());
   out.set_granted(change != LockChange::kConflict);
+  // Linux converts a flock by dropping the old lock first: a refused conversion loses it.
+  if (change == LockChange::kConflict && want.kind() == LOCK_KIND_FLOCK) {
+    FileLock drop = want;
+    drop.set_type(LOCK_TYPE_UNLOCK);
+    change = ApplyLockChange(locks, drop, nullptr);
+  }
   if (change == LockChange::kChanged) {
     table->mutable_locks()->Assign(locks.begin(), locks.end());
     GRANARY_TRY(SaveLocks(ctx, req.ino(), *table, before));

@@ -5,3 +5,8 @@ granary_add_test(posix_compare_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/posix_compare_test.cpp
   DEPS granary_test_harness granary_client
   LABELS integration TIMEOUT 240)
+
+granary_add_test(posix_lock_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/posix_lock_test.cpp
+  DEPS granary_test_harness granary_client
+  LABELS integration TIMEOUT 240)

@@ -233,5 +233,127 @@ TEST_F(PosixCompareTest, SpecialFilesAsAnUnprivilegedUser) {
   });
 }
 
+
+// Group inheritance from setgid directories, and chown/chmod/write clearing setuid/setgid.
+TEST_F(PosixCompareTest, SetgidDirectoriesAndClearingSetidBits) {
+  Compare([](Trace& t) {
+    t.Call("mkdir g", mkdir(t.P("g").c_str(), 0777));
+    t.Call("chown g", chown(t.P("g").c_str(), 0, kOtherGroup));
+    t.Call("chmod g", chmod(t.P("g").c_str(), 02777));
+    t.Stat("g");
+    t.Call("create g/f", close(open(t.P("g/f").c_str(), O_CREAT | O_WRONLY, 0644)));
+    t.Call("mkdir g/sub", mkdir(t.P("g/sub").c_str(), 0755));
+    t.Call("mkfifo g/p", mkfifo(t.P("g/p").c_str(), 0644));
+    t.Call("symlink g/l", symlink("f", t.P("g/l").c_str()));
+    t.Call("create g/sub/deep", close(open(t.P("g/sub/deep").c_str(), O_CREAT | O_WRONLY, 0644)));
+    for (const char* n : {"g/f", "g/sub", "g/p", "g/l", "g/sub/deep"}) t.Stat(n);
+    // Root's chown of a setuid/setgid executable clears both bits.
+    t.Call("create x", close(open(t.P("x").c_str(), O_CREAT | O_WRONLY, 0755)));
+    t.Call("chmod x 6755", chmod(t.P("x").c_str(), 06755));
+    t.Stat("x");
+    t.Call("chown x", chown(t.P("x").c_str(), kUser, kUser));
+    t.Stat("x");
+    t.Call("chmod x 6755 again", chmod(t.P("x").c_str(), 06755));
+    t.Call("chown x same owner", chown(t.P("x").c_str(), kUser, kUser));
+    t.Stat("x");
+    // A directory keeps its setgid bit through chown.
+    t.Call("chown g", chown(t.P("g").c_str(), kUser, kOtherGroup));
+    t.Stat("g");
+    t.Call("create g/y", close(open(t.P("g/y").c_str(), O_CREAT | O_WRONLY, 0644)));
+    t.Call("chown g/y", chown(t.P("g/y").c_str(), kUser, kOtherGroup));
+    std::string user = AsUser([&] {
+      Trace u(t.P("g"));
+      // Creating in a setgid directory of a group the user is not in: the group is inherited,
+      // a setgid bit asked for on a file is dropped.
+      int fd = open(u.P("mine").c_str(), O_CREAT | O_WRONLY, 02755);
+      u.Call("create mine 2755", fd);
+      if (fd >= 0) close(fd);
+      u.Stat("mine");
+      u.Call("mkdir mydir", mkdir(u.P("mydir").c_str(), 0755));
+      u.Stat("mydir");
+      // chmod g+s of a file whose group the user is not in: the kernel drops the bit.
+      u.Call("chmod y 2755", chmod(u.P("y").c_str(), 02755));
+      u.Stat("y");
+      u.Call("chmod y 4755", chmod(u.P("y").c_str(), 04755));
+      u.Stat("y");
+      // A write by a non-privileged owner clears setuid.
+      fd = open(u.P("y").c_str(), O_WRONLY);
+      u.Call("open y", fd);
+      if (fd >= 0) {
+        u.Call("write y", write(fd, "x", 1) == 1 ? 0 : -1);
+        close(fd);
+      }
+      u.Stat("y");
+      u.Call("chown y to a foreign group", chown(u.P("y").c_str(), kUser, 0));
+      return u.str();
+    });
+    t.Call(user, 0);
+    for (const char* n : {"g/f", "g/p", "g/l", "g/sub/deep", "g/mine", "g/y", "x"}) {
+      t.Call(std::string("unlink ") + n, unlink(t.P(n).c_str()));
+    }
+    for (const char* n : {"g/sub", "g/mydir", "g"}) {
+      t.Call(std::string("rmdir ") + n, rmdir(t.P(n).c_str()));
+    }
+  });
+}
+
+// Permission checks for an unprivileged caller: open, sticky-directory unlink and rename,
+// utimensat with and without ownership, each errno as ext4 gives it.
+TEST_F(PosixCompareTest, PermissionChecksForAnUnprivilegedUser) {
+  Compare([](Trace& t) {
+    t.Call("mkdir s", mkdir(t.P("s").c_str(), 0777));
+    t.Call("chmod s 1777", chmod(t.P("s").c_str(), 01777));
+    t.Call("mkdir ro", mkdir(t.P("ro").c_str(), 0755));
+    t.Call("create s/roots", close(open(t.P("s/roots").c_str(), O_CREAT | O_WRONLY, 0666)));
+    t.Call("chmod s/roots", chmod(t.P("s/roots").c_str(), 0666));
+    t.Call("create ro/f", close(open(t.P("ro/f").c_str(), O_CREAT | O_WRONLY, 0644)));
+    t.Call("create ro/w", close(open(t.P("ro/w").c_str(), O_CREAT | O_WRONLY, 0666)));
+    t.Call("chmod ro/w", chmod(t.P("ro/w").c_str(), 0666));
+    t.Call("create secret", close(open(t.P("secret").c_str(), O_CREAT | O_WRONLY, 0600)));
+    t.Call("mkfifo s/rootfifo", mkfifo(t.P("s/rootfifo").c_str(), 0666));
+    t.Call("chmod s/rootfifo", chmod(t.P("s/rootfifo").c_str(), 0666));
+    std::string user = AsUser([&] {
+      Trace u(t.P(""));
+      u.Call("open secret", open(u.P("secret").c_str(), O_RDONLY));
+      u.Call("open ro/f for writing", open(u.P("ro/f").c_str(), O_WRONLY));
+      u.Call("create in ro", open(u.P("ro/new").c_str(), O_CREAT | O_WRONLY, 0644));
+      u.Call("unlink ro/f", unlink(u.P("ro/f").c_str()));
+      u.Call("rename ro/f", rename(u.P("ro/f").c_str(), u.P("s/f").c_str()));
+      u.Call("unlink s/roots (sticky)", unlink(u.P("s/roots").c_str()));
+      u.Call("rename s/roots (sticky)", rename(u.P("s/roots").c_str(), u.P("s/x").c_str()));
+      u.Call("unlink s/rootfifo (sticky)", unlink(u.P("s/rootfifo").c_str()));
+      int fd = open(u.P("s/mine").c_str(), O_CREAT | O_WRONLY, 0644);
+      u.Call("create s/mine", fd);
+      if (fd >= 0) close(fd);
+      u.Call("rename own file over root's (sticky)",
+             rename(u.P("s/mine").c_str(), u.P("s/roots").c_str()));
+      u.Call("rename own in sticky", rename(u.P("s/mine").c_str(), u.P("s/mine2").c_str()));
+      timespec times[2] = {{7, 0}, {8, 0}};
+      u.Call("utimensat explicit, not owner, writable",
+             utimensat(AT_FDCWD, u.P("ro/w").c_str(), times, 0));
+      u.Call("utimensat now, not owner, writable",
+             utimensat(AT_FDCWD, u.P("ro/w").c_str(), nullptr, 0));
+      u.Call("utimensat now, not owner, read-only",
+             utimensat(AT_FDCWD, u.P("ro/f").c_str(), nullptr, 0));
+      u.Call("utimensat explicit, owner", utimensat(AT_FDCWD, u.P("s/mine2").c_str(), times, 0));
+      u.Stat("s/mine2", /*times=*/true);
+      u.Call("truncate ro/f", truncate(u.P("ro/f").c_str(), 0));
+      u.Call("truncate ro/w", truncate(u.P("ro/w").c_str(), 0));
+      u.Call("link ro/f into s", link(u.P("ro/f").c_str(), u.P("s/hard").c_str()));
+      u.Call("chmod ro/w", chmod(u.P("ro/w").c_str(), 0600));
+      u.Call("chown s/mine2 to root", chown(u.P("s/mine2").c_str(), 0, 0));
+      u.Call("unlink s/mine2", unlink(u.P("s/mine2").c_str()));
+      u.Call("rmdir ro", rmdir(u.P("ro").c_str()));
+      return u.str();
+    });
+    t.Call(user, 0);
+    for (const char* n : {"s/roots", "s/rootfifo", "ro/f", "ro/w", "secret", "s/hard"}) {
+      t.Call(std::string("unlink ") + n, unlink(t.P(n).c_str()));
+    }
+    t.Call("rmdir s", rmdir(t.P("s").c_str()));
+    t.Call("rmdir ro", rmdir(t.P("ro").c_str()));
+  });
+}
+
 }  // namespace
 }  // namespace granary::testing
