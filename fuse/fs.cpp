@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <linux/falloc.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -626,6 +627,18 @@ void GranaryFs::Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_in
   fuse_reply_err(req, 0);
 }
 
+void GranaryFs::Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence) {
+  // SEEK_DATA/SEEK_HOLE (the kernel handles the others): holes are not tracked, so data runs
+  // from 0 to the size and the one hole is the end of the file, as on a file system without
+  // SEEK_HOLE support.
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return (void)fuse_reply_err(req, EINVAL);
+  auto a = client_->meta().GetAttr(ToGranary(ino));
+  if (!a.ok()) return ReplyError(req, a.status(), "lseek");
+  const off_t size = static_cast<off_t>(WithLocalSize(*a).size());
+  if (off < 0 || off >= size) return (void)fuse_reply_err(req, ENXIO);
+  fuse_reply_lseek(req, whence == SEEK_DATA ? off : size);
+}
+
 void GranaryFs::StatFs(fuse_req_t req, fuse_ino_t ino) {
   auto r = client_->meta().StatFs(root_ino_);
   if (!r.ok()) return ReplyError(req, r.status(), "statfs");
@@ -780,6 +793,21 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
     o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Fs(r)->RemoveXattr(r, i, n); };
     o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* fi) {
       Fs(r)->Create(r, p, n, m, fi);
+    };
+    // What the kernel would do itself on ENOSYS, answered explicitly (docs/mount.md: no call
+    // the kernel forwards answers ENOSYS).
+    o.ioctl = [](fuse_req_t r, fuse_ino_t, auto, void*, fuse_file_info*, unsigned, const void*,
+                 size_t, size_t) { fuse_reply_err(r, ENOTTY); };
+    o.poll = [](fuse_req_t r, fuse_ino_t, fuse_file_info*, fuse_pollhandle* ph) {
+      if (ph != nullptr) fuse_pollhandle_destroy(ph);
+      fuse_reply_poll(r, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);  // always ready
+    };
+    // The kernel then copies through the page cache (splice), as for any file system without
+    // server-side copy.
+    o.copy_file_range = [](fuse_req_t r, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t,
+                           fuse_file_info*, size_t, int) { fuse_reply_err(r, EOPNOTSUPP); };
+    o.lseek = [](fuse_req_t r, fuse_ino_t i, off_t off, int whence, fuse_file_info*) {
+      Fs(r)->Lseek(r, i, off, whence);
     };
     o.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, struct flock* l) {
       Fs(r)->GetLk(r, i, fi, l);

@@ -130,6 +130,7 @@ class GranaryFs {
                bool plus);
   void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void StatFs(fuse_req_t req, fuse_ino_t ino);
+  void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence);
   void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags);
   void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);

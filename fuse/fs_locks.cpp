@@ -7,6 +7,7 @@
 #include <climits>
 
 #include "client/meta_client.h"
+#include "common/error_table.h"
 #include "common/log.h"
 #include "fuse/fs.h"
 

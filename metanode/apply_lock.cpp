@@ -98,11 +98,11 @@ Status ApplyLock(Ctx& ctx, OpReply* reply) {
 Result<std::vector<uint64_t>> DropHolderLocks(Ctx& ctx, uint64_t holder, uint64_t* dropped) {
   std::vector<uint64_t> inos;
   const std::string prefix = LockIndexPrefix(holder);
-  GRANARY_TRY(ctx.txn.Scan(Cf::kSystem, prefix, "", false,
-                           [&](std::string_view key, std::string_view) {
-                             inos.push_back(ReadU64(key.substr(prefix.size())));
-                             return true;
-                           }));
+  GRANARY_TRY(
+      ctx.txn.Scan(Cf::kSystem, prefix, "", false, [&](std::string_view key, std::string_view) {
+        inos.push_back(ReadU64(key.substr(prefix.size())));
+        return true;
+      }));
   for (uint64_t ino : inos) {
     auto table = LoadLocks(ctx.txn, ino);
     GRANARY_TRY(table);

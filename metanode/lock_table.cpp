@@ -47,9 +47,8 @@ void Coalesce(std::vector<FileLock>& locks, const FileLock& want) {
   for (const FileLock& l : locks) {
     (l.kind() == LOCK_KIND_POSIX && SameOwner(l, want) ? mine : out).push_back(l);
   }
-  std::sort(mine.begin(), mine.end(), [](const FileLock& a, const FileLock& b) {
-    return a.start() < b.start();
-  });
+  std::sort(mine.begin(), mine.end(),
+            [](const FileLock& a, const FileLock& b) { return a.start() < b.start(); });
   for (const FileLock& l : mine) {
     if (!out.empty()) {
       FileLock& last = out.back();

@@ -171,8 +171,8 @@ class NamespaceService final : public Namespace::CallbackService {
     }
     return reactor;
   }
-  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* ctx,
-                                      const ListLocksRequest* req, ListLocksReply* out) override {
+  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* ctx, const ListLocksRequest* req,
+                                      ListLocksReply* out) override {
     return Done(ctx,
                 Answer(Read(core_, [&](Txn& view) { return QueryListLocks(view, req->holder()); }),
                        [&](ListLocksReply& r) { *out = std::move(r); }));

@@ -119,9 +119,9 @@ class PosixCompareTest : public ::testing::Test {
     chmod(ext4_.str().c_str(), 0777);
     cluster_ = std::make_unique<LocalCluster>();
     cluster_->Start();
-    mount_ = std::make_unique<FuseMount>(cluster_->meta_address(), "default",
-                                         std::vector<std::string>{"--attr-timeout", "0",
-                                                                  "--entry-timeout", "0"});
+    mount_ = std::make_unique<FuseMount>(
+        cluster_->meta_address(), "default",
+        std::vector<std::string>{"--attr-timeout", "0", "--entry-timeout", "0"});
     chmod(mount_->path().c_str(), 0777);
   }
   void TearDown() override {
@@ -216,8 +216,7 @@ TEST_F(PosixCompareTest, SpecialFilesAsAnUnprivilegedUser) {
       u.Call("chown own fifo", chown(u.P("f").c_str(), 0, 0));
       timespec times[2] = {{5, 0}, {6, 0}};
       u.Call("utimensat root's fifo", utimensat(AT_FDCWD, u.P("rootfifo").c_str(), times, 0));
-      u.Call("utimensat now root's fifo",
-             utimensat(AT_FDCWD, u.P("rootfifo").c_str(), nullptr, 0));
+      u.Call("utimensat now root's fifo", utimensat(AT_FDCWD, u.P("rootfifo").c_str(), nullptr, 0));
       u.Call("rename s", rename(u.P("s").c_str(), u.P("s2").c_str()));
       u.Call("link f", link(u.P("f").c_str(), u.P("f2").c_str()));
       u.Stat("f");
@@ -232,7 +231,6 @@ TEST_F(PosixCompareTest, SpecialFilesAsAnUnprivilegedUser) {
     t.Call("rmdir u", rmdir(t.P("u").c_str()));
   });
 }
-
 
 // Group inheritance from setgid directories, and chown/chmod/write clearing setuid/setgid.
 TEST_F(PosixCompareTest, SetgidDirectoriesAndClearingSetidBits) {

@@ -138,7 +138,7 @@ std::string Scenario(const std::string& a, const std::string& b) {
     int rc = Lock(fd, F_SETLKW, F_WRLCK, 0, 1);
     if (rc != 0 && errno != EDEADLK) code |= 8;
     if (rc != 0) code |= 16;  // this side was the one refused
-    _exit(code);  // releases the child's locks
+    _exit(code);              // releases the child's locks
   }
   ready.Wait();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the child block (either
@@ -148,8 +148,7 @@ std::string Scenario(const std::string& a, const std::string& b) {
   close(fa);  // ends the child's wait for byte 0 if it still waits
   int code = WaitChild(child);
   bool one_deadlock = (parent_errno == EDEADLK) != ((code & 16) != 0);
-  t << "posix child checks = " << (code & 15) << ", exactly one EDEADLK = " << one_deadlock
-    << "\n";
+  t << "posix child checks = " << (code & 15) << ", exactly one EDEADLK = " << one_deadlock << "\n";
   unlink(a.c_str());
   return t.str();
 }
