@@ -71,6 +71,19 @@ int WaitChild(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + WTERMSIG(status);
 }
 
+// The kernel sends a FUSE RELEASE in the background: close(2) returns before the daemon dropped
+// the file's OFD and flock locks (docs/mount.md). Waits, with a deadline, until `fd` sees the
+// whole file unlocked; on ext4 that is at once.
+std::string WaitUnlocked(int fd) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string seen;
+  while ((seen = GetLk(fd, F_OFD_GETLK, F_WRLCK, 0, 0)) != "unlocked" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return seen;
+}
+
 // Both sides of every scenario: `a` and `b` name the same file (through two mounts, or twice on
 // ext4).
 std::string Scenario(const std::string& a, const std::string& b) {
@@ -102,7 +115,7 @@ std::string Scenario(const std::string& a, const std::string& b) {
   fa = open(a.c_str(), O_RDWR);
   fb = open(b.c_str(), O_RDWR);
   // close(fb) above released b's OFD locks.
-  t << "after close: getlk = " << GetLk(fa, F_OFD_GETLK, F_WRLCK, 0, 0) << "\n";
+  t << "after close: getlk = " << WaitUnlocked(fa) << "\n";
   // flock: whole-file, per open file, independent of record locks.
   t << "flock a ex = " << Err(flock(fa, LOCK_EX | LOCK_NB)) << "\n";
   t << "flock b sh = " << Err(flock(fb, LOCK_SH | LOCK_NB)) << "\n";
@@ -113,8 +126,8 @@ std::string Scenario(const std::string& a, const std::string& b) {
   t << "flock a ex = " << Err(flock(fa, LOCK_EX | LOCK_NB)) << "\n";
   t << "flock b un = " << Err(flock(fb, LOCK_UN)) << "\n";
   t << "flock a ex = " << Err(flock(fa, LOCK_EX | LOCK_NB)) << "\n";
-  close(fa);  // releases the flock
-  t << "flock b ex after close = " << Err(flock(fb, LOCK_EX | LOCK_NB)) << "\n";
+  close(fa);  // releases the flock (asynchronously through FUSE: a blocking flock waits for it)
+  t << "flock b ex after close = " << Err(flock(fb, LOCK_EX)) << "\n";
   close(fb);
 
   // Process-associated POSIX locks: the child (side b) against this process (side a).
