@@ -214,7 +214,7 @@ TEST_F(PosixLockTest, LocksOfAKilledMountGoWhenItsSessionLapses) {
   ASSERT_TRUE(held.Wait());
   int fb = open((*b_ / "lockfile").c_str(), O_RDWR);
   ASSERT_GE(fb, 0);
-  EXPECT_EQ(Err(flock(fb, LOCK_EX | LOCK_NB)), "EWOULDBLOCK");
+  EXPECT_EQ(Err(flock(fb, LOCK_EX | LOCK_NB)), "EAGAIN");  // EWOULDBLOCK
   EXPECT_EQ(Err(Lock(fb, F_SETLK, F_WRLCK, 0, 0)), "EAGAIN");
   // The mount process dies; the holder's descriptors die with it, but no release reaches the
   // metanode.
