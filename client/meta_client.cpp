@@ -176,8 +176,7 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
     // paused): an attempt that hears nothing for long is sent again (the OpId makes that safe),
     // so one request lost on its way through a failover does not use up the whole deadline.
     const auto patience = several ? attempt_timeout : std::max(attempt_timeout, kLoneAttempt);
-    const auto attempt_deadline =
-        std::min(deadline, std::chrono::system_clock::now() + patience);
+    const auto attempt_deadline = std::min(deadline, std::chrono::system_clock::now() + patience);
     ctx.set_deadline(attempt_deadline);
     // Alone, wait for the metanode to come back; in a group, move on to another member.
     ctx.set_wait_for_ready(!several);
@@ -263,12 +262,16 @@ Result<InodeAttr> MetaClient::SetAttr(SetAttrRequest req) {
 Result<InodeAttr> MetaClient::Mkdir(uint64_t parent, std::string_view name, uint32_t mode,
                                     uint32_t uid, uint32_t gid) {
   MkdirRequest req;
-  *req.mutable_op() = NextOpId();
   req.set_parent(parent);
   req.set_name(std::string(name));
   req.set_mode(mode);
   req.set_uid(uid);
   req.set_gid(gid);
+  return Mkdir(std::move(req));
+}
+
+Result<InodeAttr> MetaClient::Mkdir(MkdirRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
   EntryReply reply;
   GRANARY_TRY(Call("mkdir", &Endpoint::ns, &Namespace::Stub::Mkdir, req, &reply));
   return std::move(*reply.mutable_attr());
@@ -371,11 +374,15 @@ Result<InodeAttr> MetaClient::Link(uint64_t ino, uint64_t new_parent, std::strin
 Status MetaClient::SetXattr(uint64_t ino, std::string_view name, std::string_view value,
                             SetXattrRequest::Mode mode) {
   SetXattrRequest req;
-  *req.mutable_op() = NextOpId();
   req.set_ino(ino);
   req.set_name(std::string(name));
   req.set_value(std::string(value));
   req.set_mode(mode);
+  return SetXattr(std::move(req));
+}
+
+Status MetaClient::SetXattr(SetXattrRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
   Empty reply;
   return Call("setxattr", &Endpoint::ns, &Namespace::Stub::SetXattr, req, &reply);
 }
@@ -435,6 +442,63 @@ Result<InodeAttr> MetaClient::Open(uint64_t ino, uint64_t owner) {
   AttrReply reply;
   GRANARY_TRY(Call("open", &Endpoint::ns, &Namespace::Stub::Open, req, &reply));
   return std::move(*reply.mutable_attr());
+}
+
+void CallCanceller::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (call_ != nullptr) call_->TryCancel();
+}
+
+bool CallCanceller::cancelled() {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+Result<LockReply> MetaClient::Lock(LockRequest req) {
+  if (!req.has_op()) *req.mutable_op() = NextOpId();
+  LockReply reply;
+  GRANARY_TRY(Call("lock", &Endpoint::ns, &Namespace::Stub::Lock, req, &reply));
+  return reply;
+}
+
+Result<GetLockReply> MetaClient::GetLock(const GetLockRequest& req) {
+  GetLockReply reply;
+  GRANARY_TRY(Call("getlk", &Endpoint::ns, &Namespace::Stub::GetLock, req, &reply));
+  return reply;
+}
+
+Result<LockWaitReply> MetaClient::LockWait(const LockWaitRequest& req, CallCanceller* cancel) {
+  LockWaitReply reply;
+  const auto wait = std::chrono::milliseconds(req.timeout_ms());
+  Status s = Invoke(
+      "lock wait",
+      [&](Endpoint& e, grpc::ClientContext& ctx) {
+        if (cancel != nullptr) {
+          std::lock_guard lock(cancel->mu_);
+          if (cancel->cancelled_) return grpc::Status(grpc::StatusCode::ABORTED, "interrupted");
+          cancel->call_ = &ctx;
+        }
+        grpc::Status rpc = e.ns->LockWait(&ctx, req, &reply);
+        if (cancel != nullptr) {
+          std::lock_guard lock(cancel->mu_);
+          cancel->call_ = nullptr;
+          // Not retried: the waiter was interrupted.
+          if (cancel->cancelled_) return grpc::Status(grpc::StatusCode::ABORTED, "interrupted");
+        }
+        return rpc;
+      },
+      options_.deadline + wait, options_.attempt_timeout + wait);
+  GRANARY_TRY(s);
+  return reply;
+}
+
+Result<ListLocksReply> MetaClient::ListLocks(uint64_t holder) {
+  ListLocksRequest req;
+  req.set_holder(holder);
+  ListLocksReply reply;
+  GRANARY_TRY(Call("list locks", &Endpoint::ns, &Namespace::Stub::ListLocks, req, &reply));
+  return reply;
 }
 
 Status MetaClient::Release(uint64_t ino, uint64_t owner) {

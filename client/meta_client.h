@@ -42,6 +42,19 @@ class Channel;
 
 namespace granary::client {
 
+// Cancels a call in flight from another thread (an interrupted F_SETLKW), and any later one.
+class CallCanceller {
+ public:
+  void Cancel();
+  bool cancelled();
+
+ private:
+  friend class MetaClient;
+  std::mutex mu_;
+  grpc::ClientContext* call_ = nullptr;
+  bool cancelled_ = false;
+};
+
 struct MetaClientOptions {
   // "HOST:PORT[,HOST:PORT…]" (the --meta flag): one metanode, or members of the metadata group
   // (any subset; the leader is found from there).
@@ -99,6 +112,7 @@ class MetaClient {
   Result<InodeAttr> SetAttr(SetAttrRequest req);
   Result<InodeAttr> Mkdir(uint64_t parent, std::string_view name, uint32_t mode = 0755,
                           uint32_t uid = 0, uint32_t gid = 0);
+  Result<InodeAttr> Mkdir(MkdirRequest req);  // `req.op` is filled in when unset
   // O_CREAT; `exclusive` = O_EXCL (AlreadyExists when the name exists), `truncate` = O_TRUNC.
   Result<InodeAttr> Create(CreateRequest req);
   Result<InodeAttr> Create(uint64_t parent, std::string_view name, uint32_t mode = 0644,
@@ -116,6 +130,7 @@ class MetaClient {
   Result<InodeAttr> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
   Status SetXattr(uint64_t ino, std::string_view name, std::string_view value,
                   SetXattrRequest::Mode mode = SetXattrRequest::XATTR_MODE_ANY);
+  Status SetXattr(SetXattrRequest req);  // `req.op` is filled in when unset
   Result<std::string> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   Status RemoveXattr(uint64_t ino, std::string_view name);
@@ -125,6 +140,15 @@ class MetaClient {
   // handle holder (a mount, a gateway).
   Result<InodeAttr> Open(uint64_t ino, uint64_t owner);
   Status Release(uint64_t ino, uint64_t owner);
+
+  // File locks (docs/mount.md "Locks"), held under this client's session. `req.op` is filled
+  // in when unset; a refused lock is a reply with granted = false, not an error.
+  Result<LockReply> Lock(LockRequest req);
+  Result<GetLockReply> GetLock(const GetLockRequest& req);
+  // Waits (up to req.timeout_ms) until the inode's lock table is no longer at req.version.
+  // With `cancel` cancelled meanwhile, returns an error at once (check cancel->cancelled()).
+  Result<LockWaitReply> LockWait(const LockWaitRequest& req, CallCanceller* cancel = nullptr);
+  Result<ListLocksReply> ListLocks(uint64_t holder);
 
   // ------------------------------------------------------------ slice maps
   // Reserves `slice_count` slice ids and `bytes` of quota under a lease.

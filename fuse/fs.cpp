@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 #include <linux/falloc.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <tuple>
 
 #include "client/cluster_view.h"
@@ -66,6 +68,25 @@ std::unique_ptr<Handle> MakeHandle(std::unique_ptr<client::File> file) {
 
 int Errno(const Status& s) { return MapError(s.code()).errno_value; }
 
+// mknod(2)'s file types; 0 (S_IFREG) and S_IFREG are a regular file.
+std::optional<FileType> TypeOfMode(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case 0:
+    case S_IFREG:
+      return FileType::REGULAR;
+    case S_IFIFO:
+      return FileType::FIFO;
+    case S_IFCHR:
+      return FileType::CHAR_DEVICE;
+    case S_IFBLK:
+      return FileType::BLOCK_DEVICE;
+    case S_IFSOCK:
+      return FileType::SOCKET;
+    default:
+      return std::nullopt;
+  }
+}
+
 // One page-aligned I/O buffer per FUSE worker thread: kernel<->user copies into it run at full
 // speed (DESIGN §4), and it is reused for every request the thread serves.
 std::span<uint8_t> ThreadBuffer(size_t size) {
@@ -97,10 +118,8 @@ fuse_ino_t GranaryFs::ToFuse(uint64_t ino) const {
 struct stat GranaryFs::ToStat(const InodeAttr& a) const {
   struct stat st {};
   st.st_ino = ToFuse(a.ino());
-  mode_t type = S_IFREG;
-  if (a.type() == FileType::DIRECTORY) type = S_IFDIR;
-  if (a.type() == FileType::SYMLINK) type = S_IFLNK;
-  st.st_mode = type | (a.mode() & 07777);
+  st.st_mode = ModeType(a.type()) | (a.mode() & 07777);
+  st.st_rdev = a.rdev();
   st.st_nlink = a.nlink();
   st.st_uid = a.uid();
   st.st_gid = a.gid();
@@ -294,6 +313,11 @@ void GranaryFs::Init(fuse_conn_info* conn) {
   // Close-to-open is ours to keep: no kernel write-back cache (it would hold dirty pages past
   // close), no atomic O_TRUNC (the kernel sends a truncating setattr instead).
   conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_ATOMIC_O_TRUNC);
+  // POSIX ACLs (docs/mount.md): enforced by the kernel with default_permissions, stored and
+  // inherited by the metanode. The kernel must not apply the umask itself (DONT_MASK): a
+  // parent's default ACL replaces it, and only the metanode knows whether there is one.
+  posix_acl_ = (conn->capable & FUSE_CAP_POSIX_ACL) != 0 && (conn->capable & FUSE_CAP_DONT_MASK);
+  if (posix_acl_) conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
 }
@@ -395,8 +419,36 @@ void GranaryFs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
 void GranaryFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mkdir");
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  auto a = client_->meta().Mkdir(ToGranary(parent), name, mode & 07777, ctx->uid, ctx->gid);
+  MkdirRequest r;
+  r.set_parent(ToGranary(parent));
+  r.set_name(name);
+  r.set_mode(mode & 07777);
+  r.set_uid(ctx->uid);
+  r.set_gid(ctx->gid);
+  if (posix_acl_) r.set_umask(ctx->umask);
+  auto a = client_->meta().Mkdir(std::move(r));
   if (!a.ok()) return ReplyError(req, a.status(), "mkdir");
+  ReplyEntry(req, *a);
+}
+
+void GranaryFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                      dev_t rdev) {
+  if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mknod");
+  auto type = TypeOfMode(mode);
+  if (!type) return (void)fuse_reply_err(req, EINVAL);  // S_IFDIR/S_IFLNK: mkdir, symlink
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  CreateRequest r;
+  r.set_parent(ToGranary(parent));
+  r.set_name(name);
+  r.set_mode(mode & 07777);
+  r.set_uid(ctx->uid);
+  r.set_gid(ctx->gid);
+  r.set_exclusive(true);
+  r.set_type(*type);
+  r.set_rdev(static_cast<uint32_t>(rdev));
+  if (posix_acl_) r.set_umask(ctx->umask);
+  auto a = client_->meta().Create(std::move(r));
+  if (!a.ok()) return ReplyError(req, a.status(), "mknod");
   ReplyEntry(req, *a);
 }
 
@@ -490,6 +542,7 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   r.set_gid(ctx->gid);
   r.set_exclusive((fi->flags & O_EXCL) != 0);
   r.set_truncate((fi->flags & O_TRUNC) != 0);
+  if (posix_acl_) r.set_umask(ctx->umask);
   // Created and pinned for this handle in one durable operation.
   auto file = client_->CreateFile(std::move(r));
   if (!file.ok()) return ReplyError(req, file.status(), "create");
@@ -588,6 +641,18 @@ void GranaryFs::Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_in
   fuse_reply_err(req, 0);
 }
 
+void GranaryFs::Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence) {
+  // SEEK_DATA/SEEK_HOLE (the kernel handles the others): holes are not tracked, so data runs
+  // from 0 to the size and the one hole is the end of the file, as on a file system without
+  // SEEK_HOLE support.
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return (void)fuse_reply_err(req, EINVAL);
+  auto a = client_->meta().GetAttr(ToGranary(ino));
+  if (!a.ok()) return ReplyError(req, a.status(), "lseek");
+  const off_t size = static_cast<off_t>(WithLocalSize(*a).size());
+  if (off < 0 || off >= size) return (void)fuse_reply_err(req, ENXIO);
+  fuse_reply_lseek(req, whence == SEEK_DATA ? off : size);
+}
+
 void GranaryFs::StatFs(fuse_req_t req, fuse_ino_t ino) {
   auto r = client_->meta().StatFs(root_ino_);
   if (!r.ok()) return ReplyError(req, r.status(), "statfs");
@@ -666,6 +731,9 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
     };
     o.readlink = [](fuse_req_t r, fuse_ino_t i) { Fs(r)->ReadLink(r, i); };
     o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m) { Fs(r)->Mkdir(r, p, n, m); };
+    o.mknod = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, dev_t d) {
+      Fs(r)->Mknod(r, p, n, m, d);
+    };
     o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Unlink(r, p, n); };
     o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Rmdir(r, p, n); };
     o.symlink = [](fuse_req_t r, const char* t, fuse_ino_t p, const char* n) {
@@ -688,12 +756,17 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
       if (Fs(r)->InwardFile(r, i, &f, Unknown::kAdopt)) Fs(r)->WriteBuf(r, i, b, o2, &f);
     };
     o.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
+      // close(2) releases the caller's POSIX locks on the file, whoever serves the handle.
+      if (Status s = Fs(r)->ReleaseOwner(Fs(r)->ToGranary(i), fi->lock_owner); !s.ok()) {
+        return Fs(r)->ReplyError(r, s, "flush");
+      }
       fuse_file_info f = *fi;
       if (Fs(r)->InwardFile(r, i, &f, Unknown::kNothingHere)) Fs(r)->Flush(r, i, &f);
     };
     o.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) {
       // r is gone once Inward replied: fs is taken first.
       GranaryFs* fs = Fs(r);
+      fs->ReleaseLocksOfFh(fi->fh, fi, fs->ToGranary(i));
       fuse_file_info f = *fi;
       bool mine = fs->InwardFile(r, i, &f, Unknown::kNothingHere);
       fs->ForgetFh(fi->fh);
@@ -734,6 +807,30 @@ const fuse_lowlevel_ops& GranaryFs::Ops() {
     o.removexattr = [](fuse_req_t r, fuse_ino_t i, const char* n) { Fs(r)->RemoveXattr(r, i, n); };
     o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* fi) {
       Fs(r)->Create(r, p, n, m, fi);
+    };
+    // What the kernel would do itself on ENOSYS, answered explicitly (docs/mount.md: no call
+    // the kernel forwards answers ENOSYS).
+    o.ioctl = [](fuse_req_t r, fuse_ino_t, auto, void*, fuse_file_info*, unsigned, const void*,
+                 size_t, size_t) { fuse_reply_err(r, ENOTTY); };
+    o.poll = [](fuse_req_t r, fuse_ino_t, fuse_file_info*, fuse_pollhandle* ph) {
+      if (ph != nullptr) fuse_pollhandle_destroy(ph);
+      fuse_reply_poll(r, POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);  // always ready
+    };
+    // The kernel then copies through the page cache (splice), as for any file system without
+    // server-side copy.
+    o.copy_file_range = [](fuse_req_t r, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t,
+                           fuse_file_info*, size_t, int) { fuse_reply_err(r, EOPNOTSUPP); };
+    o.lseek = [](fuse_req_t r, fuse_ino_t i, off_t off, int whence, fuse_file_info*) {
+      Fs(r)->Lseek(r, i, off, whence);
+    };
+    o.getlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, struct flock* l) {
+      Fs(r)->GetLk(r, i, fi, l);
+    };
+    o.setlk = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, struct flock* l, int sleep) {
+      Fs(r)->SetLk(r, i, fi, l, sleep);
+    };
+    o.flock = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi, int op) {
+      Fs(r)->Flock(r, i, fi, op);
     };
     o.fallocate = [](fuse_req_t r, fuse_ino_t i, int m, off_t o2, off_t l, fuse_file_info* fi) {
       fuse_file_info f = *fi;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +20,26 @@
 #include "fuse/reader.h"
 
 namespace granary::fuse {
+
+// The S_IFMT bits of a file type.
+inline mode_t ModeType(FileType type) {
+  switch (type) {
+    case FileType::DIRECTORY:
+      return S_IFDIR;
+    case FileType::SYMLINK:
+      return S_IFLNK;
+    case FileType::FIFO:
+      return S_IFIFO;
+    case FileType::CHAR_DEVICE:
+      return S_IFCHR;
+    case FileType::BLOCK_DEVICE:
+      return S_IFBLK;
+    case FileType::SOCKET:
+      return S_IFSOCK;
+    default:
+      return S_IFREG;
+  }
+}
 
 // One open file (fi->fh). The File buffers writes (write-back per open file); reads of
 // committed bytes bypass it through the Reader so that many run in parallel.
@@ -90,6 +111,7 @@ class GranaryFs {
   void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void ReadLink(fuse_req_t req, fuse_ino_t ino);
   void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
   void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
   void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
   void Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name);
@@ -108,6 +130,7 @@ class GranaryFs {
                bool plus);
   void ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void StatFs(fuse_req_t req, fuse_ino_t ino);
+  void Lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence);
   void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags);
   void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
@@ -115,6 +138,15 @@ class GranaryFs {
   void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name);
   void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  fuse_file_info* fi);
+  // Cluster-wide locks (fs_locks.cpp).
+  void GetLk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock);
+  void SetLk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep);
+  void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op);
+  // close(2) (flush): drops the POSIX locks `owner` holds on fuse inode `ino`, if it took any
+  // through this mount.
+  Status ReleaseOwner(uint64_t ino, uint64_t owner);
+  // The last close of kernel handle `fh` (release): drops its OFD and flock locks.
+  void ReleaseLocksOfFh(uint64_t fh, const fuse_file_info* fi, uint64_t ino);
 
  private:
   // The volume root (or --subdir) is FUSE_ROOT_ID; Granary inode 1 takes the root's number.
@@ -155,6 +187,10 @@ class GranaryFs {
   Status FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
                  std::vector<char>& out, size_t& used);
 
+  // Takes (or waits for, when `sleep`) one lock; returns the errno to reply.
+  int TakeLock(fuse_req_t req, uint64_t ino, const FileLock& want, bool sleep);
+  void NoteLockOwner(uint64_t fh, uint64_t ino, uint64_t owner);
+
   client::Client* client_;
   MountOptions options_;
   const uint64_t root_ino_;
@@ -191,6 +227,15 @@ class GranaryFs {
   std::unordered_set<uint64_t> fsync_owes_eio_;
   std::atomic<uint64_t> next_fh_{1};
   bool predecessor_crashed_ = false;
+  // FUSE_POSIX_ACL negotiated (Init): the kernel enforces ACLs and hands creates the caller's
+  // umask unapplied; the metanode applies it, or the parent's default ACL instead.
+  bool posix_acl_ = false;
+
+  // Lock owners that took POSIX locks through this mount, per inode (so that a close(2) without
+  // locks costs nothing) and per kernel handle (OFD locks end with their handle).
+  std::mutex locks_mu_;
+  std::unordered_map<uint64_t, std::set<uint64_t>> lock_owners_;
+  std::unordered_map<uint64_t, std::set<std::pair<uint64_t, uint64_t>>> fh_lock_owners_;
 };
 
 }  // namespace granary::fuse

@@ -101,9 +101,7 @@ Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t of
     }
     struct stat st {};
     st.st_ino = ToFuse(de.ino());
-    st.st_mode = de.type() == FileType::DIRECTORY ? S_IFDIR
-                 : de.type() == FileType::SYMLINK ? S_IFLNK
-                                                  : S_IFREG;
+    st.st_mode = ModeType(de.type());
     if (!add(de.name().c_str(), st, pos + 1, &e)) break;
     ++pos;
   }

@@ -1,6 +1,8 @@
 // Extended attributes of the mount, stored by the metanode.
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -14,6 +16,20 @@ namespace {
 // Granary does not store capabilities, so it is answered here instead of costing a metanode
 // round trip per write.
 bool IsCapability(const char* name) { return std::strcmp(name, "security.capability") == 0; }
+
+// Whether the caller of `req` may keep a file's setgid bit when its access ACL changes the mode:
+// privileged, or a member of the file's group (posix_acl_update_mode). libfuse 3.14 does not
+// pass the kernel's FUSE_SETXATTR_ACL_KILL_SGID, so the mount decides it the kernel's way.
+bool KeepsSetgid(fuse_req_t req, uint32_t file_gid) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (ctx->uid == 0 || ctx->gid == file_gid) return true;
+  gid_t groups[64];
+  const int n = fuse_req_getgroups(req, 64, groups);
+  for (int i = 0; i < std::min(n, 64); ++i) {
+    if (groups[i] == file_gid) return true;
+  }
+  return false;
+}
 }  // namespace
 
 void GranaryFs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
@@ -22,7 +38,17 @@ void GranaryFs::SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const
   auto mode = SetXattrRequest::XATTR_MODE_ANY;
   if (flags & XATTR_CREATE) mode = SetXattrRequest::XATTR_MODE_CREATE;
   if (flags & XATTR_REPLACE) mode = SetXattrRequest::XATTR_MODE_REPLACE;
-  Status s = client_->meta().SetXattr(ToGranary(ino), name, std::string_view(value, size), mode);
+  SetXattrRequest r;
+  r.set_ino(ToGranary(ino));
+  r.set_name(name);
+  r.set_value(std::string(value, size));
+  r.set_mode(mode);
+  if (posix_acl_ && std::strcmp(name, "system.posix_acl_access") == 0) {
+    auto attr = client_->meta().GetAttr(r.ino());
+    if (!attr.ok()) return ReplyError(req, attr.status(), "setxattr");
+    r.set_clear_setgid((attr->mode() & S_ISGID) != 0 && !KeepsSetgid(req, attr->gid()));
+  }
+  Status s = client_->meta().SetXattr(std::move(r));
   // XATTR_REPLACE of a missing attribute is ENODATA in POSIX, not ENOENT.
   if (s.code() == Code::NOT_FOUND && mode == SetXattrRequest::XATTR_MODE_REPLACE) {
     return (void)fuse_reply_err(req, ENODATA);

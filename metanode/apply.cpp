@@ -306,6 +306,9 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kRelease:
       status = ApplyRelease(ctx, &reply);
       break;
+    case Operation::kLock:
+      status = ApplyLock(ctx, &reply);
+      break;
     case Operation::kAllocate:
       status = ApplyAllocate(ctx, &reply);
       break;

@@ -152,6 +152,10 @@ Status ApplyRegister(Ctx& ctx, OpReply* reply);
 Status ApplySetNodeState(Ctx& ctx, OpReply* reply);
 Status ApplyCompleteMoves(Ctx& ctx, OpReply* reply);
 Status ApplyReapSessions(Ctx& ctx, OpReply* reply);
+// File locks (apply_lock.cpp).
+Status ApplyLock(Ctx& ctx, OpReply* reply);
+// Drops every lock `holder` (a lapsed session) holds; returns the inodes whose tables changed.
+Result<std::vector<uint64_t>> DropHolderLocks(Ctx& ctx, uint64_t holder, uint64_t* dropped);
 Status ApplySnapshotCreate(Ctx& ctx, OpReply* reply);
 Status ApplySnapshotDelete(Ctx& ctx, OpReply* reply);
 // Repair on report (apply_corruption.cpp).

@@ -1,7 +1,10 @@
 // Namespace operations other than rename (apply_rename.cpp).
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "metanode/apply_internal.h"
+#include "metanode/posix_acl.h"
 
 namespace granary::metanode {
 
@@ -35,6 +38,81 @@ Status AlreadyExistsAt(uint64_t parent, std::string_view name) {
   return AlreadyExists(fmt::format("'{}' in directory {}", name, parent));
 }
 
+// Owner of a new entry: a setgid directory hands its group on (and, to subdirectories, the
+// bit), as ext4 does (inode_init_owner). The caller's umask applies when the request carries one
+// and the parent has no default ACL (which then masks the mode instead: InheritAcls).
+struct NewOwner {
+  uint32_t mode;
+  uint32_t gid;
+};
+NewOwner OwnerIn(const InodeRecord& parent, FileType type, uint32_t mode, uint32_t gid,
+                 const std::optional<uint32_t>& umask) {
+  constexpr uint32_t kSetGid = 02000;
+  if (umask && !parent.xattrs().contains(std::string(acl::kDefaultXattr))) mode &= ~*umask;
+  if (parent.attr().mode() & kSetGid) {
+    gid = parent.attr().gid();
+    if (type == DIRECTORY) mode |= kSetGid;
+  }
+  return {mode, gid};
+}
+
+// acl(5) object creation for a request from the mount with POSIX ACLs (it carries the umask):
+// the parent's default ACL becomes the new inode's access ACL, masked by the requested mode and
+// masking it in turn; a directory inherits the default ACL itself as well.
+Status InheritAcls(const InodeRecord& parent, InodeRecord& rec) {
+  auto it = parent.xattrs().find(std::string(acl::kDefaultXattr));
+  if (it == parent.xattrs().end()) return Status::Ok();
+  auto inherited = acl::Parse(it->second);
+  if (!inherited.ok()) {
+    return Corrupt(fmt::format("default ACL of directory {}: {}", parent.attr().ino(),
+                               inherited.status().message()));
+  }
+  InodeAttr& a = *rec.mutable_attr();
+  uint32_t mode = a.mode();
+  if (acl::MaskForCreate(*inherited, &mode)) {
+    (*rec.mutable_xattrs())[std::string(acl::kAccessXattr)] = acl::Serialize(*inherited);
+    a.set_access_acl(true);
+  }
+  a.set_mode(mode);
+  if (a.type() == DIRECTORY) {
+    (*rec.mutable_xattrs())[std::string(acl::kDefaultXattr)] = it->second;
+    a.set_default_acl(true);
+  }
+  return Status::Ok();
+}
+
+// A POSIX ACL set as its xattr: validated; an access ACL sets the permission bits (and is kept
+// only when it says more than they do, as ext4 keeps it); a default ACL only on directories.
+Status SetAclXattr(const SetXattrRequest& req, InodeRecord& rec) {
+  auto parsed = acl::Parse(req.value());
+  if (!parsed.ok()) return parsed.status().WithContext(req.name());
+  InodeAttr& a = *rec.mutable_attr();
+  if (req.name() == acl::kDefaultXattr) {
+    if (a.type() != DIRECTORY) {
+      return Status(Code::PERMISSION_DENIED,
+                    fmt::format("a default ACL on {} {}", FileType_Name(a.type()), a.ino()));
+    }
+    (*rec.mutable_xattrs())[req.name()] = req.value();
+    a.set_default_acl(true);
+    return Status::Ok();
+  }
+  const acl::ModeOfAcl m = acl::ModeOf(*parsed);
+  uint32_t mode = (a.mode() & ~0777u) | m.bits;
+  if (req.clear_setgid()) mode &= ~02000u;
+  a.set_mode(mode);
+  if (m.equivalent) {
+    rec.mutable_xattrs()->erase(req.name());
+  } else {
+    (*rec.mutable_xattrs())[req.name()] = acl::Serialize(*parsed);
+  }
+  a.set_access_acl(!m.equivalent);
+  return Status::Ok();
+}
+
+bool IsSpecial(FileType type) {
+  return type == FIFO || type == CHAR_DEVICE || type == BLOCK_DEVICE || type == SOCKET;
+}
+
 void TouchDir(Ctx& ctx, InodeRecord& dir, int nlink_delta) {
   InodeAttr& a = *dir.mutable_attr();
   a.set_nlink(static_cast<uint32_t>(static_cast<int64_t>(a.nlink()) + nlink_delta));
@@ -59,19 +137,27 @@ Status ApplyMkdir(Ctx& ctx, OpReply* reply) {
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) return AlreadyExistsAt(req.parent(), req.name());
-  auto rec = NewInode(ctx, e->volume, DIRECTORY, req.mode(), req.uid(), req.gid());
+  NewOwner o = OwnerIn(e->parent, DIRECTORY, req.mode(), req.gid(),
+                       req.has_umask() ? std::optional(req.umask()) : std::nullopt);
+  auto rec = NewInode(ctx, e->volume, DIRECTORY, o.mode, req.uid(), o.gid);
   GRANARY_TRY(rec);
   rec->mutable_attr()->set_parent(req.parent());
+  if (req.has_umask()) GRANARY_TRY(InheritAcls(e->parent, *rec));
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();
 }
 
 Status ApplyCreate(Ctx& ctx, OpReply* reply) {
   const CreateRequest& req = ctx.op.create();
+  const FileType type = req.type() == FILE_TYPE_UNSPECIFIED ? REGULAR : req.type();
+  if (type != REGULAR && !IsSpecial(type)) {
+    return InvalidArgument(fmt::format("create of a {}", FileType_Name(type)));
+  }
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) {
-    if (req.exclusive()) return AlreadyExistsAt(req.parent(), req.name());
+    // mknod(2) never opens an existing name.
+    if (req.exclusive() || type != REGULAR) return AlreadyExistsAt(req.parent(), req.name());
     auto rec = LoadInode(ctx.txn, e->existing->ino());
     GRANARY_TRY(rec);
     if (rec->attr().type() == DIRECTORY) {
@@ -93,9 +179,14 @@ Status ApplyCreate(Ctx& ctx, OpReply* reply) {
     *reply->mutable_entry()->mutable_attr() = rec->attr();
     return Status::Ok();
   }
-  auto rec = NewInode(ctx, e->volume, REGULAR, req.mode(), req.uid(), req.gid(), req.writer_host());
+  NewOwner o = OwnerIn(e->parent, type, req.mode(), req.gid(),
+                       req.has_umask() ? std::optional(req.umask()) : std::nullopt);
+  auto rec = NewInode(ctx, e->volume, type, o.mode, req.uid(), o.gid, req.writer_host());
   GRANARY_TRY(rec);
-  if (req.handle_owner() != 0) AddPin(ctx, *rec, req.handle_owner());
+  if (req.has_umask()) GRANARY_TRY(InheritAcls(e->parent, *rec));
+  // Special files are metadata only: no data, never opened through the metanode.
+  if (type == CHAR_DEVICE || type == BLOCK_DEVICE) rec->mutable_attr()->set_rdev(req.rdev());
+  if (req.handle_owner() != 0 && type == REGULAR) AddPin(ctx, *rec, req.handle_owner());
   Link(ctx, *e, req.name(), *rec, reply);
   return Status::Ok();
 }
@@ -108,7 +199,8 @@ Status ApplySymlink(Ctx& ctx, OpReply* reply) {
   auto e = PrepareEntry(ctx, req.parent(), req.name());
   GRANARY_TRY(e);
   if (e->existing) return AlreadyExistsAt(req.parent(), req.name());
-  auto rec = NewInode(ctx, e->volume, SYMLINK, 0777, req.uid(), req.gid());
+  NewOwner o = OwnerIn(e->parent, SYMLINK, 0777, req.gid(), std::nullopt);
+  auto rec = NewInode(ctx, e->volume, SYMLINK, 0777, req.uid(), o.gid);
   GRANARY_TRY(rec);
   rec->set_symlink_target(req.target());
   rec->mutable_attr()->set_size(req.target().size());
@@ -184,7 +276,9 @@ Status ApplySetAttr(Ctx& ctx, OpReply* reply) {
     if (a.type() == DIRECTORY) {
       return Status(Code::IS_DIRECTORY, fmt::format("truncate directory {}", req.ino()));
     }
-    if (a.type() != REGULAR) return InvalidArgument(fmt::format("truncate symlink {}", req.ino()));
+    if (a.type() != REGULAR) {
+      return InvalidArgument(fmt::format("truncate {} {}", FileType_Name(a.type()), req.ino()));
+    }
     if (req.size() != a.size()) {
       auto volume = LoadVolume(ctx.txn, a.volume_id());
       GRANARY_TRY(volume);
@@ -193,7 +287,18 @@ Status ApplySetAttr(Ctx& ctx, OpReply* reply) {
       *a.mutable_mtime() = ctx.Now();
     }
   }
-  if (valid & SETATTR_MODE) a.set_mode(req.mode() & 07777);
+  if (valid & SETATTR_MODE) {
+    a.set_mode(req.mode() & 07777);
+    // chmod rewrites the access ACL's owner, mask (or group) and other entries (acl(5)).
+    auto it = rec->mutable_xattrs()->find(std::string(acl::kAccessXattr));
+    if (it != rec->mutable_xattrs()->end()) {
+      auto parsed = acl::Parse(it->second);
+      if (parsed.ok()) {
+        acl::Chmod(*parsed, a.mode());
+        it->second = acl::Serialize(*parsed);
+      }
+    }
+  }
   if (valid & SETATTR_UID) a.set_uid(req.uid());
   if (valid & SETATTR_GID) a.set_gid(req.gid());
   if (valid & SETATTR_ATIME) *a.mutable_atime() = req.atime_now() ? ctx.Now() : req.atime();
@@ -223,7 +328,11 @@ Status ApplySetXattr(Ctx& ctx, OpReply* reply) {
   if (req.mode() == SetXattrRequest::XATTR_MODE_REPLACE && !exists) {
     return NotFound(fmt::format("xattr '{}' on inode {}", req.name(), req.ino()));
   }
-  (*rec->mutable_xattrs())[req.name()] = req.value();
+  if (req.name() == acl::kAccessXattr || req.name() == acl::kDefaultXattr) {
+    GRANARY_TRY(SetAclXattr(req, *rec));
+  } else {
+    (*rec->mutable_xattrs())[req.name()] = req.value();
+  }
   *rec->mutable_attr()->mutable_ctime() = ctx.Now();
   SaveInode(ctx.txn, *rec);
   return Status::Ok();
@@ -236,6 +345,8 @@ Status ApplyRemoveXattr(Ctx& ctx, OpReply* reply) {
   if (rec->mutable_xattrs()->erase(req.name()) == 0) {
     return NotFound(fmt::format("xattr '{}' on inode {}", req.name(), req.ino()));
   }
+  if (req.name() == acl::kAccessXattr) rec->mutable_attr()->set_access_acl(false);
+  if (req.name() == acl::kDefaultXattr) rec->mutable_attr()->set_default_acl(false);
   *rec->mutable_attr()->mutable_ctime() = ctx.Now();
   SaveInode(ctx.txn, *rec);
   return Status::Ok();

@@ -92,6 +92,11 @@ Status ApplyReapSessions(Ctx& ctx, OpReply* reply) {
       }
     }
     out.set_pins_dropped(out.pins_dropped() + dropped);
+    uint64_t locks_dropped = 0;
+    auto lock_inodes = DropHolderLocks(ctx, client, &locks_dropped);
+    GRANARY_TRY(lock_inodes);
+    for (uint64_t ino : *lock_inodes) out.add_lock_inodes(ino);
+    out.set_locks_dropped(out.locks_dropped() + locks_dropped);
     SessionTombstone tomb;
     GRANARY_TRY(ctx.txn.GetRecord(Cf::kSystem, SessionTombstoneKey(client), &tomb));
     tomb.set_format(kFormat);

@@ -16,6 +16,7 @@
 #include "metanode/apply.h"
 #include "metanode/committer.h"
 #include "metanode/io_history.h"
+#include "metanode/lock_waiters.h"
 #include "metanode/pg_mapper.h"
 #include "metanode/secrets.h"
 #include "metanode/store.h"
@@ -145,6 +146,9 @@ class MetaCore {
   // epoch: one operation, one new map epoch (docs/maintenance.md "PG moves").
   void CompleteReadyMoves();
 
+  // Blocked lock requests (leader only, in memory): woken by Lock operations and session reaps.
+  LockWaiters& lock_waiters() { return lock_waiters_; }
+
   int64_t NowMs() const;
   Store& store() { return *store_; }
   Committer& committer() { return *committer_; }
@@ -194,6 +198,7 @@ class MetaCore {
   bool took_over_ = false;  // housekeeping thread only
   std::condition_variable stop_cv_;
   std::thread housekeeper_;
+  LockWaiters lock_waiters_;
 };
 
 }  // namespace granary::metanode

@@ -25,8 +25,12 @@ Result<std::optional<InodeRecord>> LookupObject(Txn& txn, uint64_t volume_id,
   GRANARY_TRY(d);
   if (!*d) return std::optional<InodeRecord>();
   const bool is_dir = (*d)->type() == DIRECTORY;
-  if (marker != is_dir || (!is_dir && (*d)->type() != REGULAR)) {
-    return std::optional<InodeRecord>();
+  if (marker != is_dir) return std::optional<InodeRecord>();
+  if (!is_dir && (*d)->type() != REGULAR) {
+    // Symlinks and special files (FIFOs, devices, sockets) exist only for the mount: they are
+    // left out of listings and are no object (docs/s3.md "Special files").
+    return NotFound(fmt::format("'{}' is a {} of the POSIX mount, not an object", key,
+                                FileType_Name((*d)->type())));
   }
   auto rec = LoadInode(txn, (*d)->ino());
   GRANARY_TRY(rec);

@@ -134,6 +134,16 @@ std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id,
   return key + std::string(upload_id);
 }
 
+std::string LockTableKey(uint64_t ino) { return Tagged('F', ino); }
+
+std::string LockIndexPrefix(uint64_t holder) { return Tagged('f', holder); }
+
+std::string LockIndexKey(uint64_t holder, uint64_t ino) {
+  std::string key = LockIndexPrefix(holder);
+  AppendU64(&key, ino);
+  return key;
+}
+
 std::string SuspectSlicePrefix(uint64_t slice_id) { return Tagged('Y', slice_id); }
 
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node) {

@@ -68,6 +68,11 @@ std::string SessionTombstoneKey(uint64_t client_id);
 // "w" completed ms volume upload id -> "".
 std::string CompletionKey(uint64_t volume_id, std::string_view upload_id);
 std::string CompletionTimeKey(int64_t completed_ms, uint64_t volume_id, std::string_view upload_id);
+// File locks (docs/mount.md "Locks"): "F" ino -> LockTableRecord, and "f" holder ino -> "" for
+// each inode where the holder (a client session) has locks.
+std::string LockTableKey(uint64_t ino);
+std::string LockIndexPrefix(uint64_t holder);
+std::string LockIndexKey(uint64_t holder, uint64_t ino);
 // A copy reported corrupt (docs/maintenance.md "Repair on report"):
 // "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
@@ -88,6 +93,7 @@ inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";
 inline constexpr std::string_view kCompletionTimePrefix = "w";
 inline constexpr std::string_view kSuspectPrefix = "Y";
+inline constexpr std::string_view kLockIndexPrefix = "f";
 // Counters (CounterKey) of corruption reports received and suspect copies resolved, ever.
 inline constexpr std::string_view kCorruptionReportsCounter = "corruption-reports";
 inline constexpr std::string_view kCorruptionResolvedCounter = "corruption-resolved";

@@ -131,6 +131,52 @@ class NamespaceService final : public Namespace::CallbackService {
         core_, ctx, req->op(), [&](Operation& op) { *op.mutable_release() = *req; },
         [](OpReply&) {});
   }
+  grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const LockRequest* req,
+                                 LockReply* out) override {
+    const uint64_t ino = req->ino();
+    return MutateAsync(
+        core_, ctx, req->op(), [&](Operation& op) { *op.mutable_lock() = *req; },
+        [this, out, ino](OpReply& r) {
+          *out = r.lock();
+          if (out->granted()) core_.lock_waiters().Notify(ino);
+        });
+  }
+  grpc::ServerUnaryReactor* GetLock(grpc::CallbackServerContext* ctx, const GetLockRequest* req,
+                                    GetLockReply* out) override {
+    return Done(ctx, Answer(Read(core_, [&](Txn& view) { return QueryGetLock(view, *req); }),
+                            [&](GetLockReply& r) { *out = std::move(r); }));
+  }
+  // A long poll (lock_waiters.h): registered first, then the version is read, so a change that
+  // lands in between is never missed.
+  grpc::ServerUnaryReactor* LockWait(grpc::CallbackServerContext* ctx, const LockWaitRequest* req,
+                                     LockWaitReply* out) override {
+    auto* reactor = ctx->DefaultReactor();
+    // `req` may be gone once the waiter is answered (from another thread): copied first.
+    const uint64_t ino = req->ino(), seen = req->version();
+    LockWaiters& waiters = core_.lock_waiters();
+    uint64_t id = waiters.Add(*req, [reactor, out](LockWaitReply r) {
+      *out = std::move(r);
+      reactor->Finish(grpc::Status::OK);
+    });
+    if (id == 0) {
+      out->set_deadlock(true);
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    auto version = Read(core_, [&](Txn& view) { return QueryLockVersion(view, ino); });
+    if (!version.ok()) {
+      if (waiters.Remove(id)) reactor->Finish(ToGrpcStatus(version.status()));
+    } else if (*version != seen) {
+      waiters.Wake(id);
+    }
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* ctx, const ListLocksRequest* req,
+                                      ListLocksReply* out) override {
+    return Done(ctx,
+                Answer(Read(core_, [&](Txn& view) { return QueryListLocks(view, req->holder()); }),
+                       [&](ListLocksReply& r) { *out = std::move(r); }));
+  }
   grpc::ServerUnaryReactor* KeepAlive(grpc::CallbackServerContext* ctx, const KeepAliveRequest* req,
                                       KeepAliveReply* out) override {
     return Done(ctx, Answer(core_.KeepAlive(req->client_id()),

@@ -54,22 +54,25 @@ void ForgetCompletions(MetaCore& core) {
 Status MetaCore::LoadSessions() {
   auto snap = Snapshot();
   const int64_t deadline = NowMs() + options_.client_lease_ms;
-  // One short scan per distinct client: seek past each client's pins.
-  std::string start;
-  for (;;) {
-    uint64_t client = 0;
-    GRANARY_TRY(snap->Scan(Cf::kSystem, kPinPrefix, start, false,
-                           [&](std::string_view key, std::string_view) {
-                             client = ReadU64(key.substr(1));
-                             return false;
-                           }));
-    if (client == 0) break;
-    {
-      std::lock_guard lock(mu_);
-      sessions_[client] = deadline;
+  // One short scan per distinct client: seek past each client's pins (and lock index entries:
+  // a client holding only locks has a session too).
+  for (std::string_view prefix : {kPinPrefix, kLockIndexPrefix}) {
+    std::string start;
+    for (;;) {
+      uint64_t client = 0;
+      GRANARY_TRY(snap->Scan(Cf::kSystem, prefix, start, false,
+                             [&](std::string_view key, std::string_view) {
+                               client = ReadU64(key.substr(1));
+                               return false;
+                             }));
+      if (client == 0) break;
+      {
+        std::lock_guard lock(mu_);
+        sessions_[client] = deadline;
+      }
+      if (client == UINT64_MAX) break;
+      start = prefix == kPinPrefix ? PinPrefix(client + 1) : LockIndexPrefix(client + 1);
     }
-    if (client == UINT64_MAX) break;
-    start = PinPrefix(client + 1);
   }
   std::lock_guard lock(mu_);
   Meters().live.Set(static_cast<int64_t>(sessions_.size()));
@@ -140,11 +143,12 @@ void MetaCore::ReapSessions() {
   std::vector<uint64_t> clients;
   for (uint64_t client : expired) {
     bool pinned = false;
-    Status s = snap->Scan(Cf::kSystem, PinPrefix(client), "", false,
-                          [&](std::string_view, std::string_view) {
-                            pinned = true;
-                            return false;
-                          });
+    auto any = [&](std::string_view, std::string_view) {
+      pinned = true;
+      return false;
+    };
+    Status s = snap->Scan(Cf::kSystem, PinPrefix(client), "", false, any);
+    if (s.ok() && !pinned) s = snap->Scan(Cf::kSystem, LockIndexPrefix(client), "", false, any);
     if (!s.ok() || pinned) clients.push_back(client);
   }
   if (clients.empty() && !prune) return;
@@ -161,6 +165,8 @@ void MetaCore::ReapSessions() {
     return;
   }
   const SessionsReaped& done = reply.sessions_reaped();
+  // Waiters on the reaped clients' locks try again now.
+  for (uint64_t ino : done.lock_inodes()) lock_waiters_.Notify(ino);
   std::lock_guard lock(mu_);
   for (uint64_t client : done.unfinished()) sessions_.try_emplace(client, 0);  // next round
   const uint64_t finished = clients.size() - done.unfinished_size();
@@ -168,10 +174,10 @@ void MetaCore::ReapSessions() {
   Meters().reaped.Add(finished);
   if (!clients.empty()) {
     GLOG_WARN(
-        "event=sessions_reaped clients={} pins_dropped={} inodes_freed={} unfinished={} "
-        "lease_ms={}",
-        clients.size(), done.pins_dropped(), done.inodes_freed(), done.unfinished_size(),
-        options_.client_lease_ms);
+        "event=sessions_reaped clients={} pins_dropped={} inodes_freed={} locks_dropped={} "
+        "unfinished={} lease_ms={}",
+        clients.size(), done.pins_dropped(), done.inodes_freed(), done.locks_dropped(),
+        done.unfinished_size(), options_.client_lease_ms);
   }
 }
 

@@ -22,6 +22,7 @@ APT_PACKAGES=(
   awscli s3cmd rclone python3-boto3 python3-pytest nginx-light wrk
   # the mount benchmark's reference file system (run in its own network namespace)
   moosefs-master moosefs-chunkserver moosefs-client
+  acl  # getfacl/setfacl: the mount's POSIX ACL test (docs/mount.md)
   chromium  # the dashboard's browser test drives it headless (docs/dashboard.md)
 )
 
