@@ -99,7 +99,7 @@ class MetaHaTest : public ::testing::Test {
 TEST(RegisterCheckerTest, AcceptsLinearizableAndRejectsStaleReads) {
   RegisterHistory ok;
   ok.Add({true, "a", 0, 10});
-  ok.Add({false, "a", 5, 15});   // overlaps the write: may see it
+  ok.Add({false, "a", 5, 15});  // overlaps the write: may see it
   ok.Add({true, "b", 20, 30});
   ok.Add({false, "b", 25, 35});
   ok.Add({true, "c", 40});       // unknown outcome: may or may not have happened
@@ -123,8 +123,8 @@ TEST(RegisterCheckerTest, AcceptsLinearizableAndRejectsStaleReads) {
 // ---------------------------------------------------------------- failover under load
 
 TEST_F(MetaHaTest, KillingTheLeaderUnderLoadLosesNothingThroughAnyDoor) {
-  const int kills = std::getenv("GRANARY_HA_KILLS") ? std::atoi(std::getenv("GRANARY_HA_KILLS"))
-                                                    : 20;
+  const int kills =
+      std::getenv("GRANARY_HA_KILLS") ? std::atoi(std::getenv("GRANARY_HA_KILLS")) : 20;
   ClusterOptions co;
   co.metanodes = 3;
   co.datanodes = 3;
@@ -197,8 +197,8 @@ TEST_F(MetaHaTest, KillingTheLeaderUnderLoadLosesNothingThroughAnyDoor) {
       const uint32_t seed = 500000 + i;
       std::string data = Bytes(100 << 10, seed);
       int fd = open((mount / (name + ".tmp")).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
-      bool ok = fd >= 0 && write(fd, data.data(), data.size()) == ssize_t(data.size()) &&
-                fsync(fd) == 0;
+      bool ok =
+          fd >= 0 && write(fd, data.data(), data.size()) == ssize_t(data.size()) && fsync(fd) == 0;
       const int err = errno;
       if (fd >= 0) ok = close(fd) == 0 && ok;
       ok = ok && rename((mount / (name + ".tmp")).c_str(), (mount / name).c_str()) == 0;
@@ -223,8 +223,8 @@ TEST_F(MetaHaTest, KillingTheLeaderUnderLoadLosesNothingThroughAnyDoor) {
   for (double f : failovers) worst = std::max(worst, f);
   RecordProperty("failovers", static_cast<int>(failovers.size()));
   RecordProperty("worst_failover_ms", static_cast<int>(worst * 1000));
-  EXPECT_TRUE(errors.empty()) << errors.size() << " acknowledged-path errors, first: "
-                              << errors.front();
+  EXPECT_TRUE(errors.empty()) << errors.size()
+                              << " acknowledged-path errors, first: " << errors.front();
   EXPECT_GT(acked.size(), 20u);
 
   // Every acknowledged file is there, byte-exact, through libgranary (the mount's files too).
@@ -280,7 +280,9 @@ TEST_F(MetaHaTest, APausedLeaderIsReplacedAndCannotCommitWhenItWakes) {
   std::this_thread::sleep_for(300ms);  // let the request reach the paused process's socket
   group.Resume(old);
   writer.join();
-  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  ASSERT_TRUE(created.ok()) << created.status().ToString() << "\n--- paused member " << old << ":\n"
+                            << group.Output(old) << "\n--- new leader " << next << ":\n"
+                            << group.Output(next);
   // Applied once, by the new leader: the name points at the inode the client was given.
   auto found = mc->Lookup(volume->root_ino(), "from-old-client");
   ASSERT_TRUE(found.ok());
@@ -461,15 +463,15 @@ TEST_F(MetaHaTest, MembersAreReplacedUnderLoadAndAContradictingPeersListIsRefuse
   EXPECT_TRUE(group.process(2)->WaitForLine("event=meta_peers_differ", 5s)) << group.Output(2);
   // With another address for a stored member: refused, with the stored members named.
   group.Kill(2);
-  const std::string wrong = fmt::format("2={},3=127.0.0.1:1,{}={}", group.address(2), added,
-                                        group.address(added));
+  const std::string wrong =
+      fmt::format("2={},3=127.0.0.1:1,{}={}", group.address(2), added, group.address(added));
   group.StartWith(2, {"--peers", wrong});
   auto exited = group.process(2)->Wait(30s);
   ASSERT_TRUE(exited.has_value()) << group.Output(2);
   EXPECT_NE(WEXITSTATUS(*exited), 0);
-  const std::string expected = fmt::format(
-      "--peers {} does not match the group's stored configuration 2={},3={},{}={}", wrong,
-      group.address(2), group.address(3), added, group.address(added));
+  const std::string expected =
+      fmt::format("--peers {} does not match the group's stored configuration 2={},3={},{}={}",
+                  wrong, group.address(2), group.address(3), added, group.address(added));
   EXPECT_NE(group.Output(2).find(expected), std::string::npos) << group.Output(2);
   // Another member's data dir under this id: refused.
   group.Kill(3);
