@@ -21,6 +21,7 @@
 #include "tests/fuse_mount.h"
 #include "tests/harness/cluster.h"
 #include "tests/harness/meta_group.h"
+#include "tests/harness/test_support.h"
 
 namespace granary::testing {
 namespace {
@@ -35,13 +36,6 @@ std::string Bytes(size_t n, uint32_t seed) {
 }
 
 std::vector<uint8_t> AsVec(const std::string& s) { return {s.begin(), s.end()}; }
-
-// Occurrences of `needle` in `text`.
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 class VolumeSnapshotTest : public ::testing::Test {
  protected:
@@ -92,7 +86,19 @@ class VolumeSnapshotTest : public ::testing::Test {
     return std::string(got.begin(), got.begin() + static_cast<ptrdiff_t>(*n));
   }
 
-  size_t GcPasses() { return Count(cluster_->metanode().Output(), "event=gc_slices"); }
+  // Slices the metanode's GC has freed so far (granary_meta_gc_slices_total on its admin
+  // port), -1 when it cannot be read.
+  double GcCollected() {
+    static const std::regex admin(R"(listening meta=\S+ admin=(\S+))");
+    static const std::regex counter(R"((^|\n)granary_meta_gc_slices_total (\S+))");
+    const std::string out = cluster_->metanode().Output();
+    std::smatch m;
+    if (!std::regex_search(out, m, admin)) return -1;
+    auto [code, body] = HttpGet(m[1], "/metrics");
+    if (code != 200) return -1;
+    // The counter appears with the first slice collected.
+    return std::regex_search(body, m, counter) ? std::stod(m[2]) : 0;
+  }
 
   uint64_t BlockBytes() {
     uint64_t sum = 0;
@@ -163,11 +169,12 @@ TEST_F(VolumeSnapshotTest, StaysByteExactThroughRewritesTruncatesRenamesDeletesG
       << "f5 never compacted";
   // A file nothing else references, deleted: the collector must run (and must leave every slice
   // the snapshot holds).
-  const size_t gc_before = GcPasses();
+  const double gc_before = GcCollected();
+  ASSERT_GE(gc_before, 0);
   Write("default", "scratch", Bytes(2'000'000, 11));
   ASSERT_TRUE(client_->Remove("default", "scratch").ok());
-  ASSERT_TRUE(WaitUntil([&] { return GcPasses() > gc_before; }, 60s))
-      << "no GC pass\n"
+  ASSERT_TRUE(WaitUntil([&] { return GcCollected() > gc_before; }, 60s))
+      << "no GC pass freed the scratch file\n"
       << cluster_->metanode().Output();
 
   // The snapshot, mounted read-only, is the volume as it was.
@@ -264,10 +271,11 @@ TEST_F(VolumeSnapshotTest, DeletedVolumeKeepsItsSnapshotsUntilTheyAreDeleted) {
   auto [dcode, dout] = Admin({"volume", "delete", "data"});
   ASSERT_EQ(dcode, 0) << dout;
   // The GC runs, and the snapshot still reads.
-  const size_t gc_before = GcPasses();
+  const double gc_before = GcCollected();
+  ASSERT_GE(gc_before, 0);
   Write("default", "scratch", Bytes(1'000'000, 3));
   ASSERT_TRUE(client_->Remove("default", "scratch").ok());
-  ASSERT_TRUE(WaitUntil([&] { return GcPasses() > gc_before; }, 60s));
+  ASSERT_TRUE(WaitUntil([&] { return GcCollected() > gc_before; }, 60s));
   for (const auto& [p, d] : files) EXPECT_TRUE(Read("data@keep", p) == d) << p;
   // A new volume cannot take the name while the old one's snapshots remain.
   auto [rcode, rout] = Admin({"volume", "create", "data"});
