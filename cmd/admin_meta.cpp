@@ -74,21 +74,11 @@ void PrintRepairReport(const ClusterStatusReply& r, client::MetaClient& mc) {
     std::printf("bad-copies in %d more pgs\n", r.pgs_with_bad_copies_size() - kMaxPgLines);
   }
   if (r.scrub_size() > 0) {
-    uint64_t pass = 0, done = 0;
-    int64_t oldest = 0, period = 0;
-    int behind = 0;
-    for (const NodeScrub& n : r.scrub()) {
-      pass += n.scrub().pass_bytes();
-      done += std::min(n.scrub().done_bytes(), n.scrub().pass_bytes());
-      oldest = std::max(oldest, n.scrub().oldest_unscrubbed_ms());
-      period = std::max(period, n.scrub().period_ms());
-      behind += n.scrub().behind() ? 1 : 0;
-    }
+    const dashboard::ScrubTotals t = dashboard::SumScrub(r);
     std::printf(
         "scrub nodes=%d pass-progress=%.1f%% oldest-unscrubbed-s=%ld period-s=%ld "
         "nodes-behind=%d\n",
-        r.scrub_size(), pass == 0 ? 100.0 : 100.0 * static_cast<double>(done) / pass, oldest / 1000,
-        period / 1000, behind);
+        r.scrub_size(), t.progress(), t.oldest_unscrubbed_ms / 1000, t.period_ms / 1000, t.behind);
     for (const NodeScrub& n : r.scrub()) {
       if (!n.scrub().behind()) continue;
       std::printf("datanode %u scrub-behind pass-bytes=%lu done-bytes=%lu period-s=%ld\n",

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <string_view>
@@ -62,6 +63,31 @@ inline std::string LabelText(const google::protobuf::Map<std::string, std::strin
   std::string out;
   for (const auto& [k, v] : sorted) out += fmt::format("{}{}={}", out.empty() ? "" : ",", k, v);
   return out.empty() ? "-" : out;
+}
+
+// The scrub line's sums over every datanode (`granary admin repair`, the dashboard).
+struct ScrubTotals {
+  uint64_t pass_bytes = 0;
+  uint64_t done_bytes = 0;
+  int64_t oldest_unscrubbed_ms = 0;
+  int64_t period_ms = 0;
+  int behind = 0;
+  // Share of the current passes done, in percent (100 with nothing to scrub).
+  double progress() const {
+    return pass_bytes == 0 ? 100.0 : 100.0 * static_cast<double>(done_bytes) / pass_bytes;
+  }
+};
+
+inline ScrubTotals SumScrub(const ClusterStatusReply& r) {
+  ScrubTotals t;
+  for (const NodeScrub& n : r.scrub()) {
+    t.pass_bytes += n.scrub().pass_bytes();
+    t.done_bytes += std::min(n.scrub().done_bytes(), n.scrub().pass_bytes());
+    t.oldest_unscrubbed_ms = std::max(t.oldest_unscrubbed_ms, n.scrub().oldest_unscrubbed_ms());
+    t.period_ms = std::max(t.period_ms, n.scrub().period_ms());
+    t.behind += n.scrub().behind() ? 1 : 0;
+  }
+  return t;
 }
 
 }  // namespace granary::dashboard

@@ -75,29 +75,20 @@ double Efficiency(const PoolSpec& p) {
 
 json ScrubJson(const ClusterStatusReply& r) {
   // The same sums `granary admin repair` prints on its scrub line.
-  uint64_t pass = 0, done = 0;
-  int64_t oldest = 0, period = 0;
-  int behind = 0;
+  const ScrubTotals t = SumScrub(r);
   json nodes = json::array();
   for (const NodeScrub& n : r.scrub()) {
-    pass += n.scrub().pass_bytes();
-    done += std::min(n.scrub().done_bytes(), n.scrub().pass_bytes());
-    oldest = std::max(oldest, n.scrub().oldest_unscrubbed_ms());
-    period = std::max(period, n.scrub().period_ms());
-    behind += n.scrub().behind() ? 1 : 0;
     nodes.push_back({{"node", n.node_id()},
                      {"pass_bytes", n.scrub().pass_bytes()},
                      {"done_bytes", n.scrub().done_bytes()},
                      {"behind", n.scrub().behind()},
                      {"passes_done", n.scrub().passes_done()}});
   }
-  const double progress =
-      pass == 0 ? 100.0 : std::round(1000.0 * static_cast<double>(done) / pass) / 10.0;
   return {{"nodes", r.scrub_size()},
-          {"pass_progress", progress},
-          {"oldest_unscrubbed_s", oldest / 1000},
-          {"period_s", period / 1000},
-          {"nodes_behind", behind},
+          {"pass_progress", std::round(10.0 * t.progress()) / 10.0},
+          {"oldest_unscrubbed_s", t.oldest_unscrubbed_ms / 1000},
+          {"period_s", t.period_ms / 1000},
+          {"nodes_behind", t.behind},
           {"per_node", nodes}};
 }
 

@@ -20,6 +20,22 @@ namespace granary::fuse {
 namespace {
 
 constexpr size_t kMaxName = 255;
+
+// What every request for a new name carries: where, the mode, the caller's uid/gid and, with
+// POSIX ACLs, the caller's umask for the metanode to apply (or not, under a default ACL).
+template <typename Request = CreateRequest>
+Request EntryRequest(fuse_req_t req, uint64_t parent, const char* name, mode_t mode,
+                     bool with_umask) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  Request r;
+  r.set_parent(parent);
+  r.set_name(name);
+  r.set_mode(mode & 07777);
+  r.set_uid(ctx->uid);
+  r.set_gid(ctx->gid);
+  if (with_umask) r.set_umask(ctx->umask);
+  return r;
+}
 constexpr size_t kMaxIo = 1 << 20;  // max_read / max_write
 
 GranaryFs* Fs(fuse_req_t req) { return static_cast<GranaryFs*>(fuse_req_userdata(req)); }
@@ -418,14 +434,7 @@ void GranaryFs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 void GranaryFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mkdir");
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  MkdirRequest r;
-  r.set_parent(ToGranary(parent));
-  r.set_name(name);
-  r.set_mode(mode & 07777);
-  r.set_uid(ctx->uid);
-  r.set_gid(ctx->gid);
-  if (posix_acl_) r.set_umask(ctx->umask);
+  MkdirRequest r = EntryRequest<MkdirRequest>(req, ToGranary(parent), name, mode, posix_acl_);
   auto a = client_->meta().Mkdir(std::move(r));
   if (!a.ok()) return ReplyError(req, a.status(), "mkdir");
   ReplyEntry(req, *a);
@@ -436,17 +445,10 @@ void GranaryFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mknod");
   auto type = TypeOfMode(mode);
   if (!type) return (void)fuse_reply_err(req, EINVAL);  // S_IFDIR/S_IFLNK: mkdir, symlink
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  CreateRequest r;
-  r.set_parent(ToGranary(parent));
-  r.set_name(name);
-  r.set_mode(mode & 07777);
-  r.set_uid(ctx->uid);
-  r.set_gid(ctx->gid);
+  CreateRequest r = EntryRequest(req, ToGranary(parent), name, mode, posix_acl_);
   r.set_exclusive(true);
   r.set_type(*type);
   r.set_rdev(static_cast<uint32_t>(rdev));
-  if (posix_acl_) r.set_umask(ctx->umask);
   auto a = client_->meta().Create(std::move(r));
   if (!a.ok()) return ReplyError(req, a.status(), "mknod");
   ReplyEntry(req, *a);
@@ -533,16 +535,9 @@ void GranaryFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                        fuse_file_info* fi) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "create");
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  CreateRequest r;
-  r.set_parent(ToGranary(parent));
-  r.set_name(name);
-  r.set_mode(mode & 07777);
-  r.set_uid(ctx->uid);
-  r.set_gid(ctx->gid);
+  CreateRequest r = EntryRequest(req, ToGranary(parent), name, mode, posix_acl_);
   r.set_exclusive((fi->flags & O_EXCL) != 0);
   r.set_truncate((fi->flags & O_TRUNC) != 0);
-  if (posix_acl_) r.set_umask(ctx->umask);
   // Created and pinned for this handle in one durable operation.
   auto file = client_->CreateFile(std::move(r));
   if (!file.ok()) return ReplyError(req, file.status(), "create");
