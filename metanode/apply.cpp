@@ -229,20 +229,25 @@ Status DropLink(Ctx& ctx, InodeRecord& rec, VolumeRecord& volume) {
   return FreeInode(ctx, rec, volume);
 }
 
-Status ApplyPruneDedup(Ctx& ctx, OpReply* reply) {
-  // The time index is ordered by applied time: scan from its start up to the cutoff only.
+Result<std::vector<std::string>> ExpiredTimeKeys(Txn& txn, std::string_view prefix,
+                                                 uint64_t cutoff_ms) {
   std::vector<std::string> keys;
-  const uint64_t cutoff = static_cast<uint64_t>(ctx.op.prune_dedup().before_ms());
   constexpr size_t kMaxPerOp = 100000;  // bounds one operation; the next round continues
-  GRANARY_TRY(ctx.txn.Scan(Cf::kSystem, kDedupTimePrefix, "", false,
-                           [&](std::string_view key, std::string_view) {
-                             if (ReadU64(key.substr(1)) >= cutoff || keys.size() >= kMaxPerOp) {
-                               return false;
-                             }
-                             keys.emplace_back(key);
-                             return true;
-                           }));
-  for (const std::string& key : keys) {
+  GRANARY_TRY(txn.Scan(Cf::kSystem, prefix, "", false, [&](std::string_view key, std::string_view) {
+    if (ReadU64(key.substr(1)) >= cutoff_ms || keys.size() >= kMaxPerOp) {
+      return false;
+    }
+    keys.emplace_back(key);
+    return true;
+  }));
+  return keys;
+}
+
+Status ApplyPruneDedup(Ctx& ctx, OpReply* reply) {
+  auto keys = ExpiredTimeKeys(ctx.txn, kDedupTimePrefix,
+                              static_cast<uint64_t>(ctx.op.prune_dedup().before_ms()));
+  GRANARY_TRY(keys);
+  for (const std::string& key : *keys) {
     ctx.txn.Delete(Cf::kSystem, key);
     ctx.txn.Delete(Cf::kSystem, DedupKey(ReadU64(key.substr(9)), ReadU64(key.substr(17))));
   }

@@ -134,6 +134,10 @@ Status ApplyRelease(Ctx& ctx, OpReply* reply);
 Status ApplyAllocate(Ctx& ctx, OpReply* reply);
 Status ApplyCommit(Ctx& ctx, OpReply* reply);
 Status ApplyReapIntents(Ctx& ctx, OpReply* reply);
+// Keys of a time index ("<tag><u64 BE ms>…", in time order) older than `cutoff_ms`, at most
+// 100,000 (one operation's share; the next round continues).
+Result<std::vector<std::string>> ExpiredTimeKeys(Txn& txn, std::string_view prefix,
+                                                 uint64_t cutoff_ms);
 Status ApplyPruneDedup(Ctx& ctx, OpReply* reply);
 Status ApplyGcSlices(Ctx& ctx, OpReply* reply);
 Status ApplyCompactionDone(Ctx& ctx, OpReply* reply);

@@ -124,19 +124,10 @@ Result<bool> RepeatCompletion(Ctx& ctx, const UploadCompleteRequest& req, OpRepl
 }
 
 Status ApplyPruneCompletions(Ctx& ctx, OpReply* reply) {
-  // The time index is in completion order: only the expired prefix is read.
-  std::vector<std::string> keys;
-  const uint64_t cutoff = static_cast<uint64_t>(ctx.op.prune_completions().before_ms());
-  constexpr size_t kMaxPerOp = 100000;  // bounds one operation; the next round continues
-  GRANARY_TRY(ctx.txn.Scan(Cf::kSystem, kCompletionTimePrefix, "", false,
-                           [&](std::string_view key, std::string_view) {
-                             if (ReadU64(key.substr(1)) >= cutoff || keys.size() >= kMaxPerOp) {
-                               return false;
-                             }
-                             keys.emplace_back(key);
-                             return true;
-                           }));
-  for (const std::string& key : keys) {
+  auto keys = ExpiredTimeKeys(ctx.txn, kCompletionTimePrefix,
+                              static_cast<uint64_t>(ctx.op.prune_completions().before_ms()));
+  GRANARY_TRY(keys);
+  for (const std::string& key : *keys) {
     ctx.txn.Delete(Cf::kSystem, key);
     ctx.txn.Delete(Cf::kSystem, CompletionKey(ReadU64(std::string_view(key).substr(9)),
                                               std::string_view(key).substr(17)));
