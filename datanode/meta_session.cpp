@@ -66,14 +66,13 @@ uint32_t MetaSession::node_id() const {
   return node_id_;
 }
 
-Cluster::Stub& MetaSession::Stub() {
+std::shared_ptr<Cluster::Stub> MetaSession::Stub() {
   std::lock_guard lock(mu_);
   if (!stub_) {
-    const std::string address =
-        target_.empty() ? options_.meta[meta_index_].ToString() : target_;
+    const std::string address = target_.empty() ? options_.meta[meta_index_].ToString() : target_;
     stub_ = Cluster::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
-  return *stub_;
+  return stub_;
 }
 
 void MetaSession::NextMeta() {
@@ -103,7 +102,10 @@ Result<Reply> MetaSession::Call(grpc::Status (Cluster::Stub::*method)(grpc::Clie
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
     Reply reply;
-    Status st = FromGrpcStatus((Stub().*method)(&ctx, req, &reply));
+    // Our own reference: another thread may drop the session's stub (NextMeta, Follow) while
+    // this call is still on it.
+    const std::shared_ptr<Cluster::Stub> stub = Stub();
+    Status st = FromGrpcStatus(((*stub).*method)(&ctx, req, &reply));
     if (st.ok()) return reply;
     last = st.WithContext(what);
     if (st.code() == Code::NOT_LEADER) {

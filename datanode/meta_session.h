@@ -69,7 +69,7 @@ class MetaSession {
   Status HeartbeatOnce();
   Result<ClusterMap> FetchMap(uint64_t known_epoch);
   void Loop();
-  Cluster::Stub& Stub();
+  std::shared_ptr<Cluster::Stub> Stub();
   // Moves to the next --meta address, or to the leader a NotLeader names (metadata group).
   void NextMeta();
   void Follow(const Status& not_leader);
@@ -95,7 +95,7 @@ class MetaSession {
   uint32_t node_id_ = 0;
   size_t meta_index_ = 0;
   std::string target_;  // the member calls go to; empty = options_.meta[meta_index_]
-  std::unique_ptr<Cluster::Stub> stub_;
+  std::shared_ptr<Cluster::Stub> stub_;
   std::thread thread_;
 };
 

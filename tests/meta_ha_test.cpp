@@ -84,6 +84,9 @@ std::vector<double> KillLeaders(MetaGroupProcesses& group, int count,
       break;
     }
     failovers.push_back((NowNs() - t0) / 1e9);
+    // Progress, for a run that fails or is stopped by ctest's timeout.
+    std::fprintf(stderr, "kill %d: leader %d replaced by %d in %.2f s\n", i, leader, next,
+                 failovers.back());
     group.Restart(leader);
   }
   return failovers;

@@ -1,6 +1,7 @@
 #include "tests/harness/process.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace granary::testing {
@@ -32,6 +35,10 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
+    // Nothing else of the test's: a file another test thread holds open in a FUSE mount,
+    // inherited here, would make this child's exit wait on that mount's FLUSH (which may wait on
+    // this very child, a metanode being killed).
+    close_range(3, ~0U, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -125,8 +132,15 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
 void Process::Kill() {
   if (reaped_ || pid_ <= 0) return;
   kill(pid_, SIGKILL);
-  waitpid(pid_, &status_, 0);
-  reaped_ = true;
+  // A killed process still waits in the kernel for what it cannot abandon (a FUSE request on a
+  // file it holds open): say where, rather than hang the test.
+  if (!Wait(seconds(60))) {
+    std::ifstream stack(fmt::format("/proc/{}/stack", pid_));
+    std::stringstream where;
+    where << stack.rdbuf();
+    std::fprintf(stderr, "process %d did not exit 60 s after SIGKILL; kernel stack:\n%s\n", pid_,
+                 where.str().c_str());
+  }
 }
 
 bool Process::running() {
