@@ -549,6 +549,46 @@ Status MetaClient::SnapshotDelete(std::string_view volume, std::string_view name
   return CallLong("snapshot delete", &Admin::Stub::SnapshotDelete, req, &reply);
 }
 
+Result<VolumeLocalityReply> MetaClient::VolumeLocality(std::string_view volume,
+                                                       std::string_view path) {
+  VolumeLocalityRequest req;
+  req.set_volume(std::string(volume));
+  req.set_path(std::string(path));
+  VolumeLocalityReply reply;
+  GRANARY_TRY(CallLong("volume locality", &Admin::Stub::VolumeLocality, req, &reply));
+  return reply;
+}
+
+Result<Warmup> MetaClient::WarmupCreate(std::string_view name, std::string_view volume,
+                                        std::string_view path,
+                                        const std::vector<std::string>& hosts) {
+  WarmupCreateRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_name(std::string(name));
+  req.set_volume(std::string(volume));
+  req.set_path(std::string(path));
+  for (const std::string& h : hosts) req.add_hosts(h);
+  WarmupReply reply;
+  GRANARY_TRY(CallLong("warmup create", &Admin::Stub::WarmupCreate, req, &reply));
+  return std::move(*reply.mutable_warmup());
+}
+
+Result<std::vector<Warmup>> MetaClient::WarmupList(std::string_view name) {
+  WarmupListRequest req;
+  req.set_name(std::string(name));
+  WarmupListReply reply;
+  GRANARY_TRY(CallLong("warmup list", &Admin::Stub::WarmupList, req, &reply));
+  return std::vector<Warmup>(reply.warmups().begin(), reply.warmups().end());
+}
+
+Status MetaClient::WarmupDelete(std::string_view name) {
+  WarmupDeleteRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_name(std::string(name));
+  Empty reply;
+  return CallLong("warmup delete", &Admin::Stub::WarmupDelete, req, &reply);
+}
+
 Result<Volume> MetaClient::VolumeGet(std::string_view name) {
   VolumeGetRequest req;
   req.set_name(std::string(name));
@@ -720,6 +760,11 @@ Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limi
   GRANARY_TRY(Call("compaction candidates", &Endpoint::cluster,
                    &Cluster::Stub::CompactionCandidates, req, &reply));
   return reply;
+}
+
+Status MetaClient::WarmDone(const WarmDoneRequest& req) {
+  Empty reply;
+  return Call("warm done", &Endpoint::cluster, &Cluster::Stub::WarmDone, req, &reply);
 }
 
 Result<CheckSlicesReply> MetaClient::CheckSlices(const CheckSlicesRequest& req) {

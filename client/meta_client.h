@@ -170,6 +170,13 @@ class MetaClient {
   Status BucketDelete(std::string_view name);
   Result<Bucket> BucketGrant(std::string_view name, std::string_view access_key, Access access);
   Result<BackupReply> Backup(std::string_view dir = "");
+  // Locality and warm-ups (docs/locality.md). Locality and list walk the namespace under the
+  // path (O(files)).
+  Result<VolumeLocalityReply> VolumeLocality(std::string_view volume, std::string_view path = "");
+  Result<Warmup> WarmupCreate(std::string_view name, std::string_view volume, std::string_view path,
+                              const std::vector<std::string>& hosts);
+  Result<std::vector<Warmup>> WarmupList(std::string_view name = "");
+  Status WarmupDelete(std::string_view name);
 
   // ------------------------------------------------------------ cluster
   Result<RegisterReply> Register(const RegisterRequest& req);
@@ -182,6 +189,7 @@ class MetaClient {
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Status CompactionDone(uint64_t ino, uint64_t range_index);
+  Status WarmDone(const WarmDoneRequest& req);
 
   // ------------------------------------------------------------ metadata group
   // The view of the member at `address` (empty: the leader, found as for any call).

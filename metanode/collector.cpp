@@ -96,12 +96,12 @@ Result<CompactionCandidatesReply> MetaCore::CompactionCandidates(uint32_t limit)
   auto view = ReadView();
   GRANARY_TRY(view);
   GRANARY_TRY((*view)->Scan(Cf::kSystem, kCompactPrefix, "", false,
-                               [&](std::string_view key, std::string_view) {
-                                 CompactionCandidate& c = *reply.add_candidates();
-                                 c.set_ino(ReadU64(key.substr(1)));
-                                 c.set_range_index(ReadU64(key.substr(9)));
-                                 return static_cast<uint32_t>(reply.candidates_size()) < limit;
-                               }));
+                            [&](std::string_view key, std::string_view) {
+                              CompactionCandidate& c = *reply.add_candidates();
+                              c.set_ino(ReadU64(key.substr(1)));
+                              c.set_range_index(ReadU64(key.substr(9)));
+                              return static_cast<uint32_t>(reply.candidates_size()) < limit;
+                            }));
   return reply;
 }
 
@@ -138,6 +138,14 @@ Result<CheckSlicesReply> MetaCore::CheckSlices(const CheckSlicesRequest& req) {
       }
     }
     if (!alive) reply.add_dead_slice_ids(id);
+  }
+  // Warm copies (docs/locality.md): wanted while a record says so, or while the plan asks the
+  // node to make (and report) it.
+  for (uint64_t id : req.warm_slice_ids()) {
+    std::string value;
+    auto found = snap->Get(Cf::kSystem, ExtraCopyKey(id, req.node_id()), &value);
+    GRANARY_TRY(found);
+    if (!*found && !warmups_->Planned(req.node_id(), id)) reply.add_unwanted_warm_slice_ids(id);
   }
   return reply;
 }
