@@ -195,7 +195,8 @@ BlockTarget ClusterView::WithWarmCopies(const BlockTarget& target,
     r.warm = true;
     r.data_address = it->second.data_address();
     r.up = it->second.state() != NodeState::DOWN && it->second.state() != NodeState::OUT;
-    if (const placement::Node* node = s->map->FindNode(id)) r.distance = Distance(self_, node->location);
+    if (const placement::Node* node = s->map->FindNode(id))
+      r.distance = Distance(self_, node->location);
     t.members.push_back(std::move(r));
     t.read_order.push_back(t.members.size() - 1);
   }

@@ -69,8 +69,8 @@ Status ReadExtents(Client& client, const Layout& layout,
                                              : target->ForRead();
       // Warm-up copies of the slice (docs/locality.md) serve replicated blocks too.
       if (!ec_pool && e.warm_nodes_size() > 0) {
-        p.target = view.WithWarmCopies(p.target, {e.warm_nodes().data(),
-                                                  static_cast<size_t>(e.warm_nodes_size())});
+        p.target = view.WithWarmCopies(
+            p.target, {e.warm_nodes().data(), static_cast<size_t>(e.warm_nodes_size())});
       }
       p.key.set_slice_id(e.slice_id());
       p.key.set_block_index(static_cast<uint32_t>(b));

@@ -62,11 +62,12 @@ void PrintLocality(const VolumeLocalityReply& r) {
 }
 
 void PrintWarmup(const Warmup& w) {
-  std::printf("warmup=%s volume=%s path=%s hosts=%s state=%s progress=%s bytes=%lu done-bytes=%lu "
-              "copies=%lu",
-              w.name().c_str(), w.volume().c_str(), w.path().c_str(), Joined(w.hosts()).c_str(),
-              std::string(StateName(w.state())).c_str(), Percent(w.done_bytes(), w.bytes()).c_str(),
-              w.bytes(), w.done_bytes(), w.copies());
+  std::printf(
+      "warmup=%s volume=%s path=%s hosts=%s state=%s progress=%s bytes=%lu done-bytes=%lu "
+      "copies=%lu",
+      w.name().c_str(), w.volume().c_str(), w.path().c_str(), Joined(w.hosts()).c_str(),
+      std::string(StateName(w.state())).c_str(), Percent(w.done_bytes(), w.bytes()).c_str(),
+      w.bytes(), w.done_bytes(), w.copies());
   if (!w.message().empty()) std::printf(" message=%s", Quoted(w.message()).c_str());
   std::printf("\n");
   for (const WarmupHost& h : w.host_progress()) {

@@ -92,8 +92,8 @@ void Maintenance::HandleWarmTasks(const ClusterMap& map) {
         origin.set_pool_id(pool->id());
         origin.set_pg(b.pg());
         origin.set_warm(true);
-        Status st = Unavailable(fmt::format("no up member of pool {} pg {} to copy from",
-                                            pool->id(), b.pg()));
+        Status st = Unavailable(
+            fmt::format("no up member of pool {} pg {} to copy from", pool->id(), b.pg()));
         for (uint32_t id : view.members) {
           auto it = nodes.find(id);
           if (id == me || it == nodes.end() || it->second->state() != UP) continue;
@@ -106,8 +106,8 @@ void Maintenance::HandleWarmTasks(const ClusterMap& map) {
           break;
         }
         if (!st.ok()) {
-          failed = st.WithContext(fmt::format("warm copy of slice {} block {}", task.slice_id(),
-                                              b.block_index()));
+          failed = st.WithContext(
+              fmt::format("warm copy of slice {} block {}", task.slice_id(), b.block_index()));
           break;
         }
         M().warm_bytes.Add(b.length());
@@ -122,15 +122,13 @@ void Maintenance::HandleWarmTasks(const ClusterMap& map) {
       *report.mutable_failed_warmup_ids() = task.warmup_ids();
     } else if (!failed.ok()) {
       // Tried again when offered again; what was copied stays (and is reported below).
-      GLOG_WARN("event=warm_copy_failed slice={} error=\"{}\"", task.slice_id(),
-                failed.ToString());
+      GLOG_WARN("event=warm_copy_failed slice={} error=\"{}\"", task.slice_id(), failed.ToString());
       if (done.blocks_size() == 0) continue;
     }
     if (done.blocks_size() == 0) report.clear_slices();
     Status sent = session_->WarmDone(report);
     if (!sent.ok()) {
-      GLOG_WARN("event=warm_report_failed slice={} error=\"{}\"", task.slice_id(),
-                sent.ToString());
+      GLOG_WARN("event=warm_report_failed slice={} error=\"{}\"", task.slice_id(), sent.ToString());
       continue;
     }
     std::lock_guard lock(warm_mu_);

@@ -33,9 +33,8 @@ Json GatedPod(const std::string& name) {
           {"spec",
            {{"schedulingGates", Json::array({{{"name", op::kLocalityGate}}})},
             {"containers", Json::array({{{"name", "train"}, {"image", "python:3.12-slim"}}})},
-            {"volumes",
-             Json::array({{{"name", "data"},
-                           {"persistentVolumeClaim", {{"claimName", "imagenet"}}}}})}}}};
+            {"volumes", Json::array({{{"name", "data"},
+                                      {"persistentVolumeClaim", {{"claimName", "imagenet"}}}}})}}}};
 }
 
 class OperatorLocalityTest : public ::testing::Test {
@@ -55,7 +54,8 @@ class OperatorLocalityTest : public ::testing::Test {
     co.datanodes = 3;
     co.metanode_flags = {"--warmup-recheck-ms", "1000"};
     for (const char* labels : {"host=node-a,pool=fast", "host=node-b,pool=fast", "host=node-c"}) {
-      co.datanode_flags.push_back({"--labels", labels, "--workers", "2", "--maintenance-ms", "200"});
+      co.datanode_flags.push_back(
+          {"--labels", labels, "--workers", "2", "--maintenance-ms", "200"});
     }
     cluster_ = std::make_unique<LocalCluster>(std::move(co));
     cluster_->Start();
@@ -76,6 +76,7 @@ class OperatorLocalityTest : public ::testing::Test {
     (*spec.mutable_node_selector())["pool"] = "fast";
     ASSERT_TRUE(writer_->meta().PoolCreate(spec).ok());
     ASSERT_TRUE(writer_->meta().VolumeCreate("pvc-imagenet", "fast").ok());
+    ASSERT_TRUE(writer_->Mkdir("pvc-imagenet", "train").ok());
     for (int i = 0; i < 3; ++i) {
       WriteFile(*writer_, "pvc-imagenet", "train/part-" + std::to_string(i),
                 Pattern((3 << 20) + i, i));
@@ -84,11 +85,11 @@ class OperatorLocalityTest : public ::testing::Test {
     for (auto [name, gpu] : {std::pair{"node-a", false}, {"node-b", false}, {"node-c", true}}) {
       ASSERT_TRUE(client_->Create(res::kNodes, Node(name, gpu)).ok());
     }
-    Json pv = {{"apiVersion", "v1"},
-               {"kind", "PersistentVolume"},
-               {"metadata", {{"name", "pv-imagenet"}}},
-               {"spec",
-                {{"csi", {{"driver", op::kCsiDriverName}, {"volumeHandle", "pvc-imagenet"}}}}}};
+    Json pv = {
+        {"apiVersion", "v1"},
+        {"kind", "PersistentVolume"},
+        {"metadata", {{"name", "pv-imagenet"}}},
+        {"spec", {{"csi", {{"driver", op::kCsiDriverName}, {"volumeHandle", "pvc-imagenet"}}}}}};
     ASSERT_TRUE(client_->Create(op::resources::kPersistentVolumes, pv).ok());
     Json pvc = {{"apiVersion", "v1"},
                 {"kind", "PersistentVolumeClaim"},
@@ -153,7 +154,8 @@ class OperatorLocalityTest : public ::testing::Test {
   }
 
   static Json Preferred(const Json& pod) {
-    return pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+    return pod["spec"]["affinity"]["nodeAffinity"]
+              ["preferredDuringSchedulingIgnoredDuringExecution"];
   }
   static std::string NodeOf(const Json& term) {
     return term["preference"]["matchFields"][0]["values"][0];
@@ -232,8 +234,8 @@ TEST_F(OperatorLocalityTest, GatedPodsPreferTheNodesHoldingTheirDataAndAWarmupAd
         return list.ok() && list->empty();
       },
       seconds(20)));
-  EXPECT_TRUE(WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(2)).files == 0; },
-                        seconds(30)));
+  EXPECT_TRUE(
+      WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(2)).files == 0; }, seconds(30)));
 }
 
 TEST_F(OperatorLocalityTest, WithoutAMetanodeTheGateOpensAfterATimeoutWithoutAHint) {

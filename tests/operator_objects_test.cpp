@@ -597,12 +597,9 @@ Json LocalitySample(const std::string& file, size_t index = 0) {
 TEST(OperatorLocalityTest, PreferredTermsFavourTheHostsHoldingMostDataNeverRequired) {
   // 10 GiB logical; node-b holds all of it, node-a 40 %, node-c 5 %, node-d a sliver, "-" none.
   const uint64_t total = 10ull << 30;
-  std::vector<op::HostShare> shares = {{"node-a", 4ull << 30},
-                                       {"node-b", total},
-                                       {"node-c", total / 20},
-                                       {"node-d", 1000},
-                                       {"-", total},
-                                       {"node-e", 0}};
+  std::vector<op::HostShare> shares = {{"node-a", 4ull << 30}, {"node-b", total},
+                                       {"node-c", total / 20}, {"node-d", 1000},
+                                       {"-", total},           {"node-e", 0}};
   Json terms = op::LocalityPreferredTerms(shares, total);
   ASSERT_EQ(terms.size(), op::kMaxLocalityTerms);
   EXPECT_EQ(terms[0]["weight"], 100);

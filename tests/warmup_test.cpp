@@ -3,6 +3,7 @@
 // on h1..h3 only (node selector pool=main), and readers that say they run on h4.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <regex>
 
@@ -28,9 +29,9 @@ class WarmupTest : public ::testing::Test {
     ClusterOptions options;
     options.datanodes = 4;
     for (int i = 0; i < 4; ++i) {
-      options.datanode_flags.push_back(
-          {"--labels", fmt::format("host=h{}{}", i + 1, i < 3 ? ",pool=main" : ""), "--workers",
-           "2", "--maintenance-ms", "200"});
+      options.datanode_flags.push_back({"--labels",
+                                        fmt::format("host=h{}{}", i + 1, i < 3 ? ",pool=main" : ""),
+                                        "--workers", "2", "--maintenance-ms", "200"});
     }
     options.metanode_flags = {"--warmup-recheck-ms", "1000", "--gc-grace-ms", "1000"};
     if (customize) customize(options);
@@ -61,6 +62,7 @@ class WarmupTest : public ::testing::Test {
 
   // Writes `files` files of `size` bytes under train/.
   void WriteDataset(int files, size_t size) {
+    ASSERT_TRUE(client_->Mkdir("data", "train", 0755, true).ok());
     for (int i = 0; i < files; ++i) {
       WriteFile(*client_, "data", fmt::format("train/shard-{}", i), Pattern(size + i * 4097, i));
     }
@@ -166,8 +168,8 @@ TEST_F(WarmupTest, AReaderOnAWarmedHostReadsLocallyAndDeletingTheWarmupFreesTheC
   // The same through libgranary: at least 95 % of the bytes came from h4's datanode.
   auto reader = Connect("host=h4");
   const uint64_t local0 = ReadBytes("local");
-  const uint64_t all0 = ReadBytes("local") + ReadBytes("rack") + ReadBytes("zone") +
-                        ReadBytes("remote");
+  const uint64_t all0 =
+      ReadBytes("local") + ReadBytes("rack") + ReadBytes("zone") + ReadBytes("remote");
   ASSERT_TRUE(DatasetReads(*reader, kFiles, kSize));
   const double local = static_cast<double>(ReadBytes("local") - local0);
   const double all = static_cast<double>(ReadBytes("local") + ReadBytes("rack") +
@@ -184,8 +186,8 @@ TEST_F(WarmupTest, AReaderOnAWarmedHostReadsLocallyAndDeletingTheWarmupFreesTheC
   // Delete: the copies leave h4's disk, readers there go remote again, nothing is lost.
   ASSERT_TRUE(client_->meta().WarmupDelete("ml/train").ok());
   ASSERT_TRUE(WaitUntil([&] { return !Get("ml/train"); }, seconds(30)));
-  ASSERT_TRUE(WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == 0; },
-                        seconds(30)))
+  ASSERT_TRUE(
+      WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == 0; }, seconds(30)))
       << BlockFilesOf(cluster_->datanode_dir(3)).files << " block files left on h4";
   auto gone = client_->meta().VolumeLocality("data", "train");
   ASSERT_TRUE(gone.ok());
@@ -199,8 +201,8 @@ TEST_F(WarmupTest, AReaderOnAWarmedHostReadsLocallyAndDeletingTheWarmupFreesTheC
 TEST_F(WarmupTest, FilesWrittenAfterAWarmupAreWarmedTooAndCollectedWithTheirCopies) {
   WriteDataset(2, 3 << 20);
   ASSERT_TRUE(client_->meta().WarmupCreate("w", "data", "", {"h4"}).ok());
-  ASSERT_TRUE(WaitUntil([&] { return Get("w") && Get("w")->state() == WARMUP_READY; },
-                        seconds(60)));
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get("w") && Get("w")->state() == WARMUP_READY; }, seconds(60)));
   const uint64_t h4_files = BlockFilesOf(cluster_->datanode_dir(3)).files;
   // A file written later: a ready warm-up is looked at again (--warmup-recheck-ms) and the new
   // file gets its copies.
@@ -217,14 +219,92 @@ TEST_F(WarmupTest, FilesWrittenAfterAWarmupAreWarmedTooAndCollectedWithTheirCopi
   // included (--gc-grace-ms is short here).
   auto train = client_->Resolve("data", "train");
   ASSERT_TRUE(train.ok());
-  ASSERT_TRUE(client_->meta().Unlink(train->ino(), "late").ok());
-  EXPECT_TRUE(WaitUntil(
-      [&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == h4_files; }, seconds(30)))
+  ASSERT_TRUE(client_->Remove("data", "train/late").ok());
+  EXPECT_TRUE(WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == h4_files; },
+                        seconds(30)))
       << BlockFilesOf(cluster_->datanode_dir(3)).files << " files on h4, " << h4_files
       << " before the late file";
   auto w = Get("w");
   ASSERT_TRUE(w);
   EXPECT_EQ(w->done_bytes(), w->bytes());
+}
+
+// `granary admin volume locality` and `granary admin warmup …` as a user runs them.
+std::pair<int, std::string> Admin(const std::string& meta, std::vector<std::string> args) {
+  std::vector<std::string> argv{GranaryBinary(), "admin"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--meta");
+  argv.push_back(meta);
+  Process p(argv);
+  auto status = p.Wait(seconds(60));
+  if (!status) return {-1, p.Output()};
+  p.WaitForLine("a^", seconds(5));  // drain to EOF
+  return {WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.Output()};
+}
+
+TEST_F(WarmupTest, TheCliPrintsLocalityLinesAndManagesWarmups) {
+  WriteDataset(2, 2 << 20);
+  WriteFile(*client_, "data", "other", Pattern(1 << 20, 5));
+  const std::string meta = cluster_->meta_address();
+  auto [rc, out] = Admin(meta, {"volume", "locality", "data"});
+  ASSERT_EQ(rc, 0) << out;
+  const uint64_t logical = 2 * (2 << 20) + 4097 + (1 << 20);
+  EXPECT_NE(out.find(fmt::format("volume=data path=/ files=3 bytes={}\n", logical)),
+            std::string::npos)
+      << out;
+  // One line per host holding data (two counted copies on h1..h3), then racks and zones.
+  std::regex host_line(R"(host=(h[1-3]) bytes=(\d+) local-bytes=(\d+) warm-bytes=0\n)");
+  uint64_t stored = 0;
+  int hosts = 0;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), host_line);
+       it != std::sregex_iterator(); ++it) {
+    stored += std::stoull((*it)[2]);
+    ++hosts;
+  }
+  EXPECT_GE(hosts, 2) << out;
+  EXPECT_EQ(stored, 2 * logical) << out;
+  EXPECT_EQ(out.find("host=h4"), std::string::npos) << out;
+  EXPECT_NE(out.find("rack=- bytes="), std::string::npos) << out;
+  EXPECT_NE(out.find("zone=- bytes="), std::string::npos) << out;
+  std::tie(rc, out) = Admin(meta, {"volume", "locality", "data", "--path", "/train"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("path=/train files=2 "), std::string::npos) << out;
+  std::tie(rc, out) = Admin(meta, {"volume", "locality", "data", "--path", "nope"});
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("NotFound"), std::string::npos) << out;
+
+  std::tie(rc, out) = Admin(
+      meta, {"warmup", "create", "cli", "--volume", "data", "--path", "/train", "--hosts", "h4"});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("warmup=cli volume=data path=/train hosts=h4 state=copying"),
+            std::string::npos)
+      << out;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto [code, text] = Admin(meta, {"warmup", "list"});
+        return code == 0 && text.find("state=ready progress=100.0%") != std::string::npos &&
+               text.find("  host=h4 progress=100.0%") != std::string::npos;
+      },
+      seconds(60)))
+      << Admin(meta, {"warmup", "list"}).second;
+  std::tie(rc, out) = Admin(meta, {"volume", "locality", "data", "--path", "/train"});
+  EXPECT_NE(out.find(fmt::format("host=h4 bytes={0} local-bytes={0} warm-bytes={0}\n",
+                                 2 * (2 << 20) + 4097)),
+            std::string::npos)
+      << out;
+  std::tie(rc, out) = Admin(meta, {"warmup", "create", "bad", "--volume", "data", "--hosts", ""});
+  EXPECT_NE(rc, 0) << out;
+  std::tie(rc, out) = Admin(meta, {"warmup", "delete", "cli"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("deleted warmup=cli"), std::string::npos) << out;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Admin(meta, {"warmup", "list"}).second.empty();
+      },
+      seconds(30)));
+  std::tie(rc, out) = Admin(meta, {"warmup", "delete", "cli"});
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("NotFound"), std::string::npos) << out;
 }
 
 class WarmupFullDiskTest : public WarmupTest {
@@ -244,8 +324,8 @@ TEST_F(WarmupFullDiskTest, AFullDiskOnTheWarmedHostStopsTheWarmupWithAReasonAndL
   constexpr size_t kSize = 6 << 20;  // 72 MiB: more than h4's 32 MiB file system holds
   WriteDataset(kFiles, kSize);
   ASSERT_TRUE(client_->meta().WarmupCreate("big", "data", "/train", {"h4"}).ok());
-  ASSERT_TRUE(WaitUntil([&] { return Get("big") && Get("big")->state() == WARMUP_STOPPED; },
-                        seconds(90)))
+  ASSERT_TRUE(
+      WaitUntil([&] { return Get("big") && Get("big")->state() == WARMUP_STOPPED; }, seconds(90)))
       << (Get("big") ? Get("big")->DebugString() : "gone");
   auto stopped = Get("big");
   std::printf("stopped: %s\n", stopped->message().c_str());
@@ -262,8 +342,8 @@ TEST_F(WarmupFullDiskTest, AFullDiskOnTheWarmedHostStopsTheWarmupWithAReasonAndL
   // Still writable elsewhere, and deleting the stopped warm-up frees h4 again.
   WriteFile(*client_, "data", "after", Pattern(1 << 20, 7));
   ASSERT_TRUE(client_->meta().WarmupDelete("big").ok());
-  EXPECT_TRUE(WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == 0; },
-                        seconds(30)));
+  EXPECT_TRUE(
+      WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(3)).files == 0; }, seconds(30)));
 }
 
 }  // namespace

@@ -105,14 +105,10 @@ WarmupStatus WarmupStatusOf(const granary::Warmup& w) {
                      {"localBytes", h.local_bytes()},
                      {"warmBytes", h.warm_bytes()}});
   }
-  s.fields = {{"phase", phase},
-              {"progress", Percent(w.done_bytes(), w.bytes())},
-              {"bytes", w.bytes()},
-              {"doneBytes", w.done_bytes()},
-              {"copies", w.copies()},
-              {"warmupName", w.name()},
-              {"volume", w.volume()},
-              {"nodes", hosts},
+  s.fields = {{"phase", phase},        {"progress", Percent(w.done_bytes(), w.bytes())},
+              {"bytes", w.bytes()},    {"doneBytes", w.done_bytes()},
+              {"copies", w.copies()},  {"warmupName", w.name()},
+              {"volume", w.volume()},  {"nodes", hosts},
               {"message", w.message()}};
   return s;
 }
@@ -145,10 +141,9 @@ Json LocalityPreferredTerms(std::vector<HostShare> shares, uint64_t total) {
     terms.push_back(
         {{"weight", Weight(shares[i].bytes, total)},
          {"preference",
-          {{"matchFields",
-            Json::array({{{"key", "metadata.name"},
-                          {"operator", "In"},
-                          {"values", Json::array({shares[i].host})}}})}}}});
+          {{"matchFields", Json::array({{{"key", "metadata.name"},
+                                         {"operator", "In"},
+                                         {"values", Json::array({shares[i].host})}}})}}}});
   }
   return terms;
 }
@@ -231,8 +226,7 @@ void Operator::AddLocalityControllers() {
 
   runtime::ControllerOptions po;
   po.name = "locality";
-  auto& pc =
-      m_.AddController(po, [this](const std::string& k) { return ReconcileLocalityPod(k); });
+  auto& pc = m_.AddController(po, [this](const std::string& k) { return ReconcileLocalityPod(k); });
   pc.For(*gated_pods_);
 }
 
@@ -346,7 +340,8 @@ Result<ReconcileResult> Operator::ReconcileWarmup(const std::string& key) {
     GRANARY_TRY(Degrade(r, dw, spec.status()));
     return ReconcileResult{};
   }
-  auto pending = [&](const std::string& reason, const std::string& message) -> Result<ReconcileResult> {
+  auto pending = [&](const std::string& reason,
+                     const std::string& message) -> Result<ReconcileResult> {
     GRANARY_TRY(WriteStatus(r, dw, {{runtime::kReady, "False", reason, message}},
                             {{"phase", "Pending"}, {"message", message}}));
     return ReconcileResult{options_.cluster_poll};  // PVC binding has no watch here
@@ -399,8 +394,8 @@ Result<ReconcileResult> Operator::ReconcileWarmup(const std::string& key) {
       m_.events().Warning(dw, "WarmupStopped", st.message).PermitUnchecked();
     }
   }
-  GRANARY_TRY(WriteStatus(r, dw, {{runtime::kReady, st.ready, st.reason, st.message}, degraded},
-                          fields));
+  GRANARY_TRY(
+      WriteStatus(r, dw, {{runtime::kReady, st.ready, st.reason, st.message}, degraded}, fields));
   // Progress has no watch: read it again soon while copying, now and then once ready (new
   // files get their copies and the status says so).
   const bool copying = fields.value("phase", "") == "Copying";
