@@ -66,9 +66,14 @@ in_host() {  # host number, command…: runs in that host's network namespace on
 }
 
 # ------------------------------------------------------------------ granary
-start() {  # log, host (0 = root namespace), args…
+netns() { echo "--net=/run/netns/${NS[$(($1 - 1))]}"; }
+start() {  # log, host (0 = root namespace), args…  (nsenter execs: $! is granary's pid)
   local log=$1 host=$2; shift 2
-  if [ "$host" = 0 ]; then "$G" "$@" >"$log" 2>&1 & else in_host "$host" "$G" "$@" >"$log" 2>&1 & fi
+  if [ "$host" = 0 ]; then
+    "$G" "$@" >"$log" 2>&1 &
+  else
+    nsenter "$(netns "$host")" "$G" "$@" >"$log" 2>&1 &
+  fi
   PIDS+=($!)
   for _ in $(seq 300); do
     grep -q '^listening' "$log" && return 0
@@ -100,7 +105,8 @@ done
 FILE_BYTES=$(((DATA_MIB << 20) / FILES))
 head -c "$FILE_BYTES" /dev/urandom >"$BENCH_DIR/blob"
 for f in $(seq "$FILES"); do
-  GRANARY_LABELS=host=h1 in_host 1 "$G" put "$BENCH_DIR/blob" "data/train/part-$f" >/dev/null
+  env GRANARY_LABELS=host=h1 nsenter "$(netns 1)" "$G" put "$BENCH_DIR/blob" \
+    "data/train/part-$f" >/dev/null
 done
 
 ms() { date +%s%3N; }
@@ -120,7 +126,7 @@ logical=$("$G" admin volume locality data --path /train | sed -n 's/^volume=.* b
 read_pass() {
   local host=$1 mnt="$BENCH_DIR/mnt-h$1-$2" log="$BENCH_DIR/mount-h$1-$2.log"
   mkdir -p "$mnt"
-  in_host "$host" "$G" mount --meta "$META" --volume data --labels "host=h$host" \
+  nsenter "$(netns "$host")" "$G" mount --meta "$META" --volume data --labels "host=h$host" \
     --admin "$NET.1$host:0" --foreground "$mnt" >"$log" 2>&1 &
   local pid=$!
   PIDS+=($pid)

@@ -176,8 +176,7 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
     // paused): an attempt that hears nothing for long is sent again (the OpId makes that safe),
     // so one request lost on its way through a failover does not use up the whole deadline.
     const auto patience = several ? attempt_timeout : std::max(attempt_timeout, kLoneAttempt);
-    const auto attempt_deadline =
-        std::min(deadline, std::chrono::system_clock::now() + patience);
+    const auto attempt_deadline = std::min(deadline, std::chrono::system_clock::now() + patience);
     ctx.set_deadline(attempt_deadline);
     // Alone, wait for the metanode to come back; in a group, move on to another member.
     ctx.set_wait_for_ready(!several);
@@ -226,12 +225,14 @@ template <typename Req, typename Reply>
 Status MetaClient::CallLong(const char* what,
                             grpc::Status (Admin::Stub::*method)(grpc::ClientContext*, const Req&,
                                                                 Reply*),
-                            const Req& req, Reply* reply) {
+                            const Req& req, Reply* reply, std::chrono::milliseconds budget) {
   constexpr std::chrono::milliseconds kNamespaceCopy = std::chrono::minutes(5);
+  const auto total = budget.count() > 0 ? budget : std::max(options_.deadline, kNamespaceCopy);
+  const auto attempt = budget.count() > 0 ? budget : kNamespaceCopy;
   return Invoke(
       what,
       [&](Endpoint& e, grpc::ClientContext& ctx) { return ((*e.admin).*method)(&ctx, req, reply); },
-      std::max(options_.deadline, kNamespaceCopy), kNamespaceCopy);
+      total, attempt);
 }
 
 // ---------------------------------------------------------------- namespace
@@ -550,18 +551,20 @@ Status MetaClient::SnapshotDelete(std::string_view volume, std::string_view name
 }
 
 Result<VolumeLocalityReply> MetaClient::VolumeLocality(std::string_view volume,
-                                                       std::string_view path) {
+                                                       std::string_view path,
+                                                       std::chrono::milliseconds budget) {
   VolumeLocalityRequest req;
   req.set_volume(std::string(volume));
   req.set_path(std::string(path));
   VolumeLocalityReply reply;
-  GRANARY_TRY(CallLong("volume locality", &Admin::Stub::VolumeLocality, req, &reply));
+  GRANARY_TRY(CallLong("volume locality", &Admin::Stub::VolumeLocality, req, &reply, budget));
   return reply;
 }
 
 Result<Warmup> MetaClient::WarmupCreate(std::string_view name, std::string_view volume,
                                         std::string_view path,
-                                        const std::vector<std::string>& hosts) {
+                                        const std::vector<std::string>& hosts,
+                                        std::chrono::milliseconds budget) {
   WarmupCreateRequest req;
   *req.mutable_op() = NextOpId();
   req.set_name(std::string(name));
@@ -569,24 +572,25 @@ Result<Warmup> MetaClient::WarmupCreate(std::string_view name, std::string_view 
   req.set_path(std::string(path));
   for (const std::string& h : hosts) req.add_hosts(h);
   WarmupReply reply;
-  GRANARY_TRY(CallLong("warmup create", &Admin::Stub::WarmupCreate, req, &reply));
+  GRANARY_TRY(CallLong("warmup create", &Admin::Stub::WarmupCreate, req, &reply, budget));
   return std::move(*reply.mutable_warmup());
 }
 
-Result<std::vector<Warmup>> MetaClient::WarmupList(std::string_view name) {
+Result<std::vector<Warmup>> MetaClient::WarmupList(std::string_view name,
+                                                   std::chrono::milliseconds budget) {
   WarmupListRequest req;
   req.set_name(std::string(name));
   WarmupListReply reply;
-  GRANARY_TRY(CallLong("warmup list", &Admin::Stub::WarmupList, req, &reply));
+  GRANARY_TRY(CallLong("warmup list", &Admin::Stub::WarmupList, req, &reply, budget));
   return std::vector<Warmup>(reply.warmups().begin(), reply.warmups().end());
 }
 
-Status MetaClient::WarmupDelete(std::string_view name) {
+Status MetaClient::WarmupDelete(std::string_view name, std::chrono::milliseconds budget) {
   WarmupDeleteRequest req;
   *req.mutable_op() = NextOpId();
   req.set_name(std::string(name));
   Empty reply;
-  return CallLong("warmup delete", &Admin::Stub::WarmupDelete, req, &reply);
+  return CallLong("warmup delete", &Admin::Stub::WarmupDelete, req, &reply, budget);
 }
 
 Result<Volume> MetaClient::VolumeGet(std::string_view name) {

@@ -18,6 +18,12 @@ namespace res = kube::resources;
 using runtime::Condition;
 using runtime::ReconcileResult;
 
+namespace {
+// A reconcile waits this long for a warm-up call (a walk of the volume when listing) before the
+// key goes back to the queue: one slow or dead metanode must not hold the worker for minutes.
+constexpr std::chrono::milliseconds kWarmupCallBudget{30000};
+}  // namespace
+
 // ------------------------------------------------------------------ decisions
 
 Result<DatasetWarmupSpec> ParseDatasetWarmupSpec(const Json& warmup) {
@@ -28,7 +34,8 @@ Result<DatasetWarmupSpec> ParseDatasetWarmupSpec(const Json& warmup) {
     return InvalidArgument("spec.claimName: the PersistentVolumeClaim to warm is required");
   }
   s.path = spec.value("path", "");
-  for (const auto& [k, v] : spec.value("nodeSelector", Json::object()).items()) {
+  const Json selector = spec.value("nodeSelector", Json::object());
+  for (const auto& [k, v] : selector.items()) {
     if (v.is_string()) s.node_selector[k] = v.get<std::string>();
   }
   for (const auto& n : spec.value("nodes", Json::array())) {
@@ -316,7 +323,7 @@ Result<ReconcileResult> Operator::ReconcileWarmup(const std::string& key) {
       }
       auto meta = Meta(*cluster);
       if (!meta.ok()) return meta.status();
-      Status s = (*meta)->WarmupDelete(meta_name);
+      Status s = (*meta)->WarmupDelete(meta_name, kWarmupCallBudget);
       if (!s.ok() && s.code() != Code::NOT_FOUND) return s.WithContext("delete warm-up");
       m_.events()
           .Normal(dw, "WarmupDeleted", "warm-up " + meta_name + " deleted; its copies are removed")
@@ -356,12 +363,13 @@ Result<ReconcileResult> Operator::ReconcileWarmup(const std::string& key) {
   auto meta_or = Meta(*volume->cluster);
   if (!meta_or.ok()) return meta_or.status();
   client::MetaClient* meta = *meta_or;
-  auto created = meta->WarmupCreate(meta_name, volume->volume, spec->path, hosts);
+  auto created =
+      meta->WarmupCreate(meta_name, volume->volume, spec->path, hosts, kWarmupCallBudget);
   if (!created.ok()) {
     if (created.status().code() == Code::ALREADY_EXISTS &&
         created.status().message().find("being deleted") == std::string::npos) {
       // The claim or path changed: the old warm-up goes first, the new one follows.
-      Status s = meta->WarmupDelete(meta_name);
+      Status s = meta->WarmupDelete(meta_name, kWarmupCallBudget);
       if (!s.ok() && s.code() != Code::NOT_FOUND) return s;
       return Unavailable("warm-up " + meta_name + " is being replaced");
     }
@@ -380,7 +388,7 @@ Result<ReconcileResult> Operator::ReconcileWarmup(const std::string& key) {
                             hosts.size()))
         .PermitUnchecked();
   }
-  auto listed = meta->WarmupList(meta_name);
+  auto listed = meta->WarmupList(meta_name, kWarmupCallBudget);
   GRANARY_TRY(listed);
   if (listed->empty()) return Unavailable("warm-up " + meta_name + " not listed");
   WarmupStatus st = WarmupStatusOf(listed->front());
@@ -441,7 +449,11 @@ Result<ReconcileResult> Operator::ReconcileLocalityPod(const std::string& key) {
       failed = meta.status();
       break;
     }
-    auto loc = (*meta)->VolumeLocality(volume->volume);
+    // Within what is left of the gate's time: past it the pod goes without a hint.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        options_.locality_gate_timeout - (std::chrono::steady_clock::now() - since));
+    auto loc = (*meta)->VolumeLocality(volume->volume, "",
+                                       std::max(left, std::chrono::milliseconds(1000)));
     if (!loc.ok()) {
       failed = loc.status().WithContext("locality of volume " + volume->volume);
       break;
