@@ -10,7 +10,7 @@ namespace granary::metanode {
 namespace {
 
 template <typename Kind>
-class LocalityTest : public MetaTest<Kind> {
+class VolumeLocalityTest : public MetaTest<Kind> {
  protected:
   void SetUp() override {
     MetaTest<Kind>::SetUp();
@@ -160,9 +160,9 @@ class LocalityTest : public MetaTest<Kind> {
   uint64_t train_ = 0;
   std::vector<uint64_t> files_;
 };
-TYPED_TEST_SUITE(LocalityTest, StoreKinds);
+TYPED_TEST_SUITE(VolumeLocalityTest, StoreKinds);
 
-TYPED_TEST(LocalityTest, ReportsBytesPerHostRackAndZoneForAVolumeOrADirectory) {
+TYPED_TEST(VolumeLocalityTest, ReportsBytesPerHostRackAndZoneForAVolumeOrADirectory) {
   const uint64_t train = 3 * (3 << 20) + 1000 + 2000;
   VolumeLocalityReply all = this->Locality();
   EXPECT_EQ(all.files(), 4u);
@@ -200,7 +200,7 @@ TYPED_TEST(LocalityTest, ReportsBytesPerHostRackAndZoneForAVolumeOrADirectory) {
   EXPECT_CODE(QueryVolumeLocality(*this->core_->Snapshot(), missing), Code::NOT_FOUND);
 }
 
-TYPED_TEST(LocalityTest, WarmupCreateValidatesAndIsIdempotent) {
+TYPED_TEST(VolumeLocalityTest, WarmupCreateValidatesAndIsIdempotent) {
   EXPECT_CODE(this->CreateWarmup("", "", {"h1"}), Code::INVALID_ARGUMENT);
   EXPECT_CODE(this->CreateWarmup("a b", "", {"h1"}), Code::INVALID_ARGUMENT);
   EXPECT_CODE(this->CreateWarmup("w", "", {}), Code::INVALID_ARGUMENT);
@@ -232,7 +232,7 @@ TYPED_TEST(LocalityTest, WarmupCreateValidatesAndIsIdempotent) {
   EXPECT_CODE(this->CreateWarmup("ml/imagenet", "", {"h3"}), Code::ALREADY_EXISTS);
 }
 
-TYPED_TEST(LocalityTest, WarmCopiesMakeAHostLocalAndAreReleasedOnDelete) {
+TYPED_TEST(VolumeLocalityTest, WarmCopiesMakeAHostLocalAndAreReleasedOnDelete) {
   const uint32_t h4 = this->nodes_[4];
   const VolumeLocalityReply initial = this->Locality("train");
   const uint64_t before = this->Host(initial, "h4") ? this->Host(initial, "h4")->local_bytes() : 0;
@@ -299,7 +299,7 @@ TYPED_TEST(LocalityTest, WarmCopiesMakeAHostLocalAndAreReleasedOnDelete) {
   EXPECT_EQ(this->TrashRecords(), 0u);
 }
 
-TYPED_TEST(LocalityTest, NoSpaceStopsTheWarmupWithAReasonAndKeepsWhatWasCopied) {
+TYPED_TEST(VolumeLocalityTest, NoSpaceStopsTheWarmupWithAReasonAndKeepsWhatWasCopied) {
   auto w = this->CreateWarmup("w", "train", {"h1", "h2", "h3", "h4"});
   ASSERT_OK(w);
   this->core_->Housekeep();
@@ -340,7 +340,7 @@ TYPED_TEST(LocalityTest, NoSpaceStopsTheWarmupWithAReasonAndKeepsWhatWasCopied) 
   EXPECT_EQ(this->Get("w").state(), WARMUP_COPYING);
 }
 
-TYPED_TEST(LocalityTest, HostsTakenOffTheListGiveTheirCopiesBack) {
+TYPED_TEST(VolumeLocalityTest, HostsTakenOffTheListGiveTheirCopiesBack) {
   ASSERT_OK(this->CreateWarmup("w", "", {"h3", "h4"}));
   this->core_->Housekeep();
   for (int i = 1; i <= 4; ++i) this->CopyEverythingPlannedFor(this->nodes_[i]);

@@ -37,7 +37,7 @@ Json GatedPod(const std::string& name) {
                                       {"persistentVolumeClaim", {{"claimName", "imagenet"}}}}})}}}};
 }
 
-class OperatorLocalityTest : public ::testing::Test {
+class OperatorLocalityE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     kubeapi::ServerOptions options;
@@ -171,7 +171,7 @@ class OperatorLocalityTest : public ::testing::Test {
   std::unique_ptr<op::Operator> operator_;
 };
 
-TEST_F(OperatorLocalityTest, GatedPodsPreferTheNodesHoldingTheirDataAndAWarmupAddsGpuNodes) {
+TEST_F(OperatorLocalityE2ETest, GatedPodsPreferTheNodesHoldingTheirDataAndAWarmupAddsGpuNodes) {
   StartOperator();
   // Writer-local with one copy: all of the dataset is on node-b.
   ASSERT_TRUE(client_->Create(res::kPods, GatedPod("train-1")).ok());
@@ -239,7 +239,7 @@ TEST_F(OperatorLocalityTest, GatedPodsPreferTheNodesHoldingTheirDataAndAWarmupAd
       WaitUntil([&] { return BlockFilesOf(cluster_->datanode_dir(2)).files == 0; }, seconds(30)));
 }
 
-TEST_F(OperatorLocalityTest, WithoutAMetanodeTheGateOpensAfterATimeoutWithoutAHint) {
+TEST_F(OperatorLocalityE2ETest, WithoutAMetanodeTheGateOpensAfterATimeoutWithoutAHint) {
   StartOperator();
   cluster_->KillMetanode();
   const auto t0 = std::chrono::steady_clock::now();
@@ -253,7 +253,7 @@ TEST_F(OperatorLocalityTest, WithoutAMetanodeTheGateOpensAfterATimeoutWithoutAHi
             0u);
 }
 
-TEST_F(OperatorLocalityTest, AnInvalidOrUnboundDatasetWarmupSaysWhy) {
+TEST_F(OperatorLocalityE2ETest, AnInvalidOrUnboundDatasetWarmupSaysWhy) {
   StartOperator();
   Json dw = {{"apiVersion", "granary.io/v1alpha1"},
              {"kind", "DatasetWarmup"},
