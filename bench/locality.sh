@@ -9,6 +9,9 @@
 # h4 (warmed) and one in h5 (remote) each read every file once (cat > /dev/null); each mount's
 # own metric granary_client_read_local_ratio is scraped from its --admin port.
 # Prints one JSON object (figures from the median round).
+# CHECK=1 (ctest locality_netns_test, small sizes) also asserts: the warmed mount's local-read
+# ratio >= 0.95 and the remote one's 0; deleting the warm-up empties h4's datanode.
+# Exit 77 (skipped) without root or network namespaces.
 #
 #   sudo bench/locality.sh [BUILD_DIR]   (DATA_MIB=256 FILES=8 NET_MBIT=1000 ROUNDS=3 BENCH_DIR=…)
 set -euo pipefail
@@ -21,7 +24,11 @@ ROUNDS=${ROUNDS:-3}
 BENCH_DIR=${BENCH_DIR:-$(pwd)/$BUILD/bench-locality}
 G=$(realpath "$BUILD/bin/granary")
 [ -x "$G" ] || { echo "missing $G (cmake --build $BUILD)" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, FUSE)" >&2; exit 1; }
+CHECK=${CHECK:-0}
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, FUSE)" >&2; exit 77; }
+[ -e /dev/fuse ] || { echo "needs /dev/fuse" >&2; exit 77; }
+ip netns add gr28-probe 2>/dev/null || { echo "cannot create network namespaces" >&2; exit 77; }
+ip netns del gr28-probe
 
 NS=(gr28-h1 gr28-h2 gr28-h3 gr28-h4 gr28-h5)
 BR=gr28br
@@ -169,3 +176,21 @@ printf '"warmed_mount_local_ratio":%s,"remote_mount_local_ratio":%s,' \
   "$(median "${WARM_RATIO[@]}")" "$(median "${REMOTE_RATIO[@]}")"
 printf '"warmed_rounds_MBps":[%s],"remote_rounds_MBps":[%s]}\n' \
   "$(IFS=,; echo "${WARM[*]}")" "$(IFS=,; echo "${REMOTE[*]}")"
+
+if [ "$CHECK" = 1 ]; then
+  fail() { echo "FAIL: $*" >&2; exit 1; }
+  awk -v r="$(median "${WARM_RATIO[@]}")" 'BEGIN { exit !(r >= 0.95) }' ||
+    fail "warmed mount read locally only ${WARM_RATIO[*]}"
+  awk -v r="$(median "${REMOTE_RATIO[@]}")" 'BEGIN { exit !(r == 0) }' ||
+    fail "remote mount read locally ${REMOTE_RATIO[*]} (it has no datanode)"
+  [ "$(find "$BENCH_DIR/dn4" -name '*.blk' | wc -l)" -gt 0 ] || fail "no warm copy on h4"
+  "$G" admin warmup delete bench >/dev/null
+  for _ in $(seq 300); do
+    [ "$(find "$BENCH_DIR/dn4" -name '*.blk' | wc -l)" = 0 ] && break
+    sleep 0.1
+  done
+  left=$(find "$BENCH_DIR/dn4" -name '*.blk' | wc -l)
+  [ "$left" = 0 ] || fail "$left block files left on h4 after the warm-up was deleted"
+  "$G" admin volume locality data | grep -q '^host=h4 ' && fail "h4 still listed by locality"
+  echo "PASS: warmed mount local ratio $(median "${WARM_RATIO[@]}"), remote 0; delete freed h4"
+fi
