@@ -176,7 +176,8 @@ Status MetaClient::Invoke(const char* what, const Attempt& attempt,
     // paused): an attempt that hears nothing for long is sent again (the OpId makes that safe),
     // so one request lost on its way through a failover does not use up the whole deadline.
     const auto patience = several ? attempt_timeout : std::max(attempt_timeout, kLoneAttempt);
-    const auto attempt_deadline = std::min(deadline, std::chrono::system_clock::now() + patience);
+    const auto attempt_deadline =
+        std::min(deadline, std::chrono::system_clock::now() + patience);
     ctx.set_deadline(attempt_deadline);
     // Alone, wait for the metanode to come back; in a group, move on to another member.
     ctx.set_wait_for_ready(!several);

@@ -96,12 +96,12 @@ Result<CompactionCandidatesReply> MetaCore::CompactionCandidates(uint32_t limit)
   auto view = ReadView();
   GRANARY_TRY(view);
   GRANARY_TRY((*view)->Scan(Cf::kSystem, kCompactPrefix, "", false,
-                            [&](std::string_view key, std::string_view) {
-                              CompactionCandidate& c = *reply.add_candidates();
-                              c.set_ino(ReadU64(key.substr(1)));
-                              c.set_range_index(ReadU64(key.substr(9)));
-                              return static_cast<uint32_t>(reply.candidates_size()) < limit;
-                            }));
+                               [&](std::string_view key, std::string_view) {
+                                 CompactionCandidate& c = *reply.add_candidates();
+                                 c.set_ino(ReadU64(key.substr(1)));
+                                 c.set_range_index(ReadU64(key.substr(9)));
+                                 return static_cast<uint32_t>(reply.candidates_size()) < limit;
+                               }));
   return reply;
 }
 

@@ -33,7 +33,7 @@ Result<std::unique_ptr<MetaCore>> MetaCore::Open(MetaCoreOptions options) {
   auto store = Store::Open({db_path, o.in_memory});
   GRANARY_TRY(store);
   core->store_ = std::move(*store);
-  auto box = SecretBox::Open(o.in_memory                 ? ""
+  auto box = SecretBox::Open(o.in_memory                    ? ""
                              : o.secret_key_file.empty() ? o.data_dir + "/secret.key"
                                                          : o.secret_key_file);
   GRANARY_TRY(box);
