@@ -357,5 +357,43 @@ TYPED_TEST(VolumeLocalityTest, HostsTakenOffTheListGiveTheirCopiesBack) {
   EXPECT_EQ(this->Get("w").copies() + this->TrashRecords(), copies);
 }
 
+TYPED_TEST(VolumeLocalityTest, SpaceRunningShortStopsCopyingAndEvictsWarmCopies) {
+  auto heartbeat = [&](uint32_t node, uint64_t used, uint64_t capacity) {
+    HeartbeatRequest hb;
+    hb.set_node_id(node);
+    hb.set_healthy(true);
+    hb.set_used_bytes(used);
+    hb.set_capacity_bytes(capacity);
+    return this->core_->Heartbeat(hb);
+  };
+  const uint32_t h4 = this->nodes_[4];
+  // Nearly full (90 % >= 85 %) before anything is copied: nothing is planned, the warm-up stops.
+  ASSERT_OK(heartbeat(h4, 90, 100));
+  ASSERT_OK(this->CreateWarmup("w", "train", {"h4"}));
+  this->core_->Housekeep();
+  Warmup w = this->Get("w");
+  EXPECT_EQ(w.state(), WARMUP_STOPPED);
+  EXPECT_NE(w.message().find("nearly full (90% used"), std::string::npos) << w.message();
+  EXPECT_EQ(this->CopyEverythingPlannedFor(h4), 0u);
+
+  // Room again: created anew it copies; then the node passes its full ratio (95 %): its warm
+  // copies are given back and the warm-up says why.
+  ASSERT_OK(heartbeat(h4, 10, 100));
+  ASSERT_OK(this->CreateWarmup("w", "train", {"h4"}));
+  this->now_ms_ += 2000;
+  this->core_->Housekeep();
+  EXPECT_GT(this->CopyEverythingPlannedFor(h4), 0u);
+  const uint64_t copies = this->Get("w").copies();
+  ASSERT_GT(copies, 0u);
+  ASSERT_OK(heartbeat(h4, 96, 100));
+  this->core_->Housekeep();
+  w = this->Get("w");
+  EXPECT_EQ(w.state(), WARMUP_STOPPED);
+  EXPECT_NE(w.message().find("reached 96% used (full ratio 95%)"), std::string::npos)
+      << w.message();
+  EXPECT_EQ(w.copies(), 0u);
+  EXPECT_EQ(this->TrashRecords(), copies) << "the evicted copies are deleted on the node";
+}
+
 }  // namespace
 }  // namespace granary::metanode

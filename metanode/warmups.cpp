@@ -138,6 +138,8 @@ void WarmupDriver::ReleaseAndEvict() {
     auto pool = FindRecord<PoolRecord>(*snap, Cf::kCatalog, PoolKey((*volume)->volume().pool_id()));
     if (!pool.ok() || !*pool) continue;
     for (const NodeInfo& n : map->nodes()) {
+      // Only a node that is that full is looked at (one seek each): most never are.
+      if (n.capacity_bytes() == 0 || UsedRatio(n) < Full((*pool)->spec())) continue;
       bool holds = false;
       Status st = snap->Scan(Cf::kSystem, WarmIndexNodePrefix(w.id(), n.id()), "", false,
                              [&](std::string_view, std::string_view) {
