@@ -61,13 +61,15 @@ void PrintLocality(const VolumeLocalityReply& r) {
   for (const auto& d : r.zones()) print("zone", d);
 }
 
-void PrintWarmup(const Warmup& w) {
-  std::printf(
-      "warmup=%s volume=%s path=%s hosts=%s state=%s progress=%s bytes=%lu done-bytes=%lu "
-      "copies=%lu",
-      w.name().c_str(), w.volume().c_str(), w.path().c_str(), Joined(w.hosts()).c_str(),
-      std::string(StateName(w.state())).c_str(), Percent(w.done_bytes(), w.bytes()).c_str(),
-      w.bytes(), w.done_bytes(), w.copies());
+// `with_progress`: list computes progress; create's reply has none to show.
+void PrintWarmup(const Warmup& w, bool with_progress = true) {
+  std::printf("warmup=%s volume=%s path=%s hosts=%s state=%s", w.name().c_str(), w.volume().c_str(),
+              w.path().c_str(), Joined(w.hosts()).c_str(),
+              std::string(StateName(w.state())).c_str());
+  if (with_progress) {
+    std::printf(" progress=%s bytes=%lu done-bytes=%lu copies=%lu",
+                Percent(w.done_bytes(), w.bytes()).c_str(), w.bytes(), w.done_bytes(), w.copies());
+  }
   if (!w.message().empty()) std::printf(" message=%s", Quoted(w.message()).c_str());
   std::printf("\n");
   for (const WarmupHost& h : w.host_progress()) {
@@ -133,7 +135,7 @@ int RunAdminLocality(int argc, char** argv) {
   } else if (create->parsed()) {
     auto r = mc.WarmupCreate(name, volume_name, path, SplitList(hosts));
     if (!r.ok()) return Fail(r.status());
-    PrintWarmup(*r);
+    PrintWarmup(*r, false);
   } else if (list->parsed()) {
     auto r = mc.WarmupList(name);
     if (!r.ok()) return Fail(r.status());
