@@ -169,5 +169,7 @@ Status ApplyWarmupState(Ctx& ctx, OpReply* reply);
 Status ApplyWarmEvict(Ctx& ctx, OpReply* reply);
 // Drops the warm-copy records of a slice being collected (GC deletes its blocks everywhere).
 Status DropWarmCopiesOfSlice(Ctx& ctx, uint64_t slice_id);
+// A copy reported corrupt: if `node` holds it as a warm copy, the block leaves that record.
+Status ForgetWarmBlock(Ctx& ctx, uint32_t node, uint64_t slice_id, uint32_t block);
 
 }  // namespace granary::metanode

@@ -352,4 +352,26 @@ Status DropWarmCopiesOfSlice(Ctx& ctx, uint64_t slice_id) {
   return Status::Ok();
 }
 
+Status ForgetWarmBlock(Ctx& ctx, uint32_t node, uint64_t slice_id, uint32_t block) {
+  const std::string key = ExtraCopyKey(slice_id, node);
+  auto copy = FindRecord<ExtraCopyRecord>(ctx.txn, Cf::kSystem, key);
+  GRANARY_TRY(copy);
+  if (!*copy) return Status::Ok();
+  ExtraCopyRecord& rec = **copy;
+  auto* blocks = rec.mutable_blocks();
+  const int before = blocks->size();
+  blocks->erase(std::remove(blocks->begin(), blocks->end(), block), blocks->end());
+  if (blocks->size() == before) return Status::Ok();
+  if (!blocks->empty()) {
+    ctx.txn.PutRecord(Cf::kSystem, key, rec);
+    return Status::Ok();
+  }
+  // Nothing of the slice left there: the copy and its index entries go (the holder settles the
+  // reported block itself; a block it still holds is reported again when the plan re-copies it).
+  for (uint64_t id : rec.warmup_ids())
+    ctx.txn.Delete(Cf::kSystem, WarmIndexKey(id, node, slice_id));
+  ctx.txn.Delete(Cf::kSystem, key);
+  return Status::Ok();
+}
+
 }  // namespace granary::metanode

@@ -395,5 +395,49 @@ TYPED_TEST(VolumeLocalityTest, SpaceRunningShortStopsCopyingAndEvictsWarmCopies)
   EXPECT_EQ(this->TrashRecords(), copies) << "the evicted copies are deleted on the node";
 }
 
+TYPED_TEST(VolumeLocalityTest, AWarmCopyReportedCorruptIsNoLongerOfferedAndIsCopiedAgain) {
+  const uint32_t h4 = this->nodes_[4];
+  ASSERT_OK(this->CreateWarmup("w", "train", {"h4"}));
+  this->core_->Housekeep();
+  ASSERT_GT(this->CopyEverythingPlannedFor(h4), 0u);
+  const Warmup warm = this->Get("w");
+  ASSERT_EQ(warm.done_bytes(), warm.bytes());
+  // Find a block h4 holds as a warm copy, and report it.
+  ReadMapRequest rm;
+  uint64_t slice = 0;
+  for (uint64_t ino : this->files_) {
+    rm.set_ino(ino);
+    auto map = QueryReadMap(*this->core_->Snapshot(), rm);
+    ASSERT_OK(map);
+    for (const Extent& e : map->extents()) {
+      for (uint32_t n : e.warm_nodes()) {
+        if (n == h4 && slice == 0) slice = e.slice_id();
+      }
+    }
+  }
+  ASSERT_NE(slice, 0u);
+  auto copies = WarmCopiesOf(*this->core_->Snapshot(), slice);
+  ASSERT_OK(copies);
+  const uint32_t block = copies->at(h4).blocks(0);
+  ReportCorruptionRequest report;
+  report.set_node_id(h4);
+  report.set_slice_id(slice);
+  report.set_block_index(block);
+  report.set_detail("crc mismatch");
+  report.set_source(SOURCE_CLIENT_READ);
+  ASSERT_OK(this->core_->ReportCorruption(report));
+  copies = WarmCopiesOf(*this->core_->Snapshot(), slice);
+  ASSERT_OK(copies);
+  if (copies->contains(h4)) {
+    const auto& held = copies->at(h4).blocks();
+    EXPECT_EQ(std::find(held.begin(), held.end(), block), held.end());
+  }
+  EXPECT_LT(this->Get("w").done_bytes(), warm.bytes()) << "the block is missing on h4 again";
+  this->now_ms_ += 2000;
+  this->core_->Housekeep();
+  EXPECT_GT(this->CopyEverythingPlannedFor(h4), 0u) << "and the plan copies it again";
+  EXPECT_EQ(this->Get("w").done_bytes(), warm.bytes());
+}
+
 }  // namespace
 }  // namespace granary::metanode
