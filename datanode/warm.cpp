@@ -64,6 +64,8 @@ void Maintenance::HandleWarmTasks(const ClusterMap& map) {
   const uint32_t me = session_->node_id();
   for (const WarmTask& task : tasks) {
     if (stopping()) return;
+    // Copies reported bad are a copy short right now; a warm copy is only a convenience.
+    if (SuspectsWaiting()) return;
     const PoolSpec* pool = placement->FindPool(task.pool_id());
     if (pool == nullptr) continue;
     WarmDoneRequest report;
