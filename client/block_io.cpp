@@ -31,6 +31,19 @@ Counter& ReadBytes(int distance) {
   return *by_distance[std::clamp(distance, 0, 3)];
 }
 
+// The fraction of verified read bytes that came from datanodes on this client's own host (a
+// mount's local-read ratio, docs/locality.md), kept current with every read.
+void CountRead(int distance, uint64_t bytes) {
+  ReadBytes(distance).Add(bytes);
+  static Gauge& ratio = Metrics().GetGauge(
+      "granary_client_read_local_ratio",
+      "Fraction of verified bytes read from datanodes on this client's own host");
+  static std::atomic<uint64_t> local{0}, all{0};
+  const uint64_t l = (distance <= 0 ? local.fetch_add(bytes) + bytes : local.load());
+  const uint64_t a = all.fetch_add(bytes) + bytes;
+  ratio.SetFraction(a == 0 ? 0 : static_cast<double>(l) / static_cast<double>(a));
+}
+
 }  // namespace
 
 BlockIo::BlockIo(std::shared_ptr<DataConnectionPool> pool, BlockIoOptions options,
@@ -130,7 +143,7 @@ Status BlockIo::CheckReply(const DataReply& reply, const Replica& replica, const
     if (report_corruption_) report_corruption_(replica.node_id, key, detail);
     return Corrupt(detail);
   }
-  ReadBytes(replica.distance).Add(have);
+  CountRead(replica.distance, have);
   return Status::Ok();
 }
 

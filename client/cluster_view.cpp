@@ -180,4 +180,32 @@ Result<BlockTarget> ClusterView::Locate(const Layout& layout, uint64_t slice_id,
   return target;
 }
 
+BlockTarget ClusterView::WithWarmCopies(const BlockTarget& target,
+                                        std::span<const uint32_t> nodes) const {
+  auto s = Current();
+  if (!s || nodes.empty()) return target;
+  BlockTarget t = target;
+  for (uint32_t id : nodes) {
+    const bool listed = std::any_of(t.members.begin(), t.members.end(),
+                                    [&](const Replica& r) { return r.node_id == id; });
+    auto it = s->nodes.find(id);
+    if (listed || it == s->nodes.end()) continue;
+    Replica r;
+    r.node_id = id;
+    r.warm = true;
+    r.data_address = it->second.data_address();
+    r.up = it->second.state() != NodeState::DOWN && it->second.state() != NodeState::OUT;
+    if (const placement::Node* node = s->map->FindNode(id))
+      r.distance = Distance(self_, node->location);
+    t.members.push_back(std::move(r));
+    t.read_order.push_back(t.members.size() - 1);
+  }
+  // Holders (up) nearest first, then filling members, then members that are not up; a warm copy
+  // after a member at the same distance (the stable sort keeps members first).
+  auto rank = [](const Replica& r) { return !r.up ? 8 : (r.filling ? 4 : 0) + r.distance; };
+  std::stable_sort(t.read_order.begin(), t.read_order.end(),
+                   [&](size_t a, size_t b) { return rank(t.members[a]) < rank(t.members[b]); });
+  return t;
+}
+
 }  // namespace granary::client

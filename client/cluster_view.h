@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,8 @@ struct Replica {
   // The PG is moving and this member does not hold its data yet (docs/maintenance.md "PG
   // moves"): written to, read from last.
   bool filling = false;
+  // Not a member: a datanode holding a warm-up copy (docs/locality.md), read from only.
+  bool warm = false;
 };
 
 // Where one block lives: its PG, the PG's epoch and members in placement order (primary /
@@ -79,6 +82,11 @@ class ClusterView {
   // Block `block` of slice `slice_id` in a file with `layout`. Unavailable before the first
   // successful Refresh; errors from the placement map otherwise (unknown pool, bad layout).
   Result<BlockTarget> Locate(const Layout& layout, uint64_t slice_id, uint64_t block) const;
+
+  // `target` (a replicated block's read target) with the datanodes holding a warm-up copy of
+  // its slice added (docs/locality.md): read in order of distance like the members, a member
+  // first at equal distance. Unknown nodes are skipped.
+  BlockTarget WithWarmCopies(const BlockTarget& target, std::span<const uint32_t> nodes) const;
 
   // The pool as the map knows it (block size, redundancy), NotFound otherwise.
   Result<PoolSpec> Pool(uint32_t pool_id) const;

@@ -67,6 +67,11 @@ Status ReadExtents(Client& client, const Layout& layout,
       // During a PG move the previous members serve what the new ones still lack.
       p.target = ec_pool && !p.erasure_coded ? target->ForRead().FirstMembers(EcReplicaCount(*pool))
                                              : target->ForRead();
+      // Warm-up copies of the slice (docs/locality.md) serve replicated blocks too.
+      if (!ec_pool && e.warm_nodes_size() > 0) {
+        p.target = view.WithWarmCopies(
+            p.target, {e.warm_nodes().data(), static_cast<size_t>(e.warm_nodes_size())});
+      }
       p.key.set_slice_id(e.slice_id());
       p.key.set_block_index(static_cast<uint32_t>(b));
       p.block_offset = b_from - b * block_size;

@@ -225,12 +225,14 @@ template <typename Req, typename Reply>
 Status MetaClient::CallLong(const char* what,
                             grpc::Status (Admin::Stub::*method)(grpc::ClientContext*, const Req&,
                                                                 Reply*),
-                            const Req& req, Reply* reply) {
+                            const Req& req, Reply* reply, std::chrono::milliseconds budget) {
   constexpr std::chrono::milliseconds kNamespaceCopy = std::chrono::minutes(5);
+  const auto total = budget.count() > 0 ? budget : std::max(options_.deadline, kNamespaceCopy);
+  const auto attempt = budget.count() > 0 ? budget : kNamespaceCopy;
   return Invoke(
       what,
       [&](Endpoint& e, grpc::ClientContext& ctx) { return ((*e.admin).*method)(&ctx, req, reply); },
-      std::max(options_.deadline, kNamespaceCopy), kNamespaceCopy);
+      total, attempt);
 }
 
 // ---------------------------------------------------------------- namespace
@@ -613,6 +615,49 @@ Status MetaClient::SnapshotDelete(std::string_view volume, std::string_view name
   return CallLong("snapshot delete", &Admin::Stub::SnapshotDelete, req, &reply);
 }
 
+Result<VolumeLocalityReply> MetaClient::VolumeLocality(std::string_view volume,
+                                                       std::string_view path,
+                                                       std::chrono::milliseconds budget) {
+  VolumeLocalityRequest req;
+  req.set_volume(std::string(volume));
+  req.set_path(std::string(path));
+  VolumeLocalityReply reply;
+  GRANARY_TRY(CallLong("volume locality", &Admin::Stub::VolumeLocality, req, &reply, budget));
+  return reply;
+}
+
+Result<Warmup> MetaClient::WarmupCreate(std::string_view name, std::string_view volume,
+                                        std::string_view path,
+                                        const std::vector<std::string>& hosts,
+                                        std::chrono::milliseconds budget) {
+  WarmupCreateRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_name(std::string(name));
+  req.set_volume(std::string(volume));
+  req.set_path(std::string(path));
+  for (const std::string& h : hosts) req.add_hosts(h);
+  WarmupReply reply;
+  GRANARY_TRY(CallLong("warmup create", &Admin::Stub::WarmupCreate, req, &reply, budget));
+  return std::move(*reply.mutable_warmup());
+}
+
+Result<std::vector<Warmup>> MetaClient::WarmupList(std::string_view name,
+                                                   std::chrono::milliseconds budget) {
+  WarmupListRequest req;
+  req.set_name(std::string(name));
+  WarmupListReply reply;
+  GRANARY_TRY(CallLong("warmup list", &Admin::Stub::WarmupList, req, &reply, budget));
+  return std::vector<Warmup>(reply.warmups().begin(), reply.warmups().end());
+}
+
+Status MetaClient::WarmupDelete(std::string_view name, std::chrono::milliseconds budget) {
+  WarmupDeleteRequest req;
+  *req.mutable_op() = NextOpId();
+  req.set_name(std::string(name));
+  Empty reply;
+  return CallLong("warmup delete", &Admin::Stub::WarmupDelete, req, &reply, budget);
+}
+
 Result<Volume> MetaClient::VolumeGet(std::string_view name) {
   VolumeGetRequest req;
   req.set_name(std::string(name));
@@ -784,6 +829,11 @@ Result<CompactionCandidatesReply> MetaClient::CompactionCandidates(uint32_t limi
   GRANARY_TRY(Call("compaction candidates", &Endpoint::cluster,
                    &Cluster::Stub::CompactionCandidates, req, &reply));
   return reply;
+}
+
+Status MetaClient::WarmDone(const WarmDoneRequest& req) {
+  Empty reply;
+  return Call("warm done", &Endpoint::cluster, &Cluster::Stub::WarmDone, req, &reply);
 }
 
 Result<CheckSlicesReply> MetaClient::CheckSlices(const CheckSlicesRequest& req) {

@@ -194,6 +194,19 @@ class MetaClient {
   Status BucketDelete(std::string_view name);
   Result<Bucket> BucketGrant(std::string_view name, std::string_view access_key, Access access);
   Result<BackupReply> Backup(std::string_view dir = "");
+  // Locality and warm-ups (docs/locality.md). Locality and list walk the namespace under the
+  // path (O(files)): they may take minutes on a huge volume. `budget` 0 waits that long (as
+  // snapshot calls do); a caller that must not (a reconciler) passes its own.
+  Result<VolumeLocalityReply> VolumeLocality(
+      std::string_view volume, std::string_view path = "",
+      std::chrono::milliseconds budget = std::chrono::milliseconds(0));
+  Result<Warmup> WarmupCreate(std::string_view name, std::string_view volume, std::string_view path,
+                              const std::vector<std::string>& hosts,
+                              std::chrono::milliseconds budget = std::chrono::milliseconds(0));
+  Result<std::vector<Warmup>> WarmupList(
+      std::string_view name = "", std::chrono::milliseconds budget = std::chrono::milliseconds(0));
+  Status WarmupDelete(std::string_view name,
+                      std::chrono::milliseconds budget = std::chrono::milliseconds(0));
 
   // ------------------------------------------------------------ cluster
   Result<RegisterReply> Register(const RegisterRequest& req);
@@ -206,6 +219,7 @@ class MetaClient {
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Status CompactionDone(uint64_t ino, uint64_t range_index);
+  Status WarmDone(const WarmDoneRequest& req);
 
   // ------------------------------------------------------------ metadata group
   // The view of the member at `address` (empty: the leader, found as for any call).
@@ -242,10 +256,12 @@ class MetaClient {
   Status Call(const char* what, std::unique_ptr<Stub> Endpoint::*stub,
               grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
               const Req& req, Reply* reply);
+  // `budget` 0: minutes (a namespace walk or copy); otherwise that budget per call and attempt.
   template <typename Req, typename Reply>
   Status CallLong(const char* what,
                   grpc::Status (Admin::Stub::*method)(grpc::ClientContext*, const Req&, Reply*),
-                  const Req& req, Reply* reply);
+                  const Req& req, Reply* reply,
+                  std::chrono::milliseconds budget = std::chrono::milliseconds(0));
 };
 
 }  // namespace granary::client

@@ -11,6 +11,7 @@
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
+#include "common/topology.h"
 #include "dashboard/names.h"
 
 namespace granary::cmd {
@@ -121,6 +122,9 @@ int RunAdminMeta(int argc, char** argv) {
   pool_create->add_option("--locality", locality, "none|writer-local|prefer-gpu")
       ->capture_default_str();
   pool_create->add_option("--pg-count", pg_count, "placement groups (power of two; default 64)");
+  std::string node_selector;
+  pool_create->add_option("--node-selector", node_selector,
+                          "only datanodes with these labels, e.g. pool=main,disk=nvme");
   auto* pool_list = pool->add_subcommand("list", "list pools");
 
   // volume
@@ -213,6 +217,9 @@ int RunAdminMeta(int argc, char** argv) {
     spec.set_failure_domain(kDomains.at(domain));
     spec.set_locality(kLocality.at(locality));
     spec.set_pg_count(pg_count);
+    auto selector = ParseLabels(node_selector);
+    if (!selector.ok()) return Fail(selector.status().WithContext("--node-selector"));
+    for (const auto& [k, v] : *selector) (*spec.mutable_node_selector())[k] = v;
     auto r = mc.PoolCreate(spec);
     if (!r.ok()) return Fail(r.status());
     std::printf("pool=%s id=%u redundancy=%s pgs=%u\n", r->name().c_str(), r->id(),

@@ -77,6 +77,9 @@ int RunMetanode(int argc, char** argv) {
   app.add_option("--gc-grace-ms", options.core.gc_grace_ms,
                  "delete an unreferenced slice's blocks this long after its last reference went")
       ->capture_default_str();
+  app.add_option("--warmup-recheck-ms", options.core.warmups.ready_recheck_ms,
+                 "look at a ready warm-up again this often (files written since get copies)")
+      ->capture_default_str();
   app.add_option("--advertise", options.advertise,
                  "host others reach this member at (a group member started without --peers)");
   app.add_option("--id", options.core.member_id,

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -58,6 +59,9 @@ int RunMount(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   std::string log_file;
   app.add_option("--log-file", log_file, "append logs here (detached mounts)");
+  std::string admin;
+  app.add_option("--admin", admin,
+                 "/metrics and /healthz address (port 0 picks one), e.g. the local-read ratio");
   app.add_flag("--supervise", supervise,
                "serve from a child process and restart it on the same mount when it dies");
   app.add_option("--control", o.control_socket,
@@ -155,8 +159,22 @@ int RunMount(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     return 0;
   }
+  // The serving process exposes its metrics (granary_client_read_local_ratio: the share of its
+  // reads served from its own host, docs/locality.md). A successor taking the mount over while
+  // the old server still holds the port serves without them rather than failing the mount.
+  std::unique_ptr<AdminServer> admin_server;
+  if (!admin.empty()) {
+    auto started = StartAdminServer(admin);
+    if (started.ok() && *started) {
+      admin_server = std::move(*started);
+      GLOG_INFO("event=admin_listening address={}", admin_server->address().ToString());
+    } else if (!started.ok()) {
+      GLOG_WARN("event=admin_unavailable error=\"{}\"", started.status().ToString());
+    }
+  }
   fuse::ServeEnd end = fuse::ServeEnd::kUnmounted;
   Status s = fuse::Serve(o, mounted, &end);
+  if (admin_server) admin_server->Stop();
   if (ready[1] >= 0) close(ready[1]);  // the parent reads EOF: failure
   if (!s.ok()) return Fail(s);
   return end == fuse::ServeEnd::kHandedOver ? fuse::kExitHandedOver : 0;

@@ -82,7 +82,11 @@ std::string MetricsRegistry::Exposition() const {
       out += fmt::format("{} {}\n", WithLabels(name, labels), c->value());
     }
     for (const auto& [labels, g] : f.gauges) {
-      out += fmt::format("{} {}\n", WithLabels(name, labels), g->value());
+      if (g->fractional()) {
+        out += fmt::format("{} {:.6f}\n", WithLabels(name, labels), g->value() / 1e9);
+      } else {
+        out += fmt::format("{} {}\n", WithLabels(name, labels), g->value());
+      }
     }
     for (const auto& [labels, h] : f.histograms) {
       for (size_t i = 0; i < h->bounds().size(); ++i) {

@@ -26,9 +26,17 @@ class Gauge {
   void Set(int64_t v) { value_.store(v, std::memory_order_relaxed); }
   void Add(int64_t d) { value_.fetch_add(d, std::memory_order_relaxed); }
   int64_t value() const { return value_.load(std::memory_order_relaxed); }
+  // A fractional value (a ratio in [0, 1]), kept to 1e-9 and exposed as a decimal. A gauge is
+  // either integral or fractional, decided by its first Set/SetFraction.
+  void SetFraction(double v) {
+    fractional_.store(true, std::memory_order_relaxed);
+    value_.store(static_cast<int64_t>(v * 1e9), std::memory_order_relaxed);
+  }
+  bool fractional() const { return fractional_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<int64_t> value_{0};
+  std::atomic<bool> fractional_{false};
 };
 
 // Cumulative histogram of seconds (latencies); fixed buckets from 50 µs to 10 s.

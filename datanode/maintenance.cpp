@@ -69,6 +69,7 @@ void Maintenance::Loop() {
     // Known-bad copies first: each one is a copy short right now.
     HandleLocalFindings();
     if (map && session_->node_id() != 0) HandleSuspects(*map);
+    if (map && session_->node_id() != 0) HandleWarmTasks(*map);
     if (map && session_->node_id() != 0 &&
         (map->epoch() != repaired_epoch_.load() || repair_wanted_.exchange(false))) {
       if (RepairPass(*map)) {
@@ -369,6 +370,7 @@ bool Maintenance::ReconcileCounting(const ClusterMap& map, uint64_t& reclaimed) 
   if (!placement.ok()) return false;
   const uint32_t me = session_->node_id();
   for (const BlockInfo& info : store_->List(0, 0, true)) {
+    if (info.origin().warm()) continue;  // a warm-up's copy: ReconcileWarm below decides
     auto members = placement->Members(info.origin().pool_id(), info.origin().pg());
     if (!members.ok()) continue;  // unknown pool or PG: keep, fsck decides
     if (std::find(members->begin(), members->end(), me) != members->end()) continue;
@@ -382,6 +384,7 @@ bool Maintenance::ReconcileCounting(const ClusterMap& map, uint64_t& reclaimed) 
       ++reclaimed;
     }
   }
+  ReconcileWarm(*placement);
   return true;
 }
 

@@ -10,7 +10,9 @@
 //   (never those of a PG still moving off this node: writers and readers use it until the move
 //   completes);
 // - scrub: re-read every block once per period, paced evenly, and verify its CRCs; a corrupt
-//   copy is reported and replaced as above (scrub.cpp, scrub_pacer.h).
+//   copy is reported and replaced as above (scrub.cpp, scrub_pacer.h);
+// - warm copies (warm.cpp, docs/locality.md): copy the slices the metanode's warm-up plan hands
+//   out with the heartbeat reply, report them; reconcile drops warm copies nobody wants.
 #pragma once
 
 #include <atomic>
@@ -118,6 +120,11 @@ class Maintenance {
   bool SuspectsWaiting();
   void HandleLocalFindings();
   void HandleSuspects(const ClusterMap& map);
+  // Warm copies (warm.cpp).
+  void TakeWarmTasks(const HeartbeatReply& reply);
+  void HandleWarmTasks(const ClusterMap& map);
+  bool WarmBusy(uint64_t slice_id);
+  void ReconcileWarm(const placement::PlacementMap& placement);
   // Settles one suspect; false to try it again later.
   bool Settle(const SuspectCopy& copy, const placement::PlacementMap& placement,
               const std::map<uint32_t, const NodeInfo*>& nodes);
@@ -159,6 +166,13 @@ class Maintenance {
   std::map<Key, std::pair<uint32_t, std::chrono::steady_clock::time_point>> resolved_;
   std::map<Key, std::chrono::steady_clock::time_point> retry_at_;  // loop thread only
   std::set<Key> deleted_bad_;  // copies this node deleted as bad (loop thread only)
+
+  // Warm copies (warm.cpp): the latest plan's tasks for this node, slices reported recently,
+  // and a pause after running out of space.
+  std::mutex warm_mu_;
+  std::map<uint64_t, WarmTask> warm_offered_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> warm_reported_;
+  std::chrono::steady_clock::time_point warm_paused_until_{};
 
   // Scrub (scrub.cpp): the pass state, guarded by scrub_mu_ (the heartbeat reads it).
   std::mutex scrub_mu_;

@@ -41,6 +41,11 @@ struct MaintenanceMetrics {
   Gauge& scrub_behind = Metrics().GetGauge(
       "granary_datanode_scrub_behind",
       "1 when the scrub pass cannot finish within its period at the scrub throttle");
+  Counter& warm_bytes =
+      Metrics().GetCounter("granary_datanode_warm_bytes_total",
+                           "Bytes copied here as warm-up copies (docs/locality.md)");
+  Counter& warm_slices = Metrics().GetCounter("granary_datanode_warm_slices_total",
+                                              "Slices copied here as warm-up copies and reported");
   Counter& scrub_passes =
       Metrics().GetCounter("granary_datanode_scrub_passes_total", "Scrub passes completed");
   Counter& Settled(SuspectOutcome outcome) {

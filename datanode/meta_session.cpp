@@ -206,6 +206,11 @@ Status MetaSession::ResolveCorruption(const ResolveCorruptionRequest& req) {
   return r.ok() ? Status::Ok() : r.status();
 }
 
+Status MetaSession::WarmDone(const WarmDoneRequest& req) {
+  auto r = Call(&Cluster::Stub::WarmDone, req, "warm done");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
 Result<ClusterMap> MetaSession::FetchMap(uint64_t known_epoch) {
   GetClusterMapRequest req;
   req.set_known_epoch(known_epoch);

@@ -52,6 +52,8 @@ class MetaSession {
   Result<ClusterStatusReply> ClusterStatus();
   Status ReportCorruption(const ReportCorruptionRequest& req);
   Status ResolveCorruption(const ResolveCorruptionRequest& req);
+  // Warm copies made (or why not): docs/locality.md.
+  Status WarmDone(const WarmDoneRequest& req);
   // Repair progress sent with every heartbeat: {blocks still missing, epoch of the last complete
   // pass}.
   void SetRepairProgress(std::function<std::pair<uint64_t, uint64_t>()> progress);

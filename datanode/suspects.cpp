@@ -71,6 +71,7 @@ void Maintenance::OnHeartbeatReply(const HeartbeatReply& reply) {
   }
   M().quarantined.Set(static_cast<int64_t>(store_->quarantined()));
   if (fresh) Wake();
+  TakeWarmTasks(reply);
 }
 
 bool Maintenance::SuspectsWaiting() {

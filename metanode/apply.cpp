@@ -419,6 +419,27 @@ OpReply Applier::Apply(Txn& txn, const Operation& op) const {
     case Operation::kSnapshotDelete:
       status = ApplySnapshotDelete(ctx, &reply);
       break;
+    case Operation::kWarmupCreate:
+      status = ApplyWarmupCreate(ctx, &reply);
+      break;
+    case Operation::kWarmupDelete:
+      status = ApplyWarmupDelete(ctx, &reply);
+      break;
+    case Operation::kWarmCopies:
+      status = ApplyWarmCopies(ctx, &reply);
+      break;
+    case Operation::kWarmupRelease:
+      status = ApplyWarmupRelease(ctx, &reply);
+      break;
+    case Operation::kWarmTrashDone:
+      status = ApplyWarmTrashDone(ctx, &reply);
+      break;
+    case Operation::kWarmupState:
+      status = ApplyWarmupState(ctx, &reply);
+      break;
+    case Operation::kWarmEvict:
+      status = ApplyWarmEvict(ctx, &reply);
+      break;
     case Operation::BODY_NOT_SET:
       status = InvalidArgument("operation without a body");
       break;

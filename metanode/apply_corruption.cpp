@@ -53,6 +53,8 @@ Status ApplyReportCorruption(Ctx& ctx, OpReply* reply) {
   auto slice = FindRecord<SliceRecord>(ctx.txn, Cf::kSystem, SliceKey(req.slice_id()));
   GRANARY_TRY(slice);
   if (!*node || !*slice) return Status::Ok();
+  // A warm-up copy is no longer offered to readers; the plan copies it again (locality.md).
+  GRANARY_TRY(ForgetWarmBlock(ctx, req.node_id(), req.slice_id(), req.block_index()));
   std::optional<PgBlock> block = BlockOf(**slice, req.block_index());
   if (!block) {
     return InvalidArgument(fmt::format("report corruption: slice {} has no block {}",

@@ -130,6 +130,7 @@ Status ApplyGcSlices(Ctx& ctx, OpReply* reply) {
       });
       if (!st.ok() && st.code() != Code::NOT_FOUND) return st;  // pool deleted: no index left
       GRANARY_TRY(DropSuspectsOfSlice(ctx, id));
+      GRANARY_TRY(DropWarmCopiesOfSlice(ctx, id));
       ctx.txn.Delete(Cf::kSystem, SliceKey(id));
     }
     ctx.txn.Delete(Cf::kSystem, GarbageKey(id));

@@ -167,5 +167,17 @@ Status ApplyReportCorruption(Ctx& ctx, OpReply* reply);
 Status ApplyResolveCorruption(Ctx& ctx, OpReply* reply);
 // Drops the suspect-copy records of a slice being collected.
 Status DropSuspectsOfSlice(Ctx& ctx, uint64_t slice_id);
+// Warm-ups (apply_warmup.cpp, docs/locality.md).
+Status ApplyWarmupCreate(Ctx& ctx, OpReply* reply);
+Status ApplyWarmupDelete(Ctx& ctx, OpReply* reply);
+Status ApplyWarmCopies(Ctx& ctx, OpReply* reply);
+Status ApplyWarmupRelease(Ctx& ctx, OpReply* reply);
+Status ApplyWarmTrashDone(Ctx& ctx, OpReply* reply);
+Status ApplyWarmupState(Ctx& ctx, OpReply* reply);
+Status ApplyWarmEvict(Ctx& ctx, OpReply* reply);
+// Drops the warm-copy records of a slice being collected (GC deletes its blocks everywhere).
+Status DropWarmCopiesOfSlice(Ctx& ctx, uint64_t slice_id);
+// A copy reported corrupt: if `node` holds it as a warm copy, the block leaves that record.
+Status ForgetWarmBlock(Ctx& ctx, uint32_t node, uint64_t slice_id, uint32_t block);
 
 }  // namespace granary::metanode

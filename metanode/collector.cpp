@@ -144,6 +144,14 @@ Result<CheckSlicesReply> MetaCore::CheckSlices(const CheckSlicesRequest& req) {
     }
     if (!alive) reply.add_dead_slice_ids(id);
   }
+  // Warm copies (docs/locality.md): wanted while a record says so, or while the plan asks the
+  // node to make (and report) it.
+  for (uint64_t id : req.warm_slice_ids()) {
+    std::string value;
+    auto found = snap->Get(Cf::kSystem, ExtraCopyKey(id, req.node_id()), &value);
+    GRANARY_TRY(found);
+    if (!*found && !warmups_->Planned(req.node_id(), id)) reply.add_unwanted_warm_slice_ids(id);
+  }
   return reply;
 }
 

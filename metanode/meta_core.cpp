@@ -40,6 +40,7 @@ Result<std::unique_ptr<MetaCore>> MetaCore::Open(MetaCoreOptions options) {
   core->secrets_ = std::move(*box);
   core->mapper_ = MakePlacementPgMapper();
   core->applier_ = std::make_unique<Applier>(*core->mapper_);
+  core->warmups_ = std::make_unique<WarmupDriver>(*core, o.warmups);
   if (o.member_id == 0) {
     CommitterOptions co;
     co.sync = o.sync;
@@ -93,6 +94,7 @@ Status MetaCore::TakeOver() {
     liveness_.clear();
     sessions_.clear();
   }
+  warmups_->Reset();
   return LoadSessions();
 }
 
@@ -209,6 +211,9 @@ Result<HeartbeatReply> MetaCore::Heartbeat(const HeartbeatRequest& req) {
   reply.set_map_epoch(cluster->epoch());
   for (SuspectCopy& copy : SuspectCopiesOf(req.node_id())) {
     *reply.add_suspect_copies() = std::move(copy);
+  }
+  for (WarmTask& task : warmups_->TasksFor(req.node_id())) {
+    *reply.add_warm_tasks() = std::move(task);
   }
   return reply;
 }
@@ -423,6 +428,7 @@ void MetaCore::Housekeep() {
   CompleteReadyMoves();
   SettleSuspects();
   CollectGarbage();
+  warmups_->Round();
 }
 
 void MetaCore::CompleteReadyMoves() {

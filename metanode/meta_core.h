@@ -20,6 +20,7 @@
 #include "metanode/pg_mapper.h"
 #include "metanode/secrets.h"
 #include "metanode/store.h"
+#include "metanode/warmups.h"
 
 namespace granary::metanode {
 
@@ -64,6 +65,9 @@ struct MetaCoreOptions {
   unsigned election_timeout_ms = 1000;
   unsigned heartbeat_ms = 100;
   unsigned snapshot_threshold = 4096;
+
+  // Warm-ups (docs/locality.md): planning, release and trash intervals.
+  WarmupOptions warmups;
 };
 
 class MetaCore {
@@ -123,6 +127,8 @@ class MetaCore {
   Result<CheckSlicesReply> CheckSlices(const CheckSlicesRequest& req);
   Result<PgBlocksReply> PgBlocks(const PgBlocksRequest& req);
   Result<CompactionCandidatesReply> CompactionCandidates(uint32_t limit);
+  // Warm-ups (warmups.h, docs/locality.md): a datanode reports the warm copies it made.
+  Status WarmDone(const WarmDoneRequest& req) { return warmups_->Done(req); }
 
   // Renews `client_id`'s session for a lease. PreconditionFailed ("session expired") when the
   // session was reaped: the client must start a new one (a new client id).
@@ -181,6 +187,7 @@ class MetaCore {
   std::unique_ptr<PgMapper> mapper_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<Committer> committer_;
+  std::unique_ptr<WarmupDriver> warmups_;
   std::optional<SecretBox> secrets_;
   std::mutex mu_;
   std::map<uint32_t, Liveness> liveness_;

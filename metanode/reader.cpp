@@ -110,6 +110,36 @@ Result<StatFsReply> QueryStatFs(Txn& txn, uint64_t ino) {
   return reply;
 }
 
+namespace {
+// Names the datanodes holding a warm-up copy of each extent's slice (docs/locality.md), so a
+// reader near one reads there. One seek when there are no warm copies at all.
+Status AddWarmNodes(Txn& txn, ReadMapReply* reply) {
+  bool any = false;
+  GRANARY_TRY(
+      txn.Scan(Cf::kSystem, kExtraCopyPrefix, "", false, [&](std::string_view, std::string_view) {
+        any = true;
+        return false;
+      }));
+  if (!any) return Status::Ok();
+  std::map<uint64_t, std::vector<uint32_t>> nodes;  // slice -> warm copy holders
+  for (Extent& e : *reply->mutable_extents()) {
+    auto [it, inserted] = nodes.try_emplace(e.slice_id());
+    if (inserted) {
+      const std::string prefix = ExtraCopyPrefix(e.slice_id());
+      GRANARY_TRY(
+          txn.Scan(Cf::kSystem, prefix, "", false, [&](std::string_view key, std::string_view) {
+            const auto* b = reinterpret_cast<const uint8_t*>(key.data() + prefix.size());
+            it->second.push_back((uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) |
+                                 (uint32_t{b[2]} << 8) | b[3]);
+            return true;
+          }));
+    }
+    for (uint32_t n : it->second) e.add_warm_nodes(n);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
 Result<ReadMapReply> QueryReadMap(Txn& txn, const ReadMapRequest& req) {
   auto rec = LoadInode(txn, req.ino());
   GRANARY_TRY(rec);
@@ -137,6 +167,7 @@ Result<ReadMapReply> QueryReadMap(Txn& txn, const ReadMapRequest& req) {
                            *reply.add_extents() = std::move(x);
                          return true;
                        }));
+  GRANARY_TRY(AddWarmNodes(txn, &reply));
   return reply;
 }
 

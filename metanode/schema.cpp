@@ -155,4 +155,54 @@ std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uin
   return key;
 }
 
+namespace {
+void AppendU32(std::string* out, uint32_t v) {
+  out->append({static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)});
+}
+}  // namespace
+
+std::string WarmupKey(std::string_view name) {
+  std::string key(kWarmupPrefix);
+  key.append(name);
+  return key;
+}
+
+std::string ExtraCopyPrefix(uint64_t slice_id) {
+  std::string key(kExtraCopyPrefix);
+  AppendU64(&key, slice_id);
+  return key;
+}
+
+std::string ExtraCopyKey(uint64_t slice_id, uint32_t node) {
+  std::string key = ExtraCopyPrefix(slice_id);
+  AppendU32(&key, node);
+  return key;
+}
+
+std::string WarmIndexPrefix(uint64_t warmup_id) {
+  std::string key = "e";
+  AppendU64(&key, warmup_id);
+  return key;
+}
+
+std::string WarmIndexNodePrefix(uint64_t warmup_id, uint32_t node) {
+  std::string key = WarmIndexPrefix(warmup_id);
+  AppendU32(&key, node);
+  return key;
+}
+
+std::string WarmIndexKey(uint64_t warmup_id, uint32_t node, uint64_t slice_id) {
+  std::string key = WarmIndexNodePrefix(warmup_id, node);
+  AppendU64(&key, slice_id);
+  return key;
+}
+
+std::string WarmTrashKey(uint32_t node, uint64_t slice_id) {
+  std::string key(kWarmTrashPrefix);
+  AppendU32(&key, node);
+  AppendU64(&key, slice_id);
+  return key;
+}
+
 }  // namespace granary::metanode

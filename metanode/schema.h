@@ -77,6 +77,19 @@ std::string LockIndexKey(uint64_t holder, uint64_t ino);
 // "Y" slice block fragment node -> SuspectRecord; slice first, so GC drops a slice's by prefix.
 std::string SuspectKey(uint64_t slice_id, uint32_t block, uint32_t fragment, uint32_t node);
 std::string SuspectSlicePrefix(uint64_t slice_id);
+// Warm-ups (docs/locality.md): "A" name -> WarmupRecord (catalog); "E" slice node ->
+// ExtraCopyRecord, its index "e" warm-up node slice -> "", and "T" node slice -> WarmTrashRecord
+// (system).
+std::string WarmupKey(std::string_view name);
+std::string ExtraCopyKey(uint64_t slice_id, uint32_t node);
+std::string ExtraCopyPrefix(uint64_t slice_id);
+std::string WarmIndexKey(uint64_t warmup_id, uint32_t node, uint64_t slice_id);
+std::string WarmIndexPrefix(uint64_t warmup_id);
+std::string WarmIndexNodePrefix(uint64_t warmup_id, uint32_t node);
+std::string WarmTrashKey(uint32_t node, uint64_t slice_id);
+inline constexpr std::string_view kWarmupPrefix = "A";
+inline constexpr std::string_view kExtraCopyPrefix = "E";
+inline constexpr std::string_view kWarmTrashPrefix = "T";
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
 inline constexpr std::string_view kGroupKey = "Mgroup";      // GroupRecord

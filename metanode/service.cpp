@@ -1,5 +1,6 @@
 #include "metanode/service.h"
 
+#include "metanode/locality.h"
 #include "metanode/object_service.h"
 #include "metanode/reader.h"
 #include "metanode/service_util.h"
@@ -311,6 +312,27 @@ class AdminService final : public Admin::Service {
         core_, req->op(), [&](Operation& op) { *op.mutable_snapshot_delete() = *req; },
         [](OpReply&) {});
   }
+  grpc::Status VolumeLocality(ServerContext*, const VolumeLocalityRequest* req,
+                              VolumeLocalityReply* out) override {
+    return Answer(Read(core_, [&](Txn& view) { return QueryVolumeLocality(view, *req); }),
+                  [&](VolumeLocalityReply& r) { *out = std::move(r); });
+  }
+  grpc::Status WarmupCreate(ServerContext*, const WarmupCreateRequest* req,
+                            WarmupReply* out) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_warmup_create() = *req; },
+        [&](OpReply& r) { *out = r.warmup(); });
+  }
+  grpc::Status WarmupList(ServerContext*, const WarmupListRequest* req,
+                          WarmupListReply* out) override {
+    return Answer(Read(core_, [&](Txn& view) { return QueryWarmups(view, *req); }),
+                  [&](WarmupListReply& r) { *out = std::move(r); });
+  }
+  grpc::Status WarmupDelete(ServerContext*, const WarmupDeleteRequest* req, Empty*) override {
+    return Mutate(
+        core_, req->op(), [&](Operation& op) { *op.mutable_warmup_delete() = *req; },
+        [](OpReply&) {});
+  }
   grpc::Status Backup(ServerContext*, const BackupRequest* req, BackupReply* out) override {
     return Answer(core_.Backup(req->dir()), [&](BackupReply& r) { *out = std::move(r); });
   }
@@ -372,6 +394,9 @@ class ClusterService final : public Cluster::Service {
     return Mutate(
         core_, req->op(), [&](Operation& op) { *op.mutable_compaction_done() = *req; },
         [](OpReply&) {});
+  }
+  grpc::Status WarmDone(ServerContext*, const WarmDoneRequest* req, Empty*) override {
+    return ToGrpcStatus(core_.WarmDone(*req));
   }
   grpc::Status PgBlocks(ServerContext*, const PgBlocksRequest* req, PgBlocksReply* out) override {
     return Answer(core_.PgBlocks(*req), [&](PgBlocksReply& r) { *out = std::move(r); });

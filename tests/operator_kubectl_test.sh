@@ -74,7 +74,7 @@ k() { timeout 60 "$KUBECTL" --kubeconfig "$TMP/kubeconfig" "$@"; }
 ka() { k apply --validate=false "$@"; }
 
 out=$(ka -f "$SRC/crds/") || fail "kubectl apply -f crds/: $out"
-[[ $(grep -c ' created$' <<<"$out") == 3 ]] || fail "3 CRDs created: $out"
+[[ $(grep -c ' created$' <<<"$out") == 4 ]] || fail "4 CRDs created: $out"
 # The chart (without its CRDs, applied above) in another namespace than the samples' cluster.
 "$HELM" template granary "$SRC/charts/granary" --namespace storage-system >"$TMP/chart.yaml" ||
   fail "helm template"

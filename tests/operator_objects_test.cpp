@@ -587,4 +587,135 @@ TEST(OperatorDecisionsTest, MembershipGrowsFirstAndOneStepAtATime) {
   EXPECT_EQ(step.id, 2u);
 }
 
+// ------------------------------------------------------------------ locality (docs/locality.md)
+
+Json LocalitySample(const std::string& file, size_t index = 0) {
+  auto docs = LoadYamlFile(kSource + "/deploy/samples/locality/" + file);
+  EXPECT_GT(docs.size(), index) << file;
+  return docs.at(index);
+}
+
+TEST(OperatorLocalityTest, PreferredTermsFavourTheHostsHoldingMostDataNeverRequired) {
+  // 10 GiB logical; node-b holds all of it, node-a 40 %, node-c 5 %, node-d a sliver, "-" none.
+  const uint64_t total = 10ull << 30;
+  std::vector<op::HostShare> shares = {{"node-a", 4ull << 30}, {"node-b", total},
+                                       {"node-c", total / 20}, {"node-d", 1000},
+                                       {"-", total},           {"node-e", 0}};
+  Json terms = op::LocalityPreferredTerms(shares, total);
+  ASSERT_EQ(terms.size(), op::kMaxLocalityTerms);
+  EXPECT_EQ(terms[0]["weight"], 100);
+  EXPECT_EQ(terms[0]["preference"]["matchFields"][0],
+            (Json{{"key", "metadata.name"}, {"operator", "In"}, {"values", {"node-b"}}}));
+  EXPECT_EQ(terms[1]["weight"], 40);
+  EXPECT_EQ(terms[2]["weight"], 5);
+  EXPECT_EQ(op::LocalitySummary(shares, total), "node-b=100%,node-a=40%,node-c=5%");
+  EXPECT_TRUE(op::LocalityPreferredTerms({}, 0).empty());
+  // A sliver still counts as a preference (weights are 1..100).
+  EXPECT_EQ(op::LocalityPreferredTerms({{"node-d", 1}}, total)[0]["weight"], 1);
+}
+
+TEST(OperatorLocalityTest, TheTrainingSampleIsReleasedWithAHintAndKeepsItsOwnAffinity) {
+  Json pod = LocalitySample("30-training.yaml");
+  ASSERT_TRUE(op::HasLocalityGate(pod));
+  EXPECT_EQ(pod["metadata"]["labels"][op::kLocalityLabel], "true");
+  pod["spec"]["schedulingGates"].push_back({{"name", "example.com/quota"}});
+  Json own = {{"weight", 7},
+              {"preference",
+               {{"matchExpressions",
+                 Json::array({{{"key", "zone"}, {"operator", "In"}, {"values", {"a"}}}})}}}};
+  pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] =
+      Json::array({own});
+  const uint64_t total = 1000;
+  std::vector<op::HostShare> shares = {{"gpu-1", 1000}, {"gpu-2", 620}};
+  Json terms = op::LocalityPreferredTerms(shares, total);
+  ASSERT_TRUE(op::ReleaseWithHint(pod, terms, op::LocalitySummary(shares, total)));
+  EXPECT_FALSE(op::HasLocalityGate(pod));
+  ASSERT_EQ(pod["spec"]["schedulingGates"].size(), 1u) << "other gates stay";
+  auto& preferred =
+      pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+  ASSERT_EQ(preferred.size(), 3u);
+  EXPECT_EQ(preferred[0], own) << "the pod's own preference is kept first";
+  EXPECT_FALSE(pod["spec"]["affinity"]["nodeAffinity"].contains(
+      "requiredDuringSchedulingIgnoredDuringExecution"))
+      << "locality never constrains where a pod may run";
+  EXPECT_EQ(pod["metadata"]["annotations"][op::kLocalityAnnotation], "gpu-1=100%,gpu-2=62%");
+  EXPECT_FALSE(op::ReleaseWithHint(pod, terms, op::LocalitySummary(shares, total)))
+      << "releasing twice changes nothing";
+  pod["spec"]["schedulingGates"] = Json::array({{{"name", op::kLocalityGate}}});
+  ASSERT_TRUE(op::ReleaseWithHint(pod, terms, op::LocalitySummary(shares, total)));
+  EXPECT_FALSE(pod["spec"].contains("schedulingGates")) << "an empty gate list is removed";
+  ExpectGolden("locality-training-pod", pod);
+}
+
+TEST(OperatorLocalityTest, DatasetWarmupSpecHostsAndStatus) {
+  Json dw = LocalitySample("20-datasetwarmup.yaml");
+  auto spec = op::ParseDatasetWarmupSpec(dw);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->claim_name, "imagenet");
+  EXPECT_EQ(spec->path, "/train");
+  EXPECT_EQ(op::MetaWarmupName(dw), "ml/imagenet-gpu");
+  auto node = [](const std::string& name, bool gpu) {
+    Json n = {{"metadata", {{"name", name}, {"labels", Json::object()}}}};
+    if (gpu) n["metadata"]["labels"]["nvidia.com/gpu.present"] = "true";
+    return n;
+  };
+  std::vector<Json> nodes = {node("gpu-2", true), node("cpu-1", false), node("gpu-1", true)};
+  EXPECT_EQ(op::WarmupHosts(*spec, nodes), (std::vector<std::string>{"gpu-1", "gpu-2"}));
+  spec->nodes = {"cpu-1", "gpu-1"};
+  EXPECT_EQ(op::WarmupHosts(*spec, nodes), (std::vector<std::string>{"cpu-1", "gpu-1", "gpu-2"}));
+  Json bad = dw;
+  bad["spec"].erase("nodeSelector");
+  EXPECT_EQ(op::ParseDatasetWarmupSpec(bad).status().code(), Code::INVALID_ARGUMENT);
+  bad["spec"].erase("claimName");
+  EXPECT_EQ(op::ParseDatasetWarmupSpec(bad).status().code(), Code::INVALID_ARGUMENT);
+
+  granary::Warmup w;
+  w.set_name("ml/imagenet-gpu");
+  w.set_volume("pvc-1");
+  w.set_path("/train");
+  w.add_hosts("gpu-1");
+  w.set_state(granary::WARMUP_COPYING);
+  w.set_bytes(4000);
+  w.set_done_bytes(1000);
+  auto* h = w.add_host_progress();
+  h->set_host("gpu-1");
+  h->set_bytes(4000);
+  h->set_local_bytes(600);
+  h->set_warm_bytes(400);
+  op::WarmupStatus st = op::WarmupStatusOf(w);
+  EXPECT_EQ(st.fields["phase"], "Copying");
+  EXPECT_EQ(st.fields["progress"], "25.0%");
+  EXPECT_EQ(st.fields["nodes"][0]["progress"], "25.0%");
+  EXPECT_EQ(st.ready, "False");
+  w.set_state(granary::WARMUP_STOPPED);
+  w.set_message("host gpu-1: datanode 3 is out of space (ENOSPC)");
+  st = op::WarmupStatusOf(w);
+  EXPECT_EQ(st.fields["phase"], "Stopped");
+  EXPECT_TRUE(st.stopped);
+  EXPECT_EQ(st.message, w.message());
+  w.set_state(granary::WARMUP_READY);
+  EXPECT_EQ(op::WarmupStatusOf(w).ready, "True");
+}
+
+TEST(OperatorLocalityTest, LocalitySamplesMatchTheirSchemas) {
+  auto schema = LoadYamlFile(kSource + "/crds/datasetwarmup.yaml")
+                    .at(0)["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+  std::vector<std::string> errors;
+  CheckStructural(schema, "datasetwarmup.yaml", errors);
+  Json dw = LocalitySample("20-datasetwarmup.yaml");
+  Validate(schema["properties"]["spec"], dw["spec"], ".spec", errors);
+  Json bad = dw;
+  bad["spec"]["nodez"] = "x";
+  std::vector<std::string> bad_errors;
+  Validate(schema["properties"]["spec"], bad["spec"], ".spec", bad_errors);
+  EXPECT_FALSE(bad_errors.empty()) << "a typo in the spec is caught";
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  EXPECT_TRUE(errors.empty()) << all;
+  EXPECT_EQ(LoadYamlFile(kSource + "/crds/datasetwarmup.yaml"),
+            LoadYamlFile(kSource + "/charts/granary/crds/datasetwarmup.yaml"))
+      << "the chart ships the same CRD";
+  EXPECT_EQ(LocalitySample("10-dataset.yaml")["spec"]["storageClassName"], "granary-fast");
+}
+
 }  // namespace granary::testing

@@ -78,6 +78,7 @@ Operator::Operator(runtime::Manager& m, OperatorOptions options)
   };
   pools_->AddHandler({pool_buckets, [pool_buckets](const Json&, const Json& n) { pool_buckets(n); },
                       pool_buckets});
+  AddLocalityControllers();
 }
 
 std::string Operator::MetaAddressOf(const Json& cluster) const {

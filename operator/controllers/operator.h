@@ -11,6 +11,7 @@
 
 #include "client/meta_client.h"
 #include "operator/controllers/builders.h"
+#include "operator/controllers/locality.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/objects.h"
 
@@ -32,6 +33,11 @@ struct OperatorOptions {
   // The ClusterRole bound to each StorageCluster's CSI ServiceAccount (the chart's; the operator
   // is allowed to bind only this one).
   std::string csi_cluster_role = kCsiClusterRole;
+  // Locality (docs/locality.md): how often a DatasetWarmup's progress is read while it copies,
+  // and how long a pod waits behind the locality gate when the metanode cannot say where its
+  // data is (then it is released without a hint: locality never keeps a pod from running).
+  std::chrono::milliseconds warmup_poll{2000};
+  std::chrono::milliseconds locality_gate_timeout{30000};
 };
 
 // ---- decisions (pure)
@@ -127,6 +133,9 @@ class Operator {
   Result<runtime::ReconcileResult> ReconcileCluster(const std::string& key);
   Result<runtime::ReconcileResult> ReconcilePool(const std::string& key);
   Result<runtime::ReconcileResult> ReconcileBucket(const std::string& key);
+  // Locality (locality.cpp, docs/locality.md).
+  Result<runtime::ReconcileResult> ReconcileWarmup(const std::string& key);
+  Result<runtime::ReconcileResult> ReconcileLocalityPod(const std::string& key);
 
  private:
   Result<client::MetaClient*> Meta(const Json& cluster);
@@ -144,6 +153,14 @@ class Operator {
   Status Degrade(const kube::Resource& r, const Json& cached, const Status& why,
                  const std::string& reason = "InvalidSpec");
   std::optional<Json> CachedCluster(const std::string& ns, const std::string& name) const;
+  // Locality (locality.cpp): wiring, and the Granary volume and StorageCluster behind a PVC.
+  void AddLocalityControllers();
+  struct ClaimVolume {
+    std::string volume;  // "" when the claim is not bound (yet) to a Granary volume
+    std::string why;     // why there is no volume
+    std::optional<Json> cluster;
+  };
+  Result<ClaimVolume> VolumeOfClaim(const std::string& ns, const std::string& claim);
 
   runtime::Manager& m_;
   kube::Client& client_;
@@ -155,6 +172,10 @@ class Operator {
   runtime::Informer* deployments_;
   runtime::Informer* daemonsets_;
   runtime::Informer* nodes_;
+  runtime::Informer* warmups_ = nullptr;
+  runtime::Informer* gated_pods_ = nullptr;
+  std::mutex gated_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> gated_since_;
   std::mutex meta_mu_;
   std::map<std::string, std::unique_ptr<client::MetaClient>> meta_;
 };

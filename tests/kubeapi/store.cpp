@@ -219,6 +219,7 @@ Store::Store() {
   add("granary.io", "v1alpha1", "storageclusters", "StorageCluster", true, true);
   add("granary.io", "v1alpha1", "storagepools", "StoragePool", false, true);
   add("granary.io", "v1alpha1", "buckets", "Bucket", true, true);
+  add("granary.io", "v1alpha1", "datasetwarmups", "DatasetWarmup", true, true);
 }
 
 std::string Store::TypeKey(const std::string& group, const std::string& plural) {
