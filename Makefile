@@ -12,6 +12,8 @@ export CCACHE_MAXSIZE ?= 5G
 # Hits across clones at different paths (CI builds a fresh clone each time).
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
+# The precompiled header (CMakeLists.txt) is cacheable only with these.
+export CCACHE_SLOPPINESS ?= pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 CMAKE_GEN = cmake -G Ninja -Wno-dev
 

@@ -62,9 +62,16 @@ TEST(DashboardMetaListTest, PutsThisMemberFirstThenTheOtherPeers) {
 
 TEST(DashboardUrlTest, OfAGroupViewIsTheLeadersThenAnyMembers) {
   GroupView g;
-  g.members.push_back({.id = 1, .role = "follower", .admin_address = "h1:7480"});
+  auto member = [](uint64_t id, std::string role, std::string admin_address) {
+    MemberView m;
+    m.id = id;
+    m.role = std::move(role);
+    m.admin_address = std::move(admin_address);
+    return m;
+  };
+  g.members.push_back(member(1, "follower", "h1:7480"));
   EXPECT_EQ(DashboardUrl(g), "http://h1:7480/");
-  g.members.push_back({.id = 2, .role = "leader", .admin_address = "h2:7480"});
+  g.members.push_back(member(2, "leader", "h2:7480"));
   EXPECT_EQ(DashboardUrl(g), "http://h2:7480/");
   EXPECT_EQ(DashboardUrl(GroupView{}), "");
 }

@@ -244,7 +244,9 @@ TYPED_TEST(VolumeLocalityTest, WarmCopiesMakeAHostLocalAndAreReleasedOnDelete) {
   }
   const size_t tasks = this->CopyEverythingPlannedFor(h4);
   const uint64_t train = 3 * (3 << 20) + 1000 + 2000;
-  if (before < train) EXPECT_GT(tasks, 0u);
+  if (before < train) {
+    EXPECT_GT(tasks, 0u);
+  }
 
   VolumeLocalityReply after = this->Locality("train");
   const DomainBytes* host = this->Host(after, "h4");
