@@ -31,7 +31,8 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Every test in the optimised build (with assertions), then the unit tests under ASan+UBSan,
-# then a short fuzzing run. Set SKIP_ASAN=1 / SKIP_FUZZ=1 to leave a stage out locally.
+# then a short fuzzing run. Set SKIP_OPTIMISED=1 / SKIP_ASAN=1 / SKIP_FUZZ=1 to leave a stage out
+# locally.
 test: build
 	@scripts/run-tests.sh
 
