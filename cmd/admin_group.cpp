@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "client/meta_client.h"
+#include "cmd/admin_client.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
@@ -63,11 +64,7 @@ int RunAdminGroup(int argc, char** argv) {
   remove->add_option("id", id, "member id")->required();
   CLI11_PARSE(app, argc, argv);
 
-  client::MetaClientOptions options;
-  options.address = meta;
-  options.deadline = std::chrono::seconds(15);
-  options.attempt_timeout = std::chrono::seconds(2);
-  auto connected = client::MetaClient::Connect(options);
+  auto connected = ConnectAdmin(meta, std::chrono::seconds(2));
   if (!connected.ok()) return Fail(connected.status());
   client::MetaClient& mc = **connected;
 

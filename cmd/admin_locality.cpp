@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/meta_client.h"
+#include "cmd/admin_client.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
@@ -121,10 +122,7 @@ int RunAdminLocality(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  client::MetaClientOptions options;
-  options.address = meta;
-  options.deadline = std::chrono::seconds(15);
-  auto connected = client::MetaClient::Connect(options);
+  auto connected = ConnectAdmin(meta);
   if (!connected.ok()) return Fail(connected.status());
   client::MetaClient& mc = **connected;
 

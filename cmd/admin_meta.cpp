@@ -8,6 +8,7 @@
 #include <string>
 
 #include "client/meta_client.h"
+#include "cmd/admin_client.h"
 #include "cmd/process.h"
 #include "cmd/roles.h"
 #include "common/config.h"
@@ -195,10 +196,7 @@ int RunAdminMeta(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  client::MetaClientOptions options;
-  options.address = meta;
-  options.deadline = std::chrono::seconds(15);
-  auto connected = client::MetaClient::Connect(options);
+  auto connected = ConnectAdmin(meta);
   if (!connected.ok()) return Fail(connected.status());
   client::MetaClient& mc = **connected;
 

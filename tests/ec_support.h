@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -41,6 +43,19 @@ inline uint64_t ReadBytes(const char* distance) {
 inline uint64_t Rebuilt(const char* reason) {
   return CounterValue("granary_client_ec_fragments_rebuilt_total",
                       fmt::format("reason=\"{}\"", reason));
+}
+
+// A libgranary client of `cluster` on the host its `labels` name ("host=h2"), as a reader there.
+inline std::unique_ptr<client::Client> ConnectWithLabels(const LocalCluster& cluster,
+                                                         const std::string& labels) {
+  client::ClientOptions o;
+  o.meta = cluster.meta_address();
+  o.labels = labels;
+  o.operation_timeout = std::chrono::seconds(60);
+  o.request_timeout = std::chrono::seconds(10);
+  auto c = client::Client::Connect(o);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return std::move(*c);
 }
 
 // Creates pool `name` and a volume of the same name in it.

@@ -50,14 +50,7 @@ class WarmupTest : public ::testing::Test {
   }
 
   std::unique_ptr<client::Client> Connect(const std::string& labels) {
-    client::ClientOptions o;
-    o.meta = cluster_->meta_address();
-    o.labels = labels;
-    o.operation_timeout = std::chrono::seconds(60);
-    o.request_timeout = std::chrono::seconds(10);
-    auto c = client::Client::Connect(o);
-    EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return std::move(*c);
+    return ConnectWithLabels(*cluster_, labels);
   }
 
   // Writes `files` files of `size` bytes under train/.
