@@ -4,17 +4,23 @@
 # system, (b) nullfs — a null FUSE file system, the FUSE transport limit — and (c) MooseFS from
 # Debian's packages (1 master, 3 chunkservers, goal 3) in a network namespace of its own
 # (MooseFS refuses a 127.0.0.0/8 master; the namespace is deleted afterwards).
-# Per file system: fio sequential write (1 MiB, 4 jobs, final fsync: durable), sequential read,
-# 4 KiB random read, and a create/stat/unlink rate (bench/mount_meta.py). One JSON line per
-# figure, then the ratios against the targets of issue 10.
+# Per file system: fio sequential write (1 MiB, 4 jobs, final fsync: durable), one writer
+# (sequential 1 MiB writes of a ONE_MIB file, then fsync and close: how torch.save writes a
+# checkpoint), sequential read, 4 KiB random read, and a create/stat/unlink rate
+# (bench/mount_meta.py). Beside each write: the CPU-seconds per GiB written of the file
+# system's own processes (mount/client + servers, from /proc; Granary's and MooseFS's). One JSON
+# line per figure, then the ratios against the targets of issues 10 and 21.
 #
-#   bench/mount.sh [BUILD_DIR]     MIB=1024 (total over 4 jobs; the issue asks 2048)
+#   bench/mount.sh [BUILD_DIR]     MIB=1024 (total over 4 jobs; the issue asks 2048) ONE_MIB=2048
 #                                  RUNTIME=10 (random read seconds)  THREADS=4 FILES=1000
 #                                  ONLY=granary,nullfs,… to run a subset
+#                                  MOUNT_ARGS="--write-behind 0" extra `granary mount` flags
+#                                  WRITES_ONLY=1 the two write figures only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 MIB=${MIB:-1024}
+ONE_MIB=${ONE_MIB:-2048}
 RUNTIME=${RUNTIME:-10}
 THREADS=${THREADS:-4}
 FILES=${FILES:-1000}
@@ -74,11 +80,40 @@ fio_json() {  # fio_json DIR NAME ARGS… -> MB/s (or IOPS for randread) of the 
       --size=$((MIB / 4))M "$@" >"$W/fio.json"
 }
 
+CPU_PIDS=()  # the processes whose CPU time a write is charged (none for native and nullfs)
+cpu_ticks() {  # user + system clock ticks of CPU_PIDS, every thread included
+  local t=0 p stat f
+  for p in "${CPU_PIDS[@]}"; do
+    stat=$(<"/proc/$p/stat")
+    # Fields 14 and 15 (utime, stime), counted after the ")" that closes the command name.
+    read -ra f <<<"${stat##*) }"
+    t=$((t + f[11] + f[12]))
+  done
+  echo "$t"
+}
+emit_cpu() {  # emit_cpu FS TEST TICKS_BEFORE MIB_WRITTEN
+  [ ${#CPU_PIDS[@]} -gt 0 ] || return 0
+  local ticks=$(($(cpu_ticks) - $3))
+  emit "$1" "$2" cpu_s_per_GiB "$(python3 -c "print(round($ticks / $(getconf CLK_TCK) / ($4 / 1024), 2))")"
+  eval "${1//-/_}_$2_cpu=$(python3 -c "print($ticks / $(getconf CLK_TCK) / ($4 / 1024))")"
+}
+
 measure() {  # measure FS DIR
-  local fs=$1 dir=$2 v
+  local fs=$1 dir=$2 v t0
+  t0=$(cpu_ticks)
   fio_json "$dir" seq --rw=write --bs=1M --end_fsync=1
   v=$(jq '.jobs[0].write.bw_bytes / 1e6' "$W/fio.json"); emit "$fs" seq_write MBps "$v"
   eval "${fs//-/_}_seq_write=$v"
+  emit_cpu "$fs" seq_write "$t0" "$MIB"
+  # One writer, then fsync + close (fio's end_fsync), as torch.save does.
+  t0=$(cpu_ticks)
+  fio --name=one --directory="$dir" --numjobs=1 --output-format=json --size="${ONE_MIB}M" \
+      --rw=write --bs=1M --end_fsync=1 >"$W/fio-one.json"
+  rm -f "$dir"/one.*
+  v=$(jq '.jobs[0].write.bw_bytes / 1e6' "$W/fio-one.json"); emit "$fs" one_writer MBps "$v"
+  eval "${fs//-/_}_one_writer=$v"
+  emit_cpu "$fs" one_writer "$t0" "$ONE_MIB"
+  [ -z "${WRITES_ONLY:-}" ] || { rm -f "$dir"/seq.*; return 0; }
   # fio drops each file's page cache before reading (invalidate=1).
   fio_json "$dir" seq --rw=read --bs=1M
   v=$(jq '.jobs[0].read.bw_bytes / 1e6' "$W/fio.json"); emit "$fs" seq_read MBps "$v"
@@ -118,11 +153,14 @@ mkdir -p "$W/granary-data" "$W/granary"
 "$G" server --data "$W/granary-data" --meta "$META" >"$W/server.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 grep -q 'event=ready' "$W/server.log"
-"$G" mount --meta "$META" --volume default "$W/granary" --foreground >"$W/mount.log" 2>&1 &
+"$G" mount --meta "$META" --volume default "$W/granary" --foreground ${MOUNT_ARGS:-} \
+  >"$W/mount.log" 2>&1 &
 PIDS+=($!)
 MOUNTS+=("$W/granary")
 wait_for 30 grep -q 'event=mounted' "$W/mount.log"
+CPU_PIDS=("${PIDS[@]: -2}")  # the server (metanode + datanodes) and the mount
 measure granary "$W/granary"
+CPU_PIDS=()
 fi
 
 # ---------------------------------------------------------------- MooseFS (goal 3)
@@ -174,6 +212,8 @@ PY
   if ! nsenter --net="/run/netns/$NS" mfssetgoal -r 3 "$W/moosefs" >"$M/goal.log" 2>&1; then
     jq -cn --arg e "$(tail -c 300 "$M/goal.log")" '{bench:"mount", fs:"moosefs", warning:("goal 3 not set: " + $e)}'
   fi
+  # Master, chunkservers and mount: every MooseFS process of this run.
+  mapfile -t CPU_PIDS < <(pgrep -f "$M/(master|cs[123])\.cfg|mfsmount $W/moosefs")
   echo "{\"bench\":\"mount\",\"fs\":\"moosefs\",\"goal\":\"$(nsenter --net="/run/netns/$NS" mfsgetgoal "$W/moosefs" 2>&1 | tr -d '\n"' | tail -c 120)\"}"
   measure moosefs "$W/moosefs"
 fi
@@ -186,6 +226,10 @@ printf '{"bench":"mount","summary":true,"seq_read_vs_nullfs":%s,"target_seq_read
   "$(ratio "$granary_seq_read" "$nullfs_seq_read")"
 printf '"seq_write_vs_native_write_over_3":%s,"target_seq_write":0.8' \
   "$(ratio "$granary_seq_write" "$fio_write_third")"
+printf ',"one_writer_vs_native_one_writer_over_3":%s,"target_one_writer":0.7' \
+  "$(ratio "$granary_one_writer" "$(python3 -c "print($native_one_writer/3)")")"
+printf ',"cpu_per_GiB_vs_moosefs":%s,"target_cpu_per_GiB_vs_moosefs":1' \
+  "$(ratio "$granary_seq_write_cpu" "$moosefs_seq_write_cpu")"
 if true; then
   printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2,"creates_vs_moosefs":%s,"target_creates_vs_moosefs":1' \
     "$(ratio "$granary_seq_read" "$moosefs_seq_read")" "$(ratio "$granary_creates" "$moosefs_creates")"

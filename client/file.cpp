@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <future>
 #include <thread>
 
 #include "client/block_io.h"
@@ -40,16 +41,32 @@ bool Retryable(const Status& s) {
 }  // namespace
 
 File::File(Client* client, InodeAttr attr, uint64_t handle_owner)
-    : client_(client), ino_(attr.ino()), handle_owner_(handle_owner), attr_(std::move(attr)) {}
+    : client_(client),
+      ino_(attr.ino()),
+      handle_owner_(handle_owner),
+      attr_(std::move(attr)),
+      buffer_(client->options().write_buffer_bytes) {}
 
 File::~File() {
   Status s = Close();
   if (!s.ok()) GLOG_ERROR("event=close_failed ino={} error=\"{}\"", ino_, s.ToString());
 }
 
+// One buffer being written in the background. Commits happen in the order the buffers were
+// handed over (a newer byte must never be overwritten by an older one), so each flush commits
+// only once its predecessor's commit is decided, and not at all when that one failed.
+struct File::BackgroundFlush {
+  std::vector<WriteBuffer::Run> runs;  // the bytes, kept until reaped (retry on failure)
+  uint64_t end = 0;
+  std::shared_future<Status> committed;  // this flush's outcome, for its successor
+  std::future<Result<InodeAttr>> done;
+};
+
 uint64_t File::size() const {
   std::lock_guard lock(mu_);
-  return std::max(attr_.size(), buffer_.end());
+  uint64_t size = std::max(attr_.size(), buffer_.end());
+  for (const auto& f : background_) size = std::max(size, f->end);
+  return size;
 }
 
 InodeAttr File::attr() const {
@@ -60,9 +77,68 @@ InodeAttr File::attr() const {
 Status File::Pwrite(std::span<const uint8_t> data, uint64_t offset) {
   std::lock_guard lock(mu_);
   if (closed_) return InvalidArgument(fmt::format("write ino {}: file is closed", ino_));
+  GRANARY_TRY(ReapBackground(false));
   buffer_.Write(offset, data);
-  if (buffer_.bytes() >= client_->options().write_buffer_bytes) return FlushLocked();
+  if (buffer_.bytes() < client_->options().write_buffer_bytes) return Status::Ok();
+  if (client_->options().write_behind == 0) return FlushLocked();
+  return StartBackgroundFlush();
+}
+
+Status File::StartBackgroundFlush() {
+  while (background_.size() >= client_->options().write_behind) {
+    // Back-pressure: the writer is ahead of storage by write_behind buffers.
+    GRANARY_TRY(ReapBackground(false));
+    if (background_.size() < client_->options().write_behind) break;
+    background_.front()->done.wait();
+  }
+  auto flush = std::make_shared<BackgroundFlush>();
+  flush->end = buffer_.end();
+  flush->runs = buffer_.TakeRuns();
+  std::shared_future<Status> previous =
+      background_.empty() ? std::shared_future<Status>() : background_.back()->committed;
+  auto outcome = std::make_shared<std::promise<Status>>();
+  flush->committed = outcome->get_future().share();
+  flush->done = std::async(std::launch::async, [this, flush = flush.get(), previous, outcome] {
+    auto wait_for_previous = [&]() -> Status {
+      if (!previous.valid()) return Status::Ok();
+      Status s = previous.get();
+      if (s.ok()) return s;
+      return s.WithContext("an earlier write-behind flush of this file");
+    };
+    Result<InodeAttr> attr = WriteRuns(flush->runs, flush->end, wait_for_previous);
+    outcome->set_value(attr.ok() ? Status::Ok() : attr.status());
+    return attr;
+  });
+  background_.push_back(std::move(flush));
   return Status::Ok();
+}
+
+Status File::ReapBackground(bool all) {
+  Status first_error;
+  std::vector<std::shared_ptr<BackgroundFlush>> failed;
+  while (!background_.empty()) {
+    auto& oldest = background_.front();
+    if (!all && first_error.ok() &&
+        oldest->done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      break;
+    }
+    Result<InodeAttr> attr = oldest->done.get();
+    if (attr.ok() && first_error.ok()) {
+      attr_ = *attr;
+    } else {
+      // After a failure every later flush fails too (it never commits): all go back.
+      if (first_error.ok()) first_error = attr.status();
+      failed.push_back(oldest);
+    }
+    background_.pop_front();
+  }
+  if (failed.empty()) return Status::Ok();
+  std::vector<WriteBuffer::Run> newer = buffer_.TakeRuns();
+  for (auto& f : failed) {
+    for (auto& r : f->runs) buffer_.Write(r.offset, r.data.span());
+  }
+  for (auto& r : newer) buffer_.Write(r.offset, r.data.span());
+  return first_error.WithContext(fmt::format("write-behind ino {}", ino_));
 }
 
 Status File::Truncate(uint64_t size) {
@@ -96,25 +172,36 @@ Status File::Close() {
 }
 
 Status File::FlushLocked() {
+  // A background failure is not final: its bytes are back in the buffer and written again now.
+  Status background = ReapBackground(true);
+  if (!background.ok()) {
+    GLOG_WARN("event=write_behind_failed ino={} error=\"{}\"", ino_, background.ToString());
+  }
   if (buffer_.empty()) return Status::Ok();
   const uint64_t end = buffer_.end();
   std::vector<WriteBuffer::Run> runs = buffer_.TakeRuns();
-  std::vector<DirtyRun> dirty;
-  for (auto& r : runs) dirty.push_back({r.offset, r.data.size(), r.data.data()});
-  std::vector<PlannedSlice> slices = PlanSlices(dirty);
-
-  Status s;
-  // A truncate between allocate and commit (StaleGeneration) means: allocate and write again.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    s = FlushOnce(slices, end);
-    if (s.code() != Code::STALE_GENERATION) break;
-    GLOG_INFO("event=commit_retry ino={} reason=stale_generation attempt={}", ino_, attempt + 1);
-  }
-  if (!s.ok()) {
+  Result<InodeAttr> attr = WriteRuns(runs, end, {});
+  if (!attr.ok()) {
     // Keep the bytes so a later Flush/Close can try again.
     for (auto& r : runs) buffer_.Write(r.offset, r.data.span());
+    return attr.status().WithContext(fmt::format("flush ino {}", ino_));
   }
-  return s.WithContext(fmt::format("flush ino {}", ino_));
+  attr_ = *attr;
+  return Status::Ok();
+}
+
+Result<InodeAttr> File::WriteRuns(const std::vector<WriteBuffer::Run>& runs, uint64_t end,
+                                  const std::function<Status()>& before_commit) {
+  std::vector<DirtyRun> dirty;
+  for (const auto& r : runs) dirty.push_back({r.offset, r.data.size(), r.data.data()});
+  std::vector<PlannedSlice> slices = PlanSlices(dirty);
+  // A truncate between allocate and commit (StaleGeneration) means: allocate and write again.
+  Result<InodeAttr> attr = FlushOnce(slices, end, nullptr, before_commit);
+  for (int attempt = 1; attempt < 3 && attr.status().code() == Code::STALE_GENERATION; ++attempt) {
+    GLOG_INFO("event=commit_retry ino={} reason=stale_generation attempt={}", ino_, attempt);
+    attr = FlushOnce(slices, end, nullptr, before_commit);
+  }
+  return attr;
 }
 
 Status File::CompactRange(uint64_t range_index) {
@@ -135,12 +222,17 @@ Status File::CompactRange(uint64_t range_index) {
   }
   GRANARY_TRY(read);
   std::vector<PlannedSlice> slices = PlanSlices({{lo, hi - lo, bytes.data()}});
-  return FlushOnce(slices, 0, &*map)
-      .WithContext(fmt::format("compact ino {} range {}", ino_, range_index));
+  auto attr = FlushOnce(slices, 0, &*map);
+  if (!attr.ok()) {
+    return attr.status().WithContext(fmt::format("compact ino {} range {}", ino_, range_index));
+  }
+  attr_ = *attr;
+  return Status::Ok();
 }
 
-Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end,
-                       const ReadMapReply* replacing) {
+Result<InodeAttr> File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end,
+                                  const ReadMapReply* replacing,
+                                  const std::function<Status()>& before_commit) {
   uint64_t bytes = 0;
   for (const auto& s : planned) bytes += s.length;
   auto alloc = client_->meta().Allocate(ino_, static_cast<uint32_t>(planned.size()), bytes);
@@ -151,6 +243,13 @@ Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end,
   std::vector<PlannedSlice> slices = planned;
   for (PlannedSlice& s : slices) s.encoding = SliceEncoding(*pool, s.length, block_size);
   GRANARY_TRY(WriteBlocks(slices, *alloc, *pool));
+  if (before_commit) {
+    if (Status s = before_commit(); !s.ok()) {
+      Status abandoned = client_->meta().Abandon(alloc->intent_id());
+      if (!abandoned.ok()) GLOG_WARN("event=abandon_failed error=\"{}\"", abandoned.ToString());
+      return s;
+    }
+  }
 
   CommitRequest commit;
   commit.set_ino(ino_);
@@ -177,8 +276,7 @@ Status File::FlushOnce(const std::vector<PlannedSlice>& planned, uint64_t end,
     }
     return attr.status().WithContext("commit");
   }
-  attr_ = *attr;
-  return Status::Ok();
+  return attr;
 }
 
 Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
@@ -295,6 +393,8 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
 
 Result<size_t> File::Pread(std::span<uint8_t> out, uint64_t offset) {
   std::lock_guard lock(mu_);
+  // Background flushes land first, so storage holds every byte not in the buffer.
+  GRANARY_TRY(ReapBackground(true));
   const uint64_t buffered_end = buffer_.end();
   auto map = client_->meta().ReadMap(ino_, offset, out.size());
   if (!map.ok()) return map.status().WithContext(fmt::format("read map ino {}", ino_));

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -42,6 +44,10 @@ struct ClientOptions {
   std::chrono::milliseconds operation_timeout{120000};
   // A File flushes on its own once this many bytes are buffered.
   uint64_t write_buffer_bytes = 64ull << 20;
+  // Write-behind: full buffers flushing in the background while the writer fills the next one
+  // (0: a full buffer is flushed inside Pwrite). Memory per File is at most
+  // (write_behind + 1) × write_buffer_bytes; a writer that gets ahead waits for the oldest.
+  uint32_t write_behind = 2;
   // Blocks in flight per flush or read (bounds memory and sockets).
   uint32_t max_inflight_blocks = 16;
   // Erasure-coded reads: a data fragment not answered within this long is rebuilt from the
@@ -67,12 +73,14 @@ class File {
   // Reads up to out.size() bytes at `offset`; returns the count (0 at or past the end). Sees
   // this File's own buffered writes. Holes read as zeros. Never returns corrupt bytes.
   Result<size_t> Pread(std::span<uint8_t> out, uint64_t offset);
-  // Buffers the bytes; they reach storage at Flush/Close (or when the buffer fills).
+  // Buffers the bytes; they reach storage at Flush/Close, or in the background once the buffer
+  // fills (write-behind). A background flush that failed is reported here (its bytes are kept
+  // and written again by the next Flush/Close), and this write's bytes are then not taken.
   Status Pwrite(std::span<const uint8_t> data, uint64_t offset);
   // Sets the size (a truncate bumps the generation; concurrent writers retry their commit).
   Status Truncate(uint64_t size);
-  // Makes every buffered byte durable and visible: blocks fsynced on all replicas, then one
-  // metadata commit.
+  // Makes every buffered byte durable and visible: waits for the background flushes, then
+  // writes what is left (blocks fsynced on all replicas, then one metadata commit).
   Status Flush();
   Status Fsync() { return Flush(); }
   // Flush + release of the open handle. Idempotent.
@@ -91,12 +99,25 @@ class File {
  private:
   friend class Client;
   friend class ObjectClient;  // object_client.h: Files over staged (unnamed) inodes
+  struct BackgroundFlush;
   File(Client* client, InodeAttr attr, uint64_t handle_owner);
   Status FlushLocked();
+  // Hands the full buffer to a background flush (waiting for the oldest when `write_behind`
+  // are already running).
+  Status StartBackgroundFlush();
+  // Waits for background flushes, oldest first: every one, or (`all` false) those already done.
+  // The first failure is returned; the failed flushes' bytes (and those of the flushes after
+  // them, which never commit) go back into the buffer under any newer bytes.
+  Status ReapBackground(bool all);
+  // Allocates, writes and commits `runs` (retrying a StaleGeneration). `before_commit` runs
+  // between the block writes and the commit; an error from it abandons the written slices.
+  Result<InodeAttr> WriteRuns(const std::vector<WriteBuffer::Run>& runs, uint64_t end,
+                              const std::function<Status()>& before_commit);
   // One attempt: allocate, write every block of `slices`, commit.
   // `replacing`: commit as a compaction of the ranges that map described.
-  Status FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end,
-                   const ReadMapReply* replacing = nullptr);
+  Result<InodeAttr> FlushOnce(const std::vector<PlannedSlice>& slices, uint64_t end,
+                              const ReadMapReply* replacing = nullptr,
+                              const std::function<Status()>& before_commit = {});
   Status WriteBlocks(const std::vector<PlannedSlice>& slices, const AllocateReply& alloc,
                      const PoolSpec& pool);
 
@@ -106,6 +127,7 @@ class File {
   mutable std::mutex mu_;
   InodeAttr attr_;
   WriteBuffer buffer_;
+  std::deque<std::shared_ptr<BackgroundFlush>> background_;  // oldest first
   bool closed_ = false;
 };
 

@@ -6,6 +6,11 @@
 namespace granary::client {
 namespace {
 
+// Writes at least this large into an empty buffer are taken as a streaming writer's.
+constexpr size_t kStreamingWrite = 128 << 10;
+// The reservation's slack for the write that crosses the flush threshold (FUSE's largest).
+constexpr size_t kStreamSlack = 1 << 20;
+
 // Copies `buffer` into a new one of at least `capacity` bytes, keeping its size.
 AlignedBuffer Grow(const AlignedBuffer& buffer, size_t capacity) {
   AlignedBuffer bigger(capacity);
@@ -27,7 +32,12 @@ void WriteBuffer::Write(uint64_t offset, std::span<const uint8_t> bytes) {
   while (last != runs_.end() && last->second.offset <= end) ++last;
 
   if (first == last) {
-    Run run{offset, AlignedBuffer(bytes.size())};
+    size_t capacity = bytes.size();
+    if (runs_.empty() && bytes.size() >= kStreamingWrite && stream_capacity_ > 0) {
+      capacity = std::max(capacity, stream_capacity_ + kStreamSlack);
+    }
+    Run run{offset, AlignedBuffer(capacity)};
+    run.data.resize(bytes.size());
     std::memcpy(run.data.data(), bytes.data(), bytes.size());
     bytes_ += bytes.size();
     runs_.emplace(offset, std::move(run));

@@ -20,6 +20,10 @@ class WriteBuffer {
     uint64_t end() const { return offset + data.size(); }
   };
 
+  // `stream_capacity`: the first run of an empty buffer started by a large write (a streaming
+  // writer) reserves this much, so growing it to a full buffer copies nothing.
+  explicit WriteBuffer(size_t stream_capacity = 0) : stream_capacity_(stream_capacity) {}
+
   void Write(uint64_t offset, std::span<const uint8_t> bytes);
 
   // Copies dirty bytes over `out`, which holds file bytes [offset, offset + out.size()) as
@@ -40,6 +44,7 @@ class WriteBuffer {
  private:
   std::map<uint64_t, Run> runs_;  // keyed by offset; runs never overlap or touch
   uint64_t bytes_ = 0;
+  size_t stream_capacity_;
 };
 
 }  // namespace granary::client

@@ -35,6 +35,10 @@ int RunDatanode(int argc, char** argv) {
   app.add_option("--admin", admin, "/metrics and /healthz address (port 0 picks one)");
   app.add_option("--workers", options.workers, "disk worker threads")->capture_default_str();
   uint64_t small_kib = options.small_block_max >> 10;
+  uint64_t direct_write_min_kib = datanode::DatanodeOptions{}.direct_write_min >> 10;
+  app.add_option("--direct-write-min-kib", direct_write_min_kib,
+                 "block files this large are written with O_DIRECT (0: never)")
+      ->capture_default_str();
   app.add_option("--small-block-kib", small_kib,
                  "blocks up to this size go to the datanode's RocksDB, not files (0: off)")
       ->capture_default_str();
@@ -77,6 +81,7 @@ int RunDatanode(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.memory_budget = budget_mib << 20;
   options.small_block_max = small_kib << 10;
+  options.direct_write_min = direct_write_min_kib << 10;
   options.maintenance.repair_bytes_per_second = repair_mib << 20;
   options.maintenance.scrub_bytes_per_second = scrub_mib << 20;
   options.maintenance.scrub_period =

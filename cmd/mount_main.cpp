@@ -51,6 +51,9 @@ int RunMount(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--write-buffer-mib", write_buffer_mib, "dirty MiB one open file buffers")
       ->capture_default_str();
+  app.add_option("--write-behind", o.write_behind,
+                 "full buffers per open file written in the background (0: inside write)")
+      ->capture_default_str();
   app.add_option("--threads", o.max_threads, "FUSE worker threads at most")->capture_default_str();
   app.add_option("--readahead-kib", o.readahead_kib, "kernel readahead window")
       ->capture_default_str();
@@ -77,6 +80,9 @@ int RunMount(int argc, char** argv) {
   }
   o.write_buffer_bytes = write_buffer_mib << 20;
   o.splice = splice;
+  // Write buffers come and go with every flush: reused heap, not fresh mmaps (page faults and
+  // zeroing for every byte written).
+  UseHeapForLargeBuffers();
   std::error_code ec;
   const std::string given_mountpoint = o.mountpoint;
   o.mountpoint = std::filesystem::absolute(o.mountpoint, ec).string();

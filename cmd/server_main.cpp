@@ -38,6 +38,7 @@ struct ServerFlags {
   std::string access_key;
   std::string secret_key;
   uint64_t small_block_kib = datanode::DatanodeOptions{}.small_block_max >> 10;
+  uint64_t direct_write_min_kib = datanode::DatanodeOptions{}.direct_write_min >> 10;
   int64_t client_lease_ms = metanode::MetaCoreOptions().client_lease_ms;
   int64_t multipart_expiry_ms = metanode::MetaCoreOptions().multipart_expiry_ms;
   double scrub_period_days = 7;
@@ -157,6 +158,9 @@ int RunServer(int argc, char** argv) {
                  "the metanode's /metrics, /healthz and dashboard address (port 0 picks one; "
                  "default: the --meta host, port 7480 with the default --meta port, else a free "
                  "port)");
+  app.add_option("--direct-write-min-kib", f.direct_write_min_kib,
+                 "block files this large are written with O_DIRECT (0: never)")
+      ->capture_default_str();
   app.add_option("--small-block-kib", f.small_block_kib,
                  "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")
       ->capture_default_str();
@@ -230,6 +234,7 @@ int RunServer(int argc, char** argv) {
     o.meta = *meta_addresses;
     o.labels = {{"host", LocalHostname()}, {"datanode", std::to_string(i)}};
     o.small_block_max = f.small_block_kib << 10;
+    o.direct_write_min = f.direct_write_min_kib << 10;
     o.maintenance.scrub_period =
         std::chrono::milliseconds(static_cast<int64_t>(f.scrub_period_days * 86400e3));
     auto dn = datanode::Datanode::Start(o);

@@ -227,7 +227,9 @@ Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
     need_parent = !made_dirs_.contains(parent_dir);
   }
   AlignedBuffer prefix = EncodeBlockPrefix(info, crcs);
-  auto file = device_->Create(tmp);
+  const bool direct =
+      options_.direct_write_min > 0 && data.size() >= options_.direct_write_min;
+  auto file = device_->Create(tmp, direct);
   if (!file.ok()) return file.status();
   iovec iov[2] = {{prefix.data(), prefix.size()}, {const_cast<uint8_t*>(data.data()), data.size()}};
   Status st = (*file)->WriteAt(std::span<const iovec>(iov, data.empty() ? 1 : 2), 0);

@@ -52,6 +52,8 @@ struct BlockStoreOptions {
   // Blocks of at most this many bytes go to the small-block RocksDB; 0 stores every block as a
   // file. Blocks already stored stay where they are whatever this says.
   uint64_t small_block_max = 64 << 10;
+  // Block files of at least this many bytes are written with O_DIRECT; 0: never.
+  uint64_t direct_write_min = 0;
 };
 
 class BlockStore {

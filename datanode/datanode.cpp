@@ -104,6 +104,7 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
 
   BlockStoreOptions store_options;
   store_options.small_block_max = o.small_block_max;
+  store_options.direct_write_min = o.direct_write_min;
   auto store = BlockStore::Open(o.data_dir, o.device, store_options);
   if (!store.ok()) return store.status().WithContext("datanode: open " + o.data_dir);
   impl->store = std::move(*store);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -55,12 +56,51 @@ ThreadRing& Ring() {
   return ring;
 }
 
+// O_DIRECT needs buffers, lengths and offsets aligned to the device's logical block; a page
+// covers every device we run on.
+constexpr uint64_t kDirectAlign = 4096;
+
+bool Aligned(uint64_t v) { return v % kDirectAlign == 0; }
+
 class UringFile : public File {
  public:
-  UringFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  UringFile(int fd, std::string path, bool direct)
+      : fd_(fd), path_(std::move(path)), direct_(direct) {}
   ~UringFile() override { close(fd_); }
 
-  Status WriteAt(std::span<const iovec> iov_in, uint64_t offset) override {
+  Status WriteAt(std::span<const iovec> iov, uint64_t offset) override {
+    if (!direct_) return Write(iov, offset);
+    // Direct: whole pages go from the caller's buffers to the disk (no page-cache copy); from
+    // the first unaligned byte on (a block's last partial page), through the page cache.
+    std::vector<iovec> direct, buffered;
+    uint64_t direct_bytes = 0;
+    bool in_direct = Aligned(offset);
+    for (const iovec& v : iov) {
+      if (!in_direct || !Aligned(reinterpret_cast<uintptr_t>(v.iov_base))) {
+        in_direct = false;
+        buffered.push_back(v);
+        continue;
+      }
+      const size_t whole = v.iov_len / kDirectAlign * kDirectAlign;
+      if (whole > 0) direct.push_back({v.iov_base, whole});
+      direct_bytes += whole;
+      if (whole != v.iov_len) {
+        buffered.push_back({static_cast<uint8_t*>(v.iov_base) + whole, v.iov_len - whole});
+        in_direct = false;
+      }
+    }
+    GRANARY_TRY(Write(direct, offset));
+    if (buffered.empty()) return Status::Ok();
+    // O_DIRECT can be switched off in place; the rest of this file's life is buffered.
+    int flags = fcntl(fd_, F_GETFL);
+    if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
+      return ErrnoStatus(errno, "clear O_DIRECT on", path_);
+    }
+    direct_ = false;
+    return Write(buffered, offset + direct_bytes);
+  }
+
+  Status Write(std::span<const iovec> iov_in, uint64_t offset) {
     std::vector<iovec> iov(iov_in.begin(), iov_in.end());
     size_t first = 0;
     while (first < iov.size()) {
@@ -136,19 +176,29 @@ class UringFile : public File {
  private:
   const int fd_;
   const std::string path_;
+  bool direct_;
 };
 
 class UringDevice : public Device {
  public:
-  Result<std::unique_ptr<File>> Create(const std::string& path) override {
-    int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  Result<std::unique_ptr<File>> Create(const std::string& path, bool direct) override {
+    constexpr int kFlags = O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC;
+    if (direct && direct_available_.load(std::memory_order_relaxed)) {
+      int fd = open(path.c_str(), kFlags | O_DIRECT, 0644);
+      if (fd >= 0) return std::unique_ptr<File>(new UringFile(fd, path, true));
+      if (errno != EINVAL) return ErrnoStatus(errno, "create", path);
+      // The file system has no O_DIRECT (tmpfs): buffered from now on.
+      GLOG_WARN("event=direct_io_unavailable path={} fallback=buffered", path);
+      direct_available_ = false;
+    }
+    int fd = open(path.c_str(), kFlags, 0644);
     if (fd < 0) return ErrnoStatus(errno, "create", path);
-    return std::unique_ptr<File>(new UringFile(fd, path));
+    return std::unique_ptr<File>(new UringFile(fd, path, false));
   }
   Result<std::unique_ptr<File>> OpenForRead(const std::string& path) override {
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus(errno, "open", path);
-    return std::unique_ptr<File>(new UringFile(fd, path));
+    return std::unique_ptr<File>(new UringFile(fd, path, false));
   }
   Status Rename(const std::string& from, const std::string& to) override {
     if (rename(from.c_str(), to.c_str()) != 0) return ErrnoStatus(errno, "rename to " + to, from);
@@ -173,6 +223,9 @@ class UringDevice : public Device {
     if (rc != 0) return ErrnoStatus(err, "fsync dir", dir);
     return Status::Ok();
   }
+
+ private:
+  std::atomic<bool> direct_available_{true};
 };
 
 }  // namespace

@@ -37,8 +37,10 @@ class File {
 class Device {
  public:
   virtual ~Device() = default;
-  // Creates a new file for writing (fails with ALREADY_EXISTS if present).
-  virtual Result<std::unique_ptr<File>> Create(const std::string& path) = 0;
+  // Creates a new file for writing (fails with ALREADY_EXISTS if present). `direct`: its
+  // page-aligned bytes are written with O_DIRECT, from the caller's buffers to the disk without
+  // a page-cache copy (buffered where the file system has no O_DIRECT).
+  virtual Result<std::unique_ptr<File>> Create(const std::string& path, bool direct = false) = 0;
   virtual Result<std::unique_ptr<File>> OpenForRead(const std::string& path) = 0;
   // rename(2): atomically replaces `to`.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;

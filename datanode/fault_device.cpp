@@ -69,9 +69,9 @@ int FaultInjectionDevice::Check(const std::string& point) {
   return it->second.err;
 }
 
-Result<std::unique_ptr<File>> FaultInjectionDevice::Create(const std::string& path) {
+Result<std::unique_ptr<File>> FaultInjectionDevice::Create(const std::string& path, bool direct) {
   if (int err = Check("create")) return ErrnoStatus(err, "create", path);
-  auto f = base_->Create(path);
+  auto f = base_->Create(path, direct);
   if (!f.ok()) return f.status();
   return std::unique_ptr<File>(new FaultFile(std::move(*f), shared_from_this()));
 }

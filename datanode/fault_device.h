@@ -34,7 +34,7 @@ class FaultInjectionDevice : public Device,
   // Runs the hook, then returns the errno to fail with at `point`, or 0.
   int Check(const std::string& point);
 
-  Result<std::unique_ptr<File>> Create(const std::string& path) override;
+  Result<std::unique_ptr<File>> Create(const std::string& path, bool direct) override;
   Result<std::unique_ptr<File>> OpenForRead(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Unlink(const std::string& path) override;

@@ -32,6 +32,9 @@ struct MountOptions {
   double entry_timeout_s = 1.0;
   // Dirty bytes one open file buffers before it writes them out (bounds memory per file).
   uint64_t write_buffer_bytes = 32ull << 20;
+  // Full buffers one open file writes out in the background while the application goes on
+  // (0: a full buffer is written inside write()); each is write_buffer_bytes of memory.
+  uint32_t write_behind = 2;
   // Blocks in flight per read or flush of one file.
   uint32_t max_inflight_blocks = 16;
   // FUSE worker threads at most (each serves one request at a time).

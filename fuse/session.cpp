@@ -156,6 +156,7 @@ Status Serve(const MountOptions& requested, const std::function<void()>& on_moun
   co.meta = options.meta;
   co.labels = options.labels;
   co.write_buffer_bytes = options.write_buffer_bytes;
+  co.write_behind = options.write_behind;
   co.max_inflight_blocks = options.max_inflight_blocks;
   co.operation_timeout = options.operation_timeout;
   auto client = client::Client::Connect(co);
