@@ -15,6 +15,7 @@
 #                                  RUNTIME=10 (random read seconds)  THREADS=4 FILES=1000
 #                                  ONLY=granary,nullfs,… to run a subset
 #                                  MOUNT_ARGS="--write-behind 0" extra `granary mount` flags
+#                                  SERVER_ARGS="--direct-write-min-kib 0" extra `granary server` flags
 #                                  WRITES_ONLY=1 the two write figures only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -150,7 +151,7 @@ fi
 if want granary; then
 META=127.0.0.1:$(free_port)
 mkdir -p "$W/granary-data" "$W/granary"
-"$G" server --data "$W/granary-data" --meta "$META" >"$W/server.log" 2>&1 &
+"$G" server --data "$W/granary-data" --meta "$META" ${SERVER_ARGS:-} >"$W/server.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 grep -q 'event=ready' "$W/server.log"
 "$G" mount --meta "$META" --volume default "$W/granary" --foreground ${MOUNT_ARGS:-} \

@@ -75,6 +75,26 @@ TEST(WriteBufferTest, SequentialAppendsGrowOneRun) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(runs[0].data.data()) % kPageSize, 0u);
 }
 
+// A streaming writer's first run is reserved whole (the buffer plus 1 MiB of slack), so filling
+// it never regrows it (a regrowth copies every byte so far and doubles the capacity); small
+// writes reserve only what they hold.
+TEST(WriteBufferTest, StreamingWriterFillsItsBufferWithoutRegrowing) {
+  constexpr size_t kMiB = 1 << 20;
+  WriteBuffer wb(32 * kMiB);
+  auto piece = Bytes(kMiB, 3);
+  for (uint64_t off = 0; off < 33 * kMiB; off += kMiB) wb.Write(off, piece);
+  auto runs = wb.TakeRuns();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].data.size(), 33 * kMiB);
+  EXPECT_EQ(runs[0].data.capacity(), 33 * kMiB);
+
+  WriteBuffer small(32 * kMiB);
+  small.Write(0, Bytes(4096, 1));
+  auto small_runs = small.TakeRuns();
+  ASSERT_EQ(small_runs.size(), 1u);
+  EXPECT_EQ(small_runs[0].data.capacity(), 4096u);
+}
+
 TEST(WriteBufferTest, OverlayReadsOnlyTheAskedWindow) {
   WriteBuffer wb;
   wb.Write(100, Bytes(50, 3));

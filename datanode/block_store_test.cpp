@@ -1,6 +1,8 @@
 #include "datanode/block_store.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -304,10 +306,21 @@ class LoopMount {
   bool mounted_ = false;
 };
 
-TEST(BlockStoreTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten) {
+// Buffered and direct (fallocate first) block files alike.
+class FullFileSystemTest : public ::testing::TestWithParam<uint64_t> {};
+INSTANTIATE_TEST_SUITE_P(BufferedAndDirect, FullFileSystemTest,
+                         ::testing::Values(uint64_t{0}, uint64_t{4096}),
+                         [](const auto& info) { return info.param ? "Direct" : "Buffered"; });
+
+TEST_P(FullFileSystemTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten) {
   LoopMount loop;
   if (!loop.mounted()) GTEST_SKIP() << loop.why();
-  auto store = OpenStore(loop.mnt() + "/dn", NewUringDevice());
+  BlockStoreOptions options;
+  options.small_block_max = 0;
+  options.direct_write_min = GetParam();
+  auto opened = BlockStore::Open(loop.mnt() + "/dn", NewUringDevice(), options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto store = std::move(*opened);
   auto data = RandomBytes(1 << 20, 9);
   auto crcs = BlockCrcs(data.data(), data.size());
   Status st;
@@ -332,6 +345,64 @@ TEST(BlockStoreTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten) {
   auto reopened = BlockStore::Open(loop.mnt() + "/dn", NewUringDevice());
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->capacity().blocks, written);
+}
+
+// Pages of `path` in the page cache (mincore over a mapping of the file).
+size_t CachedPages(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const size_t size = fs::file_size(path);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return 0;
+  std::vector<unsigned char> resident((size + 4095) / 4096);
+  mincore(map, size, resident.data());
+  munmap(map, size);
+  size_t n = 0;
+  for (unsigned char r : resident) n += r & 1;
+  return n;
+}
+
+// Direct writes (docs/data-path.md "Direct writes"): whole pages bypass the page cache, a last
+// partial page goes through it, and the file is exactly as long as a buffered one.
+TEST(BlockStoreTest, DirectWritesRoundTripEveryTailAndSkipThePageCache) {
+  TempDir dir;
+  {
+    int probe = open((dir.str() + "/probe").c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0644);
+    if (probe < 0) GTEST_SKIP() << "no O_DIRECT on " << dir.str();
+    close(probe);
+    fs::remove(dir.str() + "/probe");
+  }
+  BlockStoreOptions options;
+  options.small_block_max = 0;
+  options.direct_write_min = 8192;
+  const std::vector<size_t> sizes = {1, 4096, 8192, 3 * 4096 + 100, 1 << 20, (4 << 20) - 1};
+  {
+    auto store = BlockStore::Open(dir.str(), NewUringDevice(), options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      auto data = RandomBytes(sizes[i], i);
+      auto crcs = BlockCrcs(data.data(), data.size());
+      ASSERT_TRUE((*store)->Write(Key(100 + i), Origin(), data.span(), crcs).ok()) << sizes[i];
+      const std::string path = (*store)->PathOf(Key(100 + i));
+      EXPECT_EQ(fs::file_size(path), DataOffset(sizes[i]) + sizes[i]) << sizes[i];
+      if (sizes[i] >= options.direct_write_min) {
+        // At most the partial last page went through the cache.
+        EXPECT_LE(CachedPages(path), 1u) << sizes[i];
+      }
+    }
+    EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 0u);
+  }
+  auto store = BlockStore::Open(dir.str(), NewUringDevice(), options);
+  ASSERT_TRUE(store.ok());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto data = RandomBytes(sizes[i], i);
+    ReadPlan plan;
+    auto back = ReadAll(**store, Key(100 + i), 0, 0, &plan);
+    ASSERT_EQ(back.size(), data.size()) << sizes[i];
+    EXPECT_EQ(0, std::memcmp(back.data(), data.data(), data.size())) << sizes[i];
+    EXPECT_EQ(plan.crcs, BlockCrcs(data.data(), data.size())) << sizes[i];
+  }
 }
 
 // Small blocks (docs/data-path.md "Small blocks"): at most small_block_max bytes go to the

@@ -38,8 +38,9 @@ struct DatanodeOptions {
   // Disk I/O; default io_uring. Tests pass a FaultInjectionDevice.
   std::shared_ptr<Device> device;
   // Block files of at least this many bytes are written with O_DIRECT, smaller ones through
-  // the page cache; 0: all through the page cache (docs/data-path.md "Direct writes").
-  uint64_t direct_write_min = 2 << 20;
+  // the page cache; 0 (the default): all through the page cache, which then serves reads of
+  // freshly written data (docs/data-path.md "Direct writes").
+  uint64_t direct_write_min = 0;
   std::chrono::milliseconds heartbeat_interval{2000};
   // Repair, reconciliation and scrub (only with a metanode).
   MaintenanceOptions maintenance;

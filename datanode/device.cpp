@@ -89,6 +89,15 @@ class UringFile : public File {
         in_direct = false;
       }
     }
+    // Extending O_DIRECT writes are serialised and journalled one by one (ext4); into an
+    // allocated range they are not: measured 1.5x the throughput of plain extending writes at
+    // 16 writers (docs/data-path.md "Direct writes").
+    uint64_t total = 0;
+    for (const iovec& v : iov) total += v.iov_len;
+    if (int rc = fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(total));
+        rc != 0 && errno != EOPNOTSUPP) {
+      return ErrnoStatus(errno, "fallocate", path_);
+    }
     GRANARY_TRY(Write(direct, offset));
     if (buffered.empty()) return Status::Ok();
     // O_DIRECT can be switched off in place; the rest of this file's life is buffered.
