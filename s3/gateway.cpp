@@ -494,6 +494,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   client::ClientOptions co;
   co.meta = options.meta;
   co.write_buffer_bytes = options.write_buffer_bytes;
+  co.write_behind = options.write_behind;
   auto client = client::Client::Connect(co);
   GRANARY_TRY(client);
   auto objects = client::ObjectClient::Connect(**client);

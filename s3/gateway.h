@@ -24,6 +24,10 @@ struct GatewayOptions {
   int max_skew_seconds = 15 * 60;
   // Buffered per upload before it is flushed to datanodes.
   uint64_t write_buffer_bytes = 8ull << 20;
+  // Full buffers per upload flushing while the body is still received (docs/durability.md
+  // "Write-behind"): an upload holds at most (write_behind + 1) × write_buffer_bytes, so the
+  // 64 connections at most 1 GiB.
+  uint32_t write_behind = 1;
 };
 
 class Gateway {
