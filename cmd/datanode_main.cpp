@@ -37,7 +37,7 @@ int RunDatanode(int argc, char** argv) {
   uint64_t small_kib = options.small_block_max >> 10;
   uint64_t direct_write_min_kib = datanode::DatanodeOptions{}.direct_write_min >> 10;
   app.add_option("--direct-write-min-kib", direct_write_min_kib,
-                 "block files this large are written with O_DIRECT (0: never)")
+                 "replicated blocks this large go O_DIRECT on PG followers (0: never)")
       ->capture_default_str();
   app.add_option("--small-block-kib", small_kib,
                  "blocks up to this size go to the datanode's RocksDB, not files (0: off)")

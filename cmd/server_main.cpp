@@ -159,7 +159,7 @@ int RunServer(int argc, char** argv) {
                  "default: the --meta host, port 7480 with the default --meta port, else a free "
                  "port)");
   app.add_option("--direct-write-min-kib", f.direct_write_min_kib,
-                 "block files this large are written with O_DIRECT (0: never)")
+                 "replicated blocks this large go O_DIRECT on PG followers (0: never)")
       ->capture_default_str();
   app.add_option("--small-block-kib", f.small_block_kib,
                  "datanodes keep blocks up to this size in their RocksDB, not files (0: off)")

@@ -146,7 +146,8 @@ Result<BlockMeta> BlockStore::LoadMeta(File& file) {
 }
 
 Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
-                         std::span<const uint8_t> data, std::span<const uint32_t> crcs) {
+                         std::span<const uint8_t> data, std::span<const uint32_t> crcs,
+                         bool read_soon) {
   if (crcs.size() != CrcCount(data.size())) {
     return InvalidArgument(fmt::format("write {}: {} crcs for {} bytes, expected {}", KeyName(key),
                                        crcs.size(), data.size(), CrcCount(data.size())));
@@ -203,7 +204,9 @@ Status BlockStore::Write(const BlockKey& key, const BlockOrigin& origin,
     used_bytes_ += SmallStore::StoredBytes(data.size());
     return Status::Ok();
   }
-  return CountIoError(WriteNew(key, info, data, crcs).WithContext("write " + KeyName(key)));
+  const bool direct =
+      !read_soon && options_.direct_write_min > 0 && data.size() >= options_.direct_write_min;
+  return CountIoError(WriteNew(key, info, data, crcs, direct).WithContext("write " + KeyName(key)));
 }
 
 Result<BlockMeta> BlockStore::LoadStoredMeta(const BlockKey& key, bool small) {
@@ -214,7 +217,8 @@ Result<BlockMeta> BlockStore::LoadStoredMeta(const BlockKey& key, bool small) {
 }
 
 Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
-                            std::span<const uint8_t> data, std::span<const uint32_t> crcs) {
+                            std::span<const uint8_t> data, std::span<const uint32_t> crcs,
+                            bool direct) {
   std::string target_dir = DirOf(key);
   std::string target = target_dir + "/" + FileName(key);
   const std::string parent_dir = fs::path(target_dir).parent_path().string();
@@ -227,8 +231,6 @@ Status BlockStore::WriteNew(const BlockKey& key, const BlockInfo& info,
     need_parent = !made_dirs_.contains(parent_dir);
   }
   AlignedBuffer prefix = EncodeBlockPrefix(info, crcs);
-  const bool direct =
-      options_.direct_write_min > 0 && data.size() >= options_.direct_write_min;
   auto file = device_->Create(tmp, direct);
   if (!file.ok()) return file.status();
   iovec iov[2] = {{prefix.data(), prefix.size()}, {const_cast<uint8_t*>(data.data()), data.size()}};

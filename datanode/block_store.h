@@ -52,7 +52,8 @@ struct BlockStoreOptions {
   // Blocks of at most this many bytes go to the small-block RocksDB; 0 stores every block as a
   // file. Blocks already stored stay where they are whatever this says.
   uint64_t small_block_max = 64 << 10;
-  // Block files of at least this many bytes are written with O_DIRECT; 0: never.
+  // Block files of at least this many bytes that are not `read_soon` are written with O_DIRECT;
+  // 0: never.
   uint64_t direct_write_min = 0;
 };
 
@@ -70,9 +71,10 @@ class BlockStore {
   // `crcs` must hold CRC32C of each 4 KiB of `data`: a mismatch is CORRUPT and nothing is
   // stored. Rewriting a key with identical content is Ok; with different content
   // ALREADY_EXISTS (blocks are immutable). Disk errors: NO_SPACE (ENOSPC), UNAVAILABLE (EIO);
-  // on any failure nothing is left behind.
+  // on any failure nothing is left behind. `read_soon`: this copy is the one readers try first,
+  // so it goes through the page cache whatever `direct_write_min` says.
   Status Write(const BlockKey& key, const BlockOrigin& origin, std::span<const uint8_t> data,
-               std::span<const uint32_t> crcs);
+               std::span<const uint32_t> crcs, bool read_soon = true);
 
   // Opens [offset, min(len, round_up(offset+length, 4096))) of a block; length 0 = to the end.
   // offset must be a multiple of 4096 (else INVALID_ARGUMENT); NOT_FOUND when absent.
@@ -134,7 +136,7 @@ class BlockStore {
   Result<BlockMeta> LoadStoredMeta(const BlockKey& key, bool small);
   Result<ReadPlan> PrepareSmallRead(const BlockKey& key, uint64_t offset, uint64_t length);
   Status WriteNew(const BlockKey& key, const BlockInfo& info, std::span<const uint8_t> data,
-                  std::span<const uint32_t> crcs);
+                  std::span<const uint32_t> crcs, bool direct);
   std::string DirOf(const BlockKey& key) const;
 
   const std::string dir_;

@@ -1,7 +1,7 @@
 #include "datanode/block_store.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -23,6 +23,7 @@
 namespace granary::datanode {
 namespace {
 
+using granary::testing::CachedPages;
 using granary::testing::RandomBytes;
 using granary::testing::TempDir;
 namespace fs = std::filesystem;
@@ -326,7 +327,7 @@ TEST_P(FullFileSystemTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten
   Status st;
   uint64_t written = 0;
   for (uint64_t i = 0; i < 64 && st.ok(); ++i) {
-    st = store->Write(Key(i), Origin(), data.span(), crcs);
+    st = store->Write(Key(i), Origin(), data.span(), crcs, /*read_soon=*/false);
     if (st.ok()) ++written;
   }
   ASSERT_EQ(st.code(), Code::NO_SPACE) << st.ToString();
@@ -347,24 +348,9 @@ TEST_P(FullFileSystemTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten
   EXPECT_EQ((*reopened)->capacity().blocks, written);
 }
 
-// Pages of `path` in the page cache (mincore over a mapping of the file).
-size_t CachedPages(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  const size_t size = fs::file_size(path);
-  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return 0;
-  std::vector<unsigned char> resident((size + 4095) / 4096);
-  mincore(map, size, resident.data());
-  munmap(map, size);
-  size_t n = 0;
-  for (unsigned char r : resident) n += r & 1;
-  return n;
-}
-
 // Direct writes (docs/data-path.md "Direct writes"): whole pages bypass the page cache, a last
-// partial page goes through it, and the file is exactly as long as a buffered one.
+// partial page goes through it, and the file is exactly as long as a buffered one. A copy that
+// is read soon stays buffered.
 TEST(BlockStoreTest, DirectWritesRoundTripEveryTailAndSkipThePageCache) {
   TempDir dir;
   {
@@ -383,7 +369,9 @@ TEST(BlockStoreTest, DirectWritesRoundTripEveryTailAndSkipThePageCache) {
     for (size_t i = 0; i < sizes.size(); ++i) {
       auto data = RandomBytes(sizes[i], i);
       auto crcs = BlockCrcs(data.data(), data.size());
-      ASSERT_TRUE((*store)->Write(Key(100 + i), Origin(), data.span(), crcs).ok()) << sizes[i];
+      // Not read soon: a follower's copy, the one that may go direct.
+      ASSERT_TRUE((*store)->Write(Key(100 + i), Origin(), data.span(), crcs, false).ok())
+          << sizes[i];
       const std::string path = (*store)->PathOf(Key(100 + i));
       EXPECT_EQ(fs::file_size(path), DataOffset(sizes[i]) + sizes[i]) << sizes[i];
       if (sizes[i] >= options.direct_write_min) {
@@ -391,6 +379,10 @@ TEST(BlockStoreTest, DirectWritesRoundTripEveryTailAndSkipThePageCache) {
         EXPECT_LE(CachedPages(path), 1u) << sizes[i];
       }
     }
+    auto data = RandomBytes(1 << 20, 99);
+    ASSERT_TRUE(
+        (*store)->Write(Key(99), Origin(), data.span(), BlockCrcs(data.data(), data.size())).ok());
+    EXPECT_EQ(CachedPages((*store)->PathOf(Key(99))), DataOffset(1 << 20) / 4096 + 256);
     EXPECT_EQ(FilesUnder(dir.str() + "/tmp"), 0u);
   }
   auto store = BlockStore::Open(dir.str(), NewUringDevice(), options);

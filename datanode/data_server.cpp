@@ -351,6 +351,14 @@ void DataServer::Handle(std::shared_ptr<Request> req) {
   Finish(*req);
 }
 
+bool DataServer::ReadSoon(const DataRequest& h) const {
+  // Erasure-coded fragments are each read where they are; a replicated block is read first
+  // from the PG's first member.
+  if (h.origin().encoding() != Encoding::REPLICATED || !options_.node_id) return true;
+  std::optional<uint32_t> first = epochs_->FirstMember(h.pool_id(), h.pg());
+  return !first || *first == options_.node_id();
+}
+
 void DataServer::HandleWrite(std::shared_ptr<Request> req) {
   const DataRequest& h = req->header;
   std::span<const uint8_t> data(req->payload.data(), req->payload.size());
@@ -360,7 +368,7 @@ void DataServer::HandleWrite(std::shared_ptr<Request> req) {
                  ? FirstCrcMismatch(data.data(), data.size(), crcs.data(), crcs.size())
                  : -1;
   if (h.chain_size() == 0 || bad >= 0 || crcs.size() != CrcCount(data.size())) {
-    Status st = store_->Write(h.block(), h.origin(), data, crcs);
+    Status st = store_->Write(h.block(), h.origin(), data, crcs, ReadSoon(h));
     if (st.code() == Code::CORRUPT) metrics_->crc_failures->Add();
     if (!st.ok()) {
       req->resp.set_code(st.code());
@@ -373,8 +381,9 @@ void DataServer::HandleWrite(std::shared_ptr<Request> req) {
   req->remaining = 2;
   workers_->Submit([this, req] {
     const DataRequest& h = req->header;
-    Status st = store_->Write(h.block(), h.origin(), req->payload.span(),
-                              std::span<const uint32_t>(h.crcs().data(), h.crcs_size()));
+    Status st =
+        store_->Write(h.block(), h.origin(), req->payload.span(),
+                      std::span<const uint32_t>(h.crcs().data(), h.crcs_size()), ReadSoon(h));
     JoinChain(req, true, std::move(st), 0);
   });
   DataRequest fwd = h;

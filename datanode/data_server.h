@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,10 @@ struct DataServerOptions {
   std::chrono::milliseconds forward_timeout{30000};
   // A client that does not read its replies for this long is disconnected.
   std::chrono::milliseconds send_timeout{30000};
+  // This node's id in the cluster map (0: not registered yet). A replicated block is written
+  // through the page cache only where readers go first, the PG's first member; the followers'
+  // copies may go direct (BlockStoreOptions::direct_write_min).
+  std::function<uint32_t()> node_id;
 };
 
 class DataServer {
@@ -61,6 +66,8 @@ class DataServer {
   void AcceptLoop();
   void ReadLoop(std::shared_ptr<Conn> conn);
   void Handle(std::shared_ptr<Request> req);
+  // Whether this copy of a written block is the one readers try first (kept in the page cache).
+  bool ReadSoon(const DataRequest& h) const;
   void HandleWrite(std::shared_ptr<Request> req);
   void HandleRead(std::shared_ptr<Request> req);
   bool CheckEpoch(Request& req);

@@ -137,6 +137,7 @@ Result<std::unique_ptr<Datanode>> Datanode::Start(DatanodeOptions options) {
   ds.workers = o.workers;
   ds.memory_budget = o.memory_budget;
   ds.advertise = o.advertise;
+  ds.node_id = [raw = impl.get()] { return raw->session ? raw->session->node_id() : 0; };
   auto data = DataServer::Start(ds, impl->store.get(), impl->epochs);
   if (!data.ok()) return data.status().WithContext("datanode");
   impl->data = std::move(*data);

@@ -37,10 +37,10 @@ struct DatanodeOptions {
   std::shared_ptr<EpochView> epochs;
   // Disk I/O; default io_uring. Tests pass a FaultInjectionDevice.
   std::shared_ptr<Device> device;
-  // Block files of at least this many bytes are written with O_DIRECT, smaller ones through
-  // the page cache; 0 (the default): all through the page cache, which then serves reads of
-  // freshly written data (docs/data-path.md "Direct writes").
-  uint64_t direct_write_min = 0;
+  // Replicated blocks of at least this many bytes are written with O_DIRECT on the PG's
+  // followers (the first member, which readers try first, keeps its copy in the page cache);
+  // 0: every block through the page cache (docs/data-path.md "Direct writes").
+  uint64_t direct_write_min = 2 << 20;
   std::chrono::milliseconds heartbeat_interval{2000};
   // Repair, reconciliation and scrub (only with a metanode).
   MaintenanceOptions maintenance;

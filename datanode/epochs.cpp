@@ -36,6 +36,7 @@ Status ClusterMapEpochs::Update(const ClusterMap& map) {
   epoch_ = map.epoch();
   latest_ = std::make_shared<const ClusterMap>(map);
   pg_epochs_.clear();
+  first_members_.clear();
   per_pg_ = false;
 #ifdef GRANARY_HAVE_PLACEMENT
   if (!map.placement().empty()) {
@@ -51,6 +52,8 @@ Status ClusterMapEpochs::Update(const ClusterMap& map) {
       for (uint32_t pg = 0; pg < pool.pg_count(); ++pg) {
         auto e = placement->PgEpoch(pool.id(), pg);
         if (e.ok()) pg_epochs_[{pool.id(), pg}] = *e;
+        auto members = placement->Members(pool.id(), pg);
+        if (members.ok() && !members->empty()) first_members_[{pool.id(), pg}] = (*members)[0];
       }
     }
     per_pg_ = true;
@@ -65,6 +68,13 @@ std::optional<uint64_t> ClusterMapEpochs::PgEpoch(uint32_t pool, uint32_t pg) {
   if (!per_pg_) return epoch_;
   auto it = pg_epochs_.find({pool, pg});
   if (it == pg_epochs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint32_t> ClusterMapEpochs::FirstMember(uint32_t pool, uint32_t pg) {
+  std::lock_guard lock(mu_);
+  auto it = first_members_.find({pool, pg});
+  if (it == first_members_.end()) return std::nullopt;
   return it->second;
 }
 

@@ -24,6 +24,9 @@ class EpochView {
   virtual Status Refresh() = 0;
   // The cluster map epoch this view reflects (0 = none yet).
   virtual uint64_t map_epoch() = 0;
+  // The PG's first member (the replicated chain's head, first in readers' order when distances
+  // tie), or nullopt when not known.
+  virtual std::optional<uint32_t> FirstMember(uint32_t pool, uint32_t pg) { return std::nullopt; }
 };
 
 // Epochs set by hand: tests, benchmarks, and nodes running without a metanode.
@@ -53,6 +56,7 @@ class ClusterMapEpochs : public EpochView {
   // Installs a map (ignored unless newer).
   Status Update(const ClusterMap& map);
   std::optional<uint64_t> PgEpoch(uint32_t pool, uint32_t pg) override;
+  std::optional<uint32_t> FirstMember(uint32_t pool, uint32_t pg) override;
   // Single-flight: concurrent callers share one fetch.
   Status Refresh() override;
   uint64_t map_epoch() override;
@@ -66,6 +70,7 @@ class ClusterMapEpochs : public EpochView {
   std::mutex mu_;
   uint64_t epoch_ = 0;
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> pg_epochs_;  // from placement, if any
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> first_members_;
   bool per_pg_ = false;
 };
 

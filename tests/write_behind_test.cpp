@@ -2,14 +2,19 @@
 // background while the writer goes on; commits keep the order the bytes were written in; a
 // failure is reported at the next write or at fsync/close, and the bytes stay for another try.
 // A metanode and three datanodes as real processes on loopback, killed with SIGKILL mid-stream.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "client/granary.h"
 #include "client/meta_client.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/test_support.h"
 
 namespace granary::testing {
 namespace {
@@ -163,6 +168,36 @@ TEST_F(WriteBehindTest, LostQuorumIsReportedAndTheBytesAreWrittenOnceItIsBack) {
   ASSERT_TRUE(synced.ok()) << synced.ToString();
   ASSERT_TRUE((*f)->Close().ok());
   EXPECT_TRUE(ReadAll("no-quorum") == data);
+}
+
+// Direct writes on the followers (docs/data-path.md "Direct writes"): of a freshly written
+// replicated block, only the copy readers try first (the PG's first member) is in the page
+// cache; the two followers wrote theirs straight to the disk.
+TEST_F(WriteBehindTest, OnlyTheFirstMemberKeepsAFreshBlockInThePageCache) {
+  {
+    int probe = open((cluster_->datanode_dir(0) + "/probe").c_str(),
+                     O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0644);
+    if (probe < 0) GTEST_SKIP() << "no O_DIRECT under " << cluster_->datanode_dir(0);
+    close(probe);
+    std::filesystem::remove(cluster_->datanode_dir(0) + "/probe");
+  }
+  auto f = reader_->Open("default", "fresh", {.create = true, .truncate = true});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  auto data = Pattern(4 * kMiB, 5);  // one whole block
+  ASSERT_TRUE((*f)->Pwrite(data, 0).ok());
+  ASSERT_TRUE((*f)->Close().ok());
+  std::vector<size_t> cached;
+  for (int i = 0; i < cluster_->datanode_count(); ++i) {
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(cluster_->datanode_dir(i) + "/blocks")) {
+      if (e.is_regular_file()) cached.push_back(CachedPages(e.path().string()));
+    }
+  }
+  ASSERT_EQ(cached.size(), 3u) << "one copy per datanode";
+  std::sort(cached.begin(), cached.end());
+  EXPECT_EQ(cached[0], 0u);
+  EXPECT_EQ(cached[1], 0u);
+  EXPECT_GE(cached[2], 4 * kMiB / 4096) << "the first member's copy is cached whole";
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/aligned_buffer.h"
 
@@ -41,6 +44,25 @@ class TempDir {
 };
 
 // `n` pseudo-random bytes from `seed` in a page-aligned buffer.
+// Pages of the file at `path` in the page cache (mincore over a mapping of it); 0 when it
+// cannot be mapped.
+inline size_t CachedPages(const std::string& path) {
+  std::error_code ec;
+  const auto size = static_cast<size_t>(std::filesystem::file_size(path, ec));
+  if (ec || size == 0) return 0;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return 0;
+  std::vector<unsigned char> resident((size + 4095) / 4096);
+  mincore(map, size, resident.data());
+  munmap(map, size);
+  size_t pages = 0;
+  for (unsigned char r : resident) pages += r & 1;
+  return pages;
+}
+
 inline AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
   AlignedBuffer b(n);
   std::mt19937 rng(seed);
