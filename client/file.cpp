@@ -77,8 +77,11 @@ InodeAttr File::attr() const {
 Status File::Pwrite(std::span<const uint8_t> data, uint64_t offset) {
   std::lock_guard lock(mu_);
   if (closed_) return InvalidArgument(fmt::format("write ino {}: file is closed", ino_));
-  GRANARY_TRY(ReapBackground(false));
+  Status earlier = ReapBackground(false);
   buffer_.Write(offset, data);
+  // An earlier background failure is reported here; its bytes and these wait in the buffer
+  // for the next flush.
+  GRANARY_TRY(earlier);
   if (buffer_.bytes() < client_->options().write_buffer_bytes) return Status::Ok();
   if (client_->options().write_behind == 0) return FlushLocked();
   return StartBackgroundFlush();
@@ -393,8 +396,11 @@ Status File::WriteBlocks(const std::vector<PlannedSlice>& slices, const Allocate
 
 Result<size_t> File::Pread(std::span<uint8_t> out, uint64_t offset) {
   std::lock_guard lock(mu_);
-  // Background flushes land first, so storage holds every byte not in the buffer.
-  GRANARY_TRY(ReapBackground(true));
+  // Background flushes land first, so storage holds every byte not in the buffer (a failed
+  // one's bytes are back in the buffer; its error is for the next write, fsync or close).
+  if (Status s = ReapBackground(true); !s.ok()) {
+    GLOG_WARN("event=write_behind_failed ino={} error=\"{}\"", ino_, s.ToString());
+  }
   const uint64_t buffered_end = buffer_.end();
   auto map = client_->meta().ReadMap(ino_, offset, out.size());
   if (!map.ok()) return map.status().WithContext(fmt::format("read map ino {}", ino_));

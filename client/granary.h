@@ -74,8 +74,8 @@ class File {
   // this File's own buffered writes. Holes read as zeros. Never returns corrupt bytes.
   Result<size_t> Pread(std::span<uint8_t> out, uint64_t offset);
   // Buffers the bytes; they reach storage at Flush/Close, or in the background once the buffer
-  // fills (write-behind). A background flush that failed is reported here (its bytes are kept
-  // and written again by the next Flush/Close), and this write's bytes are then not taken.
+  // fills (write-behind). A background flush that failed is reported here; its bytes, and this
+  // call's, stay buffered and are written again by the next Flush/Close.
   Status Pwrite(std::span<const uint8_t> data, uint64_t offset);
   // Sets the size (a truncate bumps the generation; concurrent writers retry their commit).
   Status Truncate(uint64_t size);

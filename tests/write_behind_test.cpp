@@ -76,8 +76,8 @@ class WriteBehindTest : public ::testing::Test {
     return out;
   }
 
-  // Writes data[from, to) in 1 MiB calls; a refused call (a background failure reported) is
-  // made again, as an application retrying a failed write would.
+  // Writes data[from, to) in 1 MiB calls; a call that reports a background failure is made
+  // again, as an application retrying a failed write would (harmless: its bytes were kept).
   static void WriteRange(File& f, const std::vector<uint8_t>& data, size_t from, size_t to,
                          std::vector<Status>* reported = nullptr) {
     for (size_t off = from; off < to; off += kMiB) {
