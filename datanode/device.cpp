@@ -98,18 +98,33 @@ class UringFile : public File {
         rc != 0 && errno != EOPNOTSUPP) {
       return ErrnoStatus(errno, "fallocate", path_);
     }
-    GRANARY_TRY(Write(direct, offset));
+    int err = 0;
+    Status st = Write(direct, offset, &err);
+    if (err == EINVAL) {
+      // Opened with O_DIRECT but these writes refused (a file system wanting more than page
+      // alignment): the whole write goes through the page cache instead.
+      GLOG_WARN("event=direct_write_refused path={} fallback=buffered", path_);
+      GRANARY_TRY(ClearDirect());
+      return Write(iov, offset);
+    }
+    GRANARY_TRY(st);
     if (buffered.empty()) return Status::Ok();
-    // O_DIRECT can be switched off in place; the rest of this file's life is buffered.
+    GRANARY_TRY(ClearDirect());
+    return Write(buffered, offset + direct_bytes);
+  }
+
+  // O_DIRECT can be switched off in place; the rest of this file's life is buffered.
+  Status ClearDirect() {
     int flags = fcntl(fd_, F_GETFL);
     if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
       return ErrnoStatus(errno, "clear O_DIRECT on", path_);
     }
     direct_ = false;
-    return Write(buffered, offset + direct_bytes);
+    return Status::Ok();
   }
 
-  Status Write(std::span<const iovec> iov_in, uint64_t offset) {
+  // `err`, when given, receives the errno of a failed write.
+  Status Write(std::span<const iovec> iov_in, uint64_t offset, int* err = nullptr) {
     std::vector<iovec> iov(iov_in.begin(), iov_in.end());
     size_t first = 0;
     while (first < iov.size()) {
@@ -124,7 +139,10 @@ class UringFile : public File {
         if (res < 0) res = -errno;
       }
       if (res == -EINTR || res == -EAGAIN) continue;
-      if (res < 0) return ErrnoStatus(-res, "write", path_);
+      if (res < 0) {
+        if (err != nullptr) *err = -res;
+        return ErrnoStatus(-res, "write", path_);
+      }
       if (res == 0) return ErrnoStatus(EIO, "write (no progress)", path_);
       offset += static_cast<uint64_t>(res);
       size_t left = static_cast<size_t>(res);
