@@ -355,8 +355,10 @@ bool DataServer::ReadSoon(const DataRequest& h) const {
   // Erasure-coded fragments are each read where they are; a replicated block is read first
   // from the PG's first member.
   if (h.origin().encoding() != Encoding::REPLICATED || !options_.node_id) return true;
+  const uint32_t self = options_.node_id();
   std::optional<uint32_t> first = epochs_->FirstMember(h.pool_id(), h.pg());
-  return !first || *first == options_.node_id();
+  // Not registered yet, or a PG the map does not place: keep the copy, as before direct writes.
+  return self == 0 || !first || *first == self;
 }
 
 void DataServer::HandleWrite(std::shared_ptr<Request> req) {
