@@ -90,9 +90,8 @@ Status File::Pwrite(std::span<const uint8_t> data, uint64_t offset) {
 Status File::StartBackgroundFlush() {
   while (background_.size() >= client_->options().write_behind) {
     // Back-pressure: the writer is ahead of storage by write_behind buffers.
-    GRANARY_TRY(ReapBackground(false));
-    if (background_.size() < client_->options().write_behind) break;
     background_.front()->done.wait();
+    GRANARY_TRY(ReapBackground(false));
   }
   auto flush = std::make_shared<BackgroundFlush>();
   flush->end = buffer_.end();

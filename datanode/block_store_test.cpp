@@ -1,8 +1,6 @@
 #include "datanode/block_store.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -24,6 +22,7 @@ namespace granary::datanode {
 namespace {
 
 using granary::testing::CachedPages;
+using granary::testing::DirectIoSupported;
 using granary::testing::RandomBytes;
 using granary::testing::TempDir;
 namespace fs = std::filesystem;
@@ -353,12 +352,7 @@ TEST_P(FullFileSystemTest, FullFileSystemGivesNoSpaceAndLeavesNothingHalfWritten
 // is read soon stays buffered.
 TEST(BlockStoreTest, DirectWritesRoundTripEveryTailAndSkipThePageCache) {
   TempDir dir;
-  {
-    int probe = open((dir.str() + "/probe").c_str(), O_CREAT | O_WRONLY | O_DIRECT, 0644);
-    if (probe < 0) GTEST_SKIP() << "no O_DIRECT on " << dir.str();
-    close(probe);
-    fs::remove(dir.str() + "/probe");
-  }
+  if (!DirectIoSupported(dir.str())) GTEST_SKIP() << "no O_DIRECT on " << dir.str();
   BlockStoreOptions options;
   options.small_block_max = 0;
   options.direct_write_min = 8192;

@@ -2,9 +2,7 @@
 // background while the writer goes on; commits keep the order the bytes were written in; a
 // failure is reported at the next write or at fsync/close, and the bytes stay for another try.
 // A metanode and three datanodes as real processes on loopback, killed with SIGKILL mid-stream.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -174,12 +172,8 @@ TEST_F(WriteBehindTest, LostQuorumIsReportedAndTheBytesAreWrittenOnceItIsBack) {
 // replicated block, only the copy readers try first (the PG's first member) is in the page
 // cache; the two followers wrote theirs straight to the disk.
 TEST_F(WriteBehindTest, OnlyTheFirstMemberKeepsAFreshBlockInThePageCache) {
-  {
-    int probe = open((cluster_->datanode_dir(0) + "/probe").c_str(),
-                     O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0644);
-    if (probe < 0) GTEST_SKIP() << "no O_DIRECT under " << cluster_->datanode_dir(0);
-    close(probe);
-    std::filesystem::remove(cluster_->datanode_dir(0) + "/probe");
+  if (!DirectIoSupported(cluster_->datanode_dir(0))) {
+    GTEST_SKIP() << "no O_DIRECT under " << cluster_->datanode_dir(0);
   }
   auto f = reader_->Open("default", "fresh", {.create = true, .truncate = true});
   ASSERT_TRUE(f.ok()) << f.status().ToString();

@@ -63,6 +63,16 @@ inline size_t CachedPages(const std::string& path) {
   return pages;
 }
 
+// Whether files under `dir` can be opened with O_DIRECT (not on tmpfs, for one).
+inline bool DirectIoSupported(const std::string& dir) {
+  const std::string probe = dir + "/.direct-io-probe";
+  int fd = open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  close(fd);
+  unlink(probe.c_str());
+  return true;
+}
+
 inline AlignedBuffer RandomBytes(size_t n, uint32_t seed) {
   AlignedBuffer b(n);
   std::mt19937 rng(seed);
