@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 #include "metanode/apply_internal.h"
 #include "metanode/apply_object.h"
@@ -83,74 +84,98 @@ struct Lister {
     return true;
   }
 
-  // Visits directory `dir` whose keys start with `path` ("" or "a/b/"), in S3 order.
-  Status Visit(uint64_t dir, const std::string& path) {
-    struct Entry {
-      std::string sort_key;  // name, or name + "/" for a directory: S3's order
-      uint64_t ino;
-      bool is_dir;
-    };
-    std::vector<Entry> entries;
-    const std::string prefix = DentryPrefix(dir);
-    GRANARY_TRY(txn.Scan(Cf::kDentries, prefix, "", false,
-                         [&](std::string_view key, std::string_view value) {
-                           DentryRecord d;
-                           d.ParseFromArray(value.data(), static_cast<int>(value.size()));
-                           if (d.type() != DIRECTORY && d.type() != REGULAR) return true;
-                           std::string name(key.substr(prefix.size()));
-                           bool is_dir = d.type() == DIRECTORY;
-                           entries.push_back({path + name + (is_dir ? "/" : ""), d.ino(), is_dir});
-                           return true;
-                         }));
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.sort_key < b.sort_key; });
+  // One entry of a directory, in S3 order: its key is the path + name, with "/" for a directory.
+  Status Take(const std::string& k, uint64_t ino, bool is_dir) {
     const std::string& want = req.prefix();
     const std::string& after = req.start_after();
     const std::string& delim = req.delimiter();
-    for (const Entry& e : entries) {
-      if (done) break;
-      const std::string& k = e.sort_key;
-      const bool under = k.starts_with(want);
-      // A directory may still hold matching keys when the prefix reaches into it.
-      if (!under && !(e.is_dir && want.starts_with(k))) continue;
-      if (under && !delim.empty()) {
-        size_t at = k.find(delim, want.size());
-        if (at != std::string::npos) {
-          std::string common = k.substr(0, at + delim.size());
-          if (!(common <= after || after.starts_with(common)) &&
-              (reply.common_prefixes_size() == 0 ||
-               reply.common_prefixes(reply.common_prefixes_size() - 1) != common)) {
-            if (!Emit(common, nullptr)) break;
-          }
-          if (common.size() <= k.size()) continue;
+    const bool under = k.starts_with(want);
+    // A directory may still hold matching keys when the prefix reaches into it.
+    if (!under && !(is_dir && want.starts_with(k))) return Status::Ok();
+    if (under && !delim.empty()) {
+      size_t at = k.find(delim, want.size());
+      if (at != std::string::npos) {
+        std::string common = k.substr(0, at + delim.size());
+        if (!(common <= after || after.starts_with(common)) &&
+            (reply.common_prefixes_size() == 0 ||
+             reply.common_prefixes(reply.common_prefixes_size() - 1) != common)) {
+          if (!Emit(common, nullptr)) return Status::Ok();
         }
+        if (common.size() <= k.size()) return Status::Ok();
       }
-      if (e.is_dir) {
-        // Every key in the subtree sorts before `after`: skip it whole.
-        if (!after.empty() && k < after && !after.starts_with(k)) continue;
-        bool empty = true;
-        GRANARY_TRY(txn.Scan(Cf::kDentries, DentryPrefix(e.ino), "", false,
-                             [&](std::string_view, std::string_view) {
-                               empty = false;
-                               return false;
-                             }));
-        if (empty) {
-          if (under && k > after) {  // an empty directory is its marker object "k"
-            auto rec = LoadInode(txn, e.ino);
-            GRANARY_TRY(rec);
-            if (!Emit(k, &*rec)) break;
-          }
-          continue;
-        }
-        GRANARY_TRY(Visit(e.ino, k));
-        continue;
-      }
-      if (!under || k <= after) continue;
-      auto rec = LoadInode(txn, e.ino);
-      GRANARY_TRY(rec);
-      if (!Emit(k, &*rec)) break;
     }
+    if (is_dir) {
+      // Every key in the subtree sorts before `after`: skip it whole.
+      if (!after.empty() && k < after && !after.starts_with(k)) return Status::Ok();
+      bool empty = true;
+      GRANARY_TRY(txn.Scan(Cf::kDentries, DentryPrefix(ino), "", false,
+                           [&](std::string_view, std::string_view) {
+                             empty = false;
+                             return false;
+                           }));
+      if (!empty) return Visit(ino, k);
+      if (under && k > after) {  // an empty directory is its marker object "k"
+        auto rec = LoadInode(txn, ino);
+        GRANARY_TRY(rec);
+        Emit(k, &*rec);
+      }
+      return Status::Ok();
+    }
+    if (!under || k <= after) return Status::Ok();
+    auto rec = LoadInode(txn, ino);
+    GRANARY_TRY(rec);
+    Emit(k, &*rec);
     return Status::Ok();
+  }
+
+  // Visits directory `dir` whose keys start with `path` ("" or "a/b/"), in S3 order, reading
+  // only from the first name that can matter and stopping when the page is full, so a page
+  // costs its own entries, not the directory's. Dentries come in name order; S3 orders a
+  // directory "d" as "d/", after names that extend "d" with a byte below '/' ("d-1", "d.txt"),
+  // so a directory waits in `held` until the scan passes its key.
+  Status Visit(uint64_t dir, const std::string& path) {
+    const std::string& want = req.prefix();
+    const std::string& after = req.start_after();
+    if (!after.starts_with(path) && after > path) return Status::Ok();  // all of it is past
+    // Within this directory: names must start with `prefix`; names before `from` are past.
+    const std::string prefix = want.size() > path.size() ? want.substr(path.size()) : "";
+    std::string from = after.starts_with(path) ? after.substr(path.size()) : "";
+    from = from.substr(0, from.find('/'));
+    std::map<std::string, uint64_t> held;  // directory key ("name/") -> inode
+    // Directories named by a proper prefix of `from` followed by a byte below '/' sort after
+    // `from` although their names come before it.
+    for (size_t n = std::max<size_t>(prefix.size(), 1); n < from.size(); ++n) {
+      if (static_cast<uint8_t>(from[n]) >= '/') continue;
+      auto d = LoadDentry(txn, dir, from.substr(0, n));
+      GRANARY_TRY(d);
+      if (*d && (*d)->type() == DIRECTORY) held.emplace(from.substr(0, n) + "/", (*d)->ino());
+    }
+    auto release = [&](const std::string* upto) -> Status {
+      while (!done && !held.empty() && (upto == nullptr || held.begin()->first < *upto)) {
+        auto node = held.extract(held.begin());
+        GRANARY_TRY(Take(path + node.key(), node.mapped(), true));
+      }
+      return Status::Ok();
+    };
+    const std::string dprefix = DentryPrefix(dir);
+    Status inner = Status::Ok();
+    GRANARY_TRY(txn.Scan(Cf::kDentries, dprefix, dprefix + std::max(prefix, from), false,
+                         [&](std::string_view key, std::string_view value) {
+                           std::string name(key.substr(dprefix.size()));
+                           if (!name.starts_with(prefix)) return false;  // past the prefix
+                           DentryRecord d;
+                           d.ParseFromArray(value.data(), static_cast<int>(value.size()));
+                           if (d.type() != DIRECTORY && d.type() != REGULAR) return true;
+                           if (d.type() == DIRECTORY) {
+                             held.emplace(name + "/", d.ino());
+                             return true;
+                           }
+                           inner = release(&name);
+                           if (inner.ok() && !done) inner = Take(path + name, d.ino(), false);
+                           return inner.ok() && !done;
+                         }));
+    GRANARY_TRY(inner);
+    return release(nullptr);
   }
 };
 
