@@ -74,6 +74,12 @@ int main(int argc, char** argv) {
   app.add_flag("--async", async,
                "clients issue creates with gRPC's async callback API instead of one thread per "
                "request in flight");
+  int batch = 1;
+  app.add_option("--batch", batch,
+                 "creates per call: above 1, one Batch call carries that many (several "
+                 "operations per RPC and per replicated log entry)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   app.add_option("--dir", base, "where the databases go")->capture_default_str();
   bool no_fill = false;
   app.add_flag("--no-fillrandom", no_fill, "skip the RocksDB baselines (profiling)");
@@ -94,6 +100,7 @@ int main(int argc, char** argv) {
   out["clients"] = clients;
   out["depth"] = depth;
   out["client_api"] = async ? "async" : "sync";
+  out["batch"] = batch;
   out["seconds"] = seconds;
   out["fillrandom_sync0_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill0", false, seconds);
   out["fillrandom_sync1_ops_per_s"] = no_fill ? 1.0 : FillRandom(dir + "/fill1", true, seconds);
@@ -170,7 +177,22 @@ int main(int argc, char** argv) {
         while (!go.load()) std::this_thread::yield();
         for (uint64_t i = 0; !stop.load(); ++i) {
           std::string name = "f" + std::to_string(k) + "-" + std::to_string(i);
-          if (mcs[c]->Create(dirs[c], name).ok()) {
+          if (batch > 1) {
+            granary::BatchRequest req;
+            for (int b = 0; b < batch; ++b) {
+              CreateRequest* r = req.add_ops()->mutable_create();
+              r->set_parent(dirs[c]);
+              r->set_name(name + "-" + std::to_string(b));
+              r->set_mode(0644);
+              r->set_exclusive(true);
+            }
+            auto reply = mcs[c]->Batch(std::move(req));
+            if (!reply.ok()) {
+              errors += batch;
+              continue;
+            }
+            for (const auto& r : reply->results()) ++(r.code() == granary::Code::OK ? creates : errors);
+          } else if (mcs[c]->Create(dirs[c], name).ok()) {
             ++creates;
           } else {
             ++errors;

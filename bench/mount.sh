@@ -7,9 +7,12 @@
 # Per file system: fio sequential write (1 MiB, 4 jobs, final fsync: durable), one writer
 # (sequential 1 MiB writes of a ONE_MIB file, then fsync and close: how torch.save writes a
 # checkpoint), sequential read, 4 KiB random read, and a create/stat/unlink rate
-# (bench/mount_meta.py). Beside each write: the CPU-seconds per GiB written of the file
-# system's own processes (mount/client + servers, from /proc; Granary's and MooseFS's). One JSON
-# line per figure, then the ratios against the targets of issues 10 and 21.
+# (bench/mount_meta.py), a single-threaded `tar x` of UNTAR_FILES 4 KiB files, and the listing
+# of a directory of LIST_ENTRIES entries with `ls -f` (and for Granary through ListObjectsV2 on
+# the S3 gateway, bench/s3_list.py). Beside each write: the CPU-seconds per GiB written of the
+# file system's own processes (mount/client + servers, from /proc; Granary's and MooseFS's). One
+# JSON line per figure, then the ratios against the targets of issues 10, 21 and 24. Granary
+# runs three metanode replicas (METANODES=3), as the metadata targets ask.
 #
 #   bench/mount.sh [BUILD_DIR]     MIB=1024 (total over 4 jobs; the issue asks 2048) ONE_MIB=2048
 #                                  RUNTIME=10 (random read seconds)  THREADS=4 FILES=1000
@@ -17,6 +20,8 @@
 #                                  MOUNT_ARGS="--write-behind 0" extra `granary mount` flags
 #                                  SERVER_ARGS="--direct-write-min-kib 0" extra `granary server` flags
 #                                  WRITES_ONLY=1 the two write figures only
+#                                  UNTAR_FILES=10000 LIST_ENTRIES=1000000 (0 skips either)
+#                                  METANODES=3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -25,6 +30,9 @@ ONE_MIB=${ONE_MIB:-2048}
 RUNTIME=${RUNTIME:-10}
 THREADS=${THREADS:-4}
 FILES=${FILES:-1000}
+UNTAR_FILES=${UNTAR_FILES:-10000}
+LIST_ENTRIES=${LIST_ENTRIES:-1000000}
+METANODES=${METANODES:-3}
 G=$BUILD/bin/granary
 NULLFS=$BUILD/bench/nullfs
 for bin in "$G" "$NULLFS"; do
@@ -126,7 +134,70 @@ measure() {  # measure FS DIR
   meta=$(python3 bench/mount_meta.py "$dir" "$THREADS" "$FILES")
   echo "$meta" | jq -c --arg fs "$fs" '{bench:"mount", fs:$fs, test:"create_stat_unlink"} + .'
   eval "${fs//-/_}_creates=$(echo "$meta" | jq .creates_per_s)"
+  eval "${fs//-/_}_unlinks=$(echo "$meta" | jq .unlinks_per_s)"
+  eval "${fs//-/_}_stats=$(echo "$meta" | jq .stats_per_s)"
+  [ "$fs" != nullfs ] || return 0  # keeps nothing: no tree to unpack or list
+  if [ "$UNTAR_FILES" -gt 0 ]; then
+    # How most people unpack a dataset: one tar process, one file after another.
+    mkdir -p "$dir/untar"
+    t0=$(date +%s.%N)
+    tar -xf "$W/untar.tar" -C "$dir/untar"
+    v=$(python3 -c "import time; print(round($UNTAR_FILES / (time.time() - $t0), 1))")
+    [ "$(find "$dir/untar" -type f | wc -l)" -eq "$UNTAR_FILES" ] || v=0
+    emit "$fs" untar files_per_s "$v"
+    eval "${fs//-/_}_untar=$v"
+    rm -rf "$dir/untar"
+  fi
+  if [ "$LIST_ENTRIES" -gt 0 ]; then
+    local n
+    populate_list "$fs" "$dir/list"
+    t0=$(date +%s.%N)
+    n=$(ls -f "$dir/list" | wc -l)
+    v=$(python3 -c "import time; print(round($n / (time.time() - $t0)))")
+    [ "$n" -ge "$LIST_ENTRIES" ] || v=0
+    emit "$fs" list entries_per_s "$v"
+    eval "${fs//-/_}_list=$v"
+    if [ "$fs" = granary ]; then
+      v=$(/usr/bin/python3 bench/s3_list.py "http://$S3" default list/ "$S3_KEY" "$S3_SECRET" | jq .entries_per_s)
+      emit "$fs" list_objects_v2 entries_per_s "$v"
+      granary_list_s3=$v
+    fi
+  fi
 }
+
+# A directory of LIST_ENTRIES empty files: Granary's through batched creates (`granary bench
+# create`), the others' through the mount with 8 threads.
+populate_list() {  # populate_list FS DIR
+  if [ "$1" = granary ]; then
+    "$G" bench create --meta "$META" --dir default/list --count "$LIST_ENTRIES" >"$W/populate.json"
+  else
+    mkdir -p "$2"
+    python3 - "$2" "$LIST_ENTRIES" <<'PY'
+import os, sys, threading
+d, n = sys.argv[1], int(sys.argv[2])
+def work(t):
+    for i in range(t, n, 8):
+        os.close(os.open(f"{d}/f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+ts = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+PY
+  fi
+}
+
+if [ "$UNTAR_FILES" -gt 0 ]; then
+  mkdir -p "$W/untar-src"
+  python3 - "$W/untar-src" "$UNTAR_FILES" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    sub = f"{d}/d{i // 1000}"
+    os.makedirs(sub, exist_ok=True)
+    with open(f"{sub}/f{i}", "wb") as f:
+        f.write(os.urandom(4096))
+PY
+  tar -cf "$W/untar.tar" -C "$W/untar-src" .
+  rm -rf "$W/untar-src"
+fi
 
 ONLY=${ONLY:-native,nullfs,granary,moosefs}  # a subset, e.g. ONLY=granary
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
@@ -151,9 +222,14 @@ fi
 if want granary; then
 META=127.0.0.1:$(free_port)
 mkdir -p "$W/granary-data" "$W/granary"
-"$G" server --data "$W/granary-data" --meta "$META" ${SERVER_ARGS:-} >"$W/server.log" 2>&1 &
+"$G" server --data "$W/granary-data" --meta "$META" --metanodes "$METANODES" ${SERVER_ARGS:-} \
+  >"$W/server.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 grep -q 'event=ready' "$W/server.log"
+META=$(grep -o 'event=ready meta=[^ ]*' "$W/server.log" | cut -d= -f3)
+S3=$(grep -o 's3=http://[^ ]*' "$W/server.log" | head -1 | cut -d/ -f3)
+S3_KEY=$(grep -o 'access_key=[^ ]*' "$W/server.log" | head -1 | cut -d= -f2)
+S3_SECRET=$(grep -o 'secret_key=[^ ]*' "$W/server.log" | head -1 | cut -d= -f2)
 "$G" mount --meta "$META" --volume default "$W/granary" --foreground ${MOUNT_ARGS:-} \
   >"$W/mount.log" 2>&1 &
 PIDS+=($!)
@@ -231,8 +307,15 @@ printf ',"one_writer_vs_native_one_writer_over_3":%s,"target_one_writer":0.7' \
   "$(ratio "$granary_one_writer" "$(python3 -c "print($native_one_writer/3)")")"
 printf ',"cpu_per_GiB_vs_moosefs":%s,"target_cpu_per_GiB_vs_moosefs":1' \
   "$(ratio "$granary_seq_write_cpu" "$moosefs_seq_write_cpu")"
-if true; then
-  printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2,"creates_vs_moosefs":%s,"target_creates_vs_moosefs":1' \
-    "$(ratio "$granary_seq_read" "$moosefs_seq_read")" "$(ratio "$granary_creates" "$moosefs_creates")"
+printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2,"creates_vs_moosefs":%s,"target_creates_vs_moosefs":1' \
+  "$(ratio "$granary_seq_read" "$moosefs_seq_read")" "$(ratio "$granary_creates" "$moosefs_creates")"
+printf ',"unlinks_vs_moosefs":%s,"stats_vs_moosefs":%s,"target_unlinks_stats_vs_moosefs":1' \
+  "$(ratio "$granary_unlinks" "$moosefs_unlinks")" "$(ratio "$granary_stats" "$moosefs_stats")"
+if [ "$UNTAR_FILES" -gt 0 ]; then
+  printf ',"untar_vs_moosefs":%s,"target_untar_vs_moosefs":0.5' "$(ratio "$granary_untar" "$moosefs_untar")"
+fi
+if [ "$LIST_ENTRIES" -gt 0 ]; then
+  printf ',"list_entries_per_s":%s,"list_objects_v2_entries_per_s":%s,"target_list_entries_per_s":100000' \
+    "$granary_list" "$granary_list_s3"
 fi
 printf ',"mib":%s}\n' "$MIB"

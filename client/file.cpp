@@ -15,6 +15,7 @@
 #include "client/extent_reader.h"
 #include "client/granary.h"
 #include "client/meta_client.h"
+#include "client/releaser.h"
 #include "client/pool_rules.h"
 #include "common/log.h"
 
@@ -167,10 +168,9 @@ Status File::Close() {
   if (closed_) return Status::Ok();
   Status flushed = FlushLocked();
   closed_ = true;
-  Status released = client_->meta().Release(ino_, handle_owner_);
-  GRANARY_TRY(flushed);
-  if (!released.ok() && released.code() != Code::NOT_FOUND) return released;
-  return Status::Ok();
+  // The pin goes in the background (releaser.h): nothing durable waits on it.
+  client_->releaser_->Release(ino_, handle_owner_);
+  return flushed;
 }
 
 Status File::FlushLocked() {

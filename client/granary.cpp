@@ -6,6 +6,7 @@
 #include "client/cluster_view.h"
 #include "client/ec_block_io.h"
 #include "client/meta_client.h"
+#include "client/releaser.h"
 #include "common/config.h"
 #include "common/data_connection.h"
 #include "common/log.h"
@@ -35,6 +36,8 @@ Result<std::vector<std::string>> SplitPath(std::string_view path) {
 
 Client::~Client() = default;
 
+void Client::DrainReleases() { releaser_->Drain(); }
+
 Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   std::unique_ptr<Client> c(new Client());
   c->options_ = options;
@@ -44,6 +47,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   auto meta = MetaClient::Connect(meta_options);
   if (!meta.ok()) return meta.status();
   c->meta_ = std::move(*meta);
+  c->releaser_ = std::make_unique<Releaser>(*c->meta_);
 
   std::string label_text = options.labels.empty() ? EnvOr("GRANARY_LABELS", "") : options.labels;
   auto labels = ParseLabels(label_text);

@@ -32,6 +32,7 @@ class MetaClient;
 class ClusterView;
 class BlockIo;
 class EcBlockIo;
+class Releaser;
 class Client;
 
 struct ClientOptions {
@@ -159,6 +160,9 @@ class Client {
   BlockIo& blocks() { return *blocks_; }
   EcBlockIo& ec_blocks() { return *ec_blocks_; }
   const ClientOptions& options() const { return options_; }
+  // Waits until the pins of closed files are released at the metanode (closing does not wait:
+  // releaser.h).
+  void DrainReleases();
 
  private:
   friend class File;
@@ -177,6 +181,7 @@ class Client {
   std::unique_ptr<ClusterView> cluster_;
   std::unique_ptr<BlockIo> blocks_;
   std::unique_ptr<EcBlockIo> ec_blocks_;
+  std::unique_ptr<Releaser> releaser_;  // after meta_: it is stopped (drained) first
   // A new pin owner per handle: closing one handle does not unpin another.
   uint64_t NextHandleOwner();
   std::atomic<uint64_t> handles_opened_{0};

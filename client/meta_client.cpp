@@ -488,6 +488,39 @@ Status MetaClient::Release(uint64_t ino, uint64_t owner) {
   return Call("release", &Endpoint::ns, &Namespace::Stub::Release, req, &reply);
 }
 
+Result<BatchReply> MetaClient::Batch(BatchRequest req) {
+  for (BatchOp& b : *req.mutable_ops()) {
+    OpId* id = nullptr;
+    switch (b.op_case()) {
+      case BatchOp::kCreate: id = b.mutable_create()->mutable_op(); break;
+      case BatchOp::kMkdir: id = b.mutable_mkdir()->mutable_op(); break;
+      case BatchOp::kUnlink: id = b.mutable_unlink()->mutable_op(); break;
+      case BatchOp::kRmdir: id = b.mutable_rmdir()->mutable_op(); break;
+      case BatchOp::kSetattr: id = b.mutable_setattr()->mutable_op(); break;
+      case BatchOp::kRelease: id = b.mutable_release()->mutable_op(); break;
+      case BatchOp::kSymlink: id = b.mutable_symlink()->mutable_op(); break;
+      case BatchOp::kLink: id = b.mutable_link()->mutable_op(); break;
+      case BatchOp::kRename: id = b.mutable_rename()->mutable_op(); break;
+      case BatchOp::OP_NOT_SET: break;
+    }
+    if (id != nullptr && id->client_id() == 0) *id = NextOpId();
+  }
+  BatchReply reply;
+  GRANARY_TRY(Call("batch", &Endpoint::ns, &Namespace::Stub::Batch, req, &reply));
+  return reply;
+}
+
+Result<ChangesReply> MetaClient::Changes(ChangesRequest req) {
+  req.set_client_id(client_id());
+  ChangesReply reply;
+  const auto wait = std::chrono::milliseconds(req.timeout_ms());
+  GRANARY_TRY(Invoke(
+      "changes",
+      [&](Endpoint& e, grpc::ClientContext& ctx) { return e.ns->Changes(&ctx, req, &reply); },
+      options_.deadline + wait, options_.attempt_timeout + wait));
+  return reply;
+}
+
 // ---------------------------------------------------------------- slice maps
 
 Result<AllocateReply> MetaClient::Allocate(uint64_t ino, uint32_t slice_count, uint64_t bytes) {

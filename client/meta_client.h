@@ -150,6 +150,14 @@ class MetaClient {
   Result<LockWaitReply> LockWait(const LockWaitRequest& req, CallCanceller* cancel = nullptr);
   Result<ListLocksReply> ListLocks(uint64_t holder);
 
+  // Several namespace mutations in one call, applied in order (meta.proto BatchRequest); each
+  // operation's OpId is filled in when unset. One result per operation; an error means the
+  // call as a whole failed (a retry is deduplicated operation by operation).
+  Result<BatchReply> Batch(BatchRequest req);
+  // Long-polls the namespace change feed (up to req.timeout_ms); req.client_id is this
+  // client's, so its own changes are left out.
+  Result<ChangesReply> Changes(ChangesRequest req);
+
   // ------------------------------------------------------------ slice maps
   // Reserves `slice_count` slice ids and `bytes` of quota under a lease.
   Result<AllocateReply> Allocate(uint64_t ino, uint32_t slice_count, uint64_t bytes);

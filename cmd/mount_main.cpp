@@ -45,9 +45,15 @@ int RunMount(int argc, char** argv) {
   app.add_option("--labels", o.labels, "where this client runs, e.g. zone=a,host=h1");
   app.add_option("mountpoint", o.mountpoint, "directory to mount on")->required();
   app.add_flag("--foreground,-f", foreground, "stay in the foreground");
-  app.add_option("--attr-timeout", o.attr_timeout_s, "seconds the kernel caches attributes")
+  app.add_option("--cache-timeout", o.cache_timeout_s,
+                 "seconds the kernel caches names and attributes while the mount follows the "
+                 "metanode's change feed (0: do not follow it)")
       ->capture_default_str();
-  app.add_option("--entry-timeout", o.entry_timeout_s, "seconds the kernel caches names")
+  app.add_option("--attr-timeout", o.attr_timeout_s,
+                 "seconds the kernel caches attributes when not following the change feed")
+      ->capture_default_str();
+  app.add_option("--entry-timeout", o.entry_timeout_s,
+                 "seconds the kernel caches names when not following the change feed")
       ->capture_default_str();
   app.add_option("--write-buffer-mib", write_buffer_mib, "dirty MiB one open file buffers")
       ->capture_default_str();

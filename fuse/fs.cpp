@@ -117,7 +117,7 @@ std::span<uint8_t> ThreadBuffer(size_t size) {
 GranaryFs::GranaryFs(client::Client* client, MountOptions options, uint64_t root_ino)
     : client_(client), options_(std::move(options)), root_ino_(root_ino), reader_(client) {}
 
-GranaryFs::~GranaryFs() = default;
+GranaryFs::~GranaryFs() { StopChangeFeed(); }
 
 uint64_t GranaryFs::ToGranary(fuse_ino_t ino) const {
   if (ino == FUSE_ROOT_ID) return root_ino_;
@@ -148,14 +148,16 @@ struct stat GranaryFs::ToStat(const InodeAttr& a) const {
   return st;
 }
 
-void GranaryFs::ReplyEntry(fuse_req_t req, const InodeAttr& a) {
+void GranaryFs::ReplyEntry(fuse_req_t req, const InodeAttr& a, uint64_t ticket) {
   fuse_entry_param e{};
   e.ino = ToFuse(a.ino());
   e.generation = 1;  // inode numbers are never reused
   e.attr = ToStat(a);
-  e.attr_timeout = options_.attr_timeout_s;
-  e.entry_timeout = options_.entry_timeout_s;
-  fuse_reply_entry(req, &e);
+  ReplyCached(ticket, [&](const Timeouts& t) {
+    e.attr_timeout = t.attr;
+    e.entry_timeout = t.entry;
+    fuse_reply_entry(req, &e);
+  });
 }
 
 void GranaryFs::ReplyError(fuse_req_t req, const Status& s, const char* op) {
@@ -336,13 +338,27 @@ void GranaryFs::Init(fuse_conn_info* conn) {
   if (posix_acl_) conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
+  StartChangeFeed();
 }
 
 void GranaryFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "lookup");
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().Lookup(ToGranary(parent), name);
-  if (!a.ok()) return ReplyError(req, a.status(), "lookup");
-  ReplyEntry(req, WithLocalSize(*a));
+  if (a.ok()) {
+    NoteName(ToGranary(parent), name, a->ino());
+    return ReplyEntry(req, WithLocalSize(*a), ticket);
+  }
+  if (a.status().code() != Code::NOT_FOUND) return ReplyError(req, a.status(), "lookup");
+  // A missing name is cached too while the feed would tell us of its creation elsewhere.
+  ReplyCached(ticket, [&](const Timeouts& t) {
+    if (!t.negative || t.entry <= 0 || !NoteMissing(ToGranary(parent), name)) {
+      return (void)fuse_reply_err(req, ENOENT);
+    }
+    fuse_entry_param e{};
+    e.entry_timeout = t.entry;
+    fuse_reply_entry(req, &e);
+  });
 }
 
 void GranaryFs::Forget(fuse_ino_t ino) {
@@ -352,13 +368,16 @@ void GranaryFs::Forget(fuse_ino_t ino) {
   stamps_.erase(g);
   committed_.erase(g);
   if (!open_.contains(g)) data_versions_.erase(g);
+  std::lock_guard names(names_mu_);
+  names_.erase(g);
 }
 
 void GranaryFs::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().GetAttr(ToGranary(ino));
   if (!a.ok()) return ReplyError(req, a.status(), "getattr");
   struct stat st = ToStat(WithLocalSize(*a));
-  fuse_reply_attr(req, &st, options_.attr_timeout_s);
+  ReplyCached(ticket, [&](const Timeouts& t) { fuse_reply_attr(req, &st, t.attr); });
 }
 
 void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -435,9 +454,11 @@ void GranaryFs::ReadLink(fuse_req_t req, fuse_ino_t ino) {
 void GranaryFs::Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "mkdir");
   MkdirRequest r = EntryRequest<MkdirRequest>(req, ToGranary(parent), name, mode, posix_acl_);
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().Mkdir(std::move(r));
   if (!a.ok()) return ReplyError(req, a.status(), "mkdir");
-  ReplyEntry(req, *a);
+  NoteName(ToGranary(parent), name, a->ino());
+  ReplyEntry(req, *a, ticket);
 }
 
 void GranaryFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -449,9 +470,11 @@ void GranaryFs::Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   r.set_exclusive(true);
   r.set_type(*type);
   r.set_rdev(static_cast<uint32_t>(rdev));
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().Create(std::move(r));
   if (!a.ok()) return ReplyError(req, a.status(), "mknod");
-  ReplyEntry(req, *a);
+  NoteName(ToGranary(parent), name, a->ino());
+  ReplyEntry(req, *a, ticket);
 }
 
 void GranaryFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -471,9 +494,11 @@ void GranaryFs::Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void GranaryFs::Symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   if (Status s = CheckName(name); !s.ok()) return ReplyError(req, s, "symlink");
   const fuse_ctx* ctx = fuse_req_ctx(req);
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().Symlink(ToGranary(parent), name, target, ctx->uid, ctx->gid);
   if (!a.ok()) return ReplyError(req, a.status(), "symlink");
-  ReplyEntry(req, *a);
+  NoteName(ToGranary(parent), name, a->ino());
+  ReplyEntry(req, *a, ticket);
 }
 
 void GranaryFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
@@ -494,9 +519,11 @@ void GranaryFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse
 
 void GranaryFs::Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   if (Status s = CheckName(newname); !s.ok()) return ReplyError(req, s, "link");
+  const uint64_t ticket = CacheTicket();
   auto a = client_->meta().Link(ToGranary(ino), ToGranary(newparent), newname);
   if (!a.ok()) return ReplyError(req, a.status(), "link");
-  ReplyEntry(req, WithLocalSize(*a));
+  NoteName(ToGranary(newparent), newname, a->ino());
+  ReplyEntry(req, WithLocalSize(*a), ticket);
 }
 
 Result<std::unique_ptr<Handle>> GranaryFs::OpenHandle(const InodeAttr& attr) {
@@ -539,17 +566,25 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   r.set_exclusive((fi->flags & O_EXCL) != 0);
   r.set_truncate((fi->flags & O_TRUNC) != 0);
   // Created and pinned for this handle in one durable operation.
+  const uint64_t ticket = CacheTicket();
   auto file = client_->CreateFile(std::move(r));
   if (!file.ok()) return ReplyError(req, file.status(), "create");
+  NoteName(ToGranary(parent), name, (*file)->ino());
   auto h = MakeHandle(std::move(*file));
   StampCache(h->file->attr());
   fuse_entry_param e{};
   e.ino = ToFuse(h->ino);
   e.generation = 1;
   e.attr = ToStat(h->file->attr());
-  e.attr_timeout = options_.attr_timeout_s;
-  e.entry_timeout = options_.entry_timeout_s;
-  Publish(std::move(h), fi, [&] { return fuse_reply_create(req, &e, fi); });
+  Publish(std::move(h), fi, [&] {
+    int rc = 0;
+    ReplyCached(ticket, [&](const Timeouts& t) {
+      e.attr_timeout = t.attr;
+      e.entry_timeout = t.entry;
+      rc = fuse_reply_create(req, &e, fi);
+    });
+    return rc;
+  });
 }
 
 void GranaryFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {

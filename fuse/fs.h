@@ -4,8 +4,13 @@
 
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse3/fuse_lowlevel.h>
+#include <pthread.h>
 
 #include <atomic>
+#include <thread>
+#include <string_view>
+#include <shared_mutex>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -59,9 +64,38 @@ struct Handle {
 // One open directory (fi->fh): entries fetched page by page, offsets are positions. Freed by
 // RELEASEDIR, which the kernel may deliver the moment a readdir is replied to: an operation
 // replies only after it is done with the handle.
+// A reader-writer lock whose writer is not starved by a stream of readers (glibc's default
+// prefers readers, and std::shared_mutex takes the default): the change feed's thread must get
+// through while every FUSE worker keeps replying.
+class WriterFirstLock {
+ public:
+  WriterFirstLock() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~WriterFirstLock() { pthread_rwlock_destroy(&lock_); }
+  WriterFirstLock(const WriterFirstLock&) = delete;
+  WriterFirstLock& operator=(const WriterFirstLock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
+
+// An open directory holds one page of its listing at a time (memory bounded by the page, for
+// directories of millions of entries): entries[i] is entry number first + i.
 struct DirHandle {
   std::mutex mu;
   std::vector<DirEntry> entries;
+  uint64_t first = 0;
+  uint64_t ticket = 0;  // CacheTicket() before the page was read
+  bool loaded = false;
   bool eof = false;
   bool plus = false;
 };
@@ -80,6 +114,8 @@ class GranaryFs {
   static const fuse_lowlevel_ops& Ops();
 
   void set_session(fuse_session* se) { session_ = se; }
+  // Stops following the change feed (before the session goes away).
+  void StopChangeFeed();
   // Handles this process hands out are numbered from generation << 40: a successor (mount
   // survival, docs/mount-survival.md) never reuses a number the kernel still holds. Bit 0 of a
   // handle says it was opened for writing.
@@ -154,7 +190,8 @@ class GranaryFs {
   fuse_ino_t ToFuse(uint64_t ino) const;
 
   struct stat ToStat(const InodeAttr& a) const;
-  void ReplyEntry(fuse_req_t req, const InodeAttr& a);
+  // `ticket`: CacheTicket() before the metanode call that produced `a`.
+  void ReplyEntry(fuse_req_t req, const InodeAttr& a, uint64_t ticket);
   void ReplyError(fuse_req_t req, const Status& s, const char* op);
   // Size as this mount sees it: the newest size this mount committed (a metanode read that
   // raced one of our commits, or a readdirplus page fetched before it, carries the old one), or
@@ -182,10 +219,57 @@ class GranaryFs {
   bool StampCache(const InodeAttr& a);
   Status CheckName(const char* name) const;
   Result<std::unique_ptr<Handle>> OpenHandle(const InodeAttr& attr);
-  // Fills `out` with the entries of `d` from `off` on (used: bytes filled); an error only when
-  // nothing could be filled. Called under d.mu; the caller replies after releasing it.
-  Status FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
-                 std::vector<char>& out, size_t& used);
+  // How long the kernel may cache an answer (ReplyCached).
+  struct Timeouts {
+    double attr = 0;
+    double entry = 0;
+    bool negative = false;  // a missing name may be cached (for `entry`)
+  };
+  // Makes entry number `index` part of d's page, fetching pages from the metanode.
+  Status LoadDirPage(DirHandle& d, uint64_t g, uint64_t index, bool plus);
+  // Fills `out` with what d's page holds from `off` on (no metanode call; used: bytes filled).
+  // Called under d.mu; the caller replies after releasing it.
+  void FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
+               const Timeouts& t, std::vector<char>& out, size_t& used);
+
+  // ------------------------------------------------------------ coherent caching (fs_cache.cpp)
+  // The kernel may cache names, attributes and missing names for cache_timeout_s because the
+  // mount follows the metanode's change feed and invalidates what other clients change.
+  void StartChangeFeed();
+  void FollowChanges();
+  void Invalidate(const ChangesReply& reply);
+  // Taken before the metanode read whose answer the kernel will cache.
+  uint64_t CacheTicket() const { return changes_seen_.load(); }
+  // Runs `reply(timeouts)` with what an answer read after `ticket` may be cached for: the
+  // feed's timeouts, or none when a change arrived meanwhile (it may be about this answer, and
+  // its invalidation may already have passed), or the plain ones without the feed. Under
+  // cache_mu_, so a change counted after the check is invalidated after the reply.
+  template <typename Reply>
+  void ReplyCached(uint64_t ticket, Reply reply) {
+    std::shared_lock lock(cache_mu_);
+    Timeouts t{options_.attr_timeout_s, options_.entry_timeout_s, false};
+    if (feed_live_.load()) {
+      t = ticket == changes_seen_.load()
+              ? Timeouts{options_.cache_timeout_s, options_.cache_timeout_s, true}
+              : Timeouts{};
+    }
+    reply(t);
+  }
+  // What a reset must invalidate: the names the kernel was given (last name per inode) and the
+  // names it caches as missing (bounded; beyond kMaxMissing a missing name is not cached).
+  static constexpr size_t kMaxMissing = 65536;
+  void NoteName(uint64_t parent, std::string_view name, uint64_t ino);
+  bool NoteMissing(uint64_t parent, std::string_view name);
+  WriterFirstLock cache_mu_;
+  std::atomic<uint64_t> changes_seen_{0};
+  std::atomic<bool> feed_live_{false};
+  std::mutex names_mu_;
+  std::unordered_map<uint64_t, std::pair<uint64_t, std::string>> names_;
+  std::set<std::pair<uint64_t, std::string>> missing_;
+  std::mutex feed_mu_;
+  std::condition_variable feed_cv_;
+  bool feed_stop_ = false;
+  std::thread feed_thread_;
 
   // Takes (or waits for, when `sleep`) one lock; returns the errno to reply.
   int TakeLock(fuse_req_t req, uint64_t ino, const FileLock& want, bool sleep);

@@ -2,6 +2,9 @@
 // metanode) and release.
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "client/meta_client.h"
 #include "fuse/fs.h"
 
@@ -24,24 +27,54 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
   auto* d = reinterpret_cast<DirHandle*>(fi->fh);
   std::vector<char> out(size);
   size_t used = 0;
-  Status s;
-  {
-    std::lock_guard lock(d->mu);
-    s = FillDir(*d, req, ino, off, plus, out, used);
+  std::unique_lock lock(d->mu);
+  // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entry i (an offset is "where to continue").
+  Status s = LoadDirPage(*d, ToGranary(ino), static_cast<uint64_t>(std::max<off_t>(off, 2) - 2),
+                         plus);
+  if (!s.ok()) {
+    lock.unlock();
+    return ReplyError(req, s, "readdir");
   }
-  // Replied only once d's lock is released: the reply lets closedir proceed, and its
-  // RELEASEDIR (on another worker) frees d at once, so nothing of d, its mutex included, may be
-  // touched after it. (Unlocking after the reply wrote into freed memory: the heap corruption
-  // glibc reported after bench/mount.sh's `rm -f seq.*` glob.)
-  if (!s.ok()) return ReplyError(req, s, "readdir");
-  fuse_reply_buf(req, out.data(), used);
+  // The kernel caches readdirplus entries: filled and sent under the cache rule (fs_cache.cpp).
+  ReplyCached(d->ticket, [&](const Timeouts& t) {
+    FillDir(*d, req, ino, off, plus, t, out, used);
+    // Replied only once d's lock is released: the reply lets closedir proceed, and its
+    // RELEASEDIR (on another worker) frees d at once, so nothing of d, its mutex included, may
+    // be touched after it. (Unlocking after the reply wrote into freed memory: the heap
+    // corruption glibc reported after bench/mount.sh's `rm -f seq.*` glob.)
+    lock.unlock();
+    fuse_reply_buf(req, out.data(), used);
+  });
 }
 
-Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
-                          std::vector<char>& out, size_t& used) {
+Status GranaryFs::LoadDirPage(DirHandle& d, uint64_t g, uint64_t index, bool plus) {
+  if (index < d.first || d.plus != plus) {
+    // Back to the start (rewinddir, seekdir backwards) or another kind of listing.
+    d.entries.clear();
+    d.first = 0;
+    d.eof = false;
+    d.loaded = false;
+    d.plus = plus;
+  }
+  // Forward one page at a time; only the page holding `index` is kept.
+  while (!d.loaded || (index >= d.first + d.entries.size() && !d.eof)) {
+    std::string after = d.entries.empty() ? "" : d.entries.back().name();
+    d.ticket = CacheTicket();
+    auto page = client_->meta().ReadDir(g, after, 0, plus);
+    GRANARY_TRY(page);
+    if (d.loaded) d.first += d.entries.size();
+    d.loaded = true;
+    d.entries.assign(std::make_move_iterator(page->mutable_entries()->begin()),
+                     std::make_move_iterator(page->mutable_entries()->end()));
+    d.eof = page->eof() || d.entries.empty();
+  }
+  return Status::Ok();
+}
+
+void GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off, bool plus,
+                        const Timeouts& t, std::vector<char>& out, size_t& used) {
   const uint64_t g = ToGranary(ino);
   const size_t size = out.size();
-  // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entries[i] (an offset is "where to continue").
   auto add = [&](const char* name, const struct stat& st, off_t next,
                  const fuse_entry_param* e) -> bool {
     size_t need = plus ? fuse_add_direntry_plus(req, nullptr, 0, name, e, next)
@@ -62,7 +95,7 @@ Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t of
     st.st_mode = S_IFDIR;
     fuse_entry_param e{};
     e.attr = st;
-    if (!add(".", st, 1, &e)) return Status::Ok();
+    if (!add(".", st, 1, &e)) return;
     pos = 1;
   }
   if (pos < 2) {
@@ -71,24 +104,13 @@ Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t of
     st.st_mode = S_IFDIR;
     fuse_entry_param e{};
     e.attr = st;
-    if (!add("..", st, 2, &e)) return Status::Ok();
+    if (!add("..", st, 2, &e)) return;
     pos = 2;
   }
-  while (true) {
-    size_t index = static_cast<size_t>(pos - 2);
-    if (index >= d.entries.size()) {
-      if (d.eof) break;
-      std::string after = d.entries.empty() ? "" : d.entries.back().name();
-      auto page = client_->meta().ReadDir(g, after, 0, plus);
-      if (!page.ok()) {
-        if (used > 0) break;
-        return page.status();
-      }
-      for (auto& e : *page->mutable_entries()) d.entries.push_back(std::move(e));
-      d.eof = page->eof() || page->entries().empty();
-      continue;
-    }
-    const DirEntry& de = d.entries[index];
+  // What the page holds from `pos` on; the kernel asks again for the rest.
+  for (uint64_t index = static_cast<uint64_t>(pos - 2);
+       index >= d.first && index < d.first + d.entries.size(); ++index) {
+    const DirEntry& de = d.entries[index - d.first];
     fuse_entry_param e{};
     // An entry fetched by a plain readdir has no attributes: sent with node id 0, the kernel
     // links no dentry for it (and caches nothing wrong).
@@ -96,16 +118,15 @@ Status GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t of
       e.ino = ToFuse(de.ino());
       e.generation = 1;
       e.attr = ToStat(WithLocalSize(de.attr()));
-      e.attr_timeout = options_.attr_timeout_s;
-      e.entry_timeout = options_.entry_timeout_s;
+      e.attr_timeout = t.attr;
+      e.entry_timeout = t.entry;
     }
     struct stat st {};
     st.st_ino = ToFuse(de.ino());
     st.st_mode = ModeType(de.type());
-    if (!add(de.name().c_str(), st, pos + 1, &e)) break;
-    ++pos;
+    if (!add(de.name().c_str(), st, static_cast<off_t>(index + 3), &e)) break;
+    if (plus && de.attr().ino() != 0) NoteName(g, de.name(), de.ino());
   }
-  return Status::Ok();
 }
 
 void GranaryFs::ReleaseDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

@@ -26,8 +26,13 @@ struct MountOptions {
   std::string mountpoint;
   std::string labels;  // where this client runs (nearest-copy reads, writer-local placement)
   bool read_only = false;
-  // How long the kernel may trust attributes and names without asking (close-to-open still
-  // revalidates at open).
+  // How long the kernel may trust attributes and names (and that a name does not exist) while
+  // the mount follows the metanode's change feed, which invalidates them the moment another
+  // client changes them (docs/mount.md "Coherent caching"). 0: do not follow the feed.
+  double cache_timeout_s = 30.0;
+  // The same when not following the feed (off, or while it is unreachable): then nothing
+  // tells the mount about other clients' changes and names are not cached negatively
+  // (close-to-open still revalidates at open).
   double attr_timeout_s = 1.0;
   double entry_timeout_s = 1.0;
   // Dirty bytes one open file buffers before it writes them out (bounds memory per file).

@@ -339,6 +339,7 @@ Status Serve(const MountOptions& requested, const std::function<void()>& on_moun
     control->Resume();
   }
   control.reset();
+  fs.StopChangeFeed();
 
   int failed = 0;
   if (!handed_over) {

@@ -1,6 +1,7 @@
 #include "metanode/committer.h"
 
 #include <chrono>
+#include <random>
 
 #include "common/log.h"
 
@@ -51,10 +52,41 @@ void Committer::RemoveMember(uint64_t id, std::function<void(Status)> done) {
   AddMember(id, "", std::move(done));
 }
 
+namespace {
+
+// What the feed reports of one operation's writes: each inode and each name once.
+void NoteChanges(uint64_t client, const std::vector<std::pair<Cf, std::string>>& writes,
+                 std::vector<FeedChange>* changes) {
+  const size_t first = changes->size();
+  for (const auto& [cf, key] : writes) {
+    if (key.size() < 8) continue;
+    FeedChange c;
+    c.client = client;
+    if (cf == Cf::kInodes) {
+      c.change.set_ino(ReadU64(key));
+    } else {
+      c.change.set_parent(ReadU64(key));
+      c.change.set_name(key.substr(8));
+    }
+    bool seen = false;
+    for (size_t j = first; j < changes->size() && !seen; ++j) {
+      const Change& o = (*changes)[j].change;
+      seen = o.ino() == c.change.ino() && o.parent() == c.change.parent() &&
+             o.name() == c.change.name();
+    }
+    if (!seen) changes->push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
 std::vector<OpReply> Committer::ApplyBatch(Store& store, const Applier& applier,
                                            const std::vector<const Operation*>& ops,
-                                           rocksdb::WriteBatchWithIndex& wb) {
+                                           rocksdb::WriteBatchWithIndex& wb,
+                                           std::vector<FeedChange>* changes) {
   Txn txn(store, &wb);
+  std::vector<std::pair<Cf, std::string>> writes;
+  txn.NoteWrites(&writes);
   std::vector<OpReply> replies(ops.size());
   uint64_t dedup_hits = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -76,11 +108,13 @@ std::vector<OpReply> Committer::ApplyBatch(Store& store, const Applier& applier,
       }
     }
     wb.SetSavePoint();
+    writes.clear();
     replies[i] = applier.Apply(txn, op);
     if (replies[i].code() != Code::OK) {
       wb.RollbackToSavePoint().PermitUncheckedError();
     } else {
       wb.PopSavePoint().PermitUncheckedError();
+      NoteChanges(op.id().client_id(), writes, changes);
     }
     if (has_id) {
       DedupRecord record;
@@ -107,6 +141,8 @@ void Committer::RecordBatch(size_t ops, double seconds) {
 
 LocalCommitter::LocalCommitter(Store& store, const Applier& applier, CommitterOptions options)
     : store_(store), applier_(applier), options_(options) {
+  // A lone metanode's numbering lasts one run: clients of an earlier run reset.
+  feed_.Start(std::random_device{}() | (uint64_t{std::random_device{}()} << 32), 1);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -172,8 +208,10 @@ void LocalCommitter::CommitBatch(std::vector<Pending*>& batch) {
   std::vector<const Operation*> ops;
   ops.reserve(batch.size());
   for (Pending* p : batch) ops.push_back(&p->op);
-  std::vector<OpReply> replies = ApplyBatch(store_, applier_, ops, wb);
+  std::vector<FeedChange> changes;
+  std::vector<OpReply> replies = ApplyBatch(store_, applier_, ops, wb, &changes);
   Status written = store_.Write(wb.GetWriteBatch(), options_.sync);
+  if (written.ok()) feed_.Append(++position_, std::move(changes));
   if (!written.ok()) {
     // The batch's fate on disk is unknown to nobody but RocksDB: the callers retry with the
     // same OpIds, and the dedup records tell them the truth after recovery.

@@ -19,6 +19,7 @@
 
 #include "common/metrics.h"
 #include "metanode/apply.h"
+#include "metanode/change_feed.h"
 #include "metanode/store.h"
 
 namespace granary::metanode {
@@ -77,12 +78,17 @@ class Committer {
   uint64_t ops() const { return local_ops_.load(); }
   uint64_t syncs() const { return local_syncs_.load(); }
 
+  // The names and inodes written by applied operations (change_feed.h).
+  ChangeFeed& feed() { return feed_; }
+
  protected:
   Committer();
   // Applies `ops` in order into `wb` (dedup, save points, stored replies) and records metrics.
+  // What the applied operations wrote is left in `changes` for the feed, to be appended once
+  // the batch is durable.
   std::vector<OpReply> ApplyBatch(Store& store, const Applier& applier,
                                   const std::vector<const Operation*>& ops,
-                                  rocksdb::WriteBatchWithIndex& wb);
+                                  rocksdb::WriteBatchWithIndex& wb, std::vector<FeedChange>* changes);
   void RecordBatch(size_t ops, double seconds);
 
   std::atomic<uint64_t> local_ops_{0}, local_syncs_{0};
@@ -92,6 +98,7 @@ class Committer {
   Gauge* last_batch_;
   Gauge* ops_per_sync_;
   Histogram* batch_seconds_;
+  ChangeFeed feed_;
 };
 
 class LocalCommitter final : public Committer {
@@ -116,6 +123,7 @@ class LocalCommitter final : public Committer {
   std::mutex mu_;
   std::condition_variable work_cv_, space_cv_;
   std::deque<Pending*> queue_;
+  uint64_t position_ = 0;  // batches committed (the change feed's numbering)
   bool stopping_ = false;
   std::thread thread_;
 };

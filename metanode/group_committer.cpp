@@ -23,6 +23,13 @@ int64_t NowSteadyNs() {
       .count();
 }
 
+// The change feed's numbering is the log's, the same on every member of one cluster.
+uint64_t FeedEpoch(const std::string& cluster_id) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds, unlike std::hash
+  for (unsigned char c : cluster_id) h = (h ^ c) * 1099511628211ull;
+  return h | 1;
+}
+
 // Asks the other members whether a group already runs (a member's first start joins it rather
 // than bootstrapping a second history). Sets `leader` when one is known.
 bool GroupAlreadyServes(const GroupCommitterOptions& o, std::string* leader) {
@@ -223,6 +230,7 @@ Status GroupCommitter::LoadLocalState() {
   auto named = view.GetRecord(Cf::kSystem, kGroupKey, &group);
   GRANARY_TRY(named);
   cluster_id_ = *named ? group.cluster_id() : "";
+  feed_.Start(FeedEpoch(cluster_id_), applied_.load() + 1);
   return Status::Ok();
 }
 
@@ -324,7 +332,8 @@ Result<std::vector<std::shared_ptr<void>>> GroupCommitter::Apply(
     if (parsed[i]) valid.push_back(&ops[i]);
   }
   rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
-  std::vector<OpReply> replies = ApplyBatch(store_, applier_, valid, wb);
+  std::vector<FeedChange> changes;
+  std::vector<OpReply> replies = ApplyBatch(store_, applier_, valid, wb, &changes);
   AppliedRecord applied;
   applied.set_format(kFormat);
   applied.set_index(index);
@@ -336,6 +345,7 @@ Result<std::vector<std::shared_ptr<void>>> GroupCommitter::Apply(
   GRANARY_TRY(store_.Write(wb.GetWriteBatch(), /*sync=*/false));
   applied_ = index;
   applied_gauge_->Set(static_cast<int64_t>(index));
+  feed_.Append(index, std::move(changes));
   if (cluster_id_.empty()) {
     for (const Operation* op : valid) {
       if (op->has_bootstrap() && !op->bootstrap().cluster_id().empty()) {
@@ -343,6 +353,7 @@ Result<std::vector<std::shared_ptr<void>>> GroupCommitter::Apply(
         Txn view(store_);
         if (auto named = view.GetRecord(Cf::kSystem, kGroupKey, &group); named.ok() && *named) {
           cluster_id_ = group.cluster_id();
+          feed_.Start(FeedEpoch(cluster_id_), index + 1);
         }
       }
     }

@@ -154,6 +154,7 @@ class MetaCore {
 
   // Blocked lock requests (leader only, in memory): woken by Lock operations and session reaps.
   LockWaiters& lock_waiters() { return lock_waiters_; }
+  ChangeFeed& changes() { return committer_->feed(); }
 
   int64_t NowMs() const;
   Store& store() { return *store_; }

@@ -1,5 +1,10 @@
 #include "metanode/service.h"
 
+#include <fmt/format.h>
+
+#include <memory>
+#include <mutex>
+
 #include "metanode/locality.h"
 #include "metanode/object_service.h"
 #include "metanode/reader.h"
@@ -10,6 +15,8 @@ namespace granary::metanode {
 namespace {
 
 using grpc::ServerContext;
+
+constexpr int kMaxBatchOps = 1024;
 
 class NamespaceService final : public Namespace::CallbackService {
  public:
@@ -177,6 +184,97 @@ class NamespaceService final : public Namespace::CallbackService {
     return Done(ctx,
                 Answer(Read(core_, [&](Txn& view) { return QueryListLocks(view, req->holder()); }),
                        [&](ListLocksReply& r) { *out = std::move(r); }));
+  }
+  // Every operation is submitted before the first can be answered, so they travel together
+  // (one log entry when they fit); the reply goes once the last is durable.
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* ctx, const BatchRequest* req,
+                                  BatchReply* out) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (req->ops_size() > kMaxBatchOps) {
+      reactor->Finish(ToGrpcStatus(InvalidArgument(
+          fmt::format("a batch holds at most {} operations, not {}", kMaxBatchOps, req->ops_size()))));
+      return reactor;
+    }
+    if (req->ops_size() == 0) {
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    struct State {
+      std::mutex mu;
+      int left;
+    };
+    auto state = std::make_shared<State>();
+    state->left = req->ops_size();
+    for (int i = 0; i < req->ops_size(); ++i) out->add_results();
+    for (int i = 0; i < req->ops_size(); ++i) {
+      const BatchOp& b = req->ops(i);
+      Operation op;
+      switch (b.op_case()) {
+        case BatchOp::kCreate:
+          *op.mutable_id() = b.create().op();
+          *op.mutable_create() = b.create();
+          break;
+        case BatchOp::kMkdir:
+          *op.mutable_id() = b.mkdir().op();
+          *op.mutable_mkdir() = b.mkdir();
+          break;
+        case BatchOp::kUnlink:
+          *op.mutable_id() = b.unlink().op();
+          *op.mutable_unlink() = b.unlink();
+          break;
+        case BatchOp::kRmdir:
+          *op.mutable_id() = b.rmdir().op();
+          *op.mutable_rmdir() = b.rmdir();
+          break;
+        case BatchOp::kSetattr:
+          *op.mutable_id() = b.setattr().op();
+          *op.mutable_setattr() = b.setattr();
+          break;
+        case BatchOp::kRelease:
+          *op.mutable_id() = b.release().op();
+          *op.mutable_release() = b.release();
+          break;
+        case BatchOp::kSymlink:
+          *op.mutable_id() = b.symlink().op();
+          *op.mutable_symlink() = b.symlink();
+          break;
+        case BatchOp::kLink:
+          *op.mutable_id() = b.link().op();
+          *op.mutable_link() = b.link();
+          break;
+        case BatchOp::kRename:
+          *op.mutable_id() = b.rename().op();
+          *op.mutable_rename() = b.rename();
+          break;
+        case BatchOp::OP_NOT_SET:
+          break;
+      }
+      BatchResult* result = out->mutable_results(i);
+      auto answer = [reactor, state, result](OpReply reply) {
+        result->set_code(reply.code());
+        result->set_message(reply.message());
+        if (reply.has_entry()) *result->mutable_attr() = std::move(*reply.mutable_entry()->mutable_attr());
+        if (reply.has_attr()) *result->mutable_attr() = std::move(*reply.mutable_attr()->mutable_attr());
+        if (reply.has_rename()) *result->mutable_rename() = std::move(*reply.mutable_rename());
+        std::lock_guard lock(state->mu);
+        if (--state->left == 0) reactor->Finish(grpc::Status::OK);
+      };
+      if (b.op_case() == BatchOp::OP_NOT_SET) {
+        answer(ErrorReply(InvalidArgument(fmt::format("batch operation {} is empty", i))));
+        continue;
+      }
+      core_.MutateAsync(std::move(op), std::move(answer));
+    }
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* Changes(grpc::CallbackServerContext* ctx, const ChangesRequest* req,
+                                    ChangesReply* out) override {
+    auto* reactor = ctx->DefaultReactor();
+    core_.changes().Poll(*req, [reactor, out](ChangesReply r) {
+      *out = std::move(r);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
   grpc::ServerUnaryReactor* KeepAlive(grpc::CallbackServerContext* ctx, const KeepAliveRequest* req,
                                       KeepAliveReply* out) override {

@@ -169,11 +169,13 @@ void Txn::Put(Cf cf, std::string_view key, std::string_view value) {
       ->Put(store_.cf(cf), rocksdb::Slice(key.data(), key.size()),
             rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
+  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries)) notes_->emplace_back(cf, key);
 }
 
 void Txn::Delete(Cf cf, std::string_view key) {
   assert(batch_ != nullptr && "write through a read-only view");
   batch_->Delete(store_.cf(cf), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries)) notes_->emplace_back(cf, key);
 }
 
 Status Txn::Scan(Cf cf, std::string_view prefix, std::string_view start, bool exclusive,

@@ -10,6 +10,8 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include "common/status.h"
@@ -102,11 +104,16 @@ class Txn {
 
   Store& store() { return store_; }
 
+  // Writes to inodes and dentries are also noted in `out` (cf, key): what the change feed
+  // reports (change_feed.h). nullptr stops noting.
+  void NoteWrites(std::vector<std::pair<Cf, std::string>>* out) { notes_ = out; }
+
  private:
   Store& store_;
   std::shared_lock<std::shared_mutex> swap_lock_;
   rocksdb::WriteBatchWithIndex* batch_;
   const rocksdb::Snapshot* snapshot_ = nullptr;
+  std::vector<std::pair<Cf, std::string>>* notes_ = nullptr;
 };
 
 }  // namespace granary::metanode

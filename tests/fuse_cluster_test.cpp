@@ -52,7 +52,7 @@ TEST_F(FuseClusterTest, CloseToOpenBetweenTwoMounts) {
   auto b = Mount();
   const std::string v1 = Pattern(3 << 20, 1), v2 = Pattern(3 << 20, 2);
   ASSERT_EQ(WriteAll(*a / "f", v1), 0);
-  // A name created on A is visible on B (no negative caching), with the closed bytes.
+  // A name created on A is visible on B, with the closed bytes.
   EXPECT_TRUE(ReadAll(*b / "f") == v1);
   // Same size, new bytes: B's open must drop the pages it cached for v1.
   ASSERT_EQ(WriteAll(*a / "f", v2, 0), 0);
@@ -70,6 +70,47 @@ TEST_F(FuseClusterTest, CloseToOpenBetweenTwoMounts) {
   EXPECT_EQ(st.st_size, 0);
   ASSERT_EQ(close(fd), 0);
   EXPECT_EQ(ReadAll(*b / "g"), "pending");
+}
+
+// Names, missing names and attributes are cached for 30 s (the default --cache-timeout) because
+// each mount follows the metanode's change feed: another mount's changes reach the kernel's
+// cache within a round trip, not after a timeout (docs/mount.md "Coherent caching").
+TEST_F(FuseClusterTest, CachedNamesAndAttributesFollowAnotherMountsChanges) {
+  auto a = Mount();
+  auto b = Mount();
+  ASSERT_TRUE(b->process().WaitForLine("event=change_feed_following", seconds(10)));
+  ASSERT_TRUE(a->process().WaitForLine("event=change_feed_following", seconds(10)));
+  struct stat st {};
+  auto on_b = [&](const std::string& name) { return stat((*b / name).c_str(), &st) == 0; };
+  // B learns that "x" does not exist (cached), then A creates it.
+  ASSERT_FALSE(on_b("x"));
+  ASSERT_EQ(WriteAll(*a / "x", ""), 0);
+  EXPECT_TRUE(WaitUntil([&] { return on_b("x"); }, seconds(5))) << "a created name stays hidden";
+  // Attributes B holds: a chmod and a write+close on A.
+  ASSERT_EQ(chmod((*a / "x").c_str(), 0600), 0);
+  EXPECT_TRUE(WaitUntil([&] { return on_b("x") && (st.st_mode & 0777) == 0600; }, seconds(5)));
+  ASSERT_EQ(WriteAll(*a / "x", "12345"), 0);
+  EXPECT_TRUE(WaitUntil([&] { return on_b("x") && st.st_size == 5; }, seconds(5)));
+  // Names B holds: a rename and an unlink on A.
+  ASSERT_EQ(rename((*a / "x").c_str(), (*a / "y").c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return !on_b("x") && on_b("y"); }, seconds(5)));
+  ASSERT_EQ(unlink((*a / "y").c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return !on_b("y"); }, seconds(5)));
+  // A directory B listed (readdirplus caches its entries) changes on A.
+  ASSERT_EQ(mkdir((*a / "d").c_str(), 0755), 0);
+  ASSERT_EQ(WriteAll(*a / "d/f", "1"), 0);
+  EXPECT_TRUE(WaitUntil([&] { return on_b("d/f"); }, seconds(5)));
+  auto listed = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(*b / "d")) {
+      names.push_back(e.path().filename());
+    }
+    return names;
+  };
+  EXPECT_EQ(listed(), std::vector<std::string>{"f"});
+  ASSERT_EQ(rename((*a / "d/f").c_str(), (*a / "d/g").c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return !on_b("d/f") && on_b("d/g"); }, seconds(5)));
+  EXPECT_EQ(listed(), std::vector<std::string>{"g"});
 }
 
 TEST_F(FuseClusterTest, CheckpointRenameIsVisibleAtomicallyOnAnotherMount) {
