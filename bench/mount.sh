@@ -20,6 +20,7 @@
 #                                  MOUNT_ARGS="--write-behind 0" extra `granary mount` flags
 #                                  SERVER_ARGS="--direct-write-min-kib 0" extra `granary server` flags
 #                                  WRITES_ONLY=1 the two write figures only
+#                                  META_ONLY=1 the metadata figures only
 #                                  UNTAR_FILES=10000 LIST_ENTRIES=1000000 (0 skips either)
 #                                  METANODES=3
 set -euo pipefail
@@ -109,6 +110,7 @@ emit_cpu() {  # emit_cpu FS TEST TICKS_BEFORE MIB_WRITTEN
 
 measure() {  # measure FS DIR
   local fs=$1 dir=$2 v t0
+  [ -z "${META_ONLY:-}" ] || { measure_meta "$fs" "$dir"; return 0; }
   t0=$(cpu_ticks)
   fio_json "$dir" seq --rw=write --bs=1M --end_fsync=1
   v=$(jq '.jobs[0].write.bw_bytes / 1e6' "$W/fio.json"); emit "$fs" seq_write MBps "$v"
@@ -130,7 +132,11 @@ measure() {  # measure FS DIR
   fio_json "$dir" seq --rw=randread --bs=4k --time_based --runtime="$RUNTIME"
   v=$(jq '.jobs[0].read.iops' "$W/fio.json"); emit "$fs" rand_read_4k IOPS "$v"
   rm -f "$dir"/seq.*
-  local meta
+  measure_meta "$fs" "$dir"
+}
+
+measure_meta() {  # measure_meta FS DIR: create/stat/unlink, untar, listing
+  local fs=$1 dir=$2 v t0 meta
   meta=$(python3 bench/mount_meta.py "$dir" "$THREADS" "$FILES")
   echo "$meta" | jq -c --arg fs "$fs" '{bench:"mount", fs:$fs, test:"create_stat_unlink"} + .'
   eval "${fs//-/_}_creates=$(echo "$meta" | jq .creates_per_s)"
@@ -296,8 +302,28 @@ PY
 fi
 
 # ---------------------------------------------------------------- ratios and targets
-[ "$ONLY" = native,nullfs,granary,moosefs ] || exit 0
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(round(a/b,3) if b else 0)" "$1" "$2"; }
+meta_summary() {  # the metadata ratios (issue 24), Granary against MooseFS
+  printf ',"creates_vs_moosefs":%s,"unlinks_vs_moosefs":%s,"stats_vs_moosefs":%s' \
+    "$(ratio "$granary_creates" "$moosefs_creates")" "$(ratio "$granary_unlinks" "$moosefs_unlinks")" \
+    "$(ratio "$granary_stats" "$moosefs_stats")"
+  printf ',"target_creates_unlinks_stats_vs_moosefs":1'
+  if [ "$UNTAR_FILES" -gt 0 ]; then
+    printf ',"untar_vs_moosefs":%s,"target_untar_vs_moosefs":0.5' "$(ratio "$granary_untar" "$moosefs_untar")"
+  fi
+  if [ "$LIST_ENTRIES" -gt 0 ]; then
+    printf ',"list_entries_per_s":%s,"list_objects_v2_entries_per_s":%s,"target_list_entries_per_s":100000' \
+      "$granary_list" "$granary_list_s3"
+  fi
+}
+if [ -n "${META_ONLY:-}" ]; then
+  want granary && want moosefs || exit 0
+  printf '{"bench":"mount","summary":true'
+  meta_summary
+  printf '}\n'
+  exit 0
+fi
+[ "$ONLY" = native,nullfs,granary,moosefs ] || exit 0
 fio_write_third=$(python3 -c "print($native_seq_write/3)")
 printf '{"bench":"mount","summary":true,"seq_read_vs_nullfs":%s,"target_seq_read_vs_nullfs":0.5,' \
   "$(ratio "$granary_seq_read" "$nullfs_seq_read")"
@@ -307,15 +333,7 @@ printf ',"one_writer_vs_native_one_writer_over_3":%s,"target_one_writer":0.7' \
   "$(ratio "$granary_one_writer" "$(python3 -c "print($native_one_writer/3)")")"
 printf ',"cpu_per_GiB_vs_moosefs":%s,"target_cpu_per_GiB_vs_moosefs":1' \
   "$(ratio "$granary_seq_write_cpu" "$moosefs_seq_write_cpu")"
-printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2,"creates_vs_moosefs":%s,"target_creates_vs_moosefs":1' \
-  "$(ratio "$granary_seq_read" "$moosefs_seq_read")" "$(ratio "$granary_creates" "$moosefs_creates")"
-printf ',"unlinks_vs_moosefs":%s,"stats_vs_moosefs":%s,"target_unlinks_stats_vs_moosefs":1' \
-  "$(ratio "$granary_unlinks" "$moosefs_unlinks")" "$(ratio "$granary_stats" "$moosefs_stats")"
-if [ "$UNTAR_FILES" -gt 0 ]; then
-  printf ',"untar_vs_moosefs":%s,"target_untar_vs_moosefs":0.5' "$(ratio "$granary_untar" "$moosefs_untar")"
-fi
-if [ "$LIST_ENTRIES" -gt 0 ]; then
-  printf ',"list_entries_per_s":%s,"list_objects_v2_entries_per_s":%s,"target_list_entries_per_s":100000' \
-    "$granary_list" "$granary_list_s3"
-fi
+printf ',"seq_read_vs_moosefs":%s,"target_seq_read_vs_moosefs":2' \
+  "$(ratio "$granary_seq_read" "$moosefs_seq_read")"
+meta_summary
 printf ',"mib":%s}\n' "$MIB"

@@ -156,6 +156,7 @@ void GranaryFs::ReplyEntry(fuse_req_t req, const InodeAttr& a, uint64_t ticket) 
   ReplyCached(ticket, [&](const Timeouts& t) {
     e.attr_timeout = t.attr;
     e.entry_timeout = t.entry;
+    NoteAttr(a, t);
     fuse_reply_entry(req, &e);
   });
 }
@@ -370,6 +371,7 @@ void GranaryFs::Forget(fuse_ino_t ino) {
   if (!open_.contains(g)) data_versions_.erase(g);
   std::lock_guard names(names_mu_);
   names_.erase(g);
+  known_.erase(g);
 }
 
 void GranaryFs::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -377,7 +379,10 @@ void GranaryFs::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto a = client_->meta().GetAttr(ToGranary(ino));
   if (!a.ok()) return ReplyError(req, a.status(), "getattr");
   struct stat st = ToStat(WithLocalSize(*a));
-  ReplyCached(ticket, [&](const Timeouts& t) { fuse_reply_attr(req, &st, t.attr); });
+  ReplyCached(ticket, [&](const Timeouts& t) {
+    NoteAttr(*a, t);
+    fuse_reply_attr(req, &st, t.attr);
+  });
 }
 
 void GranaryFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -581,6 +586,7 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
     ReplyCached(ticket, [&](const Timeouts& t) {
       e.attr_timeout = t.attr;
       e.entry_timeout = t.entry;
+      NoteAttr(h->file->attr(), t);
       rc = fuse_reply_create(req, &e, fi);
     });
     return rc;

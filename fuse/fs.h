@@ -260,12 +260,19 @@ class GranaryFs {
   static constexpr size_t kMaxMissing = 65536;
   void NoteName(uint64_t parent, std::string_view name, uint64_t ino);
   bool NoteMissing(uint64_t parent, std::string_view name);
+  // Inodes whose attributes the kernel was given while the feed was followed, with which POSIX
+  // ACLs they have (kAccessAcl, kDefaultAcl): an xattr query then needs no round trip to learn
+  // that an ACL is absent or that the inode exists. Dropped on any change to the inode.
+  static constexpr uint8_t kKnown = 1, kAccessAcl = 2, kDefaultAcl = 4;
+  void NoteAttr(const InodeAttr& a, const Timeouts& t);
+  uint8_t KnownAcls(uint64_t ino);  // 0 when not known
   WriterFirstLock cache_mu_;
   std::atomic<uint64_t> changes_seen_{0};
   std::atomic<bool> feed_live_{false};
   std::mutex names_mu_;
   std::unordered_map<uint64_t, std::pair<uint64_t, std::string>> names_;
   std::set<std::pair<uint64_t, std::string>> missing_;
+  std::unordered_map<uint64_t, uint8_t> known_;
   std::mutex feed_mu_;
   std::condition_variable feed_cv_;
   bool feed_stop_ = false;

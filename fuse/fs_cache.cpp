@@ -43,6 +43,20 @@ bool GranaryFs::NoteMissing(uint64_t parent, std::string_view name) {
   return true;
 }
 
+void GranaryFs::NoteAttr(const InodeAttr& a, const Timeouts& t) {
+  if (!t.negative) return;  // only what the feed keeps coherent
+  std::lock_guard lock(names_mu_);
+  known_[a.ino()] = static_cast<uint8_t>(kKnown | (a.access_acl() ? kAccessAcl : 0) |
+                                         (a.default_acl() ? kDefaultAcl : 0));
+}
+
+uint8_t GranaryFs::KnownAcls(uint64_t ino) {
+  if (!feed_live_.load()) return 0;
+  std::lock_guard lock(names_mu_);
+  auto it = known_.find(ino);
+  return it == known_.end() ? 0 : it->second;
+}
+
 void GranaryFs::FollowChanges() {
   uint64_t epoch = 0, since = 0;
   auto backoff = std::chrono::milliseconds(100);
@@ -61,6 +75,8 @@ void GranaryFs::FollowChanges() {
       // timeouts until the feed is back (and a reset, if changes were lost, clears the rest).
       if (feed_live_.exchange(false)) {
         GLOG_WARN("event=change_feed_lost error=\"{}\"", reply.status().ToString());
+        std::lock_guard lock(names_mu_);
+        known_.clear();
       }
       std::unique_lock lock(feed_mu_);
       feed_cv_.wait_for(lock, backoff, [&] { return feed_stop_; });
@@ -94,9 +110,13 @@ void GranaryFs::Invalidate(const ChangesReply& reply) {
       }
       entries.insert(entries.end(), missing_.begin(), missing_.end());
       missing_.clear();
+      known_.clear();
     }
     for (const Change& c : reply.changes()) {
-      if (c.ino() != 0) inodes.push_back(c.ino());
+      if (c.ino() != 0) {
+        inodes.push_back(c.ino());
+        known_.erase(c.ino());
+      }
       if (c.parent() != 0) {
         entries.emplace_back(c.parent(), c.name());
         missing_.erase({c.parent(), c.name()});

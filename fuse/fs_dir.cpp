@@ -125,7 +125,10 @@ void GranaryFs::FillDir(DirHandle& d, fuse_req_t req, fuse_ino_t ino, off_t off,
     st.st_ino = ToFuse(de.ino());
     st.st_mode = ModeType(de.type());
     if (!add(de.name().c_str(), st, static_cast<off_t>(index + 3), &e)) break;
-    if (plus && de.attr().ino() != 0) NoteName(g, de.name(), de.ino());
+    if (plus && de.attr().ino() != 0) {
+      NoteName(g, de.name(), de.ino());
+      NoteAttr(de.attr(), t);
+    }
   }
 }
 
