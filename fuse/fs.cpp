@@ -576,17 +576,18 @@ void GranaryFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode
   if (!file.ok()) return ReplyError(req, file.status(), "create");
   NoteName(ToGranary(parent), name, (*file)->ino());
   auto h = MakeHandle(std::move(*file));
-  StampCache(h->file->attr());
+  const InodeAttr created = h->file->attr();
+  StampCache(created);
   fuse_entry_param e{};
   e.ino = ToFuse(h->ino);
   e.generation = 1;
-  e.attr = ToStat(h->file->attr());
+  e.attr = ToStat(created);
   Publish(std::move(h), fi, [&] {
     int rc = 0;
     ReplyCached(ticket, [&](const Timeouts& t) {
       e.attr_timeout = t.attr;
       e.entry_timeout = t.entry;
-      NoteAttr(h->file->attr(), t);
+      NoteAttr(created, t);
       rc = fuse_reply_create(req, &e, fi);
     });
     return rc;
