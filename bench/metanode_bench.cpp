@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
               errors += batch;
               continue;
             }
-            for (const auto& r : reply->results()) ++(r.code() == granary::Code::OK ? creates : errors);
+            for (const auto& r : reply->results())
+              ++(r.code() == granary::Code::OK ? creates : errors);
           } else if (mcs[c]->Create(dirs[c], name).ok()) {
             ++creates;
           } else {

@@ -15,8 +15,8 @@
 #include "client/extent_reader.h"
 #include "client/granary.h"
 #include "client/meta_client.h"
-#include "client/releaser.h"
 #include "client/pool_rules.h"
+#include "client/releaser.h"
 #include "common/log.h"
 
 namespace granary::client {

@@ -492,16 +492,35 @@ Result<BatchReply> MetaClient::Batch(BatchRequest req) {
   for (BatchOp& b : *req.mutable_ops()) {
     OpId* id = nullptr;
     switch (b.op_case()) {
-      case BatchOp::kCreate: id = b.mutable_create()->mutable_op(); break;
-      case BatchOp::kMkdir: id = b.mutable_mkdir()->mutable_op(); break;
-      case BatchOp::kUnlink: id = b.mutable_unlink()->mutable_op(); break;
-      case BatchOp::kRmdir: id = b.mutable_rmdir()->mutable_op(); break;
-      case BatchOp::kSetattr: id = b.mutable_setattr()->mutable_op(); break;
-      case BatchOp::kRelease: id = b.mutable_release()->mutable_op(); break;
-      case BatchOp::kSymlink: id = b.mutable_symlink()->mutable_op(); break;
-      case BatchOp::kLink: id = b.mutable_link()->mutable_op(); break;
-      case BatchOp::kRename: id = b.mutable_rename()->mutable_op(); break;
-      case BatchOp::OP_NOT_SET: break;
+      case BatchOp::kCreate:
+        id = b.mutable_create()->mutable_op();
+        break;
+      case BatchOp::kMkdir:
+        id = b.mutable_mkdir()->mutable_op();
+        break;
+      case BatchOp::kUnlink:
+        id = b.mutable_unlink()->mutable_op();
+        break;
+      case BatchOp::kRmdir:
+        id = b.mutable_rmdir()->mutable_op();
+        break;
+      case BatchOp::kSetattr:
+        id = b.mutable_setattr()->mutable_op();
+        break;
+      case BatchOp::kRelease:
+        id = b.mutable_release()->mutable_op();
+        break;
+      case BatchOp::kSymlink:
+        id = b.mutable_symlink()->mutable_op();
+        break;
+      case BatchOp::kLink:
+        id = b.mutable_link()->mutable_op();
+        break;
+      case BatchOp::kRename:
+        id = b.mutable_rename()->mutable_op();
+        break;
+      case BatchOp::OP_NOT_SET:
+        break;
     }
     if (id != nullptr && id->client_id() == 0) *id = NextOpId();
   }

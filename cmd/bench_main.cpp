@@ -160,9 +160,9 @@ int CreateMany(const std::string& meta, const std::string& target, uint64_t coun
   }
   for (auto& t : workers) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  nlohmann::json out = {{"bench", "create"},         {"files", count},
-                        {"batch", batch},            {"inflight", inflight},
-                        {"seconds", seconds},        {"creates_per_s", count / seconds},
+  nlohmann::json out = {{"bench", "create"},      {"files", count},
+                        {"batch", batch},         {"inflight", inflight},
+                        {"seconds", seconds},     {"creates_per_s", count / seconds},
                         {"failed", failed.load()}};
   if (!first_error.empty()) out["first_error"] = first_error;
   std::printf("%s\n", out.dump().c_str());

@@ -7,15 +7,15 @@
 #include <pthread.h>
 
 #include <atomic>
-#include <thread>
-#include <string_view>
-#include <shared_mutex>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>

@@ -29,8 +29,8 @@ void GranaryFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
   size_t used = 0;
   std::unique_lock lock(d->mu);
   // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entry i (an offset is "where to continue").
-  Status s = LoadDirPage(*d, ToGranary(ino), static_cast<uint64_t>(std::max<off_t>(off, 2) - 2),
-                         plus);
+  Status s =
+      LoadDirPage(*d, ToGranary(ino), static_cast<uint64_t>(std::max<off_t>(off, 2) - 2), plus);
   if (!s.ok()) {
     lock.unlock();
     return ReplyError(req, s, "readdir");

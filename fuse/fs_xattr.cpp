@@ -62,9 +62,9 @@ void GranaryFs::GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_
   // `ls -l` asks every file for its access ACL (and SELinux label): an inode whose coherent
   // attributes say it has no ACL needs no round trip (fs_cache.cpp).
   const uint8_t known = KnownAcls(ToGranary(ino));
-  if (known != 0 && ((std::strcmp(name, "system.posix_acl_access") == 0 && !(known & kAccessAcl)) ||
-                     (std::strcmp(name, "system.posix_acl_default") == 0 &&
-                      !(known & kDefaultAcl)))) {
+  if (known != 0 &&
+      ((std::strcmp(name, "system.posix_acl_access") == 0 && !(known & kAccessAcl)) ||
+       (std::strcmp(name, "system.posix_acl_default") == 0 && !(known & kDefaultAcl)))) {
     return (void)fuse_reply_err(req, ENODATA);
   }
   auto v = client_->meta().GetXattr(ToGranary(ino), name);

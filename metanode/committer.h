@@ -88,7 +88,8 @@ class Committer {
   // the batch is durable.
   std::vector<OpReply> ApplyBatch(Store& store, const Applier& applier,
                                   const std::vector<const Operation*>& ops,
-                                  rocksdb::WriteBatchWithIndex& wb, std::vector<FeedChange>* changes);
+                                  rocksdb::WriteBatchWithIndex& wb,
+                                  std::vector<FeedChange>* changes);
   void RecordBatch(size_t ops, double seconds);
 
   std::atomic<uint64_t> local_ops_{0}, local_syncs_{0};

@@ -38,8 +38,8 @@ bool GroupAlreadyServes(const GroupCommitterOptions& o, std::string* leader) {
   for (int round = 0; round < 10; ++round) {
     for (const replication::Member& m : o.peers) {
       if (m.id == o.id) continue;
-      auto stub = MetaGroup::NewStub(
-          grpc::CreateChannel(m.address, grpc::InsecureChannelCredentials()));
+      auto stub =
+          MetaGroup::NewStub(grpc::CreateChannel(m.address, grpc::InsecureChannelCredentials()));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
       MetaGroupStatus status;
@@ -74,8 +74,7 @@ Status SyncPath(const std::string& path, bool directory) {
 
 }  // namespace
 
-GroupCommitter::GroupCommitter(Store& store, const Applier& applier,
-                               GroupCommitterOptions options)
+GroupCommitter::GroupCommitter(Store& store, const Applier& applier, GroupCommitterOptions options)
     : store_(store), applier_(applier), options_(std::move(options)) {
   MetricsRegistry& m = Metrics();
   term_ = &m.GetGauge("granary_meta_raft_term", "Current Raft term of this metadata member");
@@ -95,7 +94,7 @@ GroupCommitter::GroupCommitter(Store& store, const Applier& applier,
 }
 
 Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(Store& store, const Applier& applier,
-                                                               GroupCommitterOptions options) {
+                                                              GroupCommitterOptions options) {
   std::unique_ptr<GroupCommitter> c(new GroupCommitter(store, applier, std::move(options)));
   GRANARY_TRY(c->LoadLocalState());
   const GroupCommitterOptions& o = c->options_;
@@ -114,8 +113,8 @@ Result<std::unique_ptr<GroupCommitter>> GroupCommitter::Start(Store& store, cons
   GRANARY_TRY(CheckMemberId(o.raft_dir, o.id));
   if (!has_log) {
     if (o.peers.empty()) {
-      return InvalidArgument(fmt::format(
-          "{} holds no metadata group yet: the first start needs --peers", o.raft_dir));
+      return InvalidArgument(
+          fmt::format("{} holds no metadata group yet: the first start needs --peers", o.raft_dir));
     }
     std::string leader;
     if (GroupAlreadyServes(o, &leader)) {
@@ -180,7 +179,8 @@ Status GroupCommitter::PeersAgree(const std::vector<replication::Member>& flag,
   bool contradicts = false;
   for (const auto& s : stored) {
     self_stored = self_stored || s.id == self;
-    for (const auto& f : flag) contradicts = contradicts || (f.id == s.id && f.address != s.address);
+    for (const auto& f : flag)
+      contradicts = contradicts || (f.id == s.id && f.address != s.address);
   }
   if (!contradicts && self_stored) return Status::Ok();
   return InvalidArgument(fmt::format(
@@ -198,8 +198,8 @@ Status GroupCommitter::CheckMemberId(const std::string& raft_dir, uint64_t id) {
   uint64_t stored = 0;
   if (in >> stored) {
     if (stored != id) {
-      return InvalidArgument(fmt::format(
-          "{} belongs to metadata group member {}, not --id {}", raft_dir, stored, id));
+      return InvalidArgument(
+          fmt::format("{} belongs to metadata group member {}, not --id {}", raft_dir, stored, id));
     }
     return Status::Ok();
   }
@@ -245,24 +245,24 @@ void GroupCommitter::SubmitAsync(Operation op, std::function<void(OpReply)> done
     pending_cv_.wait(lock, [&] { return pending_ < CommitterOptions().max_queue; });
     ++pending_;
   }
-  group_->Propose(op.SerializeAsString(), [this, start, done = std::move(done)](
-                                              Status s, std::shared_ptr<void> result) {
-    {
-      std::lock_guard lock(pending_mu_);
-      --pending_;
-    }
-    pending_cv_.notify_one();
-    if (!s.ok()) {
-      done(ErrorReply(s));
-      return;
-    }
-    proposal_seconds_->Observe((NowSteadyNs() - start) / 1e9);
-    if (!result) {
-      done(ErrorReply(Internal("applied without a reply")));
-      return;
-    }
-    done(std::move(*std::static_pointer_cast<OpReply>(result)));
-  });
+  group_->Propose(op.SerializeAsString(),
+                  [this, start, done = std::move(done)](Status s, std::shared_ptr<void> result) {
+                    {
+                      std::lock_guard lock(pending_mu_);
+                      --pending_;
+                    }
+                    pending_cv_.notify_one();
+                    if (!s.ok()) {
+                      done(ErrorReply(s));
+                      return;
+                    }
+                    proposal_seconds_->Observe((NowSteadyNs() - start) / 1e9);
+                    if (!result) {
+                      done(ErrorReply(Internal("applied without a reply")));
+                      return;
+                    }
+                    done(std::move(*std::static_pointer_cast<OpReply>(result)));
+                  });
 }
 
 Status GroupCommitter::ReadFence() { return group_->ReadFence(options_.read_wait); }
@@ -365,8 +365,8 @@ Result<std::vector<std::shared_ptr<void>>> GroupCommitter::Apply(
   for (size_t i = 0; i < commands.size(); ++i) {
     out[i] = std::make_shared<OpReply>(
         parsed[i] ? std::move(replies[next++])
-                  : ErrorReply(Internal(fmt::format("log entry {} holds an unreadable operation",
-                                                    index))));
+                  : ErrorReply(Internal(
+                        fmt::format("log entry {} holds an unreadable operation", index))));
   }
   return out;
 }
@@ -408,8 +408,8 @@ Status GroupCommitter::Restore(std::string_view data, const std::string& leader)
   GLOG_INFO("event=meta_checkpoint_installed from={} applied={} snapshot={}", leader,
             applied_.load(), snap.applied_index());
   if (applied_.load() < snap.applied_index()) {
-    return Unavailable(fmt::format("checkpoint from {} is at {}, behind the snapshot at {}",
-                                   leader, applied_.load(), snap.applied_index()));
+    return Unavailable(fmt::format("checkpoint from {} is at {}, behind the snapshot at {}", leader,
+                                   applied_.load(), snap.applied_index()));
   }
   return Status::Ok();
 }
@@ -454,8 +454,7 @@ Status GroupCommitter::FetchCheckpoint(const std::string& leader, uint64_t min_a
   if (!finished.ok()) return finished.WithContext("fetch checkpoint from " + leader);
   for (const std::string& f : files) GRANARY_TRY(SyncPath(dir + "/" + f, false));
   GRANARY_TRY(SyncPath(dir, true));
-  GLOG_INFO("event=meta_checkpoint_fetched from={} files={} bytes={}", leader, files.size(),
-            bytes);
+  GLOG_INFO("event=meta_checkpoint_fetched from={} files={} bytes={}", leader, files.size(), bytes);
   return Status::Ok();
 }
 

@@ -339,6 +339,18 @@ TYPED_TEST(NamespaceTest, StoredRepliesArePrunedAfterRetention) {
   this->now_ms_ += this->core_->options().dedup_retention_ms + 1;
   this->core_->Housekeep();
   EXPECT_CODE(this->Run(op), Code::ALREADY_EXISTS);  // forgotten: applied afresh
+  // The next round starts where this one stopped, and prunes what expired since.
+  Operation later;
+  *later.mutable_id() = this->NextId();
+  later.mutable_create()->set_parent(this->root_);
+  later.mutable_create()->set_name("g");
+  later.mutable_create()->set_exclusive(true);
+  ASSERT_OK(this->Run(later));
+  this->core_->Housekeep();
+  ASSERT_OK(this->Run(later));  // not expired yet: still the first answer
+  this->now_ms_ += this->core_->options().dedup_retention_ms + 1;
+  this->core_->Housekeep();
+  EXPECT_CODE(this->Run(later), Code::ALREADY_EXISTS);
 }
 
 TYPED_TEST(NamespaceTest, StateSurvivesReopen) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "metanode/apply_internal.h"
 #include "metanode/apply_object.h"
@@ -57,31 +60,62 @@ Result<ObjectGetReply> QueryObjectGet(Txn& txn, const ObjectGetRequest& req) {
 namespace {
 
 struct Lister {
+  Lister(Txn& t, const ObjectListRequest& r, uint32_t m) : txn(t), req(r), max(m) {}
   Txn& txn;
   const ObjectListRequest& req;
   uint32_t max;
   ObjectListReply reply;
   uint32_t emitted = 0;
   bool done = false;
+  std::string last_prefix;
+  // Objects taken in order whose inodes are not read yet: read together (one MultiGet, half a
+  // listing's time when read one by one) before anything that follows them is added.
+  std::vector<std::pair<std::string, uint64_t>> pending;
+  static constexpr size_t kReadTogether = 256;
 
-  // Returns false once the page is full (and marks it truncated when more follows).
-  bool Emit(std::string key, const InodeRecord* rec) {
-    if (emitted == max) {
-      reply.set_truncated(true);
-      done = true;
-      return false;
-    }
-    if (rec) {
-      ObjectInfo& info = *reply.add_objects() = MakeInfo(*rec, key);
+  // False once the page is full (then marked truncated: more follows).
+  bool Room() {
+    if (emitted + pending.size() < max) return true;
+    reply.set_truncated(true);
+    done = true;
+    return false;
+  }
+  Status Flush() {
+    if (pending.empty()) return Status::Ok();
+    std::vector<std::string> keys;
+    keys.reserve(pending.size());
+    for (const auto& p : pending) keys.push_back(InodeKey(p.second));
+    std::vector<std::optional<std::string>> values;
+    GRANARY_TRY(txn.MultiGet(Cf::kInodes, keys, &values));
+    for (size_t i = 0; i < pending.size(); ++i) {
+      InodeRecord rec;
+      if (!values[i] || !rec.ParseFromString(*values[i])) {
+        return Corrupt(
+            fmt::format("inode {} of listed key '{}'", pending[i].second, pending[i].first));
+      }
+      ObjectInfo& info = *reply.add_objects() = MakeInfo(rec, pending[i].first);
       // A listing shows none of these: keep the page small.
       info.clear_acl();
       info.clear_tags();
-    } else {
-      reply.add_common_prefixes(key);
+      reply.set_next_marker(std::move(pending[i].first));
+      ++emitted;
     }
-    reply.set_next_marker(key);
+    pending.clear();
+    return Status::Ok();
+  }
+  Status EmitObject(const std::string& key, uint64_t ino) {
+    if (!Room()) return Status::Ok();
+    pending.emplace_back(key, ino);
+    return pending.size() >= kReadTogether ? Flush() : Status::Ok();
+  }
+  Status EmitPrefix(const std::string& prefix) {
+    if (prefix == last_prefix || !Room()) return Status::Ok();
+    GRANARY_TRY(Flush());
+    reply.add_common_prefixes(prefix);
+    reply.set_next_marker(prefix);
+    last_prefix = prefix;
     ++emitted;
-    return true;
+    return Status::Ok();
   }
 
   // One entry of a directory, in S3 order: its key is the path + name, with "/" for a directory.
@@ -96,12 +130,8 @@ struct Lister {
       size_t at = k.find(delim, want.size());
       if (at != std::string::npos) {
         std::string common = k.substr(0, at + delim.size());
-        if (!(common <= after || after.starts_with(common)) &&
-            (reply.common_prefixes_size() == 0 ||
-             reply.common_prefixes(reply.common_prefixes_size() - 1) != common)) {
-          if (!Emit(common, nullptr)) return Status::Ok();
-        }
-        if (common.size() <= k.size()) return Status::Ok();
+        if (!(common <= after || after.starts_with(common))) GRANARY_TRY(EmitPrefix(common));
+        if (done || common.size() <= k.size()) return Status::Ok();
       }
     }
     if (is_dir) {
@@ -114,18 +144,11 @@ struct Lister {
                              return false;
                            }));
       if (!empty) return Visit(ino, k);
-      if (under && k > after) {  // an empty directory is its marker object "k"
-        auto rec = LoadInode(txn, ino);
-        GRANARY_TRY(rec);
-        Emit(k, &*rec);
-      }
-      return Status::Ok();
+      // An empty directory is its marker object "k".
+      return under && k > after ? EmitObject(k, ino) : Status::Ok();
     }
     if (!under || k <= after) return Status::Ok();
-    auto rec = LoadInode(txn, ino);
-    GRANARY_TRY(rec);
-    Emit(k, &*rec);
-    return Status::Ok();
+    return EmitObject(k, ino);
   }
 
   // Visits directory `dir` whose keys start with `path` ("" or "a/b/"), in S3 order, reading
@@ -184,7 +207,7 @@ struct Lister {
 Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req) {
   auto root = RootOf(txn, req.volume_id());
   GRANARY_TRY(root);
-  Lister l{txn, req, req.max_keys() == 0 ? 1000u : std::min(req.max_keys(), 1000u), {}};
+  Lister l(txn, req, req.max_keys() == 0 ? 1000u : std::min(req.max_keys(), 1000u));
   // Start in the deepest directory the prefix names completely.
   uint64_t dir = *root;
   std::string path;
@@ -202,8 +225,9 @@ Result<ObjectListReply> QueryObjectList(Txn& txn, const ObjectListRequest& req) 
     start = slash + 1;
   }
   GRANARY_TRY(l.Visit(dir, path));
+  GRANARY_TRY(l.Flush());
   if (!l.reply.truncated()) l.reply.clear_next_marker();
-  return l.reply;
+  return std::move(l.reply);
 }
 
 Result<UploadReply> QueryUpload(Txn& txn, uint64_t volume_id, const std::string& upload_id,

@@ -45,6 +45,8 @@ std::string Tagged(char tag, std::string_view s) {
 }
 }  // namespace
 
+std::string PruneMarkKey(std::string_view time_prefix) { return "M" + std::string(time_prefix); }
+
 std::string InodeKey(uint64_t ino) {
   std::string key;
   AppendU64(&key, ino);

@@ -92,15 +92,17 @@ inline constexpr std::string_view kExtraCopyPrefix = "E";
 inline constexpr std::string_view kWarmTrashPrefix = "T";
 inline constexpr std::string_view kClusterKey = "Mcluster";
 inline constexpr std::string_view kFormatKey = "Mformat";
-inline constexpr std::string_view kGroupKey = "Mgroup";      // GroupRecord
+inline constexpr std::string_view kGroupKey = "Mgroup";              // GroupRecord
 inline constexpr std::string_view kDefaultPoolKey = "Mdefaultpool";  // CounterRecord{pool id}
-inline constexpr std::string_view kAppliedKey = "Mapplied";  // AppliedRecord
+inline constexpr std::string_view kAppliedKey = "Mapplied";          // AppliedRecord
 inline constexpr std::string_view kIntentPrefix = "I";
 inline constexpr std::string_view kNodePrefix = "N";
 inline constexpr std::string_view kOrphanPrefix = "O";
 inline constexpr std::string_view kGarbagePrefix = "G";
 inline constexpr std::string_view kCompactPrefix = "Q";
 inline constexpr std::string_view kDedupPrefix = "D";
+// Where the last pruning of a time index ("d", "w") stopped: "M" prefix -> u64 ms.
+std::string PruneMarkKey(std::string_view time_prefix);
 inline constexpr std::string_view kDedupTimePrefix = "d";
 inline constexpr std::string_view kPinPrefix = "S";
 inline constexpr std::string_view kSessionTombstonePrefix = "R";

@@ -191,8 +191,8 @@ class NamespaceService final : public Namespace::CallbackService {
                                   BatchReply* out) override {
     auto* reactor = ctx->DefaultReactor();
     if (req->ops_size() > kMaxBatchOps) {
-      reactor->Finish(ToGrpcStatus(InvalidArgument(
-          fmt::format("a batch holds at most {} operations, not {}", kMaxBatchOps, req->ops_size()))));
+      reactor->Finish(ToGrpcStatus(InvalidArgument(fmt::format(
+          "a batch holds at most {} operations, not {}", kMaxBatchOps, req->ops_size()))));
       return reactor;
     }
     if (req->ops_size() == 0) {
@@ -253,8 +253,10 @@ class NamespaceService final : public Namespace::CallbackService {
       auto answer = [reactor, state, result](OpReply reply) {
         result->set_code(reply.code());
         result->set_message(reply.message());
-        if (reply.has_entry()) *result->mutable_attr() = std::move(*reply.mutable_entry()->mutable_attr());
-        if (reply.has_attr()) *result->mutable_attr() = std::move(*reply.mutable_attr()->mutable_attr());
+        if (reply.has_entry())
+          *result->mutable_attr() = std::move(*reply.mutable_entry()->mutable_attr());
+        if (reply.has_attr())
+          *result->mutable_attr() = std::move(*reply.mutable_attr()->mutable_attr());
         if (reply.has_rename()) *result->mutable_rename() = std::move(*reply.mutable_rename());
         std::lock_guard lock(state->mu);
         if (--state->left == 0) reactor->Finish(grpc::Status::OK);

@@ -62,8 +62,8 @@ Status Store::OpenDb() {
   const bool found = read.ok();
   if (found && !format.ParseFromString(value)) return Corrupt("unparsable format record");
   if (found && format.value() > kFormat) {
-    return Corrupt(fmt::format("metadata store {} has format {}, this build reads up to {}",
-                               path_, format.value(), kFormat));
+    return Corrupt(fmt::format("metadata store {} has format {}, this build reads up to {}", path_,
+                               format.value(), kFormat));
   }
   if (!found) {
     format.set_format(kFormat);
@@ -163,19 +163,48 @@ Result<bool> Txn::Get(Cf cf, std::string_view key, std::string* value) {
   return true;
 }
 
+Status Txn::MultiGet(Cf cf, const std::vector<std::string>& keys,
+                     std::vector<std::optional<std::string>>* values) {
+  values->assign(keys.size(), std::nullopt);
+  if (batch_ != nullptr) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string v;
+      auto found = Get(cf, keys[i], &v);
+      GRANARY_TRY(found);
+      if (*found) (*values)[i] = std::move(v);
+    }
+    return Status::Ok();
+  }
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> found(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  store_.db()->MultiGet(ro, store_.cf(cf), keys.size(), slices.data(), found.data(),
+                        statuses.data());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    GRANARY_TRY(FromRocks(statuses[i], fmt::format("multiget {}", CfName(cf))));
+    (*values)[i] = found[i].ToString();
+  }
+  return Status::Ok();
+}
+
 void Txn::Put(Cf cf, std::string_view key, std::string_view value) {
   assert(batch_ != nullptr && "write through a read-only view");
   batch_
       ->Put(store_.cf(cf), rocksdb::Slice(key.data(), key.size()),
             rocksdb::Slice(value.data(), value.size()))
       .PermitUncheckedError();
-  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries)) notes_->emplace_back(cf, key);
+  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries))
+    notes_->emplace_back(cf, key);
 }
 
 void Txn::Delete(Cf cf, std::string_view key) {
   assert(batch_ != nullptr && "write through a read-only view");
   batch_->Delete(store_.cf(cf), rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
-  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries)) notes_->emplace_back(cf, key);
+  if (notes_ != nullptr && (cf == Cf::kInodes || cf == Cf::kDentries))
+    notes_->emplace_back(cf, key);
 }
 
 Status Txn::Scan(Cf cf, std::string_view prefix, std::string_view start, bool exclusive,

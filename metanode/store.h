@@ -8,11 +8,12 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
-#include <string_view>
 
 #include "common/status.h"
 #include "metanode/schema.h"
@@ -77,6 +78,10 @@ class Txn {
 
   // false when absent.
   Result<bool> Get(Cf cf, std::string_view key, std::string* value);
+  // Several keys at once: one RocksDB MultiGet on a read-only view (the batch's own writes are
+  // looked up key by key). (*values)[i] is empty when keys[i] is absent.
+  Status MultiGet(Cf cf, const std::vector<std::string>& keys,
+                  std::vector<std::optional<std::string>>* values);
   void Put(Cf cf, std::string_view key, std::string_view value);
   void Delete(Cf cf, std::string_view key);
 

@@ -18,9 +18,9 @@ using namespace std::chrono_literals;
 class MetanodeBatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = std::make_unique<Process>(std::vector<std::string>{
-        testing::GranaryBinary(), "metanode", "--data", dir_.str(), "--listen", "127.0.0.1:0",
-        "--admin", "127.0.0.1:0"});
+    node_ = std::make_unique<Process>(
+        std::vector<std::string>{testing::GranaryBinary(), "metanode", "--data", dir_.str(),
+                                 "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
     auto m = node_->WaitForLine(R"(listening meta=(\S+) admin=(\S+))", 30s);
     ASSERT_TRUE(m) << node_->Output();
     meta_ = (*m)[1];
