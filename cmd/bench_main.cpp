@@ -28,6 +28,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The client of one bench run, or nullptr once the reason is printed.
+std::unique_ptr<client::Client> Connect(const client::ClientOptions& options) {
+  auto c = client::Client::Connect(options);
+  if (!c.ok()) {
+    std::fprintf(stderr, "bench: %s\n", c.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::move(*c);
+}
+
+// "VOLUME/PATH" -> {VOLUME, PATH}.
+std::pair<std::string, std::string> VolumeAndPath(const std::string& target) {
+  const size_t slash = target.find('/');
+  return {target.substr(0, slash), slash == std::string::npos ? "" : target.substr(slash + 1)};
+}
+
 int Datapath(const std::string& meta, uint64_t size_mib, const std::string& target,
              uint64_t chunk_mib, uint64_t buffer_mib, uint32_t inflight,
              const std::string& labels) {
@@ -36,21 +52,16 @@ int Datapath(const std::string& meta, uint64_t size_mib, const std::string& targ
   options.labels = labels;
   options.write_buffer_bytes = buffer_mib << 20;
   options.max_inflight_blocks = inflight;
-  auto c = client::Client::Connect(options);
-  if (!c.ok()) {
-    std::fprintf(stderr, "bench: %s\n", c.status().ToString().c_str());
-    return 1;
-  }
-  size_t slash = target.find('/');
-  std::string volume = target.substr(0, slash);
-  std::string path = target.substr(slash + 1);
+  auto c = Connect(options);
+  if (!c) return 1;
+  const auto [volume, path] = VolumeAndPath(target);
   const uint64_t size = size_mib << 20;
   const size_t chunk = chunk_mib << 20;
   AlignedBuffer buf(chunk);
   for (size_t i = 0; i < chunk; ++i) buf.data()[i] = static_cast<uint8_t>(i * 131 + 7);
 
   auto t0 = Clock::now();
-  auto f = (*c)->Open(volume, path, {.create = true, .truncate = true});
+  auto f = c->Open(volume, path, {.create = true, .truncate = true});
   if (!f.ok()) {
     std::fprintf(stderr, "bench: %s\n", f.status().ToString().c_str());
     return 1;
@@ -70,7 +81,7 @@ int Datapath(const std::string& meta, uint64_t size_mib, const std::string& targ
   double write_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
   auto t1 = Clock::now();
-  auto r = (*c)->Open(volume, path);
+  auto r = c->Open(volume, path);
   if (!r.ok()) {
     std::fprintf(stderr, "bench: %s\n", r.status().ToString().c_str());
     return 1;
@@ -89,7 +100,7 @@ int Datapath(const std::string& meta, uint64_t size_mib, const std::string& targ
   }
   double read_s = std::chrono::duration<double>(Clock::now() - t1).count();
   (void)(*r)->Close();
-  (void)(*c)->Remove(volume, path);
+  (void)c->Remove(volume, path);
 
   nlohmann::json out = {{"bytes", size},
                         {"write_MBps", size / write_s / 1e6},
@@ -108,15 +119,10 @@ int CreateMany(const std::string& meta, const std::string& target, uint64_t coun
                uint32_t inflight) {
   client::ClientOptions options;
   options.meta = meta;
-  auto c = client::Client::Connect(options);
-  if (!c.ok()) {
-    std::fprintf(stderr, "bench: %s\n", c.status().ToString().c_str());
-    return 1;
-  }
-  size_t slash = target.find('/');
-  std::string volume = target.substr(0, slash);
-  std::string path = slash == std::string::npos ? "" : target.substr(slash + 1);
-  auto dir = (*c)->Mkdir(volume, path, 0755, /*parents=*/true);
+  auto c = Connect(options);
+  if (!c) return 1;
+  const auto [volume, path] = VolumeAndPath(target);
+  auto dir = c->Mkdir(volume, path, 0755, /*parents=*/true);
   if (!dir.ok()) {
     std::fprintf(stderr, "bench: %s\n", dir.status().ToString().c_str());
     return 1;
@@ -139,7 +145,7 @@ int CreateMany(const std::string& meta, const std::string& target, uint64_t coun
           r->set_mode(0644);
           r->set_exclusive(true);
         }
-        auto reply = (*c)->meta().Batch(std::move(req));
+        auto reply = c->meta().Batch(std::move(req));
         std::string error;
         if (!reply.ok()) {
           failed += batch;
